@@ -1,0 +1,1 @@
+"""Accounts: organisations, clinics, staff, sign-in and sessions."""

@@ -1,0 +1,97 @@
+"""Errors that the service layer raises and the web layer turns into answers.
+
+Hierarchy::
+
+    VardmoteError                 message in Swedish for people, HTTP status
+    ├── InvalidInput (422)        one or more fields are wrong; .fields names them
+    ├── NotSignedIn (401)
+    ├── Forbidden (403)
+    ├── NotFound (404)
+    ├── LinkGone (410)            a link that expired or was revoked
+    ├── Conflict (409)
+    └── TooManyAttempts (429)     sign-in is slowed down; .retry_after seconds
+
+Pages show ``message`` (and each field's message next to its field); the API
+answers RFC 9457 problem JSON built from the same fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """FieldError is what is wrong with one field, in Swedish."""
+
+    field: str
+    message: str
+
+
+class VardmoteError(Exception):
+    """VardmoteError is the base of every error meant for the person who acted."""
+
+    status = 400
+    slug = "bad-request"
+    title = "Felaktig begäran"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(VardmoteError):
+    """InvalidInput says which fields are wrong; nothing has been saved."""
+
+    status = 422
+    slug = "invalid-input"
+    title = "Uppgifterna behöver rättas"
+
+    def __init__(self, fields: list[FieldError], message: str = "Rätta uppgifterna och försök igen.") -> None:
+        super().__init__(message)
+        self.fields = fields
+
+    @classmethod
+    def one(cls, field: str, message: str) -> InvalidInput:
+        """one makes an InvalidInput for a single field."""
+        return cls([FieldError(field, message)], message)
+
+
+class NotSignedIn(VardmoteError):
+    status = 401
+    slug = "not-signed-in"
+    title = "Inte inloggad"
+
+
+class Forbidden(VardmoteError):
+    status = 403
+    slug = "forbidden"
+    title = "Åtkomst nekad"
+
+
+class NotFound(VardmoteError):
+    status = 404
+    slug = "not-found"
+    title = "Hittades inte"
+
+
+class LinkGone(VardmoteError):
+    status = 410
+    slug = "link-gone"
+    title = "Länken gäller inte längre"
+
+
+class Conflict(VardmoteError):
+    status = 409
+    slug = "conflict"
+    title = "Konflikt"
+
+
+class TooManyAttempts(VardmoteError):
+    status = 429
+    slug = "too-many-attempts"
+    title = "För många försök"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,0 +1,1 @@
+"""Small generic helpers shared by the domains."""

@@ -1,0 +1,1 @@
+"""Meetings: meeting types (policy data), booking, recurrence, links, calendar export."""

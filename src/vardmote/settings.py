@@ -1,0 +1,191 @@
+"""Settings: the one place where Vårdmöte reads its configuration.
+
+Every setting comes from an environment variable named ``VARDMOTE_<NAME>``.
+Values are read strictly: a malformed value stops the start with a message
+that names the variable and what was given. Every secret may instead be given
+as ``VARDMOTE_<NAME>_FILE``, the path of a file that holds it, so that secrets
+need not sit in the environment. Secrets are held in :class:`Secret`, which
+never prints its value. Every variable is documented in
+``docs/configuration.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class Secret:
+    """Secret holds a secret string and never shows it in repr or str."""
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """reveal returns the secret itself; call it only where it is used."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Settings of one Vårdmöte process."""
+
+    var_dir: Path = Path("var")
+    """Folder for the embedded defaults: SQLite file, generated secrets, outbox."""
+
+    database_url: str = ""
+    """SQLAlchemy URL; empty means a SQLite file ``vardmote.sqlite3`` in var_dir."""
+
+    host: str = "127.0.0.1"
+    """Address the web server listens on."""
+
+    port: int = 8000
+    """Port the web server listens on."""
+
+    public_url: str = ""
+    """Address people use to reach the service; links are built from it.
+    Empty means ``http://<host>:<port>``."""
+
+    organisation: str = "Region Västmanland"
+    """Name of the care organisation, shown in locations and on the guest pages."""
+
+    secret_key: Secret = field(default_factory=lambda: Secret(""))
+    """Key for encrypting stored links; empty means one generated in var_dir."""
+
+    link_grace_minutes: int = 60
+    """Minutes after a meeting's end during which its links still work."""
+
+    session_hours: int = 10
+    """Hours a staff sign-in lasts without activity."""
+
+    demo: bool = False
+    """Demo mode: demo data and the demo accounts (password ``demo``) exist."""
+
+    cookie_secure: bool = False
+    """Send cookies only over HTTPS; turn on whenever public_url is https."""
+
+    signin_max_failures: int = 5
+    """Failed sign-ins per account or address before each attempt is slowed down."""
+
+    timezone: str = "Europe/Stockholm"
+    """Time zone in which times are shown and entered; storage is always UTC."""
+
+    @property
+    def effective_database_url(self) -> str:
+        """effective_database_url is database_url or the embedded SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'vardmote.sqlite3').resolve()}"
+
+    @property
+    def effective_public_url(self) -> str:
+        """effective_public_url is public_url without a trailing slash."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+    def effective_secret_key(self) -> bytes:
+        """effective_secret_key returns the configured key, or one kept in var_dir.
+
+        The generated key is written once with mode 0600 and reused, so that
+        stored links stay readable across restarts.
+        """
+        configured = self.secret_key.reveal()
+        if configured:
+            return configured.encode()
+        path = self.var_dir / "secret_key"
+        if not path.exists():
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()
+
+
+_TRUE = {"1", "true", "yes", "on", "ja"}
+_FALSE = {"0", "false", "no", "off", "nej", ""}
+
+
+def _read(env: Mapping[str, str], name: str) -> str | None:
+    return env.get(f"VARDMOTE_{name}")
+
+
+def _read_secret(env: Mapping[str, str], name: str) -> str | None:
+    direct = _read(env, name)
+    path = _read(env, f"{name}_FILE")
+    if direct is not None and path is not None:
+        raise SettingsError(f"VARDMOTE_{name} and VARDMOTE_{name}_FILE are both set; give one")
+    if path is not None:
+        try:
+            return Path(path).read_text().strip()
+        except OSError as e:
+            raise SettingsError(f"VARDMOTE_{name}_FILE={path!r} cannot be read: {e}") from e
+    return direct
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = _read(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"VARDMOTE_{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"VARDMOTE_{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = _read(env, name)
+    if raw is None:
+        return default
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise SettingsError(f"VARDMOTE_{name} must be true or false, got {raw!r}")
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """load_settings reads Settings from the environment (or the given mapping)."""
+    env = os.environ if env is None else env
+    defaults = Settings()
+    timezone = _read(env, "TIMEZONE") or defaults.timezone
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(timezone)
+    except Exception:
+        raise SettingsError(f"VARDMOTE_TIMEZONE is not a known time zone: {timezone!r}") from None
+    public_url = _read(env, "PUBLIC_URL") or ""
+    if public_url and not public_url.startswith(("http://", "https://")):
+        raise SettingsError(f"VARDMOTE_PUBLIC_URL must start with http:// or https://, got {public_url!r}")
+    database_url = _read_secret(env, "DATABASE_URL") or ""
+    return Settings(
+        var_dir=Path(_read(env, "VAR_DIR") or defaults.var_dir),
+        database_url=database_url,
+        host=_read(env, "HOST") or defaults.host,
+        port=_int(env, "PORT", defaults.port, 1),
+        public_url=public_url,
+        organisation=_read(env, "ORGANISATION") or defaults.organisation,
+        secret_key=Secret(_read_secret(env, "SECRET_KEY") or ""),
+        link_grace_minutes=_int(env, "LINK_GRACE_MINUTES", defaults.link_grace_minutes, 0),
+        session_hours=_int(env, "SESSION_HOURS", defaults.session_hours, 1),
+        demo=_bool(env, "DEMO", defaults.demo),
+        cookie_secure=_bool(env, "COOKIE_SECURE", public_url.startswith("https://")),
+        signin_max_failures=_int(env, "SIGNIN_MAX_FAILURES", defaults.signin_max_failures, 1),
+        timezone=timezone,
+    )
