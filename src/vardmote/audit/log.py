@@ -28,8 +28,15 @@ GENESIS = "0" * 64
 _ADVISORY_LOCK_ID = 0x56415244  # "VARD"
 
 
-def _canonical(entry_id: int, at: dt.datetime, actor: str, action: str,
-               meeting_id: str | None, details: str, prev_hash: str) -> bytes:
+def _canonical(
+    entry_id: int,
+    at: dt.datetime,
+    actor: str,
+    action: str,
+    meeting_id: str | None,
+    details: str,
+    prev_hash: str,
+) -> bytes:
     fields = {
         "id": entry_id,
         "at": at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
@@ -43,13 +50,25 @@ def _canonical(entry_id: int, at: dt.datetime, actor: str, action: str,
 
 
 def _hash(entry: AuditEntry) -> str:
-    data = _canonical(entry.id, entry.at, entry.actor, entry.action,
-                      entry.meeting_id, entry.details, entry.prev_hash)
+    data = _canonical(
+        entry.id,
+        entry.at,
+        entry.actor,
+        entry.action,
+        entry.meeting_id,
+        entry.details,
+        entry.prev_hash,
+    )
     return hashlib.sha256(data).hexdigest()
 
 
-def record(session: Session, actor: str, action: str, meeting_id: str | None = None,
-           details: Mapping[str, Any] | None = None) -> AuditEntry:
+def record(
+    session: Session,
+    actor: str,
+    action: str,
+    meeting_id: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> AuditEntry:
     """record appends an entry to the audit log in the session's transaction.
 
     actor is ``user:<username>``, ``guest:<link id>``, ``system`` or similar;
@@ -68,8 +87,13 @@ def record(session: Session, actor: str, action: str, meeting_id: str | None = N
         actor=actor,
         action=action,
         meeting_id=meeting_id,
-        details=json.dumps(dict(details or {}), sort_keys=True, ensure_ascii=False,
-                           separators=(",", ":"), default=str),
+        details=json.dumps(
+            dict(details or {}),
+            sort_keys=True,
+            ensure_ascii=False,
+            separators=(",", ":"),
+            default=str,
+        ),
         prev_hash=prev_hash,
     )
     entry.hash = _hash(entry)
@@ -91,7 +115,9 @@ class Verdict:
         """describe says in one line what verify found."""
         if self.intact:
             return f"Granskningsloggen är intakt ({self.entries} poster)."
-        return f"Granskningsloggen är manipulerad: första felaktiga post är {self.first_bad_id} ({self.reason})."
+        return (
+            f"Granskningsloggen är manipulerad: första felaktiga post är {self.first_bad_id} ({self.reason})."
+        )
 
 
 def verify(session: Session) -> Verdict:

@@ -7,8 +7,20 @@ from zoneinfo import ZoneInfo
 
 WEEKDAYS = ["måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag"]
 WEEKDAYS_SHORT = ["mån", "tis", "ons", "tor", "fre", "lör", "sön"]
-MONTHS = ["januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti",
-          "september", "oktober", "november", "december"]
+MONTHS = [
+    "januari",
+    "februari",
+    "mars",
+    "april",
+    "maj",
+    "juni",
+    "juli",
+    "augusti",
+    "september",
+    "oktober",
+    "november",
+    "december",
+]
 
 
 def local_to_utc(local: dt.datetime, tz: ZoneInfo) -> dt.datetime:

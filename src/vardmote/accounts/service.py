@@ -1,0 +1,183 @@
+"""Accounts service: staff accounts, sign-in with throttling, and sessions.
+
+Sign-in gives one message for an unknown user and a wrong password, so the
+page reveals nothing about which accounts exist. Failed attempts are counted
+per account name and per address; past ``signin_max_failures`` each further
+attempt must wait, doubling up to :data:`MAX_BLOCK_SECONDS`. A success clears
+the account's counter (not the address's: one address trying many accounts
+stays slowed down).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from vardmote.accounts.models import Role, SigninThrottle, StaffSession, User
+from vardmote.accounts.passwords import MIN_LENGTH, hash_password, verify_password
+from vardmote.audit.log import record
+from vardmote.context import Context
+from vardmote.db import utcnow
+from vardmote.errors import Conflict, FieldError, InvalidInput, NotSignedIn, TooManyAttempts
+from vardmote.lib.tokens import hash_token, looks_like_token, new_token
+
+WRONG_CREDENTIALS = "Fel användarnamn eller lösenord."
+MAX_BLOCK_SECONDS = 15 * 60
+_USERNAME = re.compile(r"^[a-z][a-z0-9._-]{1,63}$")
+_SESSION_REFRESH = dt.timedelta(minutes=1)
+
+
+def add_user(
+    ctx: Context,
+    s: Session,
+    username: str,
+    display_name: str,
+    password: str,
+    role: str = Role.CLINICIAN.value,
+    *,
+    is_demo: bool = False,
+    clinic_id: int | None = None,
+    actor: str = "system",
+) -> User:
+    """add_user creates a staff account after checking every field."""
+    errors: list[FieldError] = []
+    if not _USERNAME.match(username):
+        errors.append(
+            FieldError(
+                "username",
+                "Användarnamnet ska vara 2–64 tecken: små bokstäver "
+                "a–z, siffror, punkt, bindestreck eller understreck, och börja "
+                "med en bokstav.",
+            )
+        )
+    if not display_name.strip() or len(display_name) > 200:
+        errors.append(FieldError("display_name", "Ange ett namn på högst 200 tecken."))
+    if len(password) < MIN_LENGTH:
+        errors.append(FieldError("password", f"Lösenordet ska vara minst {MIN_LENGTH} tecken."))
+    if role not in {r.value for r in Role}:
+        errors.append(FieldError("role", f"Okänd roll {role!r}; välj clinician eller admin."))
+    if errors:
+        raise InvalidInput(errors)
+    if s.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"Det finns redan ett konto med användarnamnet {username}.")
+    user = User(
+        username=username,
+        display_name=display_name.strip(),
+        role=role,
+        password_hash=hash_password(password),
+        is_demo=is_demo,
+        clinic_id=clinic_id,
+    )
+    s.add(user)
+    s.flush()
+    record(s, actor, "user.added", details={"username": username, "role": role})
+    return user
+
+
+def _throttle_wait(s: Session, key: str, now: dt.datetime) -> int:
+    row = s.get(SigninThrottle, key)
+    if row is None or row.blocked_until is None or row.blocked_until <= now:
+        return 0
+    return max(1, int((row.blocked_until - now).total_seconds() + 0.999))
+
+
+def _count_failure(ctx: Context, s: Session, key: str, now: dt.datetime) -> None:
+    row = s.get(SigninThrottle, key)
+    if row is None:
+        row = SigninThrottle(key=key, failures=0)
+        s.add(row)
+    row.failures += 1
+    row.last_failure_at = now
+    excess = row.failures - ctx.settings.signin_max_failures
+    if excess >= 0:
+        row.blocked_until = now + dt.timedelta(seconds=min(MAX_BLOCK_SECONDS, 2 ** min(excess, 20)))
+
+
+def check_not_throttled(ctx: Context, s: Session, username: str, address: str) -> None:
+    """check_not_throttled raises TooManyAttempts while the account or address must wait."""
+    now = utcnow()
+    wait = max(
+        _throttle_wait(s, f"user:{username.lower()[:100]}", now),
+        _throttle_wait(s, f"addr:{address[:100]}", now),
+    )
+    if wait:
+        raise TooManyAttempts(
+            f"För många misslyckade inloggningar. Vänta {wait} sekunder och försök igen.", wait
+        )
+
+
+def authenticate(ctx: Context, s: Session, username: str, password: str, address: str) -> User:
+    """authenticate returns the user whose credentials these are, or raises.
+
+    The caller commits the session even when this raises NotSignedIn, so that
+    the failure is counted and audited (see :func:`sign_in`).
+    """
+    check_not_throttled(ctx, s, username, address)
+    name = username.strip().lower()
+    user = s.scalar(select(User).where(User.username == name)) if len(name) <= 64 else None
+    ok = verify_password(user.password_hash if user else None, password)
+    usable = user is not None and user.active and (ctx.settings.demo or not user.is_demo)
+    if not ok or not usable or user is None:
+        now = utcnow()
+        _count_failure(ctx, s, f"user:{name[:100]}", now)
+        _count_failure(ctx, s, f"addr:{address[:100]}", now)
+        record(
+            s,
+            "anonym",
+            "signin.failed",
+            details={"account": user.username if user else "okänt konto", "address": address},
+        )
+        raise NotSignedIn(WRONG_CREDENTIALS)
+    s.execute(delete(SigninThrottle).where(SigninThrottle.key == f"user:{name}"))
+    record(s, f"user:{user.username}", "signin", details={"address": address})
+    return user
+
+
+def start_session(ctx: Context, s: Session, user: User) -> tuple[str, StaffSession]:
+    """start_session creates a server-side session and returns its token (shown once)."""
+    token = new_token()
+    now = utcnow()
+    row = StaffSession(
+        token_hash=hash_token(token),
+        user_id=user.id,
+        csrf_token=secrets.token_urlsafe(32),
+        created_at=now,
+        expires_at=now + dt.timedelta(hours=ctx.settings.session_hours),
+    )
+    s.add(row)
+    s.flush()
+    return token, row
+
+
+def resolve_session(ctx: Context, s: Session, token: str | None) -> StaffSession | None:
+    """resolve_session returns the live session for token and extends it, or None."""
+    if not token or not looks_like_token(token):
+        return None
+    row = s.get(StaffSession, hash_token(token))
+    now = utcnow()
+    if row is None or row.expires_at <= now:
+        return None
+    if not row.user.active or (row.user.is_demo and not ctx.settings.demo):
+        return None
+    fresh = now + dt.timedelta(hours=ctx.settings.session_hours)
+    if fresh - row.expires_at > _SESSION_REFRESH:
+        row.expires_at = fresh
+    return row
+
+
+def end_session(ctx: Context, s: Session, row: StaffSession) -> None:
+    """end_session signs out: the session row is deleted."""
+    record(s, f"user:{row.user.username}", "signout")
+    s.delete(row)
+
+
+def require_session(ctx: Context, s: Session, token: str | None) -> StaffSession:
+    """require_session is resolve_session that raises NotSignedIn."""
+    row = resolve_session(ctx, s, token)
+    if row is None:
+        raise NotSignedIn("Du behöver logga in.")
+    return row

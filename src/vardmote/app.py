@@ -1,0 +1,105 @@
+"""App: builds the ASGI application from settings.
+
+At start-up the meeting-type table gets any missing default rows and, in demo
+mode, the demo data. Migrations are not run here (``vardmote migrate`` and
+``vardmote serve`` do that), so tests and several processes can share one
+database without racing on the schema.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from vardmote import __version__
+from vardmote.context import Context
+from vardmote.demo import load_demo
+from vardmote.meetings.types import ensure_meeting_types
+from vardmote.settings import Settings
+from vardmote.web import api, pages, problems
+
+log = logging.getLogger("vardmote")
+
+STATIC = Path(__file__).parent / "web" / "static"
+
+# Everything the pages use is served from here: no CDN, no inline script.
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+class SecurityHeaders(BaseHTTPMiddleware):
+    """SecurityHeaders adds the headers above and keeps pages out of caches."""
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        for name, value in _SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if not request.url.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
+    """create_app builds the app; ctx may be given to share a database with a test."""
+    context = ctx or Context.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        with context.db.session() as s:
+            ensure_meeting_types(s)
+        if settings.demo:
+            with context.db.session() as s:
+                load_demo(context, s)
+        yield
+        if ctx is None:
+            context.db.dispose()
+
+    app = FastAPI(
+        title="Vårdmöte API",
+        version=__version__,
+        lifespan=lifespan,
+        description="Skyddade videomöten i vården: bokning, mötestyper, länkar och kalender.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+    )
+    app.state.ctx = context
+    app.add_middleware(SecurityHeaders)
+    problems.install(app)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> JSONResponse:
+        """Health of the service and its database, as JSON; 503 when something is down."""
+        database: dict[str, object] = {"engine": context.db.engine.dialect.name}
+        try:
+            with context.db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            database["ok"] = True
+        except Exception as e:  # the answer must come even when the database is down
+            log.warning("health check: database unreachable: %s", type(e).__name__)
+            database["ok"] = False
+        ok = bool(database["ok"])
+        return JSONResponse(
+            {"status": "ok" if ok else "down", "version": __version__, "database": database},
+            status_code=200 if ok else 503,
+        )
+
+    return app

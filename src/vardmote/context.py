@@ -1,0 +1,38 @@
+"""Context: what every service function needs besides its database session.
+
+One :class:`Context` is built when the app (or a command) starts and passed to
+the service layer, so pages, API and command line share the same rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from vardmote.db import Database
+from vardmote.lib.tokens import Sealer
+from vardmote.settings import Settings
+
+
+@dataclass
+class Context:
+    """Context is the settings, the database and the token sealer of one process."""
+
+    settings: Settings
+    db: Database
+    sealer: Sealer = field(init=False)
+    tz: ZoneInfo = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sealer = Sealer(self.settings.effective_secret_key())
+        self.tz = ZoneInfo(self.settings.timezone)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Context:
+        """from_settings opens the configured database."""
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        return cls(settings, Database(settings.effective_database_url))
+
+    def url(self, path: str) -> str:
+        """url makes an absolute address from a path, for links people receive."""
+        return self.settings.effective_public_url + path

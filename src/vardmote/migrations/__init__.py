@@ -1,0 +1,1 @@
+"""Alembic migrations of the Vårdmöte schema (run with ``vardmote migrate``)."""

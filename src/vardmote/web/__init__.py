@@ -1,0 +1,1 @@
+"""Web: pages, the JSON API, templates and the browser's ES modules."""

@@ -1,0 +1,135 @@
+"""Shared fixtures: a migrated database (SQLite, or PostgreSQL when asked), the app, people.
+
+Set ``VARDMOTE_TEST_DATABASE_URL`` to a PostgreSQL server URL (``make test``
+does) and the whole suite runs against a fresh database made on that server
+for this run; otherwise against a SQLite file. The schema is migrated once
+per run with the real Alembic scripts; every test starts from empty tables
+plus the default meeting types.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from vardmote.accounts.models import Role, User
+from vardmote.accounts.service import add_user
+from vardmote.app import create_app
+from vardmote.context import Context
+from vardmote.db import Base, Database
+from vardmote.meetings.types import ensure_meeting_types
+from vardmote.migrate import upgrade
+from vardmote.settings import Secret, Settings
+
+PASSWORD = "rätt-lösenord-1"
+
+
+def _postgres_database(server_url: str) -> Iterator[str]:
+    """_postgres_database makes an empty database for this run and drops it afterwards."""
+    import psycopg
+
+    url = make_url(server_url)
+    name = f"vardmote_test_{uuid.uuid4().hex[:10]}"
+    admin = url.set(drivername="postgresql", database="postgres")
+    conninfo = admin.render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """database_url is the migrated database of this test run."""
+    server = os.environ.get("VARDMOTE_TEST_DATABASE_URL", "")
+    if server:
+        for url in _postgres_database(server):
+            upgrade(url)
+            yield url
+    else:
+        path = tmp_path_factory.mktemp("db") / "vardmote.sqlite3"
+        url = f"sqlite:///{path}"
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def database(database_url: str) -> Iterator[Database]:
+    db = Database(database_url)
+    yield db
+    db.dispose()
+
+
+def _empty(db: Database) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with db.engine.begin() as conn:
+        if db.is_postgresql:
+            conn.execute(text("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """settings are the embedded defaults in a temporary folder, not in demo mode."""
+    return Settings(var_dir=tmp_path / "var", secret_key=Secret("test-secret-key-" + "x" * 32),
+                    public_url="http://vardmote.test")
+
+
+@pytest.fixture
+def ctx(settings: Settings, database: Database) -> Context:
+    """ctx is a Context on the emptied test database with the default meeting types."""
+    _empty(database)
+    context = Context(settings, database)
+    with database.session() as s:
+        ensure_meeting_types(s)
+    return context
+
+
+@pytest.fixture
+def client(ctx: Context) -> Iterator[TestClient]:
+    """client calls the app in-process, as a browser at 127.0.0.1 would."""
+    with TestClient(create_app(ctx.settings, ctx), base_url="http://vardmote.test") as c:
+        yield c
+
+
+def make_user(ctx: Context, username: str, role: str = Role.CLINICIAN.value) -> User:
+    """make_user adds a staff account with the password PASSWORD."""
+    with ctx.db.session() as s:
+        return add_user(ctx, s, username, username.capitalize() + " Testsson", PASSWORD, role)
+
+
+@pytest.fixture
+def clinician(ctx: Context) -> User:
+    """clinician is Annika, who books and hosts meetings."""
+    return make_user(ctx, "annika")
+
+
+@pytest.fixture
+def other_clinician(ctx: Context) -> User:
+    """other_clinician is Bertil, a colleague at another clinic."""
+    return make_user(ctx, "bertil")
+
+
+@pytest.fixture
+def administrator(ctx: Context) -> User:
+    """administrator changes meeting-type limits and reads the audit log."""
+    return make_user(ctx, "admin", Role.ADMIN.value)
+
+
+def bearer(client: TestClient, username: str, password: str = PASSWORD) -> dict[str, str]:
+    """bearer signs in through the API and returns the Authorization header."""
+    response = client.post("/api/v1/session", json={"username": username, "password": password})
+    assert response.status_code == 201, response.text
+    return {"Authorization": f"Bearer {response.json()['token']}"}
