@@ -6,7 +6,9 @@ BIN     := $(VENV)/bin
 PYTHON  ?= python3
 STAMP   := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: setup run test lint typecheck test-sqlite test-postgresql clean
+NODE_STAMP := node_modules/.installed-$(shell sha1sum package-lock.json | cut -c1-12)
+
+.PHONY: setup run test lint typecheck jscheck test-sqlite test-postgresql clean
 
 $(STAMP): pyproject.toml
 	./scripts/install-system-packages $(if $(filter test,$(MAKECMDGOALS)),--test)
@@ -14,6 +16,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	rm -f $(VENV)/.installed-*
+	touch $@
+
+$(NODE_STAMP): package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 setup: $(STAMP)
@@ -29,13 +35,16 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+jscheck: setup $(NODE_STAMP)
+	npx --no-install tsc -p jsconfig.json
+
 test-sqlite: setup
 	$(BIN)/pytest
 
 test-postgresql: setup
 	VARDMOTE_TEST_DATABASE_URL="$$(./scripts/start-postgresql)" $(BIN)/pytest
 
-test: lint typecheck test-sqlite test-postgresql
+test: lint typecheck jscheck test-sqlite test-postgresql
 
 clean:
 	rm -rf $(VENV) var test-artifacts

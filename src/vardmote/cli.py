@@ -58,15 +58,21 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.effective_database_url)
+    _open(settings).db.dispose()
     print("Databasen är uppdaterad.")
     return 0
 
 
+def _open(settings: Settings) -> Context:
+    """_open migrates the database (a no-op when it is current) and opens it."""
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.effective_database_url)
+    return Context.from_settings(settings)
+
+
 def _user_add(settings: Settings, args: argparse.Namespace) -> int:
     password = os.environ.get("VARDMOTE_NEW_PASSWORD") or getpass.getpass("Lösenord: ")
-    ctx = Context.from_settings(settings)
+    ctx = _open(settings)
     with ctx.db.session() as s:
         user = add_user(
             ctx,
@@ -82,7 +88,7 @@ def _user_add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _meeting_add(settings: Settings, args: argparse.Namespace) -> int:
-    ctx = Context.from_settings(settings)
+    ctx = _open(settings)
     start = args.start
     try:
         end = (dt.datetime.fromisoformat(start) + dt.timedelta(minutes=args.minutes)).isoformat()
@@ -112,7 +118,7 @@ def _meeting_add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _audit_verify(settings: Settings, args: argparse.Namespace) -> int:
-    ctx = Context.from_settings(settings)
+    ctx = _open(settings)
     with ctx.db.session() as s:
         verdict = verify(s)
     print(verdict.describe())
@@ -160,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """main runs the command line and returns the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()

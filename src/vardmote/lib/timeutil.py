@@ -29,11 +29,9 @@ def local_to_utc(local: dt.datetime, tz: ZoneInfo) -> dt.datetime:
     A time that does not exist (the spring-forward hour) is moved forward, and
     an ambiguous one (the autumn hour) is read as the first, as calendars do.
     """
-    aware = local.replace(tzinfo=tz, fold=0)
-    roundtrip = aware.astimezone(dt.UTC).astimezone(tz)
-    if roundtrip.replace(tzinfo=None) != local:
-        aware = local.replace(tzinfo=tz, fold=1)
-    return aware.astimezone(dt.UTC)
+    # fold=0 does both (PEP 495): in the gap it applies the offset from before
+    # the change (02:30 +01:00 is 03:30 +02:00), in the overlap it picks the first.
+    return local.replace(tzinfo=tz, fold=0).astimezone(dt.UTC)
 
 
 def to_local(moment: dt.datetime, tz: ZoneInfo) -> dt.datetime:

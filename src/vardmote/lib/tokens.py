@@ -32,7 +32,7 @@ def hash_token(token: str) -> bytes:
 
 def looks_like_token(value: str) -> bool:
     """looks_like_token tells whether value has a token's shape (before any lookup)."""
-    return len(value) == 43 and all(c.isalnum() or c in "-_" for c in value)
+    return len(value) == 43 and all((c.isascii() and c.isalnum()) or c in "-_" for c in value)
 
 
 class Sealer:

@@ -90,11 +90,24 @@ def links_of(s: Session, meeting: Meeting) -> list[MeetingLink]:
 
 
 def general_link(ctx: Context, s: Session, meeting: Meeting) -> MeetingLink | None:
-    """general_link returns the meeting's working general link, if any."""
-    for link in reversed(links_of(s, meeting)):
-        if link.kind == GENERAL and link.revoked_at is None:
-            return link
-    return None
+    """general_link returns the meeting's unrevoked general link, if any."""
+    return general_links(s, [meeting]).get(meeting.id)
+
+
+def general_links(s: Session, meetings: list[Meeting]) -> dict[str, MeetingLink]:
+    """general_links finds the working general link of each meeting in one query."""
+    ids = [m.id for m in meetings if m.is_protected]
+    found: dict[str, MeetingLink] = {}
+    if not ids:
+        return found
+    rows = s.scalars(
+        select(MeetingLink)
+        .where(MeetingLink.meeting_id.in_(ids), MeetingLink.kind == GENERAL, MeetingLink.revoked_at.is_(None))
+        .order_by(MeetingLink.id)
+    )
+    for link in rows:
+        found[link.meeting_id] = link  # the newest wins, as in general_link
+    return found
 
 
 def guest_url(ctx: Context, link: MeetingLink) -> str | None:

@@ -165,9 +165,14 @@ class AuditVerdictOut(BaseModel):
     message: str
 
 
-def meeting_out(ctx: Context, s: Session, meeting: Meeting) -> MeetingOut:
-    """meeting_out is a meeting as the API shows it."""
-    link = links.general_link(ctx, s, meeting) if meeting.is_protected else None
+def meeting_out(
+    ctx: Context, s: Session, meeting: Meeting, general: dict[str, MeetingLink] | None = None
+) -> MeetingOut:
+    """meeting_out is a meeting as the API shows it; general holds the general
+    links of a whole list, looked up at once (see links.general_links)."""
+    if general is None:
+        general = links.general_links(s, [meeting])
+    link = general.get(meeting.id)
     guest = links.guest_url(ctx, link) if link is not None and links.is_active(ctx, link) else None
     local = "%Y-%m-%dT%H:%M"
     return MeetingOut(
@@ -313,7 +318,8 @@ def list_meetings(
     start = dt.datetime.combine(first, dt.time(), ctx.tz)
     end = dt.datetime.combine(last, dt.time(), ctx.tz)
     found = meetings.meetings_between(ctx, s, user, start, end, include_cancelled=include_cancelled)
-    return [meeting_out(ctx, s, m) for m in found]
+    general = links.general_links(s, found)
+    return [meeting_out(ctx, s, m, general) for m in found]
 
 
 @router.post("/meetings", status_code=201, tags=["meetings"])

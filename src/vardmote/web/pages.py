@@ -9,6 +9,7 @@ nothing is saved until every field is right.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -50,11 +51,24 @@ from vardmote.web.templating import render
 router = APIRouter(include_in_schema=False)
 
 
+@dataclass(frozen=True)
+class PageUser:
+    """PageUser is what templates show of the signed-in user.
+
+    A plain copy, not the database row: when a request fails, its transaction
+    is rolled back (expiring every row) before the error page is rendered.
+    """
+
+    username: str
+    display_name: str
+    is_admin: bool
+
+
 def page_session(request: Request, ctx: Ctx, s: Db) -> StaffSession:
     """page_session requires sign-in and makes the user and CSRF token known to templates."""
     token, _ = session_token(request)
     row = require_session(ctx, s, token)
-    request.state.user = row.user
+    request.state.user = PageUser(row.user.username, row.user.display_name, row.user.is_admin)
     request.state.csrf = row.csrf_token
     return row
 

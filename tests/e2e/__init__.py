@@ -1,0 +1,1 @@
+"""End-to-end tests: Debian's Chromium against a running ``vardmote serve``."""

@@ -1,0 +1,155 @@
+"""Settings: environment variables read strictly, secrets from files, never printed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vardmote.settings import Secret, Settings, SettingsError, load_settings
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        pytest.param(
+            {"VARDMOTE_PORT": "abc"}, "VARDMOTE_PORT must be a whole number, got 'abc'", id="port-not-a-number"
+        ),
+        pytest.param({"VARDMOTE_PORT": "0"}, "VARDMOTE_PORT must be at least 1, got 0", id="port-zero"),
+        pytest.param(
+            {"VARDMOTE_SESSION_HOURS": "-1"},
+            "VARDMOTE_SESSION_HOURS must be at least 1, got -1",
+            id="session-hours-negative",
+        ),
+        pytest.param(
+            {"VARDMOTE_DEMO": "kanske"}, "VARDMOTE_DEMO must be true or false, got 'kanske'", id="bool-kanske"
+        ),
+        pytest.param(
+            {"VARDMOTE_COOKIE_SECURE": "2"},
+            "VARDMOTE_COOKIE_SECURE must be true or false, got '2'",
+            id="bool-two",
+        ),
+        pytest.param(
+            {"VARDMOTE_TIMEZONE": "Mars/Olympus"},
+            "VARDMOTE_TIMEZONE is not a known time zone: 'Mars/Olympus'",
+            id="unknown-timezone",
+        ),
+        pytest.param(
+            {"VARDMOTE_PUBLIC_URL": "ftp://x"},
+            "VARDMOTE_PUBLIC_URL must start with http:// or https://, got 'ftp://x'",
+            id="public-url-ftp",
+        ),
+        pytest.param(
+            {"VARDMOTE_SECRET_KEY": "a", "VARDMOTE_SECRET_KEY_FILE": "/nonexistent"},
+            "VARDMOTE_SECRET_KEY and VARDMOTE_SECRET_KEY_FILE are both set; give one",
+            id="secret-key-twice",
+        ),
+        pytest.param(
+            {"VARDMOTE_DATABASE_URL": "sqlite://", "VARDMOTE_DATABASE_URL_FILE": "/nonexistent"},
+            "VARDMOTE_DATABASE_URL and VARDMOTE_DATABASE_URL_FILE are both set; give one",
+            id="database-url-twice",
+        ),
+    ],
+)
+def test_a_malformed_value_is_refused_with_a_message_naming_the_variable(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env)
+    assert str(caught.value) == message
+
+
+def test_an_unreadable_secret_file_is_refused_naming_the_variable(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    with pytest.raises(SettingsError, match="^VARDMOTE_SECRET_KEY_FILE=.*missing.* cannot be read"):
+        load_settings({"VARDMOTE_SECRET_KEY_FILE": str(missing)})
+
+
+def test_no_variables_give_the_defaults() -> None:
+    settings = load_settings({})
+    assert settings == Settings(secret_key=settings.secret_key)
+    assert settings.secret_key.reveal() == ""
+    assert settings.port == 8000
+    assert settings.demo is False
+    assert settings.signin_max_failures == 5
+    assert settings.effective_public_url == "http://127.0.0.1:8000"
+
+
+def test_every_variable_is_read() -> None:
+    settings = load_settings(
+        {
+            "VARDMOTE_VAR_DIR": "/srv/vardmote",
+            "VARDMOTE_DATABASE_URL": "postgresql://db/vardmote",
+            "VARDMOTE_HOST": "0.0.0.0",
+            "VARDMOTE_PORT": "8443",
+            "VARDMOTE_PUBLIC_URL": "https://vardmote.example.se/",
+            "VARDMOTE_ORGANISATION": "Region Uppsala",
+            "VARDMOTE_SECRET_KEY": "nyckel",
+            "VARDMOTE_LINK_GRACE_MINUTES": "0",
+            "VARDMOTE_SESSION_HOURS": "2",
+            "VARDMOTE_DEMO": "ja",
+            "VARDMOTE_SIGNIN_MAX_FAILURES": "3",
+            "VARDMOTE_TIMEZONE": "Europe/Helsinki",
+        }
+    )
+    assert settings.var_dir == Path("/srv/vardmote")
+    assert settings.database_url == "postgresql://db/vardmote"
+    assert settings.host == "0.0.0.0"
+    assert settings.port == 8443
+    assert settings.effective_public_url == "https://vardmote.example.se"
+    assert settings.organisation == "Region Uppsala"
+    assert settings.secret_key.reveal() == "nyckel"
+    assert settings.link_grace_minutes == 0
+    assert settings.session_hours == 2
+    assert settings.demo is True
+    assert settings.cookie_secure is True, "an https public URL turns on secure cookies"
+    assert settings.signin_max_failures == 3
+    assert settings.timezone == "Europe/Helsinki"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param("1", True, id="one"),
+        pytest.param("TRUE", True, id="upper-true"),
+        pytest.param("Ja", True, id="ja"),
+        pytest.param("off", False, id="off"),
+        pytest.param("nej", False, id="nej"),
+        pytest.param("", False, id="empty"),
+    ],
+)
+def test_booleans_are_read_in_english_and_swedish(raw: str, expected: bool) -> None:
+    assert load_settings({"VARDMOTE_DEMO": raw}).demo is expected
+
+
+def test_a_secret_is_read_from_its_file(tmp_path: Path) -> None:
+    key_file = tmp_path / "secret_key"
+    key_file.write_text("nyckel-från-fil\n")
+    url_file = tmp_path / "database_url"
+    url_file.write_text("postgresql://vardmote:hemligt@db/vardmote\n")
+    settings = load_settings(
+        {"VARDMOTE_SECRET_KEY_FILE": str(key_file), "VARDMOTE_DATABASE_URL_FILE": str(url_file)}
+    )
+    assert settings.secret_key.reveal() == "nyckel-från-fil"
+    assert settings.database_url == "postgresql://vardmote:hemligt@db/vardmote"
+
+
+def test_a_secret_never_shows_its_value() -> None:
+    secret = Secret("hemligt-värde")
+    assert "hemligt" not in repr(secret)
+    assert "hemligt" not in str(secret)
+    assert "hemligt" not in f"{secret}"
+    assert secret.reveal() == "hemligt-värde"
+
+
+def test_settings_never_show_the_secret_key() -> None:
+    settings = load_settings({"VARDMOTE_SECRET_KEY": "hemligt-värde"})
+    assert "hemligt" not in repr(settings)
+
+
+def test_without_a_configured_key_one_is_generated_once_and_kept(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path / "var")
+    first = settings.effective_secret_key()
+    assert len(first) >= 32
+    assert settings.effective_secret_key() == first
+    assert (tmp_path / "var" / "secret_key").stat().st_mode & 0o777 == 0o600
