@@ -1,50 +1,56 @@
 # Vårdmöte: `make run` sets up and runs the service in demo mode; `make test`
 # sets up and runs every check. Both work on a fresh Debian machine as root.
 
-VENV    := .venv
-BIN     := $(VENV)/bin
-PYTHON  ?= python3
-STAMP   := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
-
+VENV       := .venv
+BIN        := $(VENV)/bin
+PYTHON     ?= python3
+HASH       := $(shell sha1sum pyproject.toml | cut -c1-12)
+RUN_STAMP  := $(VENV)/.run-$(HASH)
+TEST_STAMP := $(VENV)/.test-$(HASH)
 NODE_STAMP := node_modules/.installed-$(shell sha1sum package-lock.json | cut -c1-12)
 
-.PHONY: setup run test lint typecheck jscheck test-sqlite test-postgresql clean
+.PHONY: run test lint typecheck jscheck test-sqlite test-postgresql system-test clean
 
-$(STAMP): pyproject.toml
-	./scripts/install-system-packages $(if $(filter test,$(MAKECMDGOALS)),--test)
+# The service's own packages (what `make run` needs).
+$(RUN_STAMP): pyproject.toml
+	./scripts/install-system-packages
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	rm -f $(VENV)/.installed-*
+	$(BIN)/pip install --quiet -e .
+	rm -f $(VENV)/.run-*
 	touch $@
 
-$(NODE_STAMP): package-lock.json
+# The test tools too, and Debian's Chromium, PostgreSQL and Node.js.
+$(TEST_STAMP): $(RUN_STAMP)
+	./scripts/install-system-packages --test
+	$(BIN)/pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.test-*
+	touch $@
+
+$(NODE_STAMP): package-lock.json $(TEST_STAMP)
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(STAMP)
-	./scripts/install-system-packages $(if $(filter test,$(MAKECMDGOALS)),--test)
-
-run: setup
+run: $(RUN_STAMP)
 	VARDMOTE_DEMO=$${VARDMOTE_DEMO:-1} $(BIN)/vardmote serve
 
-lint: setup
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
-typecheck: setup
+typecheck: $(TEST_STAMP)
 	$(BIN)/mypy
 
-jscheck: setup $(NODE_STAMP)
+jscheck: $(NODE_STAMP)
 	npx --no-install tsc -p jsconfig.json
 
-test-sqlite: setup
+test-sqlite: $(TEST_STAMP)
 	$(BIN)/pytest
 
-test-postgresql: setup
+test-postgresql: $(TEST_STAMP)
 	VARDMOTE_TEST_DATABASE_URL="$$(./scripts/start-postgresql)" $(BIN)/pytest
 
 test: lint typecheck jscheck test-sqlite test-postgresql
 
 clean:
-	rm -rf $(VENV) var test-artifacts
+	rm -rf $(VENV) node_modules var test-artifacts

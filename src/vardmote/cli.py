@@ -97,7 +97,7 @@ def _meeting_add(settings: Settings, args: argparse.Namespace) -> int:
     with ctx.db.session() as s:
         ensure_meeting_types(s)
         host = s.scalar(select(User).where(User.username == args.host))
-        if host is None or not host.active:
+        if host is None or not host.active or (host.is_demo and not settings.demo):
             raise InvalidInput.one("host", f"Det finns inget aktivt konto {args.host!r}.")
         form = BookingForm(
             title=args.title,
@@ -111,7 +111,12 @@ def _meeting_add(settings: Settings, args: argparse.Namespace) -> int:
         made = book(ctx, s, host, form, args.type)
         for meeting in made:
             link = links.general_link(ctx, s, meeting)
-            guest = links.guest_url(ctx, link) if link else "(ingen gästlänk för mötestypen)"
+            if link is not None:
+                guest = links.guest_url(ctx, link) or "(länken kan inte visas: nyckeln har bytts)"
+            elif meeting.is_protected:
+                guest = "(ingen gästlänk för mötestypen)"
+            else:
+                guest = "(inget skyddat videomöte: ange --type)"
             local = meeting.starts_at.astimezone(ctx.tz).strftime("%Y-%m-%d %H:%M")
             print(f"{local}  {ctx.url('/moten/' + meeting.id)}  {guest}")
     return 0

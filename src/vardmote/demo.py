@@ -4,7 +4,8 @@ Loaded by ``vardmote serve`` in demo mode only. The accounts are marked as
 demo accounts and cannot sign in when demo mode is off, so a production
 database that once ran in demo mode does not keep an open door. Meetings are
 booked through the same service as everyone else's, at future times this
-week, whenever annika has none left this week.
+week, whenever annika has none in the coming two weeks, so restarts do not
+pile them up.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from vardmote.accounts.models import Clinic, Organisation, Role, User
 from vardmote.accounts.service import add_user
 from vardmote.context import Context
 from vardmote.db import utcnow
-from vardmote.lib.timeutil import week_start
 from vardmote.meetings.booking import BookingForm
 from vardmote.meetings.service import book, meetings_between
 
 DEMO_PASSWORD = "demo"
+UPCOMING = dt.timedelta(days=14)
+"""Demo meetings are booked again only when annika has none in this period."""
 CLINIC = "Allergimottagning barn, Västerås"
 
 _MEETINGS = [
@@ -87,9 +89,7 @@ def load_demo(ctx: Context, s: Session) -> None:
             clinic_id=clinic.id,
             actor="system:demo",
         )
-    monday = week_start(utcnow().astimezone(ctx.tz).date())
-    week_from = dt.datetime.combine(monday, dt.time(), ctx.tz)
-    if meetings_between(ctx, s, annika, utcnow(), week_from + dt.timedelta(days=7)):
+    if meetings_between(ctx, s, annika, utcnow(), utcnow() + UPCOMING):
         return
     for (title, key, minutes), start in zip(_MEETINGS, _slots(ctx, len(_MEETINGS)), strict=True):
         form = BookingForm(

@@ -119,7 +119,9 @@ _FALSE = {"0", "false", "no", "off", "nej", ""}
 
 
 def _read(env: Mapping[str, str], name: str) -> str | None:
-    return env.get(f"VARDMOTE_{name}")
+    # An empty variable counts as unset, as shells and service files often leave them.
+    value = env.get(f"VARDMOTE_{name}")
+    return value if value else None
 
 
 def _read_secret(env: Mapping[str, str], name: str) -> str | None:
@@ -129,13 +131,16 @@ def _read_secret(env: Mapping[str, str], name: str) -> str | None:
         raise SettingsError(f"VARDMOTE_{name} and VARDMOTE_{name}_FILE are both set; give one")
     if path is not None:
         try:
-            return Path(path).read_text().strip()
+            value = Path(path).read_text().strip()
         except OSError as e:
             raise SettingsError(f"VARDMOTE_{name}_FILE={path!r} cannot be read: {e}") from e
+        if not value:
+            raise SettingsError(f"VARDMOTE_{name}_FILE={path!r} is empty")
+        return value
     return direct
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int = 10**9) -> int:
     raw = _read(env, name)
     if raw is None:
         return default
@@ -145,6 +150,8 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
         raise SettingsError(f"VARDMOTE_{name} must be a whole number, got {raw!r}") from None
     if value < minimum:
         raise SettingsError(f"VARDMOTE_{name} must be at least {minimum}, got {value}")
+    if value > maximum:
+        raise SettingsError(f"VARDMOTE_{name} must be at most {maximum}, got {value}")
     return value
 
 
@@ -174,14 +181,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if public_url and not public_url.startswith(("http://", "https://")):
         raise SettingsError(f"VARDMOTE_PUBLIC_URL must start with http:// or https://, got {public_url!r}")
     database_url = _read_secret(env, "DATABASE_URL") or ""
+    secret_key = _read_secret(env, "SECRET_KEY") or ""
+    if secret_key and len(secret_key.encode()) < 16:
+        raise SettingsError("VARDMOTE_SECRET_KEY must be at least 16 bytes long")
     return Settings(
         var_dir=Path(_read(env, "VAR_DIR") or defaults.var_dir),
         database_url=database_url,
         host=_read(env, "HOST") or defaults.host,
-        port=_int(env, "PORT", defaults.port, 1),
+        port=_int(env, "PORT", defaults.port, 1, 65535),
         public_url=public_url,
         organisation=_read(env, "ORGANISATION") or defaults.organisation,
-        secret_key=Secret(_read_secret(env, "SECRET_KEY") or ""),
+        secret_key=Secret(secret_key),
         link_grace_minutes=_int(env, "LINK_GRACE_MINUTES", defaults.link_grace_minutes, 0),
         session_hours=_int(env, "SESSION_HOURS", defaults.session_hours, 1),
         demo=_bool(env, "DEMO", defaults.demo),

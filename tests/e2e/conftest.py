@@ -13,6 +13,7 @@ is caught here.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -72,8 +73,9 @@ def _postgres_database(server_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    """_wait_until_healthy polls /healthz until it answers 200; fails with the server's output."""
+def _wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path) -> dict[str, Any]:
+    """_wait_until_healthy polls /healthz until it answers 200 and returns its JSON;
+    fails with the server's output if the server dies or does not answer in time."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -81,7 +83,8 @@ def _wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], log: Pa
         try:
             with urllib.request.urlopen(base_url + "/healthz", timeout=2) as response:
                 if response.status == 200:
-                    return
+                    health: dict[str, Any] = json.load(response)
+                    return health
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.2)
@@ -106,7 +109,9 @@ def _serve(var_dir: Path, database_url: str | None) -> Iterator[str]:
     with log.open("wb") as out:
         process = subprocess.Popen([command, "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait_until_healthy(base_url, process, log)
+        health = _wait_until_healthy(base_url, process, log)
+        engine = "postgresql" if database_url else "sqlite"
+        assert health["database"]["engine"] == engine, health
         yield base_url
     finally:
         process.terminate()

@@ -109,12 +109,34 @@ def open_type_dialog(page: Page) -> Locator:
     return dialog
 
 
+def expect_cards_fit(dialog: Locator) -> None:
+    """expect_cards_fit checks that no text sticks out of its meeting-type card."""
+    overflow = dialog.locator("label").evaluate_all(
+        """cards => cards.map(card => {
+            const edge = card.getBoundingClientRect().right;
+            const parts = [...card.querySelectorAll("*")];
+            const widest = Math.max(...parts.map(e => e.getBoundingClientRect().right));
+            return [card.querySelector(".typename").textContent, Math.round(widest - edge)];
+        }).filter(([, px]) => px > 0)"""
+    )
+    assert overflow == [], f"text sticks out of these cards (pixels): {overflow}"
+
+
+def expect_no_sideways_scrolling(page: Page) -> None:
+    """expect_no_sideways_scrolling checks that the page is no wider than the screen."""
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert page.viewport_size is not None
+    assert width <= page.viewport_size["width"], f"page is {width}px wide on a {page.viewport_size}"
+
+
 def choose_vardmote_patient(dialog: Locator) -> None:
     """choose_vardmote_patient checks the "Vårdmöte patient" card and its limit, then picks it."""
     card = dialog.locator("label").filter(has=dialog.page.get_by_text("Vårdmöte patient", exact=True))
     expect(card).to_have_count(1)
     expect(card).to_contain_text("Deltagarbegränsning: max 15 personer")
-    radio = dialog.get_by_role("radio", name="Vårdmöte patient")
+    expect_cards_fit(dialog)
+    radio = dialog.get_by_role("radio", name="Vårdmöte patient", exact=True)
+    expect(radio).to_have_accessible_description(re.compile("^Deltagarbegränsning: max 15 personer"))
     radio.check()
     expect(radio).to_be_checked()
 
@@ -152,7 +174,9 @@ def test_a_newcomer_books_downloads_and_cancels_a_protected_meeting(
     join = page.get_by_role("link", name="» Anslut till videomötet", exact=True)
     expect(join).to_be_visible()
     expect(page.get_by_role("link", name="» Så fungerar det", exact=True)).to_be_visible()
-    expect(page.get_by_role("link", name="» Så behandlar vi dina personuppgifter", exact=True)).to_be_visible()
+    expect(
+        page.get_by_role("link", name="» Så behandlar vi dina personuppgifter", exact=True)
+    ).to_be_visible()
     expect(page.get_by_role("link", name="Starta möte", exact=True)).to_be_visible()
     meeting_url = page.url
     guest_url = join.get_attribute("href")
@@ -169,7 +193,9 @@ def test_a_newcomer_books_downloads_and_cancels_a_protected_meeting(
     guest = new_context().new_page()
     response = guest.goto(guest_url)
     assert response is not None and response.status == 200
-    expect(guest.get_by_role("heading", name="Välkommen till ditt videomöte med Region Västmanland")).to_be_visible()
+    expect(
+        guest.get_by_role("heading", name="Välkommen till ditt videomöte med Region Västmanland")
+    ).to_be_visible()
     shots.shot(guest, "guest-welcome")
 
     booked.click()
@@ -223,20 +249,25 @@ def test_booking_pages_fit_a_phone(
 
     page.goto("/")
     shots.shot(page, "sign-in")
+    expect_no_sideways_scrolling(page)
     sign_in(page, "annika", "demo")
     expect_week_calendar(page)
     shots.shot(page, "calendar")
+    expect_no_sideways_scrolling(page)
     open_new_meeting(page)
     fill_meeting_form(page, title, tomorrow_at(14), tomorrow_at(14, 45))
     shots.shot(page, "new-meeting-filled")
+    expect_no_sideways_scrolling(page)
     dialog = open_type_dialog(page)
     shots.shot(page, "type-dialog")
+    expect_no_sideways_scrolling(page)
     choose_vardmote_patient(dialog)
     dialog.get_by_role("button", name="Skapa möte").click()
     expect(page.get_by_role("heading", name=title, level=1)).to_be_visible()
     expect(page.get_by_role("link", name="» Anslut till videomötet", exact=True)).to_be_visible()
     expect(page.get_by_role("link", name="Starta möte", exact=True)).to_be_visible()
     shots.shot(page, "meeting-booked")
+    expect_no_sideways_scrolling(page)
 
 
 def test_wrong_password_and_end_before_start_are_refused_in_swedish(
@@ -269,7 +300,9 @@ def test_wrong_password_and_end_before_start_are_refused_in_swedish(
     expect(page.get_by_label("Sluttid")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#fel-end")).to_have_text(message)
     expect(page.get_by_label("Rubrik")).to_have_value(title)
-    expect(page.get_by_role("radio", name="Vårdmöte patient", include_hidden=True)).to_be_checked()
+    expect(
+        page.get_by_role("radio", name="Vårdmöte patient", exact=True, include_hidden=True)
+    ).to_be_checked()
     shots.shot(page, "end-before-start")
 
     open_week_of(page, tomorrow_at(11).date())

@@ -111,6 +111,7 @@ def refusal(f: BookingForm, **kwargs: dt.datetime) -> list[FieldError]:
         pytest.param({"frequency": "weekly", "count": "101"}, "count", COUNT, id="count-101"),
         pytest.param({"frequency": "weekly", "count": "abc"}, "count", COUNT, id="count-abc"),
         pytest.param({"frequency": "weekly", "count": "-3"}, "count", COUNT, id="count-negative"),
+        pytest.param({"frequency": "weekly", "count": "²"}, "count", COUNT, id="count-superscript-digit"),
         pytest.param(
             {"frequency": "weekly", "until": "10/3 2026"},
             "until",

@@ -5,7 +5,8 @@ page reveals nothing about which accounts exist. Failed attempts are counted
 per account name and per address; past ``signin_max_failures`` each further
 attempt must wait, doubling up to :data:`MAX_BLOCK_SECONDS`. A success clears
 the account's counter (not the address's: one address trying many accounts
-stays slowed down).
+stays slowed down). A streak of failures is forgotten after
+:data:`FAILURE_MEMORY` without another failure.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from vardmote.lib.tokens import hash_token, looks_like_token, new_token
 
 WRONG_CREDENTIALS = "Fel användarnamn eller lösenord."
 MAX_BLOCK_SECONDS = 15 * 60
+FAILURE_MEMORY = dt.timedelta(hours=1)
+"""Failed attempts further apart than this start the count again."""
 _USERNAME = re.compile(r"^[a-z][a-z0-9._-]{1,63}$")
 _SESSION_REFRESH = dt.timedelta(minutes=1)
 
@@ -90,6 +93,8 @@ def _count_failure(ctx: Context, s: Session, key: str, now: dt.datetime) -> None
     if row is None:
         row = SigninThrottle(key=key, failures=0)
         s.add(row)
+    if row.failures and row.last_failure_at < now - FAILURE_MEMORY:
+        row.failures = 0  # an old streak is forgotten, so one typo later blocks no one
     row.failures += 1
     row.last_failure_at = now
     excess = row.failures - ctx.settings.signin_max_failures
@@ -101,7 +106,7 @@ def check_not_throttled(ctx: Context, s: Session, username: str, address: str) -
     """check_not_throttled raises TooManyAttempts while the account or address must wait."""
     now = utcnow()
     wait = max(
-        _throttle_wait(s, f"user:{username.lower()[:100]}", now),
+        _throttle_wait(s, f"user:{username.strip().lower()[:100]}", now),
         _throttle_wait(s, f"addr:{address[:100]}", now),
     )
     if wait:

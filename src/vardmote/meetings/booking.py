@@ -117,7 +117,7 @@ def _recurrence(
         )
         return None
     if count_raw:
-        if not count_raw.isdigit() or not 2 <= int(count_raw) <= MAX_OCCURRENCES:
+        if not (count_raw.isascii() and count_raw.isdigit()) or not 2 <= int(count_raw) <= MAX_OCCURRENCES:
             errors.append(
                 FieldError("count", f"Antal tillfällen ska vara ett heltal från 2 till {MAX_OCCURRENCES}.")
             )

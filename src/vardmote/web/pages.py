@@ -35,7 +35,7 @@ from vardmote.meetings import ical, links
 from vardmote.meetings import service as meetings
 from vardmote.meetings.booking import BookingForm
 from vardmote.meetings.models import Meeting
-from vardmote.meetings.types import limit_text, list_types, set_limit
+from vardmote.meetings.types import MAX_CONFIGURABLE_LIMIT, limit_text, list_types, set_limit
 from vardmote.web.api import ics_response
 from vardmote.web.deps import (
     LOGIN_CSRF_COOKIE,
@@ -170,8 +170,7 @@ async def login(request: Request, ctx: Ctx) -> Response:
         httponly=True,
         samesite="lax",
         secure=ctx.settings.cookie_secure,
-        max_age=ctx.settings.session_hours * 3600,
-    )
+    )  # no max_age: it ends with the browser; the server ends it after inactivity
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/logga-in")
     return response
 
@@ -499,9 +498,10 @@ async def admin_set_limit(request: Request, key: str, row: PageSession, s: Db) -
     form = await checked_form(request, row)
     raw = text(form, "participant_limit").strip()
     try:
-        if not raw.isdigit() or len(raw) > 6:
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 6:
             raise InvalidInput.one(
-                "participant_limit", "Deltagarbegränsningen ska vara ett heltal från 1 och uppåt."
+                "participant_limit",
+                f"Deltagarbegränsningen ska vara ett heltal från 1 till {MAX_CONFIGURABLE_LIMIT}.",
             )
         set_limit(s, meetings.actor_of(row.user), key, int(raw))
     except InvalidInput as e:

@@ -122,7 +122,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        # The route's template, not the path: paths can carry link and feed tokens.
+        route = request.scope.get("route")
+        log.exception("unexpected error on %s %s", request.method, getattr(route, "path", "?"))
         detail = "Ett oväntat fel inträffade. Inget har ändrats. Försök igen om en stund."
         if _is_api(request):
             return problem(500, "internal-error", "Internt fel", detail)
