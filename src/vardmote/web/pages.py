@@ -193,6 +193,8 @@ def calendar(request: Request, row: PageSession, ctx: Ctx, s: Db, vecka: str | N
     if vecka:
         try:
             monday = week_start(dt.date.fromisoformat(vecka[:10]))
+            if not 1 < monday.year < 9999:  # the week before and after must still be dates
+                raise ValueError(vecka)
         except ValueError:
             raise InvalidInput.one("vecka", "Veckan ska anges som ett datum, ÅÅÅÅ-MM-DD.") from None
     else:
@@ -211,9 +213,13 @@ def calendar(request: Request, row: PageSession, ctx: Ctx, s: Db, vecka: str | N
             }
         )
     week_no = monday.isocalendar().week
+    sunday = monday + dt.timedelta(days=6)
+    week_span = (f"{monday.day} {MONTHS[monday.month - 1]} – {sunday.day} {MONTHS[sunday.month - 1]} "
+                 f"{sunday.year}")
     return render(
         request,
         "calendar.html",
+        week_span=week_span,
         days=days,
         week_no=week_no,
         monday=monday,
