@@ -7,11 +7,12 @@ import re
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import PASSWORD, bearer
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
+from conftest import PASSWORD, bearer
 from vardmote.accounts.models import User
+from vardmote.accounts.service import add_user
 from vardmote.cli import main
 from vardmote.context import Context
 from vardmote.meetings.models import Meeting
@@ -52,7 +53,11 @@ def _meetings(ctx: Context) -> int:
 
 
 def test_user_add_creates_an_account_that_can_sign_in(
-    env: None, ctx: Context, client: TestClient, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    env: None,
+    ctx: Context,
+    client: TestClient,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("VARDMOTE_NEW_PASSWORD", PASSWORD)
     assert main(["user", "add", "cecilia", "--name", "Cecilia Sjuksköterska"]) == 0
@@ -167,6 +172,15 @@ def test_meeting_add_of_an_internal_meeting_prints_no_guest_link(
     assert _meetings(ctx) == 1
 
 
+def test_meeting_add_without_a_type_books_an_unprotected_meeting(
+    env: None, clinician: User, ctx: Context, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _meeting_add("--start", _tomorrow(), type_key="") == 0
+    assert capsys.readouterr().out.endswith("  (inget skyddat videomöte: ange --type)\n")
+    with ctx.db.session() as s:
+        assert s.scalars(select(Meeting)).one().type_key is None
+
+
 def test_meeting_add_books_every_occurrence_of_a_series(
     env: None, clinician: User, ctx: Context, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -241,6 +255,16 @@ def test_meeting_add_refuses_an_inactive_host(
         s.execute(text("UPDATE users SET active = :no"), {"no": False})
     assert _meeting_add("--start", _tomorrow()) == 2
     assert capsys.readouterr().err == "Fel (host): Det finns inget aktivt konto 'annika'.\n"
+
+
+def test_meeting_add_refuses_a_demo_host_outside_demo_mode(
+    env: None, ctx: Context, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with ctx.db.session() as s:
+        add_user(ctx, s, "demo-annika", "Annika Demo", "demo", is_demo=True)
+    assert _meeting_add("--start", _tomorrow(), host="demo-annika") == 2
+    assert capsys.readouterr().err == "Fel (host): Det finns inget aktivt konto 'demo-annika'.\n"
+    assert _meetings(ctx) == 0
 
 
 # --- audit verify --------------------------------------------------------------------------

@@ -13,9 +13,19 @@ from vardmote.settings import Secret, Settings, SettingsError, load_settings
     ("env", "message"),
     [
         pytest.param(
-            {"VARDMOTE_PORT": "abc"}, "VARDMOTE_PORT must be a whole number, got 'abc'", id="port-not-a-number"
+            {"VARDMOTE_PORT": "abc"},
+            "VARDMOTE_PORT must be a whole number, got 'abc'",
+            id="port-not-a-number",
         ),
         pytest.param({"VARDMOTE_PORT": "0"}, "VARDMOTE_PORT must be at least 1, got 0", id="port-zero"),
+        pytest.param(
+            {"VARDMOTE_PORT": "65536"}, "VARDMOTE_PORT must be at most 65535, got 65536", id="port-too-high"
+        ),
+        pytest.param(
+            {"VARDMOTE_SECRET_KEY": "kort-nyckel"},
+            "VARDMOTE_SECRET_KEY must be at least 16 bytes long",
+            id="secret-key-too-short",
+        ),
         pytest.param(
             {"VARDMOTE_SESSION_HOURS": "-1"},
             "VARDMOTE_SESSION_HOURS must be at least 1, got -1",
@@ -61,8 +71,23 @@ def test_a_malformed_value_is_refused_with_a_message_naming_the_variable(
 
 def test_an_unreadable_secret_file_is_refused_naming_the_variable(tmp_path: Path) -> None:
     missing = tmp_path / "missing"
-    with pytest.raises(SettingsError, match="^VARDMOTE_SECRET_KEY_FILE=.*missing.* cannot be read"):
+    with pytest.raises(SettingsError, match=r"^VARDMOTE_SECRET_KEY_FILE=.*missing.* cannot be read"):
         load_settings({"VARDMOTE_SECRET_KEY_FILE": str(missing)})
+
+
+def test_an_empty_secret_file_is_refused(tmp_path: Path) -> None:
+    empty = tmp_path / "secret_key"
+    empty.write_text("\n")
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"VARDMOTE_SECRET_KEY_FILE": str(empty)})
+    assert str(caught.value) == f"VARDMOTE_SECRET_KEY_FILE={str(empty)!r} is empty"
+
+
+def test_empty_variables_count_as_unset() -> None:
+    settings = load_settings(
+        {"VARDMOTE_PORT": "", "VARDMOTE_DEMO": "", "VARDMOTE_TIMEZONE": "", "VARDMOTE_SECRET_KEY": ""}
+    )
+    assert (settings.port, settings.demo, settings.timezone) == (8000, False, "Europe/Stockholm")
 
 
 def test_no_variables_give_the_defaults() -> None:
@@ -84,7 +109,7 @@ def test_every_variable_is_read() -> None:
             "VARDMOTE_PORT": "8443",
             "VARDMOTE_PUBLIC_URL": "https://vardmote.example.se/",
             "VARDMOTE_ORGANISATION": "Region Uppsala",
-            "VARDMOTE_SECRET_KEY": "nyckel",
+            "VARDMOTE_SECRET_KEY": "nyckel-på-minst-16-byte",
             "VARDMOTE_LINK_GRACE_MINUTES": "0",
             "VARDMOTE_SESSION_HOURS": "2",
             "VARDMOTE_DEMO": "ja",
@@ -98,7 +123,7 @@ def test_every_variable_is_read() -> None:
     assert settings.port == 8443
     assert settings.effective_public_url == "https://vardmote.example.se"
     assert settings.organisation == "Region Uppsala"
-    assert settings.secret_key.reveal() == "nyckel"
+    assert settings.secret_key.reveal() == "nyckel-på-minst-16-byte"
     assert settings.link_grace_minutes == 0
     assert settings.session_hours == 2
     assert settings.demo is True
@@ -143,7 +168,7 @@ def test_a_secret_never_shows_its_value() -> None:
 
 
 def test_settings_never_show_the_secret_key() -> None:
-    settings = load_settings({"VARDMOTE_SECRET_KEY": "hemligt-värde"})
+    settings = load_settings({"VARDMOTE_SECRET_KEY": "hemligt-värde-långt-nog"})
     assert "hemligt" not in repr(settings)
 
 

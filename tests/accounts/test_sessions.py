@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import PASSWORD, bearer
 from fastapi.testclient import TestClient
 from signin_support import Clock, form_csrf, page_sign_in, stop_clock, use_cheap_password_hashes
 from sqlalchemy import func, select, update
 
+from conftest import PASSWORD, bearer
 from vardmote.accounts.models import StaffSession, User
 from vardmote.accounts.service import resolve_session, start_session
 from vardmote.audit.models import AuditEntry

@@ -6,11 +6,11 @@ import dataclasses
 import json
 
 import pytest
-from conftest import PASSWORD, bearer
 from fastapi.testclient import TestClient
 from signin_support import form_csrf, page_sign_in, use_cheap_password_hashes
 from sqlalchemy import func, select
 
+from conftest import PASSWORD, bearer
 from vardmote.accounts.models import SigninThrottle, StaffSession, User
 from vardmote.accounts.service import WRONG_CREDENTIALS, add_user, authenticate
 from vardmote.app import create_app

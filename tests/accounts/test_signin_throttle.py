@@ -7,8 +7,9 @@ ranges (192.0.2.0/24, 198.51.100.0/24).
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
-from conftest import PASSWORD
 from signin_support import (
     ClientAt,
     Clock,
@@ -19,8 +20,9 @@ from signin_support import (
     use_cheap_password_hashes,
 )
 
+from conftest import PASSWORD
 from vardmote.accounts.models import User
-from vardmote.accounts.service import MAX_BLOCK_SECONDS
+from vardmote.accounts.service import FAILURE_MEMORY, MAX_BLOCK_SECONDS
 from vardmote.context import Context
 
 WRONG = "fel-lösenord"
@@ -119,9 +121,7 @@ def test_another_spelling_of_the_account_name_is_slowed_down_too(
     assert attempt(ctx, spelling, PASSWORD, NURSE_PC) == "slowed"
 
 
-def test_one_address_trying_many_accounts_is_slowed_down(
-    ctx: Context, clinician: User, clock: Clock
-) -> None:
+def test_one_address_trying_many_accounts_is_slowed_down(ctx: Context, clinician: User, clock: Clock) -> None:
     for name in ["anna", "bo", "cecilia", "david", "eva"]:
         assert attempt(ctx, name, WRONG, ATTACKER) == "wrong"
     assert attempt(ctx, "annika", PASSWORD, ATTACKER) == "slowed"
@@ -140,7 +140,10 @@ def test_one_address_trying_many_accounts_is_slowed_down_through_the_api(
             == 429
         )
     with client_at(NURSE_PC) as nurse:
-        assert nurse.post("/api/v1/session", json={"username": "annika", "password": PASSWORD}).status_code == 201
+        assert (
+            nurse.post("/api/v1/session", json={"username": "annika", "password": PASSWORD}).status_code
+            == 201
+        )
 
 
 def test_the_wait_doubles_with_each_further_failure(ctx: Context, clinician: User, clock: Clock) -> None:
@@ -187,6 +190,23 @@ def test_a_success_does_not_clear_the_addresss_counter(
         assert attempt(ctx, name, WRONG, ATTACKER) == "wrong"
     assert attempt(ctx, "bertil", PASSWORD, ATTACKER) == "ok"
     assert attempt(ctx, "eva", WRONG, ATTACKER) == "wrong"
+    assert attempt(ctx, "annika", PASSWORD, ATTACKER) == "slowed"
+
+
+def test_a_streak_of_failures_is_forgotten_after_an_hour_without_one(
+    ctx: Context, clinician: User, clock: Clock
+) -> None:
+    assert dt.timedelta(hours=1) == FAILURE_MEMORY
+    _fail(ctx, 4)
+    clock.advance(hours=1, seconds=1)
+    _fail(ctx, 4)
+    assert attempt(ctx, "annika", PASSWORD, ATTACKER) == "ok"
+
+
+def test_failures_within_an_hour_of_each_other_add_up(ctx: Context, clinician: User, clock: Clock) -> None:
+    for _ in range(5):
+        clock.advance(minutes=59)
+        assert attempt(ctx, "annika", WRONG, ATTACKER) == "wrong"
     assert attempt(ctx, "annika", PASSWORD, ATTACKER) == "slowed"
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 
 import pytest
-from conftest import bearer
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from conftest import bearer
 from vardmote.accounts.models import User
 from vardmote.audit.log import GENESIS, Verdict, record, verify
 from vardmote.audit.models import AuditEntry
@@ -38,7 +39,7 @@ def test_each_entry_carries_the_hash_of_the_one_before(ctx: Context) -> None:
     entries = _record_five(ctx)
     assert [e.id for e in entries] == [1, 2, 3, 4, 5]
     assert entries[0].prev_hash == GENESIS
-    for before, after in zip(entries, entries[1:], strict=False):
+    for before, after in itertools.pairwise(entries):
         assert after.prev_hash == before.hash
     assert len({e.hash for e in entries}) == 5
 
@@ -182,7 +183,10 @@ def test_the_api_names_the_first_bad_entry(client: TestClient, administrator: Us
     body = client.get("/api/v1/audit/verify", headers=headers).json()
     assert body["intact"] is False
     assert body["first_bad_id"] == 1
-    assert body["message"] == "Granskningsloggen är manipulerad: första felaktiga post är 1 (innehållet har ändrats)."
+    assert (
+        body["message"]
+        == "Granskningsloggen är manipulerad: första felaktiga post är 1 (innehållet har ändrats)."
+    )
 
 
 def test_a_clinician_may_not_verify_the_log(client: TestClient, clinician: User) -> None:

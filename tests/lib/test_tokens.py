@@ -83,7 +83,7 @@ def test_a_tampered_sealed_token_does_not_unseal() -> None:
 
 
 def test_a_secret_key_shorter_than_16_bytes_is_refused() -> None:
-    with pytest.raises(ValueError, match="^the secret key must be at least 16 bytes$"):
+    with pytest.raises(ValueError, match=r"^the secret key must be at least 16 bytes$"):
         Sealer(b"k" * 15)
 
 

@@ -8,6 +8,7 @@ Every case runs at a fixed moment, Monday 5 January 2026 09:00 Swedish time, so
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import replace
 from zoneinfo import ZoneInfo
 
@@ -68,10 +69,16 @@ def refusal(f: BookingForm, **kwargs: dt.datetime) -> list[FieldError]:
         pytest.param({"start": ""}, "start", "Ange starttid som ÅÅÅÅ-MM-DD TT:MM.", id="empty-start"),
         pytest.param({"end": "halv tio"}, "end", "Ange sluttid som ÅÅÅÅ-MM-DD TT:MM.", id="unparsable-end"),
         pytest.param(
-            {"end": "2026-02-10T08:30"}, "end", "Sluttiden måste vara efter starttiden.", id="end-before-start"
+            {"end": "2026-02-10T08:30"},
+            "end",
+            "Sluttiden måste vara efter starttiden.",
+            id="end-before-start",
         ),
         pytest.param(
-            {"end": "2026-02-10T09:00"}, "end", "Sluttiden måste vara efter starttiden.", id="end-equals-start"
+            {"end": "2026-02-10T09:00"},
+            "end",
+            "Sluttiden måste vara efter starttiden.",
+            id="end-equals-start",
         ),
         pytest.param(
             {"start": "2026-01-05T08:54", "end": "2026-01-05T09:30"},
@@ -92,10 +99,15 @@ def refusal(f: BookingForm, **kwargs: dt.datetime) -> list[FieldError]:
             id="start-just-over-two-years-ahead",
         ),
         pytest.param(
-            {"end": "2026-02-10T21:01"}, "end", "Ett möte kan vara högst 12 timmar.", id="twelve-hours-one-minute"
+            {"end": "2026-02-10T21:01"},
+            "end",
+            "Ett möte kan vara högst 12 timmar.",
+            id="twelve-hours-one-minute",
         ),
         pytest.param({"required": "anna.andersson.example.se"}, "required", ADDRESSES, id="required-no-at"),
-        pytest.param({"required": "anna@example.se; bertil@"}, "required", ADDRESSES, id="required-half-address"),
+        pytest.param(
+            {"required": "anna@example.se; bertil@"}, "required", ADDRESSES, id="required-half-address"
+        ),
         pytest.param({"optional": "Anna <anna@example.se>"}, "optional", ADDRESSES, id="optional-with-name"),
         pytest.param(
             {"frequency": "monthly", "count": "3"},
@@ -104,7 +116,10 @@ def refusal(f: BookingForm, **kwargs: dt.datetime) -> list[FieldError]:
             id="bad-frequency",
         ),
         pytest.param(
-            {"frequency": "weekly", "until": "2026-03-10", "count": "3"}, "until", EITHER, id="until-and-count"
+            {"frequency": "weekly", "until": "2026-03-10", "count": "3"},
+            "until",
+            EITHER,
+            id="until-and-count",
         ),
         pytest.param({"frequency": "weekly"}, "until", EITHER, id="neither-until-nor-count"),
         pytest.param({"frequency": "weekly", "count": "1"}, "count", COUNT, id="count-1"),
@@ -137,7 +152,12 @@ def refusal(f: BookingForm, **kwargs: dt.datetime) -> list[FieldError]:
             id="until-gives-101-occurrences",
         ),
         pytest.param(
-            {"start": "2027-12-07T09:00", "end": "2027-12-07T10:00", "frequency": "weekly", "until": "2028-01-08"},
+            {
+                "start": "2027-12-07T09:00",
+                "end": "2027-12-07T10:00",
+                "frequency": "weekly",
+                "until": "2028-01-08",
+            },
             "until",
             "Återkommande möten kan bokas högst två år framåt.",
             id="until-over-two-years-ahead",
@@ -233,8 +253,12 @@ def test_parse_time_gives_none_for_what_is_not_a_time(raw: str) -> None:
     [
         pytest.param("", [], id="empty"),
         pytest.param("anna@example.se", ["anna@example.se"], id="one"),
-        pytest.param("anna@example.se; bertil@example.se", ["anna@example.se", "bertil@example.se"], id="semicolon"),
-        pytest.param("anna@example.se,bertil@example.se", ["anna@example.se", "bertil@example.se"], id="comma"),
+        pytest.param(
+            "anna@example.se; bertil@example.se", ["anna@example.se", "bertil@example.se"], id="semicolon"
+        ),
+        pytest.param(
+            "anna@example.se,bertil@example.se", ["anna@example.se", "bertil@example.se"], id="comma"
+        ),
         pytest.param(
             "anna@example.se\n\nbertil@example.se\n", ["anna@example.se", "bertil@example.se"], id="new-lines"
         ),
@@ -336,7 +360,7 @@ def test_a_weekly_series_across_the_clock_change_stays_at_nine_local_time(
     assert [e.astimezone(TZ).strftime("%H:%M") for _, e in found] == ["10:00"] * 4
     assert [s.hour for s, _ in found] == utc_hours
     days = [s.astimezone(TZ).date() for s, _ in found]
-    assert [(b - a).days for a, b in zip(days, days[1:], strict=False)] == [7, 7, 7]
+    assert [(b - a).days for a, b in itertools.pairwise(days)] == [7, 7, 7]
 
 
 def test_a_daily_series_through_the_spring_change_keeps_its_wall_clock_time() -> None:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from typing import Any
 
 import pytest
-from conftest import bearer
 from fastapi.testclient import TestClient
 from icalendar import Calendar, Event
 from meeting_helpers import ORGANISATION, TZ, audit, book, meeting_body, path_of
 
+from conftest import bearer
 from vardmote.accounts.models import User
 from vardmote.context import Context
 
@@ -100,7 +101,9 @@ def test_the_description_has_the_join_link_and_the_information_pages(
 
 
 @pytest.mark.parametrize("route", ROUTES)
-def test_no_participant_address_is_in_the_file(client: TestClient, annika: dict[str, str], route: str) -> None:
+def test_no_participant_address_is_in_the_file(
+    client: TestClient, annika: dict[str, str], route: str
+) -> None:
     meeting = book(client, annika, type_key="vardmote_patient", **PARTICIPANTS)
     assert len(meeting["participants"]) == 3
     text = _unfolded(_ics(client, annika, meeting["id"], route))
@@ -229,14 +232,16 @@ def test_the_feed_shows_a_cancelled_meeting_as_cancelled(client: TestClient, ann
 
 
 def test_the_feed_lists_every_occurrence_of_a_series(client: TestClient, annika: dict[str, str]) -> None:
-    body = meeting_body("Gruppbehandling", type_key="vardmote_patient", recurrence={"frequency": "weekly", "count": 3})
+    body = meeting_body(
+        "Gruppbehandling", type_key="vardmote_patient", recurrence={"frequency": "weekly", "count": 3}
+    )
     response = client.post("/api/v1/meetings", json=body, headers=annika)
     assert response.status_code == 201
     events = _feed(client, _new_feed(client, annika))
     assert len(events) == 3
     assert sorted(str(e["uid"]) for e in events) == sorted(f"{m['id']}@vardmote" for m in response.json())
     days = sorted(e.decoded("dtstart").astimezone(TZ).date() for e in events)
-    assert [(b - a).days for a, b in zip(days, days[1:], strict=False)] == [7, 7]
+    assert [(b - a).days for a, b in itertools.pairwise(days)] == [7, 7]
 
 
 def test_renewing_the_feed_stops_the_old_address(client: TestClient, annika: dict[str, str]) -> None:

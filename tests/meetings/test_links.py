@@ -12,11 +12,11 @@ import hashlib
 import re
 
 import pytest
-from conftest import bearer
 from fastapi.testclient import TestClient
 from meeting_helpers import ORGANISATION, audit, book, local, move, path_of
 from sqlalchemy import text
 
+from conftest import bearer
 from vardmote.accounts.models import User
 from vardmote.context import Context
 from vardmote.db import utcnow
@@ -109,7 +109,9 @@ def test_a_meeting_booked_through_the_api_has_a_working_guest_url(
     assert WELCOME in html
 
 
-def test_an_ordinary_calendar_entry_has_no_link(ctx: Context, client: TestClient, annika: dict[str, str]) -> None:
+def test_an_ordinary_calendar_entry_has_no_link(
+    ctx: Context, client: TestClient, annika: dict[str, str]
+) -> None:
     meeting = book(client, annika)
     assert meeting["guest_url"] is None
     assert client.get(f"/api/v1/meetings/{meeting['id']}/links", headers=annika).json() == []
@@ -224,11 +226,11 @@ def test_remove_protection_in_the_service_revokes_every_link(ctx: Context, clini
         assert not any(links.is_active(ctx, k) for k in made)
 
 
-def test_changing_the_type_to_internt_revokes_the_links(
-    client: TestClient, annika: dict[str, str]
-) -> None:
+def test_changing_the_type_to_internt_revokes_the_links(client: TestClient, annika: dict[str, str]) -> None:
     meeting = book(client, annika, type_key="vardmote_patient")
-    response = client.put(f"/api/v1/meetings/{meeting['id']}/type", json={"type_key": "internt"}, headers=annika)
+    response = client.put(
+        f"/api/v1/meetings/{meeting['id']}/type", json={"type_key": "internt"}, headers=annika
+    )
     assert response.status_code == 200
     assert response.json()["type_key"] == "internt"
     assert response.json()["guest_url"] is None
@@ -284,10 +286,15 @@ def test_renewing_the_general_link_stops_the_old_one(
     assert renewed["url"] != meeting["guest_url"]
     _assert_gone(client, meeting["guest_url"])
     assert _opened(client, renewed["url"])[0] == 200
-    assert client.get(f"/api/v1/meetings/{meeting['id']}", headers=annika).json()["guest_url"] == renewed["url"]
+    assert (
+        client.get(f"/api/v1/meetings/{meeting['id']}", headers=annika).json()["guest_url"] == renewed["url"]
+    )
     shown = client.get(f"/api/v1/meetings/{meeting['id']}/links", headers=annika).json()
     assert [k["active"] for k in shown] == [False, True]
-    assert audit(ctx, meeting["id"])[-2:] == [("user:annika", "link.revoked"), ("user:annika", "link.created")]
+    assert audit(ctx, meeting["id"])[-2:] == [
+        ("user:annika", "link.revoked"),
+        ("user:annika", "link.created"),
+    ]
 
 
 def test_every_reason_a_link_stops_gives_the_same_page(

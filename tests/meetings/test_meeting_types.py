@@ -6,10 +6,10 @@ import json
 import re
 
 import pytest
-from conftest import bearer
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select
 
+from conftest import bearer
 from vardmote.accounts.models import User
 from vardmote.audit.models import AuditEntry
 from vardmote.context import Context
@@ -41,7 +41,9 @@ def _limit(ctx: Context, key: str) -> int | None:
 def _limit_audit(ctx: Context) -> list[tuple[str, dict[str, object]]]:
     with ctx.db.session() as s:
         rows = s.scalars(
-            select(AuditEntry).where(AuditEntry.action == "meeting_type.limit_changed").order_by(AuditEntry.id)
+            select(AuditEntry)
+            .where(AuditEntry.action == "meeting_type.limit_changed")
+            .order_by(AuditEntry.id)
         )
         return [(e.actor, json.loads(e.details)) for e in rows]
 
@@ -193,9 +195,7 @@ def test_a_clinician_may_not_change_a_limit_through_the_api(
 @pytest.mark.parametrize(
     ("key", "limit", "status", "detail"),
     [
-        pytest.param(
-            "mdk", 20, 403, "Deltagarbegränsningen för MDK går inte att ändra.", id="fixed-limit"
-        ),
+        pytest.param("mdk", 20, 403, "Deltagarbegränsningen för MDK går inte att ändra.", id="fixed-limit"),
         pytest.param("skype", 20, 404, "Mötestypen finns inte.", id="unknown-type"),
         pytest.param("internt", 0, 422, LIMIT_RANGE, id="zero"),
         pytest.param("internt", -1, 422, LIMIT_RANGE, id="negative"),

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import uuid
 from typing import Any
 
 import pytest
-from conftest import bearer
 from fastapi.testclient import TestClient
 from web_helpers import ORGANISATION, TZ, audit, book, count, csrf_of, local, meeting_body, sign_in
 
+from conftest import bearer
 from vardmote.accounts.models import User
 from vardmote.app import create_app
 from vardmote.audit.log import verify
@@ -112,7 +113,9 @@ def test_a_time_with_an_offset_is_taken_as_given(client: TestClient, annika: dic
 
 
 def test_a_recurring_booking_answers_every_occurrence(client: TestClient, annika: dict[str, str]) -> None:
-    body = meeting_body("Gruppbehandling", type_key="vardmote_patient", recurrence={"frequency": "weekly", "count": 3})
+    body = meeting_body(
+        "Gruppbehandling", type_key="vardmote_patient", recurrence={"frequency": "weekly", "count": 3}
+    )
     response = client.post("/api/v1/meetings", json=body, headers=annika)
     assert response.status_code == 201
     made = response.json()
@@ -122,14 +125,16 @@ def test_a_recurring_booking_answers_every_occurrence(client: TestClient, annika
     assert made[0]["series_id"] is not None
     assert {m["series_id"] for m in made} == {made[0]["series_id"]}
     days = [dt.date.fromisoformat(m["starts_local"][:10]) for m in made]
-    assert [(b - a).days for a, b in zip(days, days[1:], strict=False)] == [7, 7]
+    assert [(b - a).days for a, b in itertools.pairwise(days)] == [7, 7]
     assert {m["starts_local"][11:] for m in made} == {"09:00"}
 
 
 # --- list and get --------------------------------------------------------------------------
 
 
-def test_listing_a_week_gives_the_meetings_that_overlap_it(client: TestClient, annika: dict[str, str]) -> None:
+def test_listing_a_week_gives_the_meetings_that_overlap_it(
+    client: TestClient, annika: dict[str, str]
+) -> None:
     today = dt.datetime.now(TZ).date()
     monday = today - dt.timedelta(days=today.weekday()) + dt.timedelta(days=14)
     sunday_before, sunday = monday - dt.timedelta(days=1), monday + dt.timedelta(days=6)
@@ -271,7 +276,9 @@ def test_a_cancelled_meeting_cannot_be_changed(client: TestClient, annika: dict[
 # --- type ----------------------------------------------------------------------------------
 
 
-def test_choosing_a_type_protects_the_meeting(ctx: Context, client: TestClient, annika: dict[str, str]) -> None:
+def test_choosing_a_type_protects_the_meeting(
+    ctx: Context, client: TestClient, annika: dict[str, str]
+) -> None:
     meeting = book(client, annika)
     response = client.put(
         f"/api/v1/meetings/{meeting['id']}/type", json={"type_key": "vardmote_patient"}, headers=annika
@@ -293,7 +300,9 @@ def test_choosing_the_same_type_again_changes_nothing(
 ) -> None:
     meeting = book(client, annika, type_key="vardrum")
     entries = count(ctx, AuditEntry)
-    response = client.put(f"/api/v1/meetings/{meeting['id']}/type", json={"type_key": "vardrum"}, headers=annika)
+    response = client.put(
+        f"/api/v1/meetings/{meeting['id']}/type", json={"type_key": "vardrum"}, headers=annika
+    )
     assert response.json() == meeting
     assert count(ctx, AuditEntry) == entries
 
@@ -310,7 +319,9 @@ def test_a_type_the_dialog_does_not_offer_cannot_be_chosen(
     ctx: Context, client: TestClient, annika: dict[str, str], type_key: str, message: str
 ) -> None:
     meeting = book(client, annika)
-    response = client.put(f"/api/v1/meetings/{meeting['id']}/type", json={"type_key": type_key}, headers=annika)
+    response = client.put(
+        f"/api/v1/meetings/{meeting['id']}/type", json={"type_key": type_key}, headers=annika
+    )
     assert _invalid(response) == [{"field": "type_key", "message": message}]
     assert client.get(f"/api/v1/meetings/{meeting['id']}", headers=annika).json()["type_key"] is None
 
@@ -383,7 +394,10 @@ def test_cancelling_the_whole_series_cancels_every_coming_occurrence(
     with ctx.db.session() as s:
         past = s.get(Meeting, first["id"])
         assert past is not None
-        past.starts_at, past.ends_at = utcnow() - dt.timedelta(days=1, hours=1), utcnow() - dt.timedelta(days=1)
+        past.starts_at, past.ends_at = (
+            utcnow() - dt.timedelta(days=1, hours=1),
+            utcnow() - dt.timedelta(days=1),
+        )
     response = client.delete(f"/api/v1/meetings/{third['id']}?whole_series=true", headers=annika)
     assert response.status_code == 200
     assert sorted(m["id"] for m in response.json()) == sorted([third["id"], fourth["id"]])
@@ -483,7 +497,9 @@ def test_the_api_needs_sign_in(
     ("body", "errors"),
     [
         pytest.param(
-            {**meeting_body(), "colour": "blå"}, [{"field": "colour", "message": "Okänd uppgift."}], id="unknown-field"
+            {**meeting_body(), "colour": "blå"},
+            [{"field": "colour", "message": "Okänd uppgift."}],
+            id="unknown-field",
         ),
         pytest.param(
             {**meeting_body(), "recurrence": {"frequency": "weekly", "count": 2, "interval": 2}},
@@ -496,7 +512,9 @@ def test_the_api_needs_sign_in(
             id="missing-title",
         ),
         pytest.param(
-            {**meeting_body(), "title": 42}, [{"field": "title", "message": "Uppgiften har fel typ."}], id="title-number"
+            {**meeting_body(), "title": 42},
+            [{"field": "title", "message": "Uppgiften har fel typ."}],
+            id="title-number",
         ),
         pytest.param(
             {**meeting_body(), "required": "anna@example.se"},
@@ -560,11 +578,19 @@ def _filled(value: Any) -> Any:
     [
         pytest.param({"title": ""}, "title", "Ange en rubrik för mötet.", id="empty-title"),
         pytest.param({"title": " \t "}, "title", "Ange en rubrik för mötet.", id="whitespace-title"),
-        pytest.param({"title": "R" * 201}, "title", "Rubriken får vara högst 200 tecken (nu 201).", id="201-chars"),
-        pytest.param({"start": "snart"}, "start", "Ange starttid som ÅÅÅÅ-MM-DD TT:MM.", id="unparsable-start"),
+        pytest.param(
+            {"title": "R" * 201}, "title", "Rubriken får vara högst 200 tecken (nu 201).", id="201-chars"
+        ),
+        pytest.param(
+            {"start": "snart"}, "start", "Ange starttid som ÅÅÅÅ-MM-DD TT:MM.", id="unparsable-start"
+        ),
         pytest.param({"end": "sen"}, "end", "Ange sluttid som ÅÅÅÅ-MM-DD TT:MM.", id="unparsable-end"),
-        pytest.param({"end": "{day}T08:30"}, "end", "Sluttiden måste vara efter starttiden.", id="end-before-start"),
-        pytest.param({"end": "{day}T09:00"}, "end", "Sluttiden måste vara efter starttiden.", id="end-equals-start"),
+        pytest.param(
+            {"end": "{day}T08:30"}, "end", "Sluttiden måste vara efter starttiden.", id="end-before-start"
+        ),
+        pytest.param(
+            {"end": "{day}T09:00"}, "end", "Sluttiden måste vara efter starttiden.", id="end-equals-start"
+        ),
         pytest.param(
             {"start": "{yesterday}T09:00", "end": "{yesterday}T09:30"},
             "start",
@@ -593,12 +619,17 @@ def _filled(value: Any) -> Any:
             id="empty-frequency",
         ),
         pytest.param(
-            {"recurrence": {"frequency": "weekly", "until": "{far}", "count": 3}}, "until", EITHER, id="until-and-count"
+            {"recurrence": {"frequency": "weekly", "until": "{far}", "count": 3}},
+            "until",
+            EITHER,
+            id="until-and-count",
         ),
         pytest.param({"recurrence": {"frequency": "weekly"}}, "until", EITHER, id="neither-until-nor-count"),
         pytest.param({"recurrence": {"frequency": "weekly", "count": 1}}, "count", COUNT, id="count-1"),
         pytest.param({"recurrence": {"frequency": "weekly", "count": 101}}, "count", COUNT, id="count-101"),
-        pytest.param({"recurrence": {"frequency": "weekly", "count": -2}}, "count", COUNT, id="count-negative"),
+        pytest.param(
+            {"recurrence": {"frequency": "weekly", "count": -2}}, "count", COUNT, id="count-negative"
+        ),
         pytest.param(
             {"recurrence": {"frequency": "weekly", "until": "{day_before}"}},
             "until",
@@ -616,7 +647,12 @@ def _filled(value: Any) -> Any:
     ],
 )
 def test_each_booking_rule_is_a_422_naming_the_field(
-    ctx: Context, client: TestClient, annika: dict[str, str], changes: dict[str, Any], field: str, message: str
+    ctx: Context,
+    client: TestClient,
+    annika: dict[str, str],
+    changes: dict[str, Any],
+    field: str,
+    message: str,
 ) -> None:
     body = {**meeting_body(), **_filled(changes)}
     response = client.post("/api/v1/meetings", json=body, headers=annika)
@@ -630,10 +666,15 @@ def test_each_booking_rule_is_a_422_naming_the_field(
 @pytest.mark.parametrize(
     "changes",
     [
-        pytest.param({"recurrence": {"frequency": "daily", "until": "{day_plus_100}"}}, id="too-many-occurrences"),
-        pytest.param({"recurrence": {"frequency": "daily", "count": 5}, "type_key": "skype"}, id="unknown-type"),
         pytest.param(
-            {"recurrence": {"frequency": "weekly", "count": 5}, "type_key": "digitalt_vardmote"}, id="journal-type"
+            {"recurrence": {"frequency": "daily", "until": "{day_plus_100}"}}, id="too-many-occurrences"
+        ),
+        pytest.param(
+            {"recurrence": {"frequency": "daily", "count": 5}, "type_key": "skype"}, id="unknown-type"
+        ),
+        pytest.param(
+            {"recurrence": {"frequency": "weekly", "count": 5}, "type_key": "digitalt_vardmote"},
+            id="journal-type",
         ),
     ],
 )
@@ -645,7 +686,8 @@ def test_a_refused_recurring_booking_leaves_nothing(
     response = client.post("/api/v1/meetings", json={**meeting_body(), **_filled(changes)}, headers=annika)
     assert response.status_code == 422
     after = (count(ctx, Meeting), count(ctx, MeetingSeries), count(ctx, MeetingLink), count(ctx, AuditEntry))
-    assert after == before == (1, 0, 0, 1)
+    assert before[:3] == (1, 0, 0)
+    assert after == before
 
 
 def test_a_series_that_fails_half_way_leaves_nothing(
@@ -671,9 +713,7 @@ def test_a_series_that_fails_half_way_leaves_nothing(
     )
     assert len(calls) == 3
     assert (count(ctx, Meeting), count(ctx, MeetingSeries), count(ctx, MeetingLink)) == (0, 0, 0)
-    assert [action for _, action in audit(ctx)] == ["session.started"] or all(
-        action.startswith(("session.", "signin.")) for _, action in audit(ctx)
-    )
+    assert [action for _, action in audit(ctx) if action.startswith(("meeting.", "link."))] == []
     with ctx.db.session() as s:
         assert verify(s).intact
 
@@ -688,7 +728,9 @@ def test_every_booking_change_is_audited_as_the_clinician(
     path = f"/api/v1/meetings/{meeting['id']}"
     assert client.put(path, json=meeting_body("Ändrad"), headers=annika).status_code == 200
     assert client.put(f"{path}/type", json={"type_key": "internt"}, headers=annika).status_code == 200
-    assert client.put(f"{path}/type", json={"type_key": "vardmote_patient"}, headers=annika).status_code == 200
+    assert (
+        client.put(f"{path}/type", json={"type_key": "vardmote_patient"}, headers=annika).status_code == 200
+    )
     assert client.post(f"{path}/links/general", headers=annika).status_code == 201
     assert client.delete(f"{path}/type", headers=annika).status_code == 200
     assert client.delete(path, headers=annika).status_code == 200
@@ -728,5 +770,8 @@ def test_a_cookie_signed_in_change_needs_the_csrf_header(
     assert wrong.status_code == 403
     assert count(ctx, Meeting) == 0
     csrf = csrf_of(client.get("/kalender").text)
-    assert client.post("/api/v1/meetings", json=meeting_body(), headers={"X-CSRF-Token": csrf}).status_code == 201
+    assert (
+        client.post("/api/v1/meetings", json=meeting_body(), headers={"X-CSRF-Token": csrf}).status_code
+        == 201
+    )
     assert client.get("/api/v1/meetings?from=" + _day(0) + "&to=" + _day(14)).status_code == 200

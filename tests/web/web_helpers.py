@@ -7,10 +7,10 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from conftest import PASSWORD
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from conftest import PASSWORD
 from vardmote.audit.models import AuditEntry
 from vardmote.context import Context
 
