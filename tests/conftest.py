@@ -15,10 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from vardmote.accounts import passwords
 from vardmote.accounts.models import Role, User
 from vardmote.accounts.service import add_user
 from vardmote.app import create_app
@@ -46,6 +48,17 @@ def _postgres_database(server_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """cheap_password_hashing runs real argon2id with the smallest costs, so that the
+    hundreds of accounts the tests make take milliseconds; the production costs
+    are argon2-cffi's defaults (see vardmote.accounts.passwords)."""
+    real = passwords._hasher
+    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    yield
+    passwords._hasher = real
 
 
 @pytest.fixture(scope="session")
@@ -83,8 +96,11 @@ def _empty(db: Database) -> None:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """settings are the embedded defaults in a temporary folder, not in demo mode."""
-    return Settings(var_dir=tmp_path / "var", secret_key=Secret("test-secret-key-" + "x" * 32),
-                    public_url="http://vardmote.test")
+    return Settings(
+        var_dir=tmp_path / "var",
+        secret_key=Secret("test-secret-key-" + "x" * 32),
+        public_url="http://vardmote.test",
+    )
 
 
 @pytest.fixture

@@ -64,7 +64,9 @@ def make_link(
     recipient: str | None = None,
 ) -> MeetingLink:
     """make_link creates a guest link for a protected meeting whose type allows one."""
-    if meeting.meeting_type is None or not meeting.meeting_type.has_guest_link:
+    if meeting.meeting_type is None:
+        raise Conflict("Mötet är inte ett skyddat videomöte. Välj en mötestyp först.")
+    if not meeting.meeting_type.has_guest_link:
         raise Conflict("Den här mötestypen har ingen gästlänk: bara inloggad personal kan ansluta.")
     token = new_token()
     link = MeetingLink(

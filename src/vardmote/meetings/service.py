@@ -18,10 +18,10 @@ from vardmote.accounts.models import User
 from vardmote.audit.log import record
 from vardmote.context import Context
 from vardmote.db import utcnow
-from vardmote.errors import InvalidInput, NotFound
+from vardmote.errors import FieldError, InvalidInput, NotFound
 from vardmote.meetings import links
 from vardmote.meetings.booking import Booking, BookingForm, occurrences, validate_booking
-from vardmote.meetings.models import Meeting, MeetingParticipant, MeetingSeries
+from vardmote.meetings.models import Meeting, MeetingParticipant, MeetingSeries, MeetingType
 from vardmote.meetings.types import get_type
 
 MEETING_NOT_FOUND = "Mötet finns inte, eller så är det inte ditt."
@@ -51,12 +51,19 @@ def book(
     With type_key the meeting is protected at once (as "Skapa möte" does) and
     gets its general guest link where the type has one.
     """
-    booking = validate_booking(form, utcnow(), ctx.tz)
-    meeting_type = get_type(s, type_key) if type_key else None
-    if meeting_type is not None and meeting_type.booked_from != "booking_dialog":
-        raise InvalidInput.one(
-            "type_key", f"{meeting_type.label} bokas från journalsystemet, inte i bokningsdialogen."
-        )
+    # Every wrong field is reported at once, the type together with the form.
+    errors: list[FieldError] = []
+    meeting_type = None
+    try:
+        meeting_type = _bookable_type(s, type_key) if type_key else None
+    except InvalidInput as e:
+        errors += e.fields
+    try:
+        booking = validate_booking(form, utcnow(), ctx.tz)
+    except InvalidInput as e:
+        raise InvalidInput(e.fields + errors) from None
+    if errors:
+        raise InvalidInput(errors)
     series = None
     if booking.recurrence is not None:
         series = MeetingSeries(
@@ -99,6 +106,15 @@ def book(
             links.make_link(ctx, s, meeting, actor_of(user))
         made.append(meeting)
     return made
+
+
+def _bookable_type(s: Session, type_key: str) -> MeetingType:
+    meeting_type = get_type(s, type_key)
+    if meeting_type.booked_from != "booking_dialog":
+        raise InvalidInput.one(
+            "type_key", f"{meeting_type.label} bokas från journalsystemet, inte i bokningsdialogen."
+        )
+    return meeting_type
 
 
 def get_meeting(ctx: Context, s: Session, user: User, meeting_id: str) -> Meeting:
@@ -148,11 +164,7 @@ def choose_type(ctx: Context, s: Session, user: User, meeting_id: str, type_key:
     ("Välj om mötestyp"). Links survive a change between types that have guest
     links; a change to a type without them revokes them."""
     meeting = _live(ctx, s, user, meeting_id)
-    meeting_type = get_type(s, type_key)
-    if meeting_type.booked_from != "booking_dialog":
-        raise InvalidInput.one(
-            "type_key", f"{meeting_type.label} bokas från journalsystemet, inte i bokningsdialogen."
-        )
+    meeting_type = _bookable_type(s, type_key)
     before = meeting.type_key
     if before == meeting_type.key:
         return meeting
@@ -192,9 +204,11 @@ def cancel(
 ) -> list[Meeting]:
     """cancel cancels one meeting (or occurrence), or with whole_series every
     occurrence of its series that has not ended; links stop working at once."""
-    meeting = _live(ctx, s, user, meeting_id)
-    targets = [meeting]
-    if whole_series and meeting.series_id is not None:
+    if not whole_series:
+        return _cancel(ctx, s, user, [_live(ctx, s, user, meeting_id)], whole_series)
+    meeting = get_meeting(ctx, s, user, meeting_id)
+    targets = [meeting] if meeting.cancelled_at is None else []
+    if meeting.series_id is not None:
         targets = list(
             s.scalars(
                 select(Meeting).where(
@@ -204,8 +218,16 @@ def cancel(
                 )
             )
         )
-        if meeting not in targets:
+        if meeting.cancelled_at is None and meeting not in targets:
             targets.append(meeting)
+    if not targets:
+        raise InvalidInput.one("meeting", "Alla kommande tillfällen är redan avbokade.")
+    return _cancel(ctx, s, user, targets, whole_series)
+
+
+def _cancel(
+    ctx: Context, s: Session, user: User, targets: list[Meeting], whole_series: bool
+) -> list[Meeting]:
     now = utcnow()
     for target in targets:
         target.cancelled_at = now

@@ -214,8 +214,9 @@ def calendar(request: Request, row: PageSession, ctx: Ctx, s: Db, vecka: str | N
         )
     week_no = monday.isocalendar().week
     sunday = monday + dt.timedelta(days=6)
-    week_span = (f"{monday.day} {MONTHS[monday.month - 1]} – {sunday.day} {MONTHS[sunday.month - 1]} "
-                 f"{sunday.year}")
+    week_span = (
+        f"{monday.day} {MONTHS[monday.month - 1]} – {sunday.day} {MONTHS[sunday.month - 1]} {sunday.year}"
+    )
     return render(
         request,
         "calendar.html",
