@@ -274,7 +274,35 @@ def test_audit_verify_says_the_log_is_intact_and_exits_0(
     env: None, clinician: User, other_clinician: User, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["audit", "verify"]) == 0
-    assert capsys.readouterr().out == "Granskningsloggen är intakt (2 poster).\n"
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Granskningsloggen är intakt (2 poster)."
+    assert re.fullmatch(r"Ankare att spara utanför databasen: 2:[0-9a-f]{64}", lines[1])
+
+
+def test_audit_verify_with_an_anchor_finds_entries_cut_off_the_end(
+    env: None, clinician: User, other_clinician: User, ctx: Context, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["audit", "verify"]) == 0
+    anchor = capsys.readouterr().out.splitlines()[1].rsplit(" ", 1)[1]
+    assert main(["audit", "verify", "--anchor", anchor]) == 0
+    capsys.readouterr()
+    with ctx.db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_entries WHERE id = 2"))
+    assert main(["audit", "verify"]) == 0  # the chain alone cannot tell
+    capsys.readouterr()
+    assert main(["audit", "verify", "--anchor", anchor]) == 1
+    assert capsys.readouterr().out == (
+        "Granskningsloggen är manipulerad: första felaktiga post är 2 "
+        "(posterna från 2 saknas (ankaret är post 2)).\n"
+    )
+
+
+@pytest.mark.parametrize("anchor", ["2", "x:" + "0" * 64, "2:abc", "²:" + "0" * 64])
+def test_audit_verify_refuses_a_malformed_anchor(
+    env: None, anchor: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["audit", "verify", "--anchor", anchor]) == 2
+    assert "Ankaret ska skrivas POST:HASH" in capsys.readouterr().err
 
 
 def test_audit_verify_names_the_first_bad_entry_and_exits_1(

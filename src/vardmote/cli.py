@@ -122,11 +122,25 @@ def _meeting_add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _anchor(raw: str | None) -> tuple[int, str] | None:
+    if raw is None:
+        return None
+    entry_id, _, digest = raw.partition(":")
+    if not entry_id.isascii() or not entry_id.isdigit() or len(digest) != 64:
+        raise InvalidInput.one(
+            "anchor", "Ankaret ska skrivas POST:HASH, t.ex. 42:9f86d0…, som verify skrev ut förra gången."
+        )
+    return int(entry_id), digest
+
+
 def _audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    anchor = _anchor(args.anchor)
     ctx = _open(settings)
     with ctx.db.session() as s:
-        verdict = verify(s)
+        verdict = verify(s, anchor)
     print(verdict.describe())
+    if verdict.intact and verdict.entries:
+        print(f"Ankare att spara utanför databasen: {verdict.entries}:{verdict.last_hash}")
     return 0 if verdict.intact else 1
 
 
@@ -164,7 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     madd.set_defaults(run=_meeting_add)
 
     audit = sub.add_parser("audit", help="granskningsloggen").add_subparsers(dest="action", required=True)
-    audit.add_parser("verify", help="kontrollera hashkedjan").set_defaults(run=_audit_verify)
+    verify_cmd = audit.add_parser("verify", help="kontrollera hashkedjan")
+    verify_cmd.add_argument(
+        "--anchor",
+        help="POST:HASH från en tidigare kontroll; visar om poster har tagits bort i slutet av loggen",
+    )
+    verify_cmd.set_defaults(run=_audit_verify)
     return parser
 
 

@@ -157,7 +157,30 @@ def test_the_last_entry_deleted_is_not_detectable_by_the_chain_alone(ctx: Contex
     """Documents a limit of a plain hash chain: truncating the tail leaves a valid chain."""
     _record_five(ctx)
     _sql("DELETE FROM audit_entries WHERE id = 5")(ctx)
-    assert _verify(ctx) == Verdict(True, 4)
+    verdict = _verify(ctx)
+    assert (verdict.intact, verdict.entries) == (True, 4)
+
+
+def test_an_anchor_noted_earlier_finds_entries_cut_off_the_end(ctx: Context) -> None:
+    entries = _record_five(ctx)
+    anchor = (5, entries[-1].hash)
+    with ctx.db.session() as s:
+        assert verify(s, anchor).intact
+    _sql("DELETE FROM audit_entries WHERE id = 5")(ctx)
+    with ctx.db.session() as s:
+        verdict = verify(s, anchor)
+    assert (verdict.intact, verdict.first_bad_id) == (False, 5)
+
+
+def test_an_anchor_whose_hash_differs_is_reported(ctx: Context) -> None:
+    _record_five(ctx)
+    with ctx.db.session() as s:
+        verdict = verify(s, (3, "0" * 64))
+    assert (verdict.intact, verdict.first_bad_id, verdict.reason) == (
+        False,
+        3,
+        "posten stämmer inte med ankaret",
+    )
 
 
 def test_an_administrator_can_verify_the_log_through_the_api(

@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, text
@@ -110,6 +110,9 @@ class Verdict:
     entries: int
     first_bad_id: int | None = None
     reason: str = ""
+    last_hash: str = field(default=GENESIS, compare=False)
+    """Hash of the last entry: kept outside the database, it is the anchor that
+    shows whether entries were later cut off the end (see verify)."""
 
     def describe(self) -> str:
         """describe says in one line what verify found."""
@@ -120,8 +123,13 @@ class Verdict:
         )
 
 
-def verify(session: Session) -> Verdict:
-    """verify walks the chain in order and names the first entry that does not fit."""
+def verify(session: Session, anchor: tuple[int, str] | None = None) -> Verdict:
+    """verify walks the chain in order and names the first entry that does not fit.
+
+    The chain alone cannot show that the newest entries were deleted; anchor,
+    an (id, hash) pair noted earlier from a verdict, can: that entry must
+    still be there with that hash.
+    """
     prev_hash = GENESIS
     expected_id = 1
     count = 0
@@ -134,6 +142,12 @@ def verify(session: Session) -> Verdict:
             return Verdict(False, count, entry.id, "kedjan bryts: föregående hash stämmer inte")
         if _hash(entry) != entry.hash:
             return Verdict(False, count, entry.id, "innehållet har ändrats")
+        if anchor is not None and entry.id == anchor[0] and entry.hash != anchor[1]:
+            return Verdict(False, count, entry.id, "posten stämmer inte med ankaret")
         prev_hash = entry.hash
         expected_id += 1
-    return Verdict(True, count)
+    if anchor is not None and anchor[0] >= expected_id:
+        return Verdict(
+            False, count, expected_id, f"posterna från {expected_id} saknas (ankaret är post {anchor[0]})"
+        )
+    return Verdict(True, count, last_hash=prev_hash)
