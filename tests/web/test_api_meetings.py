@@ -775,3 +775,54 @@ def test_a_cookie_signed_in_change_needs_the_csrf_header(
         == 201
     )
     assert client.get("/api/v1/meetings?from=" + _day(0) + "&to=" + _day(14)).status_code == 200
+
+
+# --- control characters (PostgreSQL refuses NUL in text) ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        pytest.param(
+            "title",
+            "Upp\x00följning",
+            "Rubriken innehåller otillåtna tecken (kontrolltecken).",
+            id="nul-in-title",
+        ),
+        pytest.param(
+            "title",
+            "Upp\x07följning",
+            "Rubriken innehåller otillåtna tecken (kontrolltecken).",
+            id="bell-in-title",
+        ),
+        pytest.param("required", ["eva\x00@region.se"], ADDRESSES, id="nul-in-address"),
+        pytest.param("type_key", "\x00", "Okänd mötestyp: '\\x00'.", id="nul-as-type"),
+    ],
+)
+def test_control_characters_are_refused_with_the_field_named(
+    client: TestClient, annika: dict[str, str], ctx: Context, field: str, value: Any, message: str
+) -> None:
+    before = count(ctx, Meeting)
+    response = client.post("/api/v1/meetings", headers=annika, json=meeting_body(**{field: value}))
+    assert response.status_code == 422
+    assert {"field": field, "message": message} in response.json()["errors"]
+    assert count(ctx, Meeting) == before
+
+
+def test_a_nul_type_for_a_booked_meeting_is_an_unknown_type(
+    client: TestClient, annika: dict[str, str]
+) -> None:
+    meeting = book(client, annika)
+    response = client.put(f"/api/v1/meetings/{meeting['id']}/type", headers=annika, json={"type_key": "\x00"})
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": "type_key", "message": "Okänd mötestyp: '\\x00'."}]
+
+
+def test_a_nul_in_a_meeting_id_is_not_found(client: TestClient, annika: dict[str, str]) -> None:
+    response = client.get("/api/v1/meetings/%00", headers=annika)
+    assert (response.status_code, response.json()["detail"]) == (404, NOT_FOUND)
+
+
+def test_a_nul_in_a_username_is_a_wrong_sign_in(client: TestClient, clinician: User) -> None:
+    response = client.post("/api/v1/session", json={"username": "anni\x00ka", "password": "fel"})
+    assert (response.status_code, response.json()["detail"]) == (401, "Fel användarnamn eller lösenord.")

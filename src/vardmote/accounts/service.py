@@ -24,6 +24,7 @@ from vardmote.audit.log import record
 from vardmote.context import Context
 from vardmote.db import utcnow
 from vardmote.errors import Conflict, FieldError, InvalidInput, NotSignedIn, TooManyAttempts
+from vardmote.lib.text import without_control_characters
 from vardmote.lib.tokens import hash_token, looks_like_token, new_token
 
 WRONG_CREDENTIALS = "Fel användarnamn eller lösenord."
@@ -102,11 +103,16 @@ def _count_failure(ctx: Context, s: Session, key: str, now: dt.datetime) -> None
         row.blocked_until = now + dt.timedelta(seconds=min(MAX_BLOCK_SECONDS, 2 ** min(excess, 20)))
 
 
+def _account_name(username: str) -> str:
+    # The one normal form of a typed name, for the lookup and the throttle alike.
+    return without_control_characters(username).strip().lower()
+
+
 def check_not_throttled(ctx: Context, s: Session, username: str, address: str) -> None:
     """check_not_throttled raises TooManyAttempts while the account or address must wait."""
     now = utcnow()
     wait = max(
-        _throttle_wait(s, f"user:{username.strip().lower()[:100]}", now),
+        _throttle_wait(s, f"user:{_account_name(username)[:100]}", now),
         _throttle_wait(s, f"addr:{address[:100]}", now),
     )
     if wait:
@@ -122,7 +128,7 @@ def authenticate(ctx: Context, s: Session, username: str, password: str, address
     the failure is counted and audited (see :func:`sign_in`).
     """
     check_not_throttled(ctx, s, username, address)
-    name = username.strip().lower()
+    name = _account_name(username)
     user = s.scalar(select(User).where(User.username == name)) if len(name) <= 64 else None
     ok = verify_password(user.password_hash if user else None, password)
     usable = user is not None and user.active and (ctx.settings.demo or not user.is_demo)

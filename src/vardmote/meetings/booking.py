@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from vardmote.errors import FieldError, InvalidInput
+from vardmote.lib.text import has_control_characters
 from vardmote.lib.timeutil import local_to_utc
 
 MAX_TITLE = 200
@@ -28,7 +29,7 @@ PAST_TOLERANCE = dt.timedelta(minutes=5)
 """A start this much in the past is still accepted (a form filled in slowly)."""
 FREQUENCIES = {"daily": dt.timedelta(days=1), "weekly": dt.timedelta(days=7)}
 
-_EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
+_EMAIL = re.compile(r"^[^@\s<>\"',;\x00-\x1f\x7f]+@[^@\s<>\"',;\x00-\x1f\x7f]+\.[^@\s<>\"',;\x00-\x1f\x7f]+$")
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,8 @@ def validate_booking(
         errors.append(FieldError("title", "Ange en rubrik för mötet."))
     elif len(title) > MAX_TITLE:
         errors.append(FieldError("title", f"Rubriken får vara högst {MAX_TITLE} tecken (nu {len(title)})."))
+    elif has_control_characters(title):
+        errors.append(FieldError("title", "Rubriken innehåller otillåtna tecken (kontrolltecken)."))
     starts_at = parse_time(form.start, tz)
     ends_at = parse_time(form.end, tz)
     if starts_at is None:

@@ -9,6 +9,7 @@ is "not found", so ids reveal nothing.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 
 from sqlalchemy import select
@@ -24,6 +25,7 @@ from vardmote.meetings.booking import Booking, BookingForm, occurrences, validat
 from vardmote.meetings.models import Meeting, MeetingParticipant, MeetingSeries, MeetingType
 from vardmote.meetings.types import get_type
 
+_MEETING_ID = re.compile(r"^[0-9a-f-]{36}$")
 MEETING_NOT_FOUND = "Mötet finns inte, eller så är det inte ditt."
 
 
@@ -119,7 +121,7 @@ def _bookable_type(s: Session, type_key: str) -> MeetingType:
 
 def get_meeting(ctx: Context, s: Session, user: User, meeting_id: str) -> Meeting:
     """get_meeting returns one of user's meetings, cancelled ones included."""
-    meeting = s.get(Meeting, meeting_id) if len(meeting_id) <= 36 else None
+    meeting = s.get(Meeting, meeting_id) if _MEETING_ID.match(meeting_id) else None
     if meeting is None or meeting.organiser_id != user.id:
         raise NotFound(MEETING_NOT_FOUND)
     return meeting

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from vardmote.audit.log import record
 from vardmote.errors import Forbidden, InvalidInput, NotFound
+from vardmote.lib.text import is_key
 from vardmote.meetings.models import MeetingType
 
 MAX_CONFIGURABLE_LIMIT = 1000
@@ -140,7 +141,7 @@ def list_types(s: Session, *, bookable_only: bool = False) -> list[MeetingType]:
 
 def get_type(s: Session, key: str) -> MeetingType:
     """get_type returns the type with key, or raises InvalidInput naming the field."""
-    row = s.get(MeetingType, key) if len(key) <= 40 else None
+    row = s.get(MeetingType, key) if is_key(key) else None
     if row is None:
         raise InvalidInput.one("type_key", f"Okänd mötestyp: {key[:40]!r}.")
     return row
@@ -155,7 +156,7 @@ def limit_text(meeting_type: MeetingType) -> str | None:
 
 def set_limit(s: Session, actor: str, key: str, limit: int) -> MeetingType:
     """set_limit changes a configurable participant limit (administrators only)."""
-    row = s.get(MeetingType, key) if len(key) <= 40 else None
+    row = s.get(MeetingType, key) if is_key(key) else None
     if row is None:
         raise NotFound("Mötestypen finns inte.")
     if not row.limit_configurable:

@@ -17,6 +17,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vardmote.errors import InvalidInput, NotSignedIn, TooManyAttempts, VardmoteError
@@ -119,6 +120,16 @@ def install(app: FastAPI) -> None:
         if _is_api(request):
             return problem(exc.status_code, slug, title, detail, headers=exc.headers)
         return _error_page(request, exc.status_code, title, detail, exc.headers)
+
+    @app.exception_handler(DataError)
+    async def _data_error(request: Request, exc: DataError) -> Response:
+        # A last line of defence: a value the database cannot store (the
+        # validators should have refused it). The transaction is rolled back.
+        log.warning("database refused a value on %s", getattr(request.scope.get("route"), "path", "?"))
+        detail = "Uppgifterna innehåller tecken som inte kan sparas. Inget har ändrats."
+        if _is_api(request):
+            return problem(422, "invalid-input", "Uppgifterna behöver rättas", detail)
+        return _error_page(request, 422, "Uppgifterna behöver rättas", detail)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
