@@ -39,6 +39,15 @@ class Secret:
 
 
 @dataclass(frozen=True)
+class JanusNodeSetting:
+    """JanusNodeSetting is one external Janus node: its WebSocket URL and secrets."""
+
+    url: str
+    api_secret: Secret
+    admin_key: Secret
+
+
+@dataclass(frozen=True)
 class Settings:
     """Settings of one Vårdmöte process."""
 
@@ -81,6 +90,27 @@ class Settings:
 
     timezone: str = "Europe/Stockholm"
     """Time zone in which times are shown and entered; storage is always UTC."""
+
+    janus_nodes: tuple[JanusNodeSetting, ...] = ()
+    """External Janus nodes; empty means vardmote starts and supervises its own Janus."""
+
+    janus_binary: str = "janus"
+    """The Janus executable of the embedded mode (Debian package ``janus``)."""
+
+    janus_ws_port: int = 8188
+    """Loopback port of the embedded Janus's WebSocket API."""
+
+    janus_rtp_ports: tuple[int, int] = (20000, 20999)
+    """UDP port range the embedded Janus uses for media."""
+
+    janus_ice_interfaces: str = "lo"
+    """Janus ``ice_enforce_list``: the interfaces (or address prefixes) ICE may use."""
+
+    host_left_seconds: int = 60
+    """Seconds guests may stay after the last host left before they are removed."""
+
+    reconnect_seconds: int = 30
+    """Seconds a dropped participant keeps their place (no lobby on return)."""
 
     @property
     def effective_database_url(self) -> str:
@@ -166,6 +196,37 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"VARDMOTE_{name} must be true or false, got {raw!r}")
 
 
+def _port_range(env: Mapping[str, str], name: str, default: tuple[int, int]) -> tuple[int, int]:
+    raw = _read(env, name)
+    if raw is None:
+        return default
+    low, _, high = raw.partition("-")
+    if not (low.isdigit() and high.isdigit() and 1024 <= int(low) < int(high) <= 65535):
+        raise SettingsError(
+            f"VARDMOTE_{name} must be a range like 20000-20999 within 1024-65535, got {raw!r}"
+        )
+    return int(low), int(high)
+
+
+def _janus_nodes(env: Mapping[str, str]) -> tuple[JanusNodeSetting, ...]:
+    """_janus_nodes reads VARDMOTE_JANUS_URLS (space-separated ws:// or wss:// URLs) with
+    one secret for all nodes: VARDMOTE_JANUS_API_SECRET and VARDMOTE_JANUS_ADMIN_KEY."""
+    raw = _read(env, "JANUS_URLS")
+    if raw is None:
+        return ()
+    urls = raw.split()
+    for url in urls:
+        if not url.startswith(("ws://", "wss://")):
+            raise SettingsError(f"VARDMOTE_JANUS_URLS must hold ws:// or wss:// URLs, got {url!r}")
+    api_secret = _read_secret(env, "JANUS_API_SECRET")
+    admin_key = _read_secret(env, "JANUS_ADMIN_KEY")
+    if not api_secret or not admin_key:
+        raise SettingsError(
+            "VARDMOTE_JANUS_URLS needs VARDMOTE_JANUS_API_SECRET and VARDMOTE_JANUS_ADMIN_KEY"
+        )
+    return tuple(JanusNodeSetting(url, Secret(api_secret), Secret(admin_key)) for url in urls)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """load_settings reads Settings from the environment (or the given mapping)."""
     env = os.environ if env is None else env
@@ -198,4 +259,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cookie_secure=_bool(env, "COOKIE_SECURE", public_url.startswith("https://")),
         signin_max_failures=_int(env, "SIGNIN_MAX_FAILURES", defaults.signin_max_failures, 1),
         timezone=timezone,
+        janus_nodes=_janus_nodes(env),
+        janus_binary=_read(env, "JANUS_BINARY") or defaults.janus_binary,
+        janus_ws_port=_int(env, "JANUS_WS_PORT", defaults.janus_ws_port, 1, 65535),
+        janus_rtp_ports=_port_range(env, "JANUS_RTP_PORTS", defaults.janus_rtp_ports),
+        janus_ice_interfaces=_read(env, "JANUS_ICE_INTERFACES") or defaults.janus_ice_interfaces,
+        host_left_seconds=_int(env, "HOST_LEFT_SECONDS", defaults.host_left_seconds, 1, 3600),
+        reconnect_seconds=_int(env, "RECONNECT_SECONDS", defaults.reconnect_seconds, 1, 600),
     )
