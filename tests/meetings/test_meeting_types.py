@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -269,6 +270,7 @@ def test_the_types_page_refuses_a_wrong_limit_in_swedish(
     )
     assert response.status_code == 422
     assert f'<p class="field-error" id="fel-internt" role="alert">{LIMIT_RANGE}</p>' in response.text
+    assert re.search(r'id="limit-internt"[^>]*value="' + re.escape(html.escape(raw)) + '"', response.text)
     assert _limit(ctx, "internt") == 50
 
 

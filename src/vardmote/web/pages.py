@@ -519,6 +519,7 @@ async def admin_set_limit(request: Request, key: str, row: PageSession, s: Db) -
             422,
             types=list_types(s),
             errors={key: e.fields[0].message},
+            typed={key: raw[:10]},
             notice="",
         )
     return render(
