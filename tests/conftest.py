@@ -100,6 +100,7 @@ def settings(tmp_path: Path) -> Settings:
         var_dir=tmp_path / "var",
         secret_key=Secret("test-secret-key-" + "x" * 32),
         public_url="http://vardmote.test",
+        media=False,  # the in-process app tests need no Janus; tests/media and tests/e2e start one
     )
 
 

@@ -9,9 +9,10 @@ database without racing on the schema.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -24,7 +25,11 @@ from vardmote.context import Context
 from vardmote.demo import load_demo
 from vardmote.meetings.types import ensure_meeting_types
 from vardmote.settings import Settings
-from vardmote.web import api, pages, problems
+from vardmote.media.embedded import EmbeddedJanus
+from vardmote.media.placement import placement_from_settings
+from vardmote.rooms.live import LiveMeetings, MediaPlane
+from vardmote.web import api, pages, problems, signalling
+from vardmote.web.signalling import audit_sink
 
 log = logging.getLogger("vardmote")
 
@@ -65,9 +70,32 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
         if settings.demo:
             with context.db.session() as s:
                 load_demo(context, s)
-        yield
-        if ctx is None:
-            context.db.dispose()
+        embedded: EmbeddedJanus | None = None
+        if settings.media:
+            if not settings.janus_nodes:
+                embedded = EmbeddedJanus(settings)
+                await embedded.start()
+            placement = placement_from_settings(settings, embedded.node if embedded else None)
+
+            async def audit(meeting_id: str, actor: str, action: str, details: Mapping[str, Any]) -> None:
+                await audit_sink(context, meeting_id, actor, action, details)
+
+            app.state.live = LiveMeetings(
+                MediaPlane(placement),
+                audit,
+                host_left_seconds=settings.host_left_seconds,
+                reconnect_seconds=settings.reconnect_seconds,
+            )
+        app.state.embedded_janus = embedded
+        try:
+            yield
+        finally:
+            if app.state.live is not None:
+                await app.state.live.close()
+            if embedded is not None:
+                await embedded.stop()
+            if ctx is None:
+                context.db.dispose()
 
     app = FastAPI(
         title="Vårdmöte API",
@@ -79,10 +107,13 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
         openapi_url="/api/v1/openapi.json",
     )
     app.state.ctx = context
+    app.state.live = None
+    app.state.embedded_janus = None
     app.add_middleware(SecurityHeaders)
     problems.install(app)
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(signalling.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz", tags=["operations"])
@@ -96,9 +127,14 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
         except Exception as e:  # the answer must come even when the database is down
             log.warning("health check: database unreachable: %s", type(e).__name__)
             database["ok"] = False
-        ok = bool(database["ok"])
+        janus: dict[str, object] = {"mode": "off"}
+        if app.state.embedded_janus is not None:
+            janus = app.state.embedded_janus.status()
+        elif app.state.live is not None:
+            janus = {"mode": "external", "nodes": [n.url for n in app.state.live.plane.placement.nodes]}
+        ok = bool(database["ok"]) and janus.get("up", True) is not False
         return JSONResponse(
-            {"status": "ok" if ok else "down", "version": __version__, "database": database},
+            {"status": "ok" if ok else "down", "version": __version__, "database": database, "janus": janus},
             status_code=200 if ok else 503,
         )
 

@@ -91,6 +91,10 @@ class Settings:
     timezone: str = "Europe/Stockholm"
     """Time zone in which times are shown and entered; storage is always UTC."""
 
+    media: bool = True
+    """Live meetings on: Janus is started (embedded) or reached (external nodes).
+    Off leaves booking, links and calendars working without any video."""
+
     janus_nodes: tuple[JanusNodeSetting, ...] = ()
     """External Janus nodes; empty means vardmote starts and supervises its own Janus."""
 
@@ -259,6 +263,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cookie_secure=_bool(env, "COOKIE_SECURE", public_url.startswith("https://")),
         signin_max_failures=_int(env, "SIGNIN_MAX_FAILURES", defaults.signin_max_failures, 1),
         timezone=timezone,
+        media=_bool(env, "MEDIA", defaults.media),
         janus_nodes=_janus_nodes(env),
         janus_binary=_read(env, "JANUS_BINARY") or defaults.janus_binary,
         janus_ws_port=_int(env, "JANUS_WS_PORT", defaults.janus_ws_port, 1, 65535),

@@ -100,6 +100,7 @@ def _serve(var_dir: Path, database_url: str | None) -> Iterator[str]:
         VARDMOTE_VAR_DIR=str(var_dir),
         VARDMOTE_HOST="127.0.0.1",
         VARDMOTE_PORT=str(port),
+        VARDMOTE_JANUS_WS_PORT=str(_free_port()),
     )
     if database_url:
         env["VARDMOTE_DATABASE_URL"] = database_url

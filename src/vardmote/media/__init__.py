@@ -1,0 +1,11 @@
+"""Media: the Janus client, the VideoRoom requests, node placement and the embedded Janus.
+
+Media never passes through Python: Janus's VideoRoom plugin forwards it. This
+package is how vardmote drives Janus:
+
+- :mod:`vardmote.media.janus` — the asyncio client of Janus's WebSocket API;
+- :mod:`vardmote.media.videoroom` — the VideoRoom requests vardmote uses, typed;
+- :mod:`vardmote.media.placement` — which Janus node holds a meeting;
+- :mod:`vardmote.media.embedded` — the Janus that vardmote starts and supervises
+  when no nodes are configured.
+"""

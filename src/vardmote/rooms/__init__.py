@@ -1,0 +1,40 @@
+"""The live meeting: participants, lobby, roles, hands, mutes, floor, limits and timers.
+
+Pure rules, no I/O and no clock; the protocol they implement is
+``docs/protocol.md``. The glue (the WebSocket endpoint and the Janus runtime)
+decodes each frame with :func:`messages.decode`, calls the :class:`Room`, and
+carries out the effects it returns. The per-connection rate limit is
+``vardmote.lib.ratelimit.TokenBucket`` with ``messages.MESSAGE_BURST`` and
+``messages.MESSAGES_PER_SECOND``.
+
+Modules:
+
+- :mod:`.policy` — :class:`RoomPolicy`, read from a meeting type's row.
+- :mod:`.messages` — frames → typed commands; raises :class:`errors.ProtocolError`.
+- :mod:`.room` — :class:`Room`: every message, drop, resume, take-over, tick.
+- :mod:`.effects` — what the glue must do: send, close, Janus, audit.
+- :mod:`.participant` — identities, participants, their list entry.
+- :mod:`.visibility` — who may see whom.
+- :mod:`.errors` — the fixed error codes and their Swedish texts.
+"""
+
+from vardmote.rooms.errors import ErrorCode, ProtocolError
+from vardmote.rooms.messages import decode
+from vardmote.rooms.participant import LinkHolder, Participant, Staff
+from vardmote.rooms.policy import Role, RoomPolicy
+from vardmote.rooms.room import Room
+from vardmote.rooms.visibility import may_see, visible_participants
+
+__all__ = [
+    "ErrorCode",
+    "LinkHolder",
+    "Participant",
+    "ProtocolError",
+    "Role",
+    "Room",
+    "RoomPolicy",
+    "Staff",
+    "decode",
+    "may_see",
+    "visible_participants",
+]

@@ -1,0 +1,497 @@
+"""Live: the I/O edge of a meeting — carries out a Room's effects on Janus, sockets and the audit.
+
+The rules in :mod:`vardmote.rooms.room` decide; this module only does what
+they ask, in order. One :class:`LiveMeeting` per meeting holds the Room,
+the connections and the participants' Janus handles:
+
+- ``publisher`` and ``screen``: one VideoRoom publisher handle each, joined
+  under the Janus id ``<participant>-camera`` / ``<participant>-screen``, so
+  that feeds map back to participants without a table;
+- ``subscriber``: one multistream subscriber handle per participant.
+
+Concurrency: every call into the Room and the carrying out of its effects
+happen with the meeting's lock held, so effects of one event are done before
+the next event is seen. Janus events (a publisher's media is up, a hang-up)
+come in on Janus's reader and take the same lock.
+
+Janus failures never lose room state: the effect that failed is answered
+with ``media_unavailable`` to the participant concerned, the Janus
+connection is made again on the next request, and the client may offer
+again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from vardmote.media import videoroom as vr
+from vardmote.media.janus import JanusClient, JanusEvent, JanusException, JanusHandle, JanusSession, Jsep
+from vardmote.media.placement import JanusNode, Placement
+from vardmote.rooms import messages as m
+from vardmote.rooms.effects import (
+    Audit,
+    CloseConnection,
+    ConnId,
+    DestroyJanusRoom,
+    Effect,
+    JanusAnswer,
+    JanusCandidate,
+    JanusDetach,
+    JanusMute,
+    JanusOffer,
+    JanusUnpublish,
+    Send,
+    SendError,
+    SetSubscriptions,
+    StreamKind,
+)
+from vardmote.rooms.errors import ErrorCode
+from vardmote.rooms.participant import Identity
+from vardmote.rooms.policy import RoomPolicy
+from vardmote.rooms.room import Room
+
+log = logging.getLogger("vardmote.live")
+
+MEDIA_UNAVAILABLE = "Videotjänsten svarar inte just nu. Försök igen om en stund."
+_AUDIO_MID = re.compile(r"^m=audio .*?^a=mid:(\S+)", re.MULTILINE | re.DOTALL)
+_KINDS: dict[str, StreamKind] = {"publisher": "camera", "screen": "screen"}
+
+
+class Connection(Protocol):
+    """Connection is one browser's WebSocket as the meeting uses it."""
+
+    async def send(self, message: Mapping[str, Any]) -> None:
+        """send sends one JSON message; a closed connection drops it."""
+
+    async def close(self, reason: str) -> None:
+        """close closes the connection (once)."""
+
+
+AuditSink = Callable[[str, str, str, Mapping[str, Any]], Awaitable[None]]
+"""AuditSink writes (meeting id, actor, action, details) to the audit log."""
+
+
+def feed_id(participant_id: str, kind: StreamKind) -> str:
+    """feed_id is the Janus publisher id of a participant's camera or screen."""
+    return f"{participant_id}-{kind}"
+
+
+def parse_feed_id(value: str) -> tuple[str, StreamKind] | None:
+    """parse_feed_id undoes feed_id; None for a feed vardmote did not make."""
+    participant, _, kind = value.rpartition("-")
+    if kind == "camera":
+        return participant, "camera"
+    if kind == "screen":
+        return participant, "screen"
+    return None
+
+
+@dataclass
+class _Media:
+    """_Media is one participant's Janus side: handles, ids and the audio mid."""
+
+    handles: dict[str, JanusHandle] = field(default_factory=dict)
+    private_id: int | None = None
+    audio_mid: str | None = None
+    subscribed: set[str] = field(default_factory=set)
+    published: set[str] = field(default_factory=set)
+
+
+class MediaPlane:
+    """MediaPlane keeps one Janus connection and session per node, made again when lost."""
+
+    def __init__(self, placement: Placement) -> None:
+        self.placement = placement
+        self._sessions: dict[str, JanusSession] = {}
+        self._clients: dict[str, JanusClient] = {}
+        self._lock = asyncio.Lock()
+
+    async def session_for(self, node: JanusNode) -> JanusSession:
+        """session_for returns a live session on node, connecting if needed."""
+        async with self._lock:
+            session = self._sessions.get(node.url)
+            client = self._clients.get(node.url)
+            if session is not None and client is not None and not client.closed and not session.ended:
+                return session
+            client = await JanusClient.connect(node.url, node.api_secret)
+            session = await client.create_session()
+            self._clients[node.url] = client
+            self._sessions[node.url] = session
+            return session
+
+    async def close(self) -> None:
+        """close ends every session and connection."""
+        for client in self._clients.values():
+            with contextlib.suppress(Exception):
+                await client.close()
+        self._clients.clear()
+        self._sessions.clear()
+
+
+class LiveMeeting:
+    """LiveMeeting is one meeting's room with its connections and Janus handles."""
+
+    def __init__(
+        self,
+        meeting_id: str,
+        policy: RoomPolicy,
+        plane: MediaPlane,
+        audit: AuditSink,
+        *,
+        host_left_seconds: int,
+        reconnect_seconds: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.meeting_id = meeting_id
+        self.room = Room(
+            meeting_id, policy, host_left_seconds=host_left_seconds, reconnect_seconds=reconnect_seconds
+        )
+        self.policy = policy
+        self.lock = asyncio.Lock()
+        self._plane = plane
+        self._audit = audit
+        self._clock = clock
+        self._node = plane.placement.node_for(meeting_id)
+        self._conns: dict[ConnId, Connection] = {}
+        self._media: dict[str, _Media] = {}
+        self._control: vr.RoomControl | None = None
+        self._control_handle: JanusHandle | None = None
+        self._janus_room = False
+        self._timer: asyncio.Task[None] | None = None
+
+    # ---- events from connections ---------------------------------------------------------------
+
+    async def join(
+        self, conn: ConnId, connection: Connection, identity: Identity, name: str | None, resume: str | None
+    ) -> None:
+        """join lets a proven identity in on a new connection."""
+        async with self.lock:
+            self._conns[conn] = connection
+            await self._apply(self.room.join(conn, identity, name, self._clock(), resume))
+
+    async def handle(self, conn: ConnId, command: m.Command) -> None:
+        """handle applies one decoded message from conn."""
+        async with self.lock:
+            await self._apply(self.room.handle(conn, command, self._clock()))
+
+    async def drop(self, conn: ConnId) -> None:
+        """drop: the connection closed (the room ignores connections it closed itself)."""
+        async with self.lock:
+            self._conns.pop(conn, None)
+            await self._apply(self.room.drop(conn, self._clock()))
+
+    async def error(self, conn: ConnId, code: str, message: str, request: str | None = None) -> None:
+        """error tells one connection of a refused frame (decoding, rate limit)."""
+        connection = self._conns.get(conn)
+        if connection is not None:
+            await connection.send(_error(code, message, request))
+
+    @property
+    def idle(self) -> bool:
+        """idle tells whether nobody is connected or waiting to come back."""
+        return self.room.is_empty and not self._conns
+
+    async def close(self) -> None:
+        """close stops the timer and leaves Janus (the service is stopping)."""
+        if self._timer is not None:
+            self._timer.cancel()
+        async with self.lock:
+            for pid in list(self._media):
+                await self._detach(pid)
+            if self._janus_room and self._control is not None:
+                with contextlib.suppress(JanusException):
+                    await self._control.destroy(self.meeting_id)
+            self._janus_room = False
+
+    # ---- effects -------------------------------------------------------------------------------
+
+    async def _apply(self, effects: list[Effect]) -> None:
+        """_apply carries out effects in order; called with the lock held."""
+        queue = list(effects)
+        while queue:
+            effect = queue.pop(0)
+            try:
+                more = await self._do(effect)
+            except JanusException as e:
+                log.warning("meeting %s: Janus failed on %s: %s", self.meeting_id, type(effect).__name__, e)
+                more = []
+                pid = getattr(effect, "participant_id", None)
+                participant = self.room.participants.get(pid) if pid else None
+                if participant is not None and participant.conn is not None:
+                    connection = self._conns.get(participant.conn)
+                    if connection is not None:
+                        await connection.send(_error(ErrorCode.MEDIA_UNAVAILABLE, MEDIA_UNAVAILABLE))
+            queue[0:0] = more
+        self._arm_timer()
+
+    async def _do(self, effect: Effect) -> list[Effect]:
+        """_do carries out one effect and returns any effects that follow from it."""
+        match effect:
+            case Send(to=to, message=message):
+                for conn in to:
+                    connection = self._conns.get(conn)
+                    if connection is not None:
+                        await connection.send(message)
+            case SendError(to=to, code=code, message_sv=text, request=request):
+                connection = self._conns.get(to)
+                if connection is not None:
+                    await connection.send(_error(code, text, request))
+            case CloseConnection(conn=conn, reason=reason):
+                connection = self._conns.pop(conn, None)
+                if connection is not None:
+                    await connection.close(reason)
+            case Audit(action=action, actor=actor, details=details):
+                await self._audit(self.meeting_id, actor, action, details)
+            case JanusOffer(participant_id=pid, pc=pc, sdp=sdp, full_resolution=full):
+                return await self._publish(pid, pc, sdp, full)
+            case JanusAnswer(participant_id=pid, sdp=sdp):
+                handle = self._media.get(pid, _Media()).handles.get("subscriber")
+                if handle is not None:
+                    await vr.start(handle, {"type": "answer", "sdp": sdp})
+            case JanusCandidate(participant_id=pid, pc=pc, candidate=candidate):
+                handle = self._media.get(pid, _Media()).handles.get(pc)
+                if handle is not None:
+                    await handle.trickle(dict(candidate) if candidate is not None else None)
+            case JanusMute(participant_id=pid, muted=muted):
+                media = self._media.get(pid)
+                if media is not None and media.audio_mid is not None and self._control is not None:
+                    await self._control.moderate(
+                        self.meeting_id, feed_id(pid, "camera"), media.audio_mid, mute=muted
+                    )
+            case JanusUnpublish(participant_id=pid, kind=kind):
+                pc = "publisher" if kind == "camera" else "screen"
+                handle = self._media.get(pid, _Media()).handles.get(pc)
+                if handle is not None:
+                    with contextlib.suppress(JanusException):
+                        await vr.unpublish(handle)
+            case JanusDetach(participant_id=pid):
+                await self._detach(pid)
+            case SetSubscriptions(participant_id=pid, streams=streams):
+                await self._subscribe(pid, {feed_id(s.participant_id, s.kind) for s in streams})
+            case DestroyJanusRoom():
+                if self._janus_room and self._control is not None:
+                    with contextlib.suppress(JanusException):
+                        await self._control.destroy(self.meeting_id)
+                self._janus_room = False
+            case _:
+                raise TypeError(f"unknown effect {effect!r}")
+        return []
+
+    # ---- Janus ---------------------------------------------------------------------------------
+
+    async def _ensure_room(self) -> vr.RoomControl:
+        session = await self._plane.session_for(self._node)
+        if self._control is None or self._control_handle is None or self._control_handle.closed:
+            self._control_handle = await session.attach(vr.PLUGIN)
+            self._control = vr.RoomControl(self._control_handle, self._node.admin_key)
+            self._janus_room = False
+        if not self._janus_room:
+            if not await self._control.exists(self.meeting_id):
+                publishers = 2 * (self.policy.participant_limit or 100)
+                await self._control.create(self.meeting_id, vr.RoomOptions(publishers=min(publishers, 400)))
+            self._janus_room = True
+        return self._control
+
+    async def _attach(self, pid: str, pc: str) -> JanusHandle:
+        session = await self._plane.session_for(self._node)
+
+        async def on_event(event: JanusEvent) -> None:
+            await self._janus_event(pid, pc, event)
+
+        handle = await session.attach(vr.PLUGIN, on_event=on_event)
+        self._media.setdefault(pid, _Media()).handles[pc] = handle
+        return handle
+
+    async def _ensure_publisher(self, pid: str, pc: str) -> JanusHandle:
+        """_ensure_publisher joins the participant's camera (or screen) publisher handle."""
+        await self._ensure_room()
+        media = self._media.setdefault(pid, _Media())
+        handle = media.handles.get(pc)
+        if handle is not None and not handle.closed:
+            return handle
+        handle = await self._attach(pid, pc)
+        kind = _KINDS[pc]
+        joined = await vr.join_as_publisher(handle, self.meeting_id, pid, participant=feed_id(pid, kind))
+        if pc == "publisher":
+            media.private_id = joined.private_id
+        return handle
+
+    async def _publish(self, pid: str, pc: str, sdp: str, full_resolution: bool) -> list[Effect]:
+        participant = self.room.participants.get(pid)
+        if participant is None or participant.conn is None:
+            return []
+        handle = await self._ensure_publisher(pid, pc)
+        media = self._media[pid]
+        offer: Jsep = {"type": "offer", "sdp": sdp}
+        bitrate = 0 if full_resolution else None  # 0: no cap (MDK shares at full resolution)
+        if pc in media.published:
+            answer = await vr.configure(handle, offer=offer, bitrate=bitrate)
+        else:
+            answer = await vr.publish(handle, offer, bitrate=bitrate)
+            media.published.add(pc)
+        if pc == "publisher":
+            found = _AUDIO_MID.search(sdp)
+            media.audio_mid = found.group(1) if found else None
+        connection = self._conns.get(participant.conn)
+        if connection is not None and answer is not None:
+            await connection.send({"type": "answer", "pc": pc, "sdp": answer["sdp"]})
+        return []
+
+    async def _subscribe(self, pid: str, wanted: set[str]) -> None:
+        participant = self.room.participants.get(pid)
+        if participant is None or participant.conn is None:
+            return
+        media = self._media.setdefault(pid, _Media())
+        handle = media.handles.get("subscriber")
+        if handle is None or handle.closed:
+            if not wanted:
+                return
+            await self._ensure_publisher(pid, "publisher")  # require_pvtid: subscribe as a room member
+            handle = await self._attach(pid, "subscriber")
+            subscription = await vr.join_as_subscriber(
+                handle,
+                self.meeting_id,
+                [vr.SubscribeTo(f) for f in sorted(wanted)],
+                private_id=media.private_id,
+            )
+        else:
+            add = wanted - media.subscribed
+            drop = media.subscribed - wanted
+            if not add and not drop:
+                return
+            subscription = await vr.update(
+                handle,
+                subscribe=[vr.SubscribeTo(f) for f in sorted(add)],
+                unsubscribe=[vr.UnsubscribeFrom(feed=f) for f in sorted(drop)],
+            )
+        media.subscribed = set(wanted)
+        if subscription.offer is not None:
+            await self._send_subscriber_offer(participant.conn, subscription)
+
+    async def _send_subscriber_offer(self, conn: ConnId, subscription: vr.Subscription) -> None:
+        streams = []
+        for s in subscription.streams:
+            parsed = parse_feed_id(s.feed_id) if s.feed_id else None
+            if parsed is not None and s.active:
+                streams.append({"mid": s.mid, "participant": parsed[0], "kind": parsed[1], "type": s.type})
+        connection = self._conns.get(conn)
+        if connection is not None and subscription.offer is not None:
+            await connection.send(
+                {"type": "offer", "pc": "subscriber", "sdp": subscription.offer["sdp"], "streams": streams}
+            )
+
+    async def _detach(self, pid: str) -> None:
+        media = self._media.pop(pid, None)
+        if media is None:
+            return
+        for handle in media.handles.values():
+            with contextlib.suppress(JanusException):
+                await handle.detach()
+
+    async def _janus_event(self, pid: str, pc: str, event: JanusEvent) -> None:
+        """_janus_event takes what Janus tells about one of a participant's handles."""
+        if pc == "subscriber":
+            if event.jsep is not None and event.jsep.get("type") == "offer":
+                # Janus renegotiated on its own (a publisher went away).
+                participant = self.room.participants.get(pid)
+                if participant is not None and participant.conn is not None:
+                    connection = self._conns.get(participant.conn)
+                    if connection is not None:
+                        await connection.send(
+                            {"type": "offer", "pc": "subscriber", "sdp": event.jsep["sdp"], "streams": []}
+                        )
+            return
+        kind = _KINDS.get(pc)
+        if kind is None:
+            return
+        if event.kind == "webrtcup":
+            async with self.lock:
+                await self._apply(self.room.stream_started(pid, kind, self._clock()))
+        elif event.kind in {"hangup", "detached"} or (
+            event.kind == "event" and event.data.get("unpublished") == "ok"
+        ):
+            async with self.lock:
+                media = self._media.get(pid)
+                if media is not None:
+                    media.published.discard(pc)
+                await self._apply(self.room.stream_stopped(pid, kind, self._clock()))
+
+    # ---- timers --------------------------------------------------------------------------------
+
+    def _arm_timer(self) -> None:
+        """_arm_timer makes one task wait for the room's next deadline; called with the lock held."""
+        deadline = self.room.next_deadline()
+        if self._timer is not None and not self._timer.done():
+            self._timer.cancel()
+        self._timer = None
+        if deadline is not None:
+            self._timer = asyncio.create_task(self._wait_and_tick(deadline))
+
+    async def _wait_and_tick(self, deadline: float) -> None:
+        await asyncio.sleep(max(0.0, deadline - self._clock()))
+        async with self.lock:
+            self._timer = None
+            await self._apply(self.room.tick(self._clock()))
+
+
+def _error(code: str, message: str, request: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": "error", "code": str(code), "message": message}
+    if request is not None:
+        body["request"] = request
+    return body
+
+
+class LiveMeetings:
+    """LiveMeetings is the registry of live meetings in this process.
+
+    Trade-off: one process holds a meeting's room; several vardmote processes
+    will share rooms through Redis later, behind this same registry.
+    """
+
+    def __init__(
+        self, plane: MediaPlane, audit: AuditSink, *, host_left_seconds: int, reconnect_seconds: int
+    ) -> None:
+        self.plane = plane
+        self._audit = audit
+        self._host_left = host_left_seconds
+        self._reconnect = reconnect_seconds
+        self._meetings: dict[str, LiveMeeting] = {}
+        self._ids = itertools.count(1)
+
+    def new_conn_id(self) -> ConnId:
+        """new_conn_id names a new connection."""
+        return f"c{next(self._ids)}"
+
+    def get(self, meeting_id: str, policy: RoomPolicy) -> LiveMeeting:
+        """get returns the meeting's live room, making it on first use."""
+        live = self._meetings.get(meeting_id)
+        if live is None:
+            live = LiveMeeting(
+                meeting_id,
+                policy,
+                self.plane,
+                self._audit,
+                host_left_seconds=self._host_left,
+                reconnect_seconds=self._reconnect,
+            )
+            self._meetings[meeting_id] = live
+        return live
+
+    def find(self, meeting_id: str) -> LiveMeeting | None:
+        """find returns the meeting's live room if there is one."""
+        return self._meetings.get(meeting_id)
+
+    async def close(self) -> None:
+        """close leaves Janus for every meeting and closes the connections to Janus."""
+        for live in list(self._meetings.values()):
+            await live.close()
+        self._meetings.clear()
+        await self.plane.close()

@@ -1,0 +1,113 @@
+"""Participants: who is in a room, as what, and what others see of them.
+
+An :data:`Identity` is what the glue proved before the room saw anyone: a
+signed-in staff member (the session cookie) or the holder of a guest link.
+The room never sees a link's token, only its id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from vardmote.rooms.effects import ConnId, StreamKind
+from vardmote.rooms.policy import Role
+
+
+@dataclass(frozen=True)
+class Staff:
+    """Staff is a signed-in staff member; they join as host under their account's name."""
+
+    username: str
+    display_name: str
+
+
+@dataclass(frozen=True)
+class LinkHolder:
+    """LinkHolder is whoever opened a guest link (the link's id, never its token)."""
+
+    link_id: int
+
+
+Identity = Staff | LinkHolder
+"""Who is joining, as the glue established it."""
+
+_ACTOR_PREFIX: dict[Role, str] = {Role.HOST: "user", Role.GUEST: "guest", Role.ROOM_DEVICE: "device"}
+
+
+def identity_key(identity: Identity) -> str:
+    """identity_key is the same for two connections of one person (or one link): take-over by it."""
+    return f"user:{identity.username}" if isinstance(identity, Staff) else f"link:{identity.link_id}"
+
+
+def actor_of(identity: Identity, role: Role) -> str:
+    """actor_of is how the audit log names them: user:<username>, guest:<link id>, device:<link id>."""
+    name = identity.username if isinstance(identity, Staff) else str(identity.link_id)
+    return f"{_ACTOR_PREFIX[role]}:{name}"
+
+
+class State(StrEnum):
+    """State of a participant in a room."""
+
+    LOBBY = "lobby"
+    ADMITTED = "admitted"
+    GONE = "gone"
+
+
+@dataclass(eq=False)
+class Participant:
+    """Participant is one person or room device in a room (changed only by the Room)."""
+
+    id: str
+    identity: Identity
+    role: Role
+    name: str
+    state: State
+    resume_token: str
+    conn: ConnId | None
+    """The current connection; None while dropped."""
+    dropped_at: float | None = None
+    """Monotonic time the connection was lost; they keep their place for reconnect_seconds."""
+    camera: bool = False
+    microphone: bool = False
+    host_muted: bool = False
+    """A host muted the microphone; Janus drops its audio until it is cleared."""
+    hand_raised_at: tuple[float, int] | None = None
+    """When the hand went up, and a sequence number that orders equal times."""
+    floor: bool = False
+    """Anonymous meetings: a host gave this attendee the floor."""
+    may_share: bool = False
+    """share_start was accepted; a ``screen`` offer is allowed."""
+    streams: set[StreamKind] = field(default_factory=set)
+    """Publishers live in Janus (reported by the glue)."""
+
+    @property
+    def actor(self) -> str:
+        """actor is the participant as the audit log names them."""
+        return actor_of(self.identity, self.role)
+
+    @property
+    def is_host(self) -> bool:
+        """is_host tells whether the participant may use host commands."""
+        return self.role is Role.HOST
+
+    @property
+    def admitted(self) -> bool:
+        """admitted tells whether the participant is in the meeting (connected or not)."""
+        return self.state is State.ADMITTED
+
+    def entry(self) -> dict[str, Any]:
+        """entry is the participant as the participant list shows them."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "role": str(self.role),
+            "state": str(self.state),
+            "camera": self.camera,
+            "microphone": self.microphone,
+            "host_muted": self.host_muted,
+            "connected": self.conn is not None,
+            "sharing": "screen" in self.streams,
+            "floor": self.floor,
+        }

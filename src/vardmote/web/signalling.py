@@ -1,0 +1,209 @@
+"""Signalling: the WebSocket of docs/protocol.md at ``/ws/meetings/{meeting_id}``.
+
+This module is the transport only: it checks the origin, reads frames,
+applies the per-connection size and rate limits, proves who is joining
+(a guest link's token, or the staff session cookie) and hands everything
+else to the meeting's :class:`~vardmote.rooms.live.LiveMeeting`. No frame
+ever reaches Janus except through the room's rules.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.concurrency import run_in_threadpool
+
+from vardmote.accounts.service import resolve_session
+from vardmote.audit.log import record
+from vardmote.context import Context
+from vardmote.errors import LinkGone, NotFound
+from vardmote.lib.ratelimit import TokenBucket
+from vardmote.meetings import links
+from vardmote.meetings.models import Meeting
+from vardmote.rooms import messages as m
+from vardmote.rooms.errors import DEFAULT_TEXT, ErrorCode, ProtocolError
+from vardmote.rooms.live import LiveMeetings
+from vardmote.rooms.participant import Identity, LinkHolder, Staff
+from vardmote.rooms.policy import RoomPolicy
+from vardmote.web.deps import SESSION_COOKIE
+
+log = logging.getLogger("vardmote.signalling")
+
+router = APIRouter()
+
+MEETING_NOT_FOUND = "Mötet finns inte."
+NO_ROOM = "Videomöten är avstängda i den här installationen."
+
+
+class _Socket:
+    """_Socket is a WebSocket as a LiveMeeting's Connection: sends and closes once."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self._ws = ws
+        self.closed = False
+
+    async def send(self, message: Mapping[str, Any]) -> None:
+        if self.closed:
+            return
+        try:
+            await self._ws.send_json(dict(message))
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            self.closed = True
+
+    async def close(self, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            await self._ws.close(code=1000, reason=reason[:100])
+        except (RuntimeError, OSError):
+            pass
+
+
+@dataclass(frozen=True)
+class _Entry:
+    identity: Identity
+    policy: RoomPolicy
+
+
+def _same_origin(ws: WebSocket, ctx: Context) -> bool:
+    """_same_origin: a browser's Origin must be the service's own (no cross-site sockets)."""
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return True  # not a browser: it cannot ride on someone's cookie
+    allowed = {ctx.settings.effective_public_url.rstrip("/")}
+    host = ws.headers.get("host")
+    if host:
+        allowed |= {f"http://{host}", f"https://{host}"}
+    parts = urlsplit(origin)
+    return f"{parts.scheme}://{parts.netloc}" in allowed
+
+
+def _identify(ctx: Context, meeting_id: str, join: m.Join, cookie: str | None) -> _Entry:
+    """_identify proves who joins (runs in a thread: it reads the database).
+
+    Raises ProtocolError with not_found, link_gone or not_allowed.
+    """
+    with ctx.db.session() as s:
+        if join.link is not None:
+            try:
+                link = links.resolve(ctx, s, join.link)
+            except NotFound:
+                raise ProtocolError(ErrorCode.NOT_FOUND, links.LINK_NOT_FOUND, "join") from None
+            except LinkGone:
+                raise ProtocolError(ErrorCode.LINK_GONE, links.LINK_GONE, "join") from None
+            if link.meeting_id != meeting_id:
+                raise ProtocolError(ErrorCode.NOT_FOUND, links.LINK_NOT_FOUND, "join")
+            meeting = link.meeting
+            identity: Identity = LinkHolder(link.id)
+        else:
+            row = resolve_session(ctx, s, cookie)
+            if row is None:
+                raise ProtocolError(
+                    ErrorCode.NOT_ALLOWED, "Logga in eller använd din länk till mötet.", "join"
+                )
+            found = s.get(Meeting, meeting_id) if len(meeting_id) == 36 else None
+            if found is None or found.cancelled_at is not None or found.meeting_type is None:
+                raise ProtocolError(ErrorCode.NOT_FOUND, MEETING_NOT_FOUND, "join")
+            meeting = found
+            identity = Staff(row.user.username, row.user.display_name)
+        assert meeting.meeting_type is not None
+        return _Entry(identity, RoomPolicy.from_meeting_type(meeting.meeting_type))
+
+
+async def audit_sink(
+    ctx: Context, meeting_id: str, actor: str, action: str, details: Mapping[str, Any]
+) -> None:
+    """audit_sink writes one audit entry of a live meeting in its own transaction."""
+
+    def write() -> None:
+        with ctx.db.session() as s:
+            record(s, actor, action, meeting_id, details)
+
+    await run_in_threadpool(write)
+
+
+@router.websocket("/ws/meetings/{meeting_id}")
+async def meeting_socket(ws: WebSocket, meeting_id: str) -> None:
+    """meeting_socket serves one participant's connection to a meeting."""
+    ctx: Context = ws.app.state.ctx
+    live_meetings: LiveMeetings | None = ws.app.state.live
+    if not _same_origin(ws, ctx):
+        await ws.close(code=1008, reason="origin")
+        return
+    await ws.accept()
+    socket = _Socket(ws)
+    if live_meetings is None:
+        await socket.send(_error(ErrorCode.MEDIA_UNAVAILABLE, NO_ROOM, "join"))
+        await socket.close("media_off")
+        return
+    bucket = TokenBucket(m.MESSAGES_PER_SECOND, m.MESSAGE_BURST)
+    conn = live_meetings.new_conn_id()
+    live = None
+    last_rate_error = 0.0
+    try:
+        while True:
+            frame = await _receive(ws)
+            if frame is None:
+                break
+            now = time.monotonic()
+            if not bucket.allow(now):
+                if now - last_rate_error >= 1.0:
+                    last_rate_error = now
+                    await socket.send(_error(ErrorCode.RATE_LIMITED, DEFAULT_TEXT[ErrorCode.RATE_LIMITED]))
+                continue
+            try:
+                command = m.decode(frame)
+            except ProtocolError as e:
+                await socket.send(_error(e.code, e.message_sv, e.request))
+                if e.code == ErrorCode.TOO_LARGE:
+                    break
+                continue
+            if live is None:
+                if not isinstance(command, m.Join):
+                    await socket.send(_error(ErrorCode.NOT_JOINED, DEFAULT_TEXT[ErrorCode.NOT_JOINED]))
+                    continue
+                try:
+                    entry = await run_in_threadpool(
+                        _identify, ctx, meeting_id, command, ws.cookies.get(SESSION_COOKIE)
+                    )
+                except ProtocolError as e:
+                    await socket.send(_error(e.code, e.message_sv, e.request))
+                    break
+                live = live_meetings.get(meeting_id, entry.policy)
+                await live.join(conn, socket, entry.identity, command.name, command.resume)
+            else:
+                await live.handle(conn, command)
+            if socket.closed:
+                break
+    except WebSocketDisconnect:
+        pass
+    finally:
+        if live is not None:
+            await live.drop(conn)
+        await socket.close("bye")
+
+
+async def _receive(ws: WebSocket) -> str | bytes | None:
+    """_receive returns the next frame, or None when the client closed."""
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        return None
+    text = message.get("text")
+    if text is not None:
+        return str(text)
+    data = message.get("bytes")
+    return bytes(data) if data is not None else b""
+
+
+def _error(code: str, message: str, request: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": "error", "code": str(code), "message": message}
+    if request is not None:
+        body["request"] = request
+    return body
