@@ -23,11 +23,11 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from vardmote import __version__
 from vardmote.context import Context
 from vardmote.demo import load_demo
-from vardmote.meetings.types import ensure_meeting_types
-from vardmote.settings import Settings
 from vardmote.media.embedded import EmbeddedJanus
 from vardmote.media.placement import placement_from_settings
+from vardmote.meetings.types import ensure_meeting_types
 from vardmote.rooms.live import LiveMeetings, MediaPlane
+from vardmote.settings import Settings
 from vardmote.web import api, pages, problems, signalling
 from vardmote.web.signalling import audit_sink
 

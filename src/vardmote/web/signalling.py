@@ -9,6 +9,7 @@ ever reaches Janus except through the room's rules.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -60,10 +61,8 @@ class _Socket:
         if self.closed:
             return
         self.closed = True
-        try:
+        with contextlib.suppress(RuntimeError, OSError):
             await self._ws.close(code=1000, reason=reason[:100])
-        except (RuntimeError, OSError):
-            pass
 
 
 @dataclass(frozen=True)
