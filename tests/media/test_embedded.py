@@ -21,7 +21,7 @@ from vardmote.media.embedded import (
     only_loopback,
     write_config,
 )
-from vardmote.media.janus import JanusClient, JanusUnavailable
+from vardmote.media.janus import JanusClient, JanusTimeout, JanusUnavailable
 
 pytestmark = pytest.mark.media
 
@@ -87,6 +87,14 @@ def test_secrets_are_made_once_and_reused(tmp_path: Path) -> None:
     assert len(first.api_secret.reveal()) >= 40
 
 
+def test_a_secrets_file_that_others_can_read_is_made_private(tmp_path: Path) -> None:
+    made = load_or_make_secrets(tmp_path / "janus")
+    (tmp_path / "janus" / "secrets.json").chmod(0o644)
+    again = load_or_make_secrets(tmp_path / "janus")
+    assert _mode(tmp_path / "janus" / "secrets.json") == 0o600
+    assert again.api_secret.reveal() == made.api_secret.reveal()
+
+
 def test_an_empty_interface_list_writes_no_enforce_list(tmp_path: Path) -> None:
     settings = dataclasses.replace(janus_settings(tmp_path), janus_ice_interfaces="")
     conf = write_config(
@@ -136,7 +144,7 @@ async def test_a_taken_port_is_named(tmp_path: Path) -> None:
 
 
 async def test_a_killed_janus_is_restarted_and_its_clients_learn_it_is_gone(tmp_path: Path) -> None:
-    async with running_janus(tmp_path) as janus:
+    async with running_janus(tmp_path, backoff=(0.2,)) as janus:
         assert janus.healthy()
         assert janus.status() == {"mode": "embedded", "url": janus.url, "up": True, "restarts": 0}
         closed: list[JanusUnavailable] = []
@@ -150,8 +158,9 @@ async def test_a_killed_janus_is_restarted_and_its_clients_learn_it_is_gone(tmp_
         await asyncio.sleep(0.1)
         os.kill(first_pid, signal.SIGKILL)
 
-        with pytest.raises(JanusUnavailable):
+        with pytest.raises(JanusUnavailable) as dropped:
             await waiting
+        assert not isinstance(dropped.value, JanusTimeout)  # it failed because the connection dropped
         await _until(lambda: client.closed)
         assert len(closed) == 1 and session.ended
         await _until(lambda: janus.healthy() and janus.restarts == 1)
@@ -159,6 +168,12 @@ async def test_a_killed_janus_is_restarted_and_its_clients_learn_it_is_gone(tmp_
         assert janus.status()["up"] is True
         async with connected(janus) as again:
             await again.create_session()
+
+        second_pid = janus.pid
+        assert second_pid is not None
+        os.kill(second_pid, signal.SIGKILL)  # and it keeps watching after a restart
+        await _until(lambda: janus.healthy() and janus.restarts == 2)
+        assert janus.pid not in (first_pid, second_pid)
 
 
 async def test_a_janus_that_stops_answering_is_killed_and_restarted(tmp_path: Path) -> None:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import signal
 from pathlib import Path
 
 import pytest
 from janus_fixtures import connected, running_janus
 
-from vardmote.media.janus import JanusClient, JanusError, JanusEvent, JanusUnavailable
-from vardmote.media.videoroom import PLUGIN
+from vardmote.media import videoroom
+from vardmote.media.janus import JanusClient, JanusError, JanusEvent, JanusTimeout, JanusUnavailable
+from vardmote.media.videoroom import PLUGIN, RoomControl
 from vardmote.settings import Secret
 
 pytestmark = pytest.mark.media
@@ -103,3 +106,34 @@ async def test_requests_fail_as_unavailable_after_the_client_closed(tmp_path: Pa
         with pytest.raises(JanusUnavailable):
             await client.info()
     assert len(closed) == 1
+
+
+async def test_an_event_callback_may_itself_make_requests(tmp_path: Path) -> None:
+    async with running_janus(tmp_path) as janus, connected(janus) as client:
+        session = await client.create_session()
+        rooms = RoomControl(await session.attach(PLUGIN), janus.node.admin_key)
+        await rooms.create("mote-1")
+        answers: list[tuple[str, bool]] = []
+
+        async def on_event(event: JanusEvent) -> None:
+            answers.append((event.data["videoroom"], await rooms.exists("mote-1")))
+
+        clinician = await session.attach(PLUGIN, on_event=on_event)
+        await videoroom.join_as_publisher(clinician, "mote-1", "Annika Testsson")
+        await rooms.destroy("mote-1")
+        async with asyncio.timeout(5):
+            while not answers:
+                await asyncio.sleep(0.05)
+    assert answers == [("destroyed", False)]
+
+
+async def test_a_request_that_janus_does_not_answer_in_time_times_out(tmp_path: Path) -> None:
+    async with running_janus(tmp_path, probe_interval=60) as janus, connected(janus) as client:
+        assert janus.pid is not None
+        os.kill(janus.pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(JanusTimeout, match="Janus did not answer 'info' in time"):
+                await client.request({"janus": "info"}, timeout=0.3)
+        finally:
+            os.kill(janus.pid, signal.SIGCONT)
+        assert (await client.info())["janus"] == "server_info"

@@ -31,6 +31,11 @@ def test_hash_placement_gives_the_same_node_every_time_and_in_every_process() ->
     assert first.node_for("mote-0001").url == HashPlacement(NODES).node_for("mote-0001").url
 
 
+def test_hash_placement_is_pinned_so_that_upgrades_move_no_meetings() -> None:
+    placement = HashPlacement(NODES)
+    assert [NODES.index(placement.node_for(m)) for m in ("mote-0001", "mote-0002", "mote-0003")] == [2, 2, 1]
+
+
 def test_hash_placement_spreads_meetings_over_the_nodes() -> None:
     counts = Counter(HashPlacement(NODES).node_for(m).url for m in MEETINGS)
     assert len(counts) == 3

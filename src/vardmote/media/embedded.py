@@ -17,11 +17,16 @@ Security choices: the API listens on 127.0.0.1 only and accepts requests from
 and creating a room needs the random admin_key. The secrets are read by Janus
 from its files, never passed on its command line, so ``ps`` does not show
 them. ICE may use only the interfaces of Settings.janus_ice_interfaces, and
-media only the ports of Settings.janus_rtp_ports.
+media only the ports of Settings.janus_rtp_ports. Janus 1.x never gathers
+candidates on a loopback interface: a list naming only loopback (``lo``)
+enforces nothing, and Janus then gathers on every interface (a warning is
+logged).
 
 :class:`EmbeddedJanus` starts the process, waits until it answers ``info``,
 restarts it when it dies (after a short, growing pause) or stops answering,
-and reports its health for ``/healthz``.
+and reports its health for ``/healthz``. A restarted Janus knows no rooms,
+sessions or PeerConnections: clients of the old process get
+JanusUnavailable, and must connect again and make the rooms anew.
 
 Concurrency: an EmbeddedJanus belongs to one event loop. start() and stop()
 are not to be called concurrently with each other; healthy() and status() may
@@ -298,6 +303,11 @@ class EmbeddedJanus:
         probe_failures: int = 3,
         backoff: Sequence[float] = (0.5, 1.0, 2.0, 5.0, 10.0),
     ) -> None:
+        if probe_interval <= 0 or probe_failures < 1 or not backoff or min(backoff) < 0:
+            raise ValueError(
+                "EmbeddedJanus needs probe_interval > 0, probe_failures >= 1 and non-negative pauses, "
+                f"got {probe_interval}, {probe_failures}, {tuple(backoff)}"
+            )
         self.settings = settings
         self.folder = (settings.var_dir / "janus").resolve()
         self.url = f"ws://127.0.0.1:{settings.janus_ws_port}"

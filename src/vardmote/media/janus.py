@@ -390,6 +390,8 @@ class JanusSession:
                 log.warning("Janus session %s is gone: %s", self.id, e)
                 self._end(JanusEvent("timeout", message={"janus": "timeout", "session_id": self.id}))
                 return
+            except JanusTimeout:
+                log.warning("Janus did not answer a keepalive of session %s in time", self.id)
             except JanusUnavailable:
                 return
 
