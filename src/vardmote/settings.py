@@ -101,14 +101,17 @@ class Settings:
     janus_binary: str = "janus"
     """The Janus executable of the embedded mode (Debian package ``janus``)."""
 
-    janus_ws_port: int = 8188
-    """Loopback port of the embedded Janus's WebSocket API."""
+    janus_ws_port: int = 8288
+    """Loopback port of the embedded Janus's WebSocket API (not 8188, which Debian's own
+    janus.service takes)."""
 
     janus_rtp_ports: tuple[int, int] = (20000, 20999)
     """UDP port range the embedded Janus uses for media."""
 
-    janus_ice_interfaces: str = "lo"
-    """Janus ``ice_enforce_list``: the interfaces (or address prefixes) ICE may use."""
+    janus_ice_interfaces: str = ""
+    """Janus ``ice_enforce_list``: the interfaces (or address prefixes) ICE may use;
+    empty lets Janus use every interface. Janus never gathers on loopback, so
+    ``lo`` alone does not work (it falls back to every interface)."""
 
     host_left_seconds: int = 60
     """Seconds guests may stay after the last host left before they are removed."""
