@@ -123,7 +123,7 @@ def _serve(var_dir: Path, database_url: str | None) -> Iterator[str]:
             process.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """server_url is the address of a running demo server with a fresh database."""
     var_dir = tmp_path_factory.mktemp("e2e-var")
@@ -135,13 +135,13 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield from _serve(var_dir, None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     """browser is headless Debian Chromium with a fake camera and microphone."""
     browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
