@@ -1,7 +1,8 @@
 """Python WebRTC peers (aiortc) that publish to and subscribe from a Janus VideoRoom.
 
 Used by the media tests and by ``bench/join_latency.py``. Every peer is an
-``RTCPeerConnection()`` with no ICE servers, so media stays on this machine.
+RTCPeerConnection with no ICE servers (:data:`NO_ICE_SERVERS`; a bare
+``RTCPeerConnection()`` would ask stun.l.google.com), so media stays on this machine.
 aiortc gathers all its candidates before it gives a description, so no
 candidates are trickled.
 
@@ -24,13 +25,16 @@ import time
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
 from av import VideoFrame
 
 from vardmote.media import videoroom
 from vardmote.media.janus import JanusEvent, JanusHandle, JanusSession, Jsep
 from vardmote.media.videoroom import PLUGIN, Joined, SubscribeTo, Subscription
+
+NO_ICE_SERVERS = RTCConfiguration(iceServers=[])
+"""Host candidates only: without a configuration aiortc adds Google's STUN server."""
 
 
 class SyntheticCamera(VideoStreamTrack):
@@ -115,7 +119,7 @@ class RtcPublisher:
         log = EventLog()
         handle = await session.attach(PLUGIN, on_event=log)
         joined = await videoroom.join_as_publisher(handle, room, display)
-        publisher = cls(handle, log, joined, RTCPeerConnection())
+        publisher = cls(handle, log, joined, RTCPeerConnection(NO_ICE_SERVERS))
         if publish:
             await publisher.publish()
         return publisher
@@ -164,7 +168,7 @@ class RtcSubscriber:
         cls, session: JanusSession, room: str, streams: Sequence[SubscribeTo], *, private_id: int | None
     ) -> RtcSubscriber:
         """join subscribes to streams and answers Janus's offer."""
-        subscriber = cls(await session.attach(PLUGIN), RTCPeerConnection())
+        subscriber = cls(await session.attach(PLUGIN), RTCPeerConnection(NO_ICE_SERVERS))
         subscription = await videoroom.join_as_subscriber(
             subscriber.handle, room, streams, private_id=private_id
         )

@@ -63,6 +63,8 @@ log = logging.getLogger("vardmote.live")
 MEDIA_UNAVAILABLE = "Videotjänsten svarar inte just nu. Försök igen om en stund."
 _AUDIO_MID = re.compile(r"^m=audio .*?^a=mid:(\S+)", re.MULTILINE | re.DOTALL)
 _KINDS: dict[str, StreamKind] = {"publisher": "camera", "screen": "screen"}
+_JANUS_GONE = frozenset({"closed", "timeout"})
+"""Handle events that mean Janus itself is gone (the connection or the session), not one PC."""
 
 
 class Connection(Protocol):
@@ -400,14 +402,16 @@ class LiveMeeting:
         """_janus_event takes what Janus tells about one of a participant's handles."""
         if pc == "subscriber":
             if event.jsep is not None and event.jsep.get("type") == "offer":
-                # Janus renegotiated on its own (a publisher went away).
+                # Janus renegotiated on its own (a publisher went away). Its event lists the
+                # streams left, so the browser keeps knowing whose video each mid is.
+                # Sent at once, not under the lock, to keep Janus's order of offers.
                 participant = self.room.participants.get(pid)
                 if participant is not None and participant.conn is not None:
-                    connection = self._conns.get(participant.conn)
-                    if connection is not None:
-                        await connection.send(
-                            {"type": "offer", "pc": "subscriber", "sdp": event.jsep["sdp"], "streams": []}
-                        )
+                    streams = event.data.get("streams") or ()
+                    subscription = vr.Subscription(
+                        tuple(vr.SubscribedStream.from_janus(s) for s in streams), event.jsep
+                    )
+                    await self._send_subscriber_offer(participant.conn, subscription)
             return
         kind = _KINDS.get(pc)
         if kind is None:
@@ -415,14 +419,20 @@ class LiveMeeting:
         if event.kind == "webrtcup":
             async with self.lock:
                 await self._apply(self.room.stream_started(pid, kind, self._clock()))
-        elif event.kind in {"hangup", "detached"} or (
+        elif event.kind in {"hangup", "detached", *_JANUS_GONE} or (
             event.kind == "event" and event.data.get("unpublished") == "ok"
         ):
             async with self.lock:
                 media = self._media.get(pid)
+                was_published = media is not None and pc in media.published
                 if media is not None:
                     media.published.discard(pc)
                 await self._apply(self.room.stream_stopped(pid, kind, self._clock()))
+                participant = self.room.participants.get(pid)
+                if event.kind in _JANUS_GONE and was_published and participant and participant.conn:
+                    # Janus died or dropped our session: the PeerConnection went with it, and
+                    # only a new offer (to the restarted Janus) brings the stream back.
+                    await self.error(participant.conn, ErrorCode.MEDIA_UNAVAILABLE, MEDIA_UNAVAILABLE)
 
     # ---- timers --------------------------------------------------------------------------------
 

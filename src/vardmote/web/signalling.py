@@ -61,7 +61,8 @@ class _Socket:
         if self.closed:
             return
         self.closed = True
-        with contextlib.suppress(RuntimeError, OSError):
+        # The client may have gone first: closing then raises WebSocketDisconnect.
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
             await self._ws.close(code=1000, reason=reason[:100])
 
 

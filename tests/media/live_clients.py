@@ -1,0 +1,592 @@
+"""Clients of a running vardmote: the server itself, booking, and people in a live meeting.
+
+Used by ``test_live_meeting.py`` and ``bench/join_latency.py``.
+
+- :func:`serve` runs ``vardmote serve`` as a subprocess (demo mode, its own
+  var folder, free loopback ports, its embedded Janus), as in production.
+- :func:`sign_in`, :func:`book` and :func:`extra_links` book a meeting through
+  the API and give the tokens of its guest links.
+- :class:`Person` is one browser: a WebSocket to ``/ws/meetings/{id}`` that
+  speaks docs/protocol.md, a publisher PeerConnection (aiortc: a synthetic
+  camera and a silent microphone) and a subscriber PeerConnection that answers
+  every offer of the server and counts the video frames it decodes, by the
+  participant who sent them.
+
+Loopback: Janus 1.x never gathers candidates on a loopback interface and
+aiortc skips 127.0.0.1, so the server's Janus is held to this machine's own
+address (``janus_fixtures.local_address``) and a Person offers host candidates
+on that address only. Packets between two addresses of this machine never
+leave it. Every PeerConnection has no ICE servers.
+
+Concurrency: one event loop. A Person's reader task keeps every message and
+hands subscriber offers to one task, so they are answered in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import websockets
+from aiortc import (
+    MediaStreamTrack,
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, AudioStreamTrack, MediaStreamError
+from aiortc.sdp import candidate_from_sdp
+from janus_fixtures import free_rtp_range, free_tcp_port, local_address
+from rtc_peers import SyntheticCamera
+from websockets.asyncio.client import ClientConnection
+
+from vardmote.context import Context
+from vardmote.db import Database
+from vardmote.meetings import links
+from vardmote.meetings.models import Meeting
+from vardmote.settings import Settings
+
+STARTUP_TIMEOUT = 30.0
+DEMO_PASSWORD = "demo"
+TZ = ZoneInfo("Europe/Stockholm")
+
+Message = dict[str, Any]
+
+
+# ---- the server -------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    """Server is a running ``vardmote serve`` with its embedded Janus."""
+
+    process: subprocess.Popen[bytes]
+    var_dir: Path
+    port: int
+    janus_ws_port: int
+    log: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ws_url(self, meeting_id: str) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/meetings/{meeting_id}"
+
+    @property
+    def janus_url(self) -> str:
+        return f"ws://127.0.0.1:{self.janus_ws_port}"
+
+    def janus_pid(self) -> int:
+        """janus_pid is the process id of the server's embedded Janus."""
+        return int((self.var_dir / "janus" / "janus.pid").read_text().strip())
+
+    def janus_secrets(self) -> dict[str, str]:
+        """janus_secrets are the embedded Janus's api_secret and admin_key."""
+        data: dict[str, str] = json.loads((self.var_dir / "janus" / "secrets.json").read_text())
+        return data
+
+    def health(self) -> dict[str, Any]:
+        """health is the server's /healthz (also when it answers 503)."""
+        try:
+            with urllib.request.urlopen(self.base_url + "/healthz", timeout=2) as response:
+                body: dict[str, Any] = json.load(response)
+        except urllib.error.HTTPError as e:
+            body = json.load(e)
+        return body
+
+    def wait_for_janus_restarts(self, restarts: int, timeout: float = 15.0) -> None:
+        """wait_for_janus_restarts waits until the embedded Janus was restarted that often and is up."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            janus = self.health()["janus"]
+            if janus["up"] and janus["restarts"] >= restarts:
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"Janus was not back up within {timeout} s: {self.health()}")
+
+    def database(self) -> Database:
+        """database opens the server's SQLite file (for what the API does not show)."""
+        return Database(f"sqlite:///{(self.var_dir / 'vardmote.sqlite3').resolve()}")
+
+    def settings(self) -> Settings:
+        """settings are enough of the server's settings to open its links (the secret key)."""
+        return Settings(var_dir=self.var_dir, public_url=self.base_url, media=False)
+
+
+def _wait_until_healthy(server: Server) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"vardmote serve exited with {server.process.returncode}:\n{server.log.read_text()}"
+            )
+        try:
+            with urllib.request.urlopen(server.base_url + "/healthz", timeout=2) as response:
+                health = json.load(response)
+                if response.status == 200 and health["janus"].get("up"):
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"vardmote serve did not become healthy in time:\n{server.log.read_text()}")
+
+
+@contextlib.contextmanager
+def serve(var_dir: Path, **env: str) -> Iterator[Server]:
+    """serve runs ``vardmote serve`` in demo mode until the block ends.
+
+    env adds ``VARDMOTE_*`` variables without the prefix (e.g. HOST_LEFT_SECONDS="3").
+    """
+    var_dir.mkdir(parents=True, exist_ok=True)
+    port, janus_port = free_tcp_port(), free_tcp_port()
+    low, high = free_rtp_range()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("VARDMOTE_")}
+    environment.update(
+        VARDMOTE_DEMO="1",
+        VARDMOTE_VAR_DIR=str(var_dir),
+        VARDMOTE_HOST="127.0.0.1",
+        VARDMOTE_PORT=str(port),
+        VARDMOTE_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        VARDMOTE_JANUS_WS_PORT=str(janus_port),
+        VARDMOTE_JANUS_RTP_PORTS=f"{low}-{high}",
+        VARDMOTE_JANUS_ICE_INTERFACES=local_address(),
+    )
+    environment.update({f"VARDMOTE_{k}": v for k, v in env.items()})
+    log = var_dir / "server.log"
+    command = str(Path(sys.executable).parent / "vardmote")
+    with log.open("wb") as out:
+        process = subprocess.Popen([command, "serve"], env=environment, stdout=out, stderr=subprocess.STDOUT)
+    server = Server(process, var_dir, port, janus_port, log)
+    try:
+        _wait_until_healthy(server)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# ---- the API ----------------------------------------------------------------------------------
+
+
+def _call(server: Server, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(server.base_url + path, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def sign_in(server: Server, username: str = "annika") -> str:
+    """sign_in signs a demo account in and returns its session token (also the cookie)."""
+    answer = _call(server, "POST", "/api/v1/session", {"username": username, "password": DEMO_PASSWORD})
+    token: str = answer["token"]
+    return token
+
+
+@dataclass(frozen=True)
+class Booking:
+    """Booking is a booked meeting and the token of its general guest link."""
+
+    meeting_id: str
+    guest_link: str
+
+
+def book(server: Server, token: str, type_key: str = "vardmote_patient") -> Booking:
+    """book books a meeting tomorrow through the API; its guest link works already today."""
+    day = dt.datetime.now(TZ).date() + dt.timedelta(days=1)
+    body = {
+        "title": "Uppföljning",
+        "start": f"{day.isoformat()}T09:00",
+        "end": f"{day.isoformat()}T09:30",
+        "type_key": type_key,
+    }
+    (meeting,) = _call(server, "POST", "/api/v1/meetings", body, token)
+    guest_url: str = meeting["guest_url"]
+    return Booking(meeting["id"], guest_url.rsplit("/m/", 1)[1])
+
+
+def extra_links(server: Server, meeting_id: str, count: int) -> list[str]:
+    """extra_links makes count recipient links (one per invited person) in the server's database.
+
+    The API makes only the general link, and one link is one person in the
+    room (a second join on it takes the first one's place), so a crowd needs
+    a link each.
+    """
+    db = server.database()
+    try:
+        ctx = Context(server.settings(), db)
+        tokens = []
+        with db.session() as s:
+            meeting = s.get(Meeting, meeting_id)
+            assert meeting is not None
+            made = [
+                links.make_link(ctx, s, meeting, "user:annika", links.RECIPIENT, f"gast{i}@example.se")
+                for i in range(count)
+            ]
+            for link in made:
+                token = ctx.sealer.unseal(link.token_sealed)
+                assert token is not None
+                tokens.append(token)
+        return tokens
+    finally:
+        db.dispose()
+
+
+# ---- people -----------------------------------------------------------------------------------
+
+
+def peer_connection(*, max_bundle: bool = False) -> RTCPeerConnection:
+    """peer_connection is an aiortc PeerConnection with no ICE servers at all.
+
+    ``RTCPeerConnection()`` is not that: without a configuration aiortc asks
+    stun.l.google.com for a server-reflexive candidate. max_bundle puts every
+    m-line on one transport from the start; a subscriber needs it, since with
+    aiortc's default (balanced) policy an offer of several video streams at once
+    leaves all but the first video on a transport that BUNDLE then discards, and
+    they never receive a packet.
+    """
+    policy = RTCBundlePolicy.MAX_BUNDLE if max_bundle else RTCBundlePolicy.BALANCED
+    return RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=policy))
+
+
+class PacedCamera(SyntheticCamera):
+    """PacedCamera is a SyntheticCamera at fps frames per second (aiortc's own pace is 30)."""
+
+    def __init__(self, width: int, height: int, fps: float) -> None:
+        super().__init__(width, height)
+        self.fps = fps
+        self._started: float | None = None
+
+    async def next_timestamp(self) -> tuple[int, Fraction]:
+        if self.readyState != "live":
+            raise MediaStreamError
+        now = time.time()
+        if self._started is None:
+            self._started = now
+        due = self._started + self.frames_sent / self.fps
+        if due > now:
+            await asyncio.sleep(due - now)
+        return int(self.frames_sent * VIDEO_CLOCK_RATE / self.fps), VIDEO_TIME_BASE
+
+
+_ICE_UFRAG = re.compile(r"^a=ice-ufrag:(\S+)", re.MULTILINE)
+_CANDIDATE = re.compile(r"^a=candidate:\S+ \d+ \S+ \d+ (\S+) .*$")
+
+
+def only_local_candidates(sdp: str, address: str) -> str:
+    """only_local_candidates keeps the ICE candidates on address and drops every other."""
+    kept = []
+    for line in sdp.splitlines():
+        found = _CANDIDATE.match(line)
+        if found is None or found.group(1) == address:
+            kept.append(line)
+    return "\r\n".join(kept) + "\r\n"
+
+
+def candidate_addresses(sdp: str) -> set[str]:
+    """candidate_addresses lists the addresses of the ICE candidates in a description."""
+    return {found.group(1) for line in sdp.splitlines() if (found := _CANDIDATE.match(line))}
+
+
+class Closed(Exception):
+    """Closed: the server closed the connection while a message was awaited."""
+
+
+class Person:
+    """Person is one browser in a meeting: a WebSocket, a publisher and a subscriber."""
+
+    def __init__(self, ws: ClientConnection, name: str) -> None:
+        self.ws = ws
+        self.name = name
+        self.messages: list[Message] = []
+        self.participant: str | None = None
+        """The participant id from ``joined``."""
+        self.resume: str | None = None
+        self.closed = asyncio.Event()
+        self.close_code: int | None = None
+        self.publisher: RTCPeerConnection | None = None
+        self.subscriber: RTCPeerConnection | None = None
+        self.camera: SyntheticCamera | None = None
+        self.video_size = (320, 240)
+        self.fps = 30.0
+        """What publish() sends: the camera's frame size and rate."""
+        self.microphone = True
+        """Whether publish() sends a (silent) microphone too."""
+        self.offers_answered = 0
+        self.janus_sdps: list[str] = []
+        """Every description Janus sent this person (answers and subscriber offers)."""
+        self.frames_by_mid: Counter[str] = Counter()
+        self.first_frame_at: float | None = None
+        self.ended_mids: set[str] = set()
+        self._streams: dict[str, str] = {}  # subscriber mid -> participant id
+        self._subscriber_ufrag: str | None = None
+        self._frames_by_participant: Counter[str] = Counter()
+        self._changed = asyncio.Condition()
+        self._offers: asyncio.Queue[Message] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks.append(asyncio.create_task(self._read()))
+        self._tasks.append(asyncio.create_task(self._answer_offers()))
+
+    @classmethod
+    async def connect(
+        cls, server: Server, meeting_id: str, name: str, *, session: str | None = None
+    ) -> Person:
+        """connect opens the WebSocket; with session, as signed-in staff (the vm_session cookie)."""
+        headers = {"Cookie": f"vm_session={session}"} if session else None
+        ws = await websockets.connect(server.ws_url(meeting_id), additional_headers=headers, max_size=None)
+        return cls(ws, name)
+
+    @property
+    def id(self) -> str:
+        """id is the participant id this person got in ``joined``."""
+        if self.participant is None:
+            raise LookupError(f"{self.name} has not joined")
+        return self.participant
+
+    # ---- messages ------------------------------------------------------------------------------
+
+    async def send(self, message: Message) -> None:
+        await self.ws.send(json.dumps(message))
+
+    async def send_raw(self, frame: str | bytes) -> None:
+        await self.ws.send(frame)
+
+    def of_type(self, kind: str) -> list[Message]:
+        """of_type lists the messages of one type received so far."""
+        return [m for m in self.messages if m.get("type") == kind]
+
+    def errors(self, code: str | None = None) -> list[Message]:
+        return [m for m in self.of_type("error") if code is None or m.get("code") == code]
+
+    async def wait_for(
+        self,
+        kind: str,
+        match: Callable[[Message], bool] | None = None,
+        *,
+        after: int = 0,
+        timeout: float = 5.0,
+    ) -> Message:
+        """wait_for returns the first message of kind (from index after) that matches."""
+
+        def found() -> Message | None:
+            return next(
+                (m for m in self.messages[after:] if m.get("type") == kind and (match is None or match(m))),
+                None,
+            )
+
+        async with asyncio.timeout(timeout), self._changed:
+            while True:
+                message = found()
+                if message is not None:
+                    return message
+                if self.closed.is_set():
+                    raise Closed(f"{self.name}: closed ({self.close_code}) before {kind!r}")
+                await self._changed.wait()
+
+    async def wait_error(self, code: str, *, after: int = 0, timeout: float = 5.0) -> Message:
+        return await self.wait_for("error", lambda m: m.get("code") == code, after=after, timeout=timeout)
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                message = json.loads(raw)
+                if message.get("type") == "offer" and message.get("pc") == "subscriber":
+                    self._offers.put_nowait(message)
+                elif message.get("type") == "candidate":
+                    await self._add_candidate(message)
+                async with self._changed:
+                    self.messages.append(message)
+                    self._changed.notify_all()
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.close_code = self.ws.close_code
+            self.closed.set()
+            async with self._changed:
+                self._changed.notify_all()
+
+    # ---- joining -------------------------------------------------------------------------------
+
+    async def join(self, link: str | None = None, *, resume: str | None = None) -> Message:
+        """join sends join (as a guest with link, else as staff) and returns joined (or the error)."""
+        mark = len(self.messages)
+        message: Message = {"type": "join"}
+        if link is not None:
+            message.update(link=link, name=self.name)
+        if resume is not None:
+            message["resume"] = resume
+        await self.send(message)
+        async with asyncio.timeout(5), self._changed:
+            while True:
+                for m in self.messages[mark:]:
+                    if m.get("type") == "joined":
+                        self.participant, self.resume = m["participant"], m["resume"]
+                        return m
+                    if m.get("type") == "error":
+                        return m
+                await self._changed.wait()
+
+    # ---- media ---------------------------------------------------------------------------------
+
+    async def publish(self, *, timeout: float = 5.0) -> None:
+        """publish offers camera and microphone on the ``publisher`` pc and applies the answer."""
+        if self.publisher is not None:
+            await self.publisher.close()
+        self.publisher = peer_connection()
+        self.camera = PacedCamera(*self.video_size, self.fps)
+        if self.microphone:
+            self.publisher.addTrack(AudioStreamTrack())
+        self.publisher.addTrack(self.camera)
+        await self.publisher.setLocalDescription(await self.publisher.createOffer())
+        sdp = only_local_candidates(self.publisher.localDescription.sdp, local_address())
+        mark = len(self.messages)
+        await self.send({"type": "offer", "pc": "publisher", "sdp": sdp})
+        answer = await self.wait_for(
+            "answer", lambda m: m.get("pc") == "publisher", after=mark, timeout=timeout
+        )
+        self.janus_sdps.append(answer["sdp"])
+        await self.publisher.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+
+    async def offer_publisher_raw(self) -> int:
+        """offer_publisher_raw sends a publisher offer (without waiting); returns the message mark."""
+        pc = peer_connection()
+        pc.addTrack(SyntheticCamera(*self.video_size))
+        await pc.setLocalDescription(await pc.createOffer())
+        sdp = only_local_candidates(pc.localDescription.sdp, local_address())
+        await pc.close()
+        mark = len(self.messages)
+        await self.send({"type": "offer", "pc": "publisher", "sdp": sdp})
+        return mark
+
+    async def _answer_offers(self) -> None:
+        while True:
+            offer = await self._offers.get()
+            try:
+                await self._answer(offer)
+            except Exception as e:  # shown in the test's failure, not lost in a task
+                async with self._changed:
+                    self.messages.append({"type": "client_failure", "error": repr(e)})
+                    self._changed.notify_all()
+
+    async def _answer(self, offer: Message) -> None:
+        ufrag = _ICE_UFRAG.search(offer["sdp"])
+        credentials = ufrag.group(1) if ufrag else None
+        if self.subscriber is not None and credentials != self._subscriber_ufrag:
+            # A new Janus PeerConnection (Janus was restarted): aiortc cannot restart ICE
+            # and DTLS on the old one, so the answer comes from a new one, as a browser may do.
+            await self.subscriber.close()
+            self.subscriber = None
+        if self.subscriber is None:
+            self.subscriber = peer_connection(max_bundle=True)
+            self.subscriber.on("track", self._on_track)
+        self._subscriber_ufrag = credentials
+        self.janus_sdps.append(offer["sdp"])
+        self._streams = {s["mid"]: s["participant"] for s in offer.get("streams", [])}
+        await self.subscriber.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
+        await self.subscriber.setLocalDescription(await self.subscriber.createAnswer())
+        sdp = only_local_candidates(self.subscriber.localDescription.sdp, local_address())
+        await self.send({"type": "answer", "pc": "subscriber", "sdp": sdp})
+        self.offers_answered += 1
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _add_candidate(self, message: Message) -> None:
+        pc = self.subscriber if message.get("pc") == "subscriber" else self.publisher
+        raw = message.get("candidate")
+        if pc is None:
+            return
+        if raw is None:
+            await pc.addIceCandidate(None)
+            return
+        candidate = candidate_from_sdp(raw["candidate"].removeprefix("candidate:"))
+        candidate.sdpMid = raw.get("sdpMid")
+        candidate.sdpMLineIndex = raw.get("sdpMLineIndex")
+        await pc.addIceCandidate(candidate)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        assert self.subscriber is not None
+        mid = next(
+            (t.mid for t in self.subscriber.getTransceivers() if t.receiver.track is track and t.mid), "?"
+        )
+        self._tasks.append(asyncio.create_task(self._count(track, mid)))
+
+    async def _count(self, track: MediaStreamTrack, mid: str) -> None:
+        try:
+            while True:
+                await track.recv()
+                if track.kind != "video":
+                    continue
+                self.frames_by_mid[mid] += 1
+                self._frames_by_participant[self._streams.get(mid, "?")] += 1
+                if self.first_frame_at is None:
+                    self.first_frame_at = time.monotonic()
+                async with self._changed:
+                    self._changed.notify_all()
+        except MediaStreamError:
+            self.ended_mids.add(mid)
+
+    def frames_from(self, participant_id: str) -> int:
+        """frames_from is how many video frames arrived from a participant's camera."""
+        return self._frames_by_participant[participant_id]
+
+    @property
+    def video_frames(self) -> int:
+        return sum(self.frames_by_mid.values())
+
+    async def wait_for_frames(self, participant_id: str | None, count: int, timeout: float = 8.0) -> int:
+        """wait_for_frames waits until count video frames arrived from a participant (None: anyone)."""
+
+        def have() -> int:
+            return self.video_frames if participant_id is None else self.frames_from(participant_id)
+
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout), self._changed:
+                while have() < count:
+                    await self._changed.wait()
+        return have()
+
+    # ---- leaving -------------------------------------------------------------------------------
+
+    async def drop(self) -> None:
+        """drop closes the WebSocket without ``leave`` (a lost connection) and the PeerConnections."""
+        await self.ws.close()
+        await self.close_media()
+
+    async def close_media(self) -> None:
+        for pc in (self.publisher, self.subscriber):
+            if pc is not None:
+                await pc.close()
+        self.publisher = self.subscriber = None
+
+    async def close(self) -> None:
+        """close ends everything of this person."""
+        with contextlib.suppress(Exception):
+            await self.ws.close()
+        await self.close_media()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

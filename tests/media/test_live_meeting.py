@@ -1,0 +1,457 @@
+"""A live meeting end to end: ``vardmote serve`` with its embedded Janus, people on WebSockets.
+
+The server runs as a subprocess, as in production (one for this module, with
+a host-left timeout of 3 s and a reconnect window of 5 s). Annika, a clinician,
+books a "Vårdmöte patient" through the API and hosts it; David, a patient,
+joins on the meeting's guest link. Both send a synthetic camera and a silent
+microphone from aiortc and count the video frames they receive from each
+other, through Janus, with nothing but the signalling protocol between them
+and vardmote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from janus_fixtures import local_address
+from live_clients import (
+    Booking,
+    Person,
+    Server,
+    book,
+    candidate_addresses,
+    extra_links,
+    serve,
+    sign_in,
+)
+from sqlalchemy import select
+
+from vardmote.audit.models import AuditEntry
+from vardmote.media import videoroom
+from vardmote.media.janus import JanusClient, JanusError
+from vardmote.media.videoroom import Feed
+from vardmote.settings import Secret
+
+pytestmark = pytest.mark.media
+
+HOST_LEFT_SECONDS = 3
+RECONNECT_SECONDS = 5
+ONLY_HOSTS = "Bara en värd kan göra det."
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """server is ``vardmote serve`` in demo mode with short host-left and reconnect times."""
+    var_dir = tmp_path_factory.mktemp("live") / "var"
+    with serve(
+        var_dir, HOST_LEFT_SECONDS=str(HOST_LEFT_SECONDS), RECONNECT_SECONDS=str(RECONNECT_SECONDS)
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def annika(server: Server) -> str:
+    """annika is the clinician's session token (sent as the vm_session cookie)."""
+    return sign_in(server)
+
+
+@pytest.fixture
+def meeting(server: Server, annika: str) -> Booking:
+    """meeting is a "Vårdmöte patient" booked for tomorrow; its guest link works now."""
+    return book(server, annika)
+
+
+class People:
+    """People connects people to one meeting and closes them all at the end."""
+
+    def __init__(self, server: Server, meeting: Booking, session: str) -> None:
+        self.server = server
+        self.meeting = meeting
+        self.session = session
+        self.everyone: list[Person] = []
+
+    async def connect(self, name: str, *, staff: bool = False) -> Person:
+        person = await Person.connect(
+            self.server, self.meeting.meeting_id, name, session=self.session if staff else None
+        )
+        self.everyone.append(person)
+        return person
+
+    async def host(self, *, publish: bool = False) -> Person:
+        """host is Annika, joined (and publishing if asked)."""
+        annika = await self.connect("Annika", staff=True)
+        joined = await annika.join()
+        assert joined["type"] == "joined" and joined["state"] == "admitted", joined
+        if publish:
+            await annika.publish()
+        return annika
+
+    async def guest(self, name: str = "David", link: str | None = None) -> Person:
+        """guest is someone on a guest link, waiting in the lobby."""
+        person = await self.connect(name)
+        joined = await person.join(link or self.meeting.guest_link)
+        assert joined["type"] == "joined" and joined["state"] == "lobby", joined
+        return person
+
+    async def admitted_guest(self, host: Person, name: str = "David", link: str | None = None) -> Person:
+        person = await self.guest(name, link)
+        await host.send({"type": "admit", "participant": person.id})
+        await person.wait_for("admitted")
+        return person
+
+    async def close(self) -> None:
+        await asyncio.gather(*(p.close() for p in self.everyone), return_exceptions=True)
+
+
+@asynccontextmanager
+async def people(server: Server, meeting: Booking, session: str) -> AsyncIterator[People]:
+    everyone = People(server, meeting, session)
+    try:
+        yield everyone
+    finally:
+        await everyone.close()
+
+
+async def feeds_in_janus(server: Server, room: str) -> dict[str, Feed]:
+    """feeds_in_janus is who publishes in the room, as a newcomer in Janus sees them
+    (the test's own way into the server's Janus, with the secrets in its var folder)."""
+    keys = server.janus_secrets()
+    async with await JanusClient.connect(server.janus_url, Secret(keys["api_secret"]), timeout=5.0) as client:
+        session = await client.create_session()
+        observer = await session.attach(videoroom.PLUGIN)
+        joined = await videoroom.join_as_publisher(observer, room, "observatör")
+        await session.destroy()
+    return {feed.id: feed for feed in joined.feeds}
+
+
+async def frames_stop(person: Person, sender: str, *, settle: float = 0.5, quiet: float = 1.0) -> bool:
+    """frames_stop tells whether no video arrives from sender once frames on their way are in."""
+    await asyncio.sleep(settle)
+    before = person.frames_from(sender)
+    await asyncio.sleep(quiet)
+    return person.frames_from(sender) == before
+
+
+async def test_a_guest_gets_nothing_before_tillåt_and_then_both_see_each_other(
+    server: Server, meeting: Booking, annika: str
+) -> None:
+    async with people(server, meeting, annika) as room:
+        host = await room.host(publish=True)
+        david = await room.guest()
+
+        mark = await david.offer_publisher_raw()
+        refused = await david.wait_error("not_admitted", after=mark)
+        assert refused["request"] == "offer"
+        await david.send({"type": "candidate", "pc": "publisher", "candidate": None})
+        await david.wait_error("not_admitted", after=mark + 1)
+        await asyncio.sleep(0.5)  # the host's camera is up in Janus by now
+        assert david.of_type("offer") == [] and david.of_type("streams") == []
+        assert set(await feeds_in_janus(server, meeting.meeting_id)) == {f"{host.id}-camera"}
+        async with await JanusClient.connect(server.janus_url, timeout=5.0) as stranger:
+            with pytest.raises(JanusError, match="403"):  # without vardmote's api_secret
+                await stranger.create_session()
+
+        await host.send({"type": "admit", "participant": david.id})
+        await david.wait_for("admitted")
+        await david.publish()
+
+        assert await david.wait_for_frames(host.id, 11) > 10
+        assert await host.wait_for_frames(david.id, 11) > 10
+        streams = await david.wait_for("streams")
+        assert streams["streams"] == [{"participant": host.id, "kind": "camera"}]
+        sent_by_janus = host.janus_sdps + david.janus_sdps
+        assert {a for sdp in sent_by_janus for a in candidate_addresses(sdp)} == {local_address()}
+        assert host.errors() == [] and david.of_type("client_failure") == []
+
+
+async def test_the_sixteenth_is_refused_with_meeting_full_when_fifteen_are_admitted(
+    server: Server, meeting: Booking, annika: str
+) -> None:
+    tokens = extra_links(server, meeting.meeting_id, 15)
+    async with people(server, meeting, annika) as room:
+        host = await room.host()
+        crowd = [await room.admitted_guest(host, f"Gäst {i}", link) for i, link in enumerate(tokens[:14], 1)]
+        late = await room.guest("Gäst 15", tokens[14])
+
+        mark = len(host.messages)
+        await host.send({"type": "admit", "participant": late.id})
+        full = await host.wait_error("meeting_full", after=mark)
+        assert full == {
+            "type": "error",
+            "code": "meeting_full",
+            "message": "Mötet är fullt: högst 15 deltagare får vara med.",
+            "request": "admit",
+        }
+        await asyncio.sleep(0.2)
+        assert late.of_type("admitted") == []
+
+        await crowd[0].send({"type": "leave"})
+        await host.wait_for("participant", lambda m: m["change"] == "remove", after=mark)
+        await host.send({"type": "admit", "participant": late.id})
+        await late.wait_for("admitted")
+
+
+async def test_tysta_alla_gäster_mutes_the_guests_microphone_in_janus_and_keeps_it_muted(
+    server: Server, meeting: Booking, annika: str
+) -> None:
+    async with people(server, meeting, annika) as room:
+        host = await room.host(publish=True)
+        david = await room.admitted_guest(host)
+        await david.publish()
+        assert await host.wait_for_frames(david.id, 1) >= 1
+        await host.send({"type": "guests_may_unmute", "allowed": False})
+        await david.wait_for("settings", lambda m: m["guests_may_unmute"] is False)
+
+        await host.send({"type": "mute_all_guests"})
+        muted = await david.wait_for("muted")
+        assert muted == {"type": "muted", "by": host.id, "may_unmute": False}
+        await host.wait_for(
+            "participant", lambda m: m["participant"]["id"] == david.id and m["participant"]["host_muted"]
+        )
+
+        feed = (await feeds_in_janus(server, meeting.meeting_id))[f"{david.id}-camera"]
+        assert [(s.type, s.moderated) for s in feed.streams] == [("audio", True), ("video", False)]
+        host_feed = (await feeds_in_janus(server, meeting.meeting_id))[f"{host.id}-camera"]
+        assert not any(s.moderated for s in host_feed.streams)
+
+        mark = len(david.messages)
+        await david.send({"type": "media_state", "camera": True, "microphone": True})
+        refused = await david.wait_error("not_allowed", after=mark)
+        assert refused["message"] == (
+            "En värd har stängt av din mikrofon. I det här mötet kan du inte slå på den själv."
+        )
+        feed = (await feeds_in_janus(server, meeting.meeting_id))[f"{david.id}-camera"]
+        assert [(s.type, s.moderated) for s in feed.streams] == [("audio", True), ("video", False)]
+
+
+async def test_a_removed_guests_media_stops_and_their_link_cannot_join_again(
+    server: Server, meeting: Booking, annika: str
+) -> None:
+    (eva_link,) = extra_links(server, meeting.meeting_id, 1)
+    async with people(server, meeting, annika) as room:
+        host = await room.host(publish=True)
+        david = await room.admitted_guest(host)
+        await david.publish()
+        eva = await room.admitted_guest(host, "Eva", eva_link)  # an interpreter, who stays
+        await eva.publish()
+        assert await host.wait_for_frames(david.id, 11) > 10
+        assert await host.wait_for_frames(eva.id, 11) > 10
+
+        mark = len(host.messages)
+        await host.send({"type": "remove", "participant": david.id})
+        removed = await david.wait_for("removed")
+        assert removed["message"] == "En värd har tagit bort dig från mötet."
+        async with asyncio.timeout(5):
+            await david.closed.wait()
+        await host.wait_for("participant", lambda m: m["change"] == "remove", after=mark)
+        streams = await host.wait_for("streams", after=mark)
+        assert streams["streams"] == [{"participant": eva.id, "kind": "camera"}]
+        assert await frames_stop(host, david.id)
+        assert f"{david.id}-camera" not in await feeds_in_janus(server, meeting.meeting_id)
+
+        # Janus renegotiated the host's subscriber itself; its offer still says whose the rest is.
+        offers = [m for m in host.messages[mark:] if m["type"] == "offer"]
+        assert offers and {s["participant"] for s in offers[-1]["streams"]} == {eva.id}
+        before = host.frames_from(eva.id)
+        assert await host.wait_for_frames(eva.id, before + 11) > before + 10
+
+        again = await room.connect("David")
+        refused = await again.join(meeting.guest_link)
+        assert refused["code"] == "removed" and refused["request"] == "join"
+        async with asyncio.timeout(5):
+            await again.closed.wait()
+        assert host.errors() == [] and eva.errors() == []
+
+
+async def test_when_the_host_leaves_the_guest_is_told_and_the_meeting_ends_after_the_timeout(
+    server: Server, meeting: Booking, annika: str
+) -> None:
+    async with people(server, meeting, annika) as room:
+        host = await room.host()
+        david = await room.admitted_guest(host)
+
+        await host.send({"type": "leave"})
+        left = await david.wait_for("host_left")
+        told = time.monotonic()
+        assert left["seconds"] == HOST_LEFT_SECONDS
+        assert left["message"].startswith("Värden har lämnat mötet.")
+        async with asyncio.timeout(5):
+            await host.closed.wait()
+
+        ended = await david.wait_for("ended", timeout=HOST_LEFT_SECONDS + 3)
+        waited = time.monotonic() - told
+        assert ended == {
+            "type": "ended",
+            "reason": "host_left",
+            "message": "Värden har lämnat mötet, så mötet är avslutat.",
+        }
+        assert HOST_LEFT_SECONDS - 0.5 < waited < HOST_LEFT_SECONDS + 2
+        async with asyncio.timeout(5):
+            await david.closed.wait()
+
+
+async def test_a_dropped_guest_who_comes_back_in_time_is_in_the_meeting_again_without_the_lobby(
+    server: Server, meeting: Booking, annika: str
+) -> None:
+    async with people(server, meeting, annika) as room:
+        host = await room.host(publish=True)
+        david = await room.admitted_guest(host)
+        await david.publish()
+        assert await david.wait_for_frames(host.id, 11) > 10
+        assert await host.wait_for_frames(david.id, 11) > 10
+        resume, david_id = david.resume, david.id
+
+        await david.drop()
+        await host.wait_for(
+            "participant",
+            lambda m: m["participant"]["id"] == david_id and m["participant"]["connected"] is False,
+        )
+        assert await frames_stop(host, david_id)
+
+        back = await room.connect("David")
+        mark = len(host.messages)
+        joined = await back.join(meeting.guest_link, resume=resume)
+        assert joined["type"] == "joined", joined
+        assert (joined["participant"], joined["state"], joined["resumed"]) == (david_id, "admitted", True)
+        assert joined["resume"] != resume
+        await asyncio.sleep(0.2)
+        assert back.of_type("lobby") == []
+        await host.wait_for(
+            "participant",
+            lambda m: m["participant"]["id"] == david_id and m["participant"]["connected"],
+            after=mark,
+        )
+
+        await back.publish()
+        assert await back.wait_for_frames(host.id, 11) > 10
+        before = host.frames_from(david_id)
+        assert await host.wait_for_frames(david_id, before + 11) > before + 10
+        assert back.errors() == [] and host.errors() == []
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        pytest.param("inte json", "bad_message", id="not-json"),
+        pytest.param("[1, 2]", "bad_message", id="not-an-object"),
+        pytest.param('{"type": "dance"}', "unknown_type", id="unknown-type"),
+        pytest.param('{"type": "offer", "pc": "publisher", "sdp": "hej"}', "bad_message", id="bad-sdp"),
+        pytest.param('{"type": "chat", "text": "Hej"}', "not_joined", id="before-join"),
+    ],
+)
+async def test_a_bad_frame_is_answered_with_its_error_and_the_connection_stays(
+    server: Server, meeting: Booking, frame: str, code: str
+) -> None:
+    async with people(server, meeting, "") as room:
+        david = await room.connect("David")
+        await david.send_raw(frame)
+        await david.wait_error(code)
+        joined = await david.join(meeting.guest_link)
+        assert joined["type"] == "joined"
+
+
+async def test_a_frame_over_64_kib_is_refused_with_too_large_and_the_connection_closed(
+    server: Server, meeting: Booking
+) -> None:
+    async with people(server, meeting, "") as room:
+        david = await room.connect("David")
+        await david.send_raw(json.dumps({"type": "chat", "text": "x" * 70 * 1024}))
+        error = await david.wait_error("too_large")
+        assert error["message"]
+        async with asyncio.timeout(5):
+            await david.closed.wait()
+
+
+async def test_a_flood_beyond_the_rate_limit_is_dropped_with_rate_limited(
+    server: Server, meeting: Booking
+) -> None:
+    async with people(server, meeting, "") as room:
+        david = await room.connect("David")
+        for _ in range(150):
+            await david.send({"type": "raise_hand"})
+        await david.wait_error("rate_limited")
+        await asyncio.sleep(0.3)
+        assert len(david.errors("rate_limited")) == 1  # at most one a second
+        answered = len(david.errors("not_joined"))
+        assert 100 <= answered < 150
+
+
+async def test_host_commands_from_a_guest_are_refused_and_audited(
+    server: Server, meeting: Booking, annika: str
+) -> None:
+    async with people(server, meeting, annika) as room:
+        host = await room.host()
+        david = await room.admitted_guest(host)
+        for command in (
+            {"type": "mute", "participant": host.id},
+            {"type": "remove", "participant": host.id},
+            {"type": "end"},
+        ):
+            mark = len(david.messages)
+            await david.send(command)
+            refused = await david.wait_error("not_allowed", after=mark)
+            assert (refused["message"], refused["request"]) == (ONLY_HOSTS, command["type"])
+        assert host.of_type("ended") == [] and host.of_type("muted") == []
+
+        db = server.database()
+        try:
+            async with asyncio.timeout(5):
+                while True:
+                    with db.session() as s:
+                        rows = s.scalars(
+                            select(AuditEntry)
+                            .where(AuditEntry.meeting_id == meeting.meeting_id)
+                            .where(AuditEntry.action == "meeting.host_command_refused")
+                            .order_by(AuditEntry.id)
+                        ).all()
+                        found = [(r.actor, json.loads(r.details)) for r in rows]
+                    if len(found) == 3:
+                        break
+                    await asyncio.sleep(0.1)
+        finally:
+            db.dispose()
+        assert [details["command"] for _, details in found] == ["mute", "remove", "end"]
+        assert {actor for actor, _ in found} == {found[0][0]} and found[0][0].startswith("guest:")
+        assert all(details["participant"] == david.id for _, details in found)
+        assert "David" not in json.dumps(found)  # guest names never go into the audit log
+
+
+async def test_after_janus_dies_and_is_restarted_a_new_offer_brings_the_media_back(
+    tmp_path: Path,
+) -> None:
+    with serve(tmp_path / "var") as own:
+        session = sign_in(own)
+        async with people(own, book(own, session), session) as room:
+            host = await room.host(publish=True)
+            david = await room.admitted_guest(host)
+            await david.publish()
+            assert await david.wait_for_frames(host.id, 11) > 10
+            assert await host.wait_for_frames(david.id, 11) > 10
+            marks = len(host.messages), len(david.messages)
+
+            os.kill(own.janus_pid(), signal.SIGKILL)
+            for person, mark in zip((host, david), marks, strict=True):
+                gone = await person.wait_error("media_unavailable", after=mark)
+                assert gone["message"] == "Videotjänsten svarar inte just nu. Försök igen om en stund."
+            await asyncio.to_thread(own.wait_for_janus_restarts, 1)
+
+            await host.publish()
+            await david.publish()
+            before = david.frames_from(host.id), host.frames_from(david.id)
+            assert await david.wait_for_frames(host.id, before[0] + 11) > before[0] + 10
+            assert await host.wait_for_frames(david.id, before[1] + 11) > before[1] + 10
+        assert "Traceback" not in own.log.read_text()
+
+
+def test_the_server_log_has_no_errors(server: Server) -> None:
+    """Last in the module: nothing above made vardmote log an error or a traceback."""
+    log = server.log.read_text()
+    assert "Traceback" not in log and "ERROR" not in log, log[-4000:]
