@@ -375,3 +375,73 @@ def test_the_token_is_not_stored_in_clear(ctx: Context, client: TestClient, anni
     assert hashlib.sha256(token.encode()).digest() in [
         bytes(v) for v in rows[0] if isinstance(v, bytes | memoryview)
     ]
+
+
+# --- personal links ----------------------------------------------------------------------------
+
+
+def test_each_invited_person_can_get_a_personal_link_that_works_on_its_own(
+    client: TestClient, clinician: User
+) -> None:
+    headers = bearer(client, "annika")
+    meeting = book(client, headers, type_key="vardmote_patient")
+    made = client.post(
+        f"/api/v1/meetings/{meeting['id']}/links", json={"recipient": " Tolk "}, headers=headers
+    )
+    assert made.status_code == 201
+    link = made.json()
+    assert (link["kind"], link["recipient"], link["active"]) == ("recipient", "Tolk", True)
+    assert link["url"] != meeting["guest_url"]
+    assert _opened(client, link["url"])[0] == 200
+    revoked = client.post(f"/api/v1/meetings/{meeting['id']}/links/{link['id']}/revoke", headers=headers)
+    assert revoked.json()["active"] is False
+    assert _opened(client, link["url"])[0] == 410
+    assert _opened(client, meeting["guest_url"])[0] == 200  # the general link is untouched
+
+
+@pytest.mark.parametrize(
+    "recipient",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("   ", id="blank"),
+        pytest.param("x" * 61, id="too-long"),
+        pytest.param("Tolk\x00", id="control-character"),
+    ],
+)
+def test_a_personal_link_needs_a_short_role(
+    ctx: Context, client: TestClient, clinician: User, recipient: str
+) -> None:
+    headers = bearer(client, "annika")
+    meeting = book(client, headers, type_key="vardmote_patient")
+    response = client.post(
+        f"/api/v1/meetings/{meeting['id']}/links", json={"recipient": recipient}, headers=headers
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": "recipient", "message": links.RECIPIENT_HELP}]
+    assert len(client.get(f"/api/v1/meetings/{meeting['id']}/links", headers=headers).json()) == 1
+
+
+def test_an_internal_meeting_gets_no_personal_link(client: TestClient, clinician: User) -> None:
+    headers = bearer(client, "annika")
+    meeting = book(client, headers, type_key="internt")
+    response = client.post(
+        f"/api/v1/meetings/{meeting['id']}/links", json={"recipient": "Tolk"}, headers=headers
+    )
+    assert response.status_code == 409
+
+
+def test_the_meeting_page_makes_a_personal_link(ctx: Context, client: TestClient, clinician: User) -> None:
+    headers = bearer(client, "annika")
+    meeting = book(client, headers, type_key="vardmote_patient")
+    page = client.get(f"/moten/{meeting['id']}", headers=headers).text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert csrf is not None
+    response = client.post(
+        f"/moten/{meeting['id']}/lankar/personlig",
+        data={"csrf": csrf.group(1), "recipient": "Närstående 1"},
+        headers=headers,
+        follow_redirects=True,
+    )
+    assert response.status_code == 200
+    assert "Personlig länk: Närstående 1" in response.text
+    assert ("user:annika", "link.created") in audit(ctx, meeting["id"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -67,7 +68,10 @@ def _unbound_app() -> FastAPI:
     SQLite file with the tables, for the app's start-up.
     """
     placeholder = Settings(
-        secret_key=Secret("schema-only-key-" + "x" * 32), public_url="http://vardmote.test"
+        var_dir=Path(_PLACEHOLDER_DIR.name),
+        secret_key=Secret("schema-only-key-" + "x" * 32),
+        public_url="http://vardmote.test",
+        media=False,
     )
     db = Database(f"sqlite:///{_PLACEHOLDER_DIR.name}/placeholder.sqlite3")
     Base.metadata.create_all(db.engine)

@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 from vardmote.audit.log import record
 from vardmote.context import Context
 from vardmote.db import utcnow
-from vardmote.errors import Conflict, LinkGone, NotFound
+from vardmote.errors import Conflict, InvalidInput, LinkGone, NotFound
+from vardmote.lib.text import has_control_characters
 from vardmote.lib.tokens import hash_token, looks_like_token, new_token
 from vardmote.meetings.models import Meeting, MeetingLink
 
@@ -82,6 +83,24 @@ def make_link(
     s.flush()
     record(s, actor, "link.created", meeting.id, {"link": link.id, "kind": kind})
     return link
+
+
+MAX_RECIPIENT = 60
+RECIPIENT_HELP = "Beskriv mottagaren med en roll, t.ex. 'Tolk' eller 'Närstående 1', högst 60 tecken."
+
+
+def make_recipient_link(
+    ctx: Context, s: Session, meeting: Meeting, actor: str, recipient: str
+) -> MeetingLink:
+    """make_recipient_link makes a personal link, so that each invited person has their own
+    (revocable on its own; one link is one person in the room). recipient is a role, not
+    a name: the label is shown to hosts and kept with the link."""
+    label = " ".join(recipient.split())
+    if not label or len(label) > MAX_RECIPIENT or has_control_characters(label):
+        raise InvalidInput.one("recipient", RECIPIENT_HELP)
+    if meeting.cancelled_at is not None:
+        raise InvalidInput.one("meeting", "Mötet är avbokat och kan inte ändras.")
+    return make_link(ctx, s, meeting, actor, RECIPIENT, label)
 
 
 def links_of(s: Session, meeting: Meeting) -> list[MeetingLink]:

@@ -382,6 +382,17 @@ def renew_general_link(meeting_id: str, user: Staff, ctx: Ctx, s: Db) -> LinkOut
     return link_out(ctx, links.renew_general_link(ctx, s, meeting, meetings.actor_of(user)))
 
 
+class RecipientIn(Input):
+    recipient: Annotated[str, Field(max_length=200, examples=["Tolk"])]
+
+
+@router.post("/meetings/{meeting_id}/links", status_code=201, tags=["links"])
+def make_recipient_link(meeting_id: str, body: RecipientIn, user: Staff, ctx: Ctx, s: Db) -> LinkOut:
+    """Make a personal guest link for one more person (a role such as "Tolk", not a name)."""
+    meeting = meetings.get_meeting(ctx, s, user, meeting_id)
+    return link_out(ctx, links.make_recipient_link(ctx, s, meeting, meetings.actor_of(user), body.recipient))
+
+
 @router.post("/meetings/{meeting_id}/links/{link_id}/revoke", tags=["links"])
 def revoke_link(meeting_id: str, link_id: int, user: Staff, ctx: Ctx, s: Db) -> LinkOut:
     """Revoke one guest link."""

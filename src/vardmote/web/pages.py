@@ -388,6 +388,14 @@ async def _meeting_action(
             links.renew_general_link(
                 ctx, s, meetings.get_meeting(ctx, s, user, meeting_id), meetings.actor_of(user)
             )
+        elif action == "recipient":
+            links.make_recipient_link(
+                ctx,
+                s,
+                meetings.get_meeting(ctx, s, user, meeting_id),
+                meetings.actor_of(user),
+                text(form, "recipient"),
+            )
     except InvalidInput as e:
         s.rollback()
         meeting = meetings.get_meeting(ctx, s, user, meeting_id)
@@ -413,6 +421,11 @@ async def cancel(request: Request, meeting_id: str, row: PageSession, ctx: Ctx, 
 @router.post("/moten/{meeting_id}/lankar/ny")
 async def renew_link(request: Request, meeting_id: str, row: PageSession, ctx: Ctx, s: Db) -> Response:
     return await _meeting_action(request, meeting_id, row, ctx, s, "renew")
+
+
+@router.post("/moten/{meeting_id}/lankar/personlig")
+async def recipient_link(request: Request, meeting_id: str, row: PageSession, ctx: Ctx, s: Db) -> Response:
+    return await _meeting_action(request, meeting_id, row, ctx, s, "recipient")
 
 
 @router.post("/moten/{meeting_id}/lankar/{link_id}/aterkalla")
