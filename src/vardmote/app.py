@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from vardmote import __version__
@@ -116,22 +117,26 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     app.include_router(signalling.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    @app.get("/healthz", tags=["operations"])
-    def healthz() -> JSONResponse:
-        """Health of the service and its database, as JSON; 503 when something is down."""
-        database: dict[str, object] = {"engine": context.db.engine.dialect.name}
+    def database_up() -> bool:
         try:
             with context.db.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-            database["ok"] = True
+            return True
         except Exception as e:  # the answer must come even when the database is down
             log.warning("health check: database unreachable: %s", type(e).__name__)
-            database["ok"] = False
+            return False
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> JSONResponse:
+        """Health of the service, its database and Janus, as JSON; 503 when something is down."""
+        database = {"engine": context.db.engine.dialect.name, "ok": await run_in_threadpool(database_up)}
         janus: dict[str, object] = {"mode": "off"}
         if app.state.embedded_janus is not None:
             janus = app.state.embedded_janus.status()
         elif app.state.live is not None:
-            janus = {"mode": "external", "nodes": [n.url for n in app.state.live.plane.placement.nodes]}
+            plane: MediaPlane = app.state.live.plane
+            nodes = [{"url": n.url, "up": await plane.node_up(n)} for n in plane.placement.nodes]
+            janus = {"mode": "external", "nodes": nodes, "up": all(n["up"] for n in nodes)}
         ok = bool(database["ok"]) and janus.get("up", True) is not False
         return JSONResponse(
             {"status": "ok" if ok else "down", "version": __version__, "database": database, "janus": janus},

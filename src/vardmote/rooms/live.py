@@ -129,6 +129,15 @@ class MediaPlane:
             self._sessions[node.url] = session
             return session
 
+    async def node_up(self, node: JanusNode, timeout: float = 2.0) -> bool:
+        """node_up tells whether node answers (for /healthz); it keeps the session it makes."""
+        try:
+            session = await asyncio.wait_for(self.session_for(node), timeout)
+            await asyncio.wait_for(session.keepalive(), timeout)
+            return True
+        except (JanusException, TimeoutError, OSError):
+            return False
+
     async def close(self) -> None:
         """close ends every session and connection."""
         for client in self._clients.values():
