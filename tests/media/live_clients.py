@@ -1,16 +1,23 @@
 """Clients of a running vardmote: the server itself, booking, and people in a live meeting.
 
-Used by ``test_live_meeting.py`` and ``bench/join_latency.py``.
+Used by ``test_live_meeting.py``, ``test_live_sharing_and_end.py`` and
+``bench/join_latency.py``.
 
 - :func:`serve` runs ``vardmote serve`` as a subprocess (demo mode, its own
-  var folder, free loopback ports, its embedded Janus), as in production.
+  var folder, free loopback ports, its embedded Janus), as in production;
+  :func:`server_fixture` makes a test module's ``server`` fixture of it, and
+  :func:`annika` and :func:`meeting` are the fixtures on top.
 - :func:`sign_in`, :func:`book` and :func:`extra_links` book a meeting through
   the API and give the tokens of its guest links.
 - :class:`Person` is one browser: a WebSocket to ``/ws/meetings/{id}`` that
   speaks docs/protocol.md, a publisher PeerConnection (aiortc: a synthetic
-  camera and a silent microphone) and a subscriber PeerConnection that answers
-  every offer of the server and counts the video frames it decodes, by the
-  participant who sent them.
+  camera and a silent microphone), a screen PeerConnection (a synthetic screen,
+  once asked) and a subscriber PeerConnection that answers every offer of the
+  server and counts the video frames it decodes, by the participant (and the
+  kind of stream) that sent them.
+- :class:`People` (with :func:`people`) connects people to one meeting and
+  closes them all; :func:`feeds_in_janus` and :func:`room_in_janus` look into
+  the server's Janus with the secrets in its var folder.
 
 Loopback: Janus 1.x never gathers candidates on a loopback interface and
 aiortc skips 127.0.0.1, so the server's Janus is held to this machine's own
@@ -36,22 +43,25 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 import websockets
 from aiortc import (
     MediaStreamTrack,
     RTCBundlePolicy,
     RTCConfiguration,
     RTCPeerConnection,
+    RTCRtpSender,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, AudioStreamTrack, MediaStreamError
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, unpack_remb_fci
 from aiortc.sdp import candidate_from_sdp
 from janus_fixtures import free_rtp_range, free_tcp_port, local_address
 from rtc_peers import SyntheticCamera
@@ -59,9 +69,12 @@ from websockets.asyncio.client import ClientConnection
 
 from vardmote.context import Context
 from vardmote.db import Database
+from vardmote.media import videoroom
+from vardmote.media.janus import JanusClient
+from vardmote.media.videoroom import Feed, RoomControl
 from vardmote.meetings import links
 from vardmote.meetings.models import Meeting
-from vardmote.settings import Settings
+from vardmote.settings import Secret, Settings
 
 STARTUP_TIMEOUT = 30.0
 DEMO_PASSWORD = "demo"
@@ -187,6 +200,25 @@ def serve(var_dir: Path, **env: str) -> Iterator[Server]:
             process.wait()
 
 
+def server_fixture(folder: str, **env: str) -> Any:
+    """server_fixture makes a test module's ``server`` fixture: one ``vardmote serve`` for the module.
+
+    folder names its folder under pytest's temporary folder; env goes to
+    :func:`serve`. Bind it in the module as ``server = server_fixture(...)``
+    (pytest finds fixtures by the module's names), with :func:`annika` and
+    :func:`meeting` beside it if the module uses them.
+    """
+
+    @pytest.fixture(scope="module")
+    def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+        """server is ``vardmote serve`` in demo mode, for one test module."""
+        var_dir = tmp_path_factory.mktemp(folder) / "var"
+        with serve(var_dir, **env) as running:
+            yield running
+
+    return server
+
+
 # ---- the API ----------------------------------------------------------------------------------
 
 
@@ -227,6 +259,18 @@ def book(server: Server, token: str, type_key: str = "vardmote_patient") -> Book
     (meeting,) = _call(server, "POST", "/api/v1/meetings", body, token)
     guest_url: str = meeting["guest_url"]
     return Booking(meeting["id"], guest_url.rsplit("/m/", 1)[1])
+
+
+@pytest.fixture
+def annika(server: Server) -> str:
+    """annika is the clinician's session token (sent as the vm_session cookie)."""
+    return sign_in(server)
+
+
+@pytest.fixture
+def meeting(server: Server, annika: str) -> Booking:
+    """meeting is a "Vårdmöte patient" booked for tomorrow; its guest link works now."""
+    return book(server, annika)
 
 
 def extra_links(server: Server, meeting_id: str, count: int) -> list[str]:
@@ -317,7 +361,7 @@ class Closed(Exception):
 
 
 class Person:
-    """Person is one browser in a meeting: a WebSocket, a publisher and a subscriber."""
+    """Person is one browser in a meeting: a WebSocket, a publisher, a screen and a subscriber."""
 
     def __init__(self, ws: ClientConnection, name: str) -> None:
         self.ws = ws
@@ -336,6 +380,12 @@ class Person:
         """What publish() sends: the camera's frame size and rate."""
         self.microphone = True
         """Whether publish() sends a (silent) microphone too."""
+        self.screen: RTCPeerConnection | None = None
+        self.screen_size = (640, 360)
+        self.screen_fps = 15.0
+        """What share_screen() sends: a synthetic screen of this size and rate (video only)."""
+        self.screen_remb: list[int] = []
+        """Every bitrate cap (REMB, bits per second) Janus sent to this person's latest screen share."""
         self.offers_answered = 0
         self.janus_sdps: list[str] = []
         """Every description Janus sent this person (answers and subscriber offers)."""
@@ -343,8 +393,12 @@ class Person:
         self.first_frame_at: float | None = None
         self.ended_mids: set[str] = set()
         self._streams: dict[str, str] = {}  # subscriber mid -> participant id
+        self._stream_kinds: dict[str, tuple[str, str]] = {}  # subscriber mid -> (participant, kind)
         self._subscriber_ufrag: str | None = None
         self._frames_by_participant: Counter[str] = Counter()
+        self._frames_by_stream: Counter[tuple[str, str]] = Counter()
+        self.frame_sizes: dict[tuple[str, str], tuple[int, int]] = {}
+        """The size of the last video frame from each (participant, kind) stream."""
         self._changed = asyncio.Condition()
         self._offers: asyncio.Queue[Message] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -471,16 +525,49 @@ class Person:
         self.janus_sdps.append(answer["sdp"])
         await self.publisher.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
 
-    async def offer_publisher_raw(self) -> int:
-        """offer_publisher_raw sends a publisher offer (without waiting); returns the message mark."""
+    async def offer_publisher_raw(self, pc_name: str = "publisher") -> int:
+        """offer_publisher_raw sends a publisher (or screen) offer without waiting; returns the mark."""
         pc = peer_connection()
         pc.addTrack(SyntheticCamera(*self.video_size))
         await pc.setLocalDescription(await pc.createOffer())
         sdp = only_local_candidates(pc.localDescription.sdp, local_address())
         await pc.close()
         mark = len(self.messages)
-        await self.send({"type": "offer", "pc": "publisher", "sdp": sdp})
+        await self.send({"type": "offer", "pc": pc_name, "sdp": sdp})
         return mark
+
+    async def share_screen(self, *, timeout: float = 5.0) -> None:
+        """share_screen offers a synthetic screen on the ``screen`` pc and applies the answer.
+
+        The server allows it only after ``share_started``. Every REMB that Janus
+        sends back for it is kept in screen_remb.
+        """
+        if self.screen is not None:
+            await self.screen.close()
+        self.screen = peer_connection()
+        self.screen_remb = []
+        self._note_remb(self.screen.addTrack(PacedCamera(*self.screen_size, self.screen_fps)))
+        await self.screen.setLocalDescription(await self.screen.createOffer())
+        sdp = only_local_candidates(self.screen.localDescription.sdp, local_address())
+        mark = len(self.messages)
+        await self.send({"type": "offer", "pc": "screen", "sdp": sdp})
+        answer = await self.wait_for("answer", lambda m: m.get("pc") == "screen", after=mark, timeout=timeout)
+        self.janus_sdps.append(answer["sdp"])
+        await self.screen.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+
+    def _note_remb(self, sender: RTCRtpSender) -> None:
+        """_note_remb keeps the bitrate of every REMB the sender obeys (aiortc has no event for it)."""
+        handle = sender._handle_rtcp_packet
+
+        async def note_and_handle(packet: Any) -> None:
+            if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+                with contextlib.suppress(ValueError):
+                    bitrate, ssrcs = unpack_remb_fci(packet.fci)
+                    if sender._ssrc in ssrcs:
+                        self.screen_remb.append(bitrate)
+            await handle(packet)
+
+        sender._handle_rtcp_packet = note_and_handle  # type: ignore[method-assign]
 
     async def _answer_offers(self) -> None:
         while True:
@@ -506,6 +593,7 @@ class Person:
         self._subscriber_ufrag = credentials
         self.janus_sdps.append(offer["sdp"])
         self._streams = {s["mid"]: s["participant"] for s in offer.get("streams", [])}
+        self._stream_kinds = {s["mid"]: (s["participant"], s["kind"]) for s in offer.get("streams", [])}
         await self.subscriber.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
         await self.subscriber.setLocalDescription(await self.subscriber.createAnswer())
         sdp = only_local_candidates(self.subscriber.localDescription.sdp, local_address())
@@ -515,7 +603,7 @@ class Person:
             self._changed.notify_all()
 
     async def _add_candidate(self, message: Message) -> None:
-        pc = self.subscriber if message.get("pc") == "subscriber" else self.publisher
+        pc = {"subscriber": self.subscriber, "screen": self.screen}.get(message.get("pc"), self.publisher)
         raw = message.get("candidate")
         if pc is None:
             return
@@ -537,11 +625,14 @@ class Person:
     async def _count(self, track: MediaStreamTrack, mid: str) -> None:
         try:
             while True:
-                await track.recv()
+                frame = await track.recv()
                 if track.kind != "video":
                     continue
                 self.frames_by_mid[mid] += 1
                 self._frames_by_participant[self._streams.get(mid, "?")] += 1
+                stream = self._stream_kinds.get(mid, ("?", "?"))
+                self._frames_by_stream[stream] += 1
+                self.frame_sizes[stream] = (frame.width, frame.height)
                 if self.first_frame_at is None:
                     self.first_frame_at = time.monotonic()
                 async with self._changed:
@@ -549,19 +640,24 @@ class Person:
         except MediaStreamError:
             self.ended_mids.add(mid)
 
-    def frames_from(self, participant_id: str) -> int:
-        """frames_from is how many video frames arrived from a participant's camera."""
-        return self._frames_by_participant[participant_id]
+    def frames_from(self, participant_id: str, kind: str | None = None) -> int:
+        """frames_from is how many video frames arrived from a participant (kind: from that stream)."""
+        if kind is None:
+            return self._frames_by_participant[participant_id]
+        return self._frames_by_stream[(participant_id, kind)]
 
     @property
     def video_frames(self) -> int:
         return sum(self.frames_by_mid.values())
 
-    async def wait_for_frames(self, participant_id: str | None, count: int, timeout: float = 8.0) -> int:
-        """wait_for_frames waits until count video frames arrived from a participant (None: anyone)."""
+    async def wait_for_frames(
+        self, participant_id: str | None, count: int, timeout: float = 8.0, *, kind: str | None = None
+    ) -> int:
+        """wait_for_frames waits until count video frames arrived from a participant (None: anyone),
+        from one kind of their streams if kind is given."""
 
         def have() -> int:
-            return self.video_frames if participant_id is None else self.frames_from(participant_id)
+            return self.video_frames if participant_id is None else self.frames_from(participant_id, kind)
 
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout), self._changed:
@@ -577,10 +673,10 @@ class Person:
         await self.close_media()
 
     async def close_media(self) -> None:
-        for pc in (self.publisher, self.subscriber):
+        for pc in (self.publisher, self.screen, self.subscriber):
             if pc is not None:
                 await pc.close()
-        self.publisher = self.subscriber = None
+        self.publisher = self.screen = self.subscriber = None
 
     async def close(self) -> None:
         """close ends everything of this person."""
@@ -590,3 +686,92 @@ class Person:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+# ---- a meeting's people, and its Janus -----------------------------------------------------
+
+
+class People:
+    """People connects people to one meeting and closes them all at the end."""
+
+    def __init__(self, server: Server, meeting: Booking, session: str) -> None:
+        self.server = server
+        self.meeting = meeting
+        self.session = session
+        self.everyone: list[Person] = []
+
+    async def connect(self, name: str, *, staff: bool = False) -> Person:
+        person = await Person.connect(
+            self.server, self.meeting.meeting_id, name, session=self.session if staff else None
+        )
+        self.everyone.append(person)
+        return person
+
+    async def host(self, *, publish: bool = False) -> Person:
+        """host is Annika, joined (and publishing if asked)."""
+        annika = await self.connect("Annika", staff=True)
+        joined = await annika.join()
+        assert joined["type"] == "joined" and joined["state"] == "admitted", joined
+        if publish:
+            await annika.publish()
+        return annika
+
+    async def guest(self, name: str = "David", link: str | None = None) -> Person:
+        """guest is someone on a guest link, waiting in the lobby."""
+        person = await self.connect(name)
+        joined = await person.join(link or self.meeting.guest_link)
+        assert joined["type"] == "joined" and joined["state"] == "lobby", joined
+        return person
+
+    async def admitted_guest(self, host: Person, name: str = "David", link: str | None = None) -> Person:
+        person = await self.guest(name, link)
+        await host.send({"type": "admit", "participant": person.id})
+        await person.wait_for("admitted")
+        return person
+
+    async def close(self) -> None:
+        await asyncio.gather(*(p.close() for p in self.everyone), return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def people(server: Server, meeting: Booking, session: str) -> AsyncIterator[People]:
+    everyone = People(server, meeting, session)
+    try:
+        yield everyone
+    finally:
+        await everyone.close()
+
+
+async def feeds_in_janus(server: Server, room: str) -> dict[str, Feed]:
+    """feeds_in_janus is who publishes in the room, as a newcomer in Janus sees them
+    (the test's own way into the server's Janus, with the secrets in its var folder)."""
+    keys = server.janus_secrets()
+    async with await JanusClient.connect(server.janus_url, Secret(keys["api_secret"]), timeout=5.0) as client:
+        session = await client.create_session()
+        observer = await session.attach(videoroom.PLUGIN)
+        joined = await videoroom.join_as_publisher(observer, room, "observatör")
+        await session.destroy()
+    return {feed.id: feed for feed in joined.feeds}
+
+
+@contextlib.asynccontextmanager
+async def room_in_janus(server: Server) -> AsyncIterator[RoomControl]:
+    """room_in_janus is a RoomControl on the server's Janus, with the secrets in its var folder."""
+    keys = server.janus_secrets()
+    async with await JanusClient.connect(server.janus_url, Secret(keys["api_secret"]), timeout=5.0) as client:
+        session = await client.create_session()
+        try:
+            yield RoomControl(await session.attach(videoroom.PLUGIN), Secret(keys["admin_key"]))
+        finally:
+            await session.destroy()
+
+
+async def frames_stop(
+    person: Person, sender: str, *, kind: str | None = None, settle: float = 0.5, quiet: float = 1.0
+) -> bool:
+    """frames_stop tells whether no video arrives from sender (kind: from that stream of
+    theirs) once frames on their way are in."""
+    await asyncio.sleep(settle)
+    before = person.frames_from(sender, kind)
+    await asyncio.sleep(quiet)
+    return person.frames_from(sender, kind) == before

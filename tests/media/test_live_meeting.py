@@ -1,9 +1,10 @@
 """A live meeting end to end: ``vardmote serve`` with its embedded Janus, people on WebSockets.
 
 The server runs as a subprocess, as in production (one for this module, with
-a host-left timeout of 3 s and a reconnect window of 5 s). Annika, a clinician,
-books a "Vårdmöte patient" through the API and hosts it; David, a patient,
-joins on the meeting's guest link. Both send a synthetic camera and a silent
+a host-left timeout of 3 s and a reconnect window of 5 s; the clients and the
+fixtures are in ``live_clients.py``). Annika, a clinician, books a "Vårdmöte
+patient" through the API and hosts it; David, a patient, joins on the
+meeting's guest link. Both send a synthetic camera and a silent
 microphone from aiortc and count the video frames they receive from each
 other, through Janus, with nothing but the signalling protocol between them
 and vardmote.
@@ -16,29 +17,27 @@ import json
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
+import live_clients
 import pytest
 from janus_fixtures import local_address
 from live_clients import (
     Booking,
-    Person,
     Server,
     book,
     candidate_addresses,
     extra_links,
+    feeds_in_janus,
+    frames_stop,
+    people,
     serve,
     sign_in,
 )
 from sqlalchemy import select
 
 from vardmote.audit.models import AuditEntry
-from vardmote.media import videoroom
 from vardmote.media.janus import JanusClient, JanusError
-from vardmote.media.videoroom import Feed
-from vardmote.settings import Secret
 
 pytestmark = pytest.mark.media
 
@@ -47,97 +46,12 @@ RECONNECT_SECONDS = 5
 ONLY_HOSTS = "Bara en värd kan göra det."
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """server is ``vardmote serve`` in demo mode with short host-left and reconnect times."""
-    var_dir = tmp_path_factory.mktemp("live") / "var"
-    with serve(
-        var_dir, HOST_LEFT_SECONDS=str(HOST_LEFT_SECONDS), RECONNECT_SECONDS=str(RECONNECT_SECONDS)
-    ) as running:
-        yield running
-
-
-@pytest.fixture
-def annika(server: Server) -> str:
-    """annika is the clinician's session token (sent as the vm_session cookie)."""
-    return sign_in(server)
-
-
-@pytest.fixture
-def meeting(server: Server, annika: str) -> Booking:
-    """meeting is a "Vårdmöte patient" booked for tomorrow; its guest link works now."""
-    return book(server, annika)
-
-
-class People:
-    """People connects people to one meeting and closes them all at the end."""
-
-    def __init__(self, server: Server, meeting: Booking, session: str) -> None:
-        self.server = server
-        self.meeting = meeting
-        self.session = session
-        self.everyone: list[Person] = []
-
-    async def connect(self, name: str, *, staff: bool = False) -> Person:
-        person = await Person.connect(
-            self.server, self.meeting.meeting_id, name, session=self.session if staff else None
-        )
-        self.everyone.append(person)
-        return person
-
-    async def host(self, *, publish: bool = False) -> Person:
-        """host is Annika, joined (and publishing if asked)."""
-        annika = await self.connect("Annika", staff=True)
-        joined = await annika.join()
-        assert joined["type"] == "joined" and joined["state"] == "admitted", joined
-        if publish:
-            await annika.publish()
-        return annika
-
-    async def guest(self, name: str = "David", link: str | None = None) -> Person:
-        """guest is someone on a guest link, waiting in the lobby."""
-        person = await self.connect(name)
-        joined = await person.join(link or self.meeting.guest_link)
-        assert joined["type"] == "joined" and joined["state"] == "lobby", joined
-        return person
-
-    async def admitted_guest(self, host: Person, name: str = "David", link: str | None = None) -> Person:
-        person = await self.guest(name, link)
-        await host.send({"type": "admit", "participant": person.id})
-        await person.wait_for("admitted")
-        return person
-
-    async def close(self) -> None:
-        await asyncio.gather(*(p.close() for p in self.everyone), return_exceptions=True)
-
-
-@asynccontextmanager
-async def people(server: Server, meeting: Booking, session: str) -> AsyncIterator[People]:
-    everyone = People(server, meeting, session)
-    try:
-        yield everyone
-    finally:
-        await everyone.close()
-
-
-async def feeds_in_janus(server: Server, room: str) -> dict[str, Feed]:
-    """feeds_in_janus is who publishes in the room, as a newcomer in Janus sees them
-    (the test's own way into the server's Janus, with the secrets in its var folder)."""
-    keys = server.janus_secrets()
-    async with await JanusClient.connect(server.janus_url, Secret(keys["api_secret"]), timeout=5.0) as client:
-        session = await client.create_session()
-        observer = await session.attach(videoroom.PLUGIN)
-        joined = await videoroom.join_as_publisher(observer, room, "observatör")
-        await session.destroy()
-    return {feed.id: feed for feed in joined.feeds}
-
-
-async def frames_stop(person: Person, sender: str, *, settle: float = 0.5, quiet: float = 1.0) -> bool:
-    """frames_stop tells whether no video arrives from sender once frames on their way are in."""
-    await asyncio.sleep(settle)
-    before = person.frames_from(sender)
-    await asyncio.sleep(quiet)
-    return person.frames_from(sender) == before
+# The module's server (pytest finds fixtures by the module's names), and the fixtures on it.
+server = live_clients.server_fixture(
+    "live", HOST_LEFT_SECONDS=str(HOST_LEFT_SECONDS), RECONNECT_SECONDS=str(RECONNECT_SECONDS)
+)
+annika = live_clients.annika
+meeting = live_clients.meeting
 
 
 async def test_a_guest_gets_nothing_before_tillåt_and_then_both_see_each_other(
