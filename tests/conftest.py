@@ -121,6 +121,17 @@ def client(ctx: Context) -> Iterator[TestClient]:
         yield c
 
 
+@pytest.fixture
+def env(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+    """env points the vardmote command at the test database, with the test's key and public address."""
+    monkeypatch.setenv("VARDMOTE_DATABASE_URL", ctx.db.url)
+    monkeypatch.setenv("VARDMOTE_VAR_DIR", str(ctx.settings.var_dir))
+    monkeypatch.setenv("VARDMOTE_SECRET_KEY", ctx.settings.secret_key.reveal())
+    monkeypatch.setenv("VARDMOTE_PUBLIC_URL", ctx.settings.public_url)
+    monkeypatch.delenv("VARDMOTE_DATABASE_URL_FILE", raising=False)
+    monkeypatch.delenv("VARDMOTE_SECRET_KEY_FILE", raising=False)
+
+
 def make_user(ctx: Context, username: str, role: str = Role.CLINICIAN.value) -> User:
     """make_user adds a staff account with the password PASSWORD."""
     with ctx.db.session() as s:

@@ -20,17 +20,6 @@ from vardmote.meetings.models import Meeting
 TOKEN = r"[A-Za-z0-9_-]{43}"
 
 
-@pytest.fixture
-def env(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
-    """env points the command at the test database, with the test's key and public address."""
-    monkeypatch.setenv("VARDMOTE_DATABASE_URL", ctx.db.url)
-    monkeypatch.setenv("VARDMOTE_VAR_DIR", str(ctx.settings.var_dir))
-    monkeypatch.setenv("VARDMOTE_SECRET_KEY", ctx.settings.secret_key.reveal())
-    monkeypatch.setenv("VARDMOTE_PUBLIC_URL", ctx.settings.public_url)
-    monkeypatch.delenv("VARDMOTE_DATABASE_URL_FILE", raising=False)
-    monkeypatch.delenv("VARDMOTE_SECRET_KEY_FILE", raising=False)
-
-
 def _tomorrow(hour: int = 9) -> str:
     """_tomorrow is tomorrow at hour, Swedish time, as the command takes it."""
     tomorrow = dt.datetime.now(ZoneInfo("Europe/Stockholm")).date() + dt.timedelta(days=1)

@@ -1,4 +1,4 @@
-"""The ``vardmote`` command: serve, migrate, accounts, booking and the audit.
+"""The ``vardmote`` command: serve, migrate, accounts, room devices, booking and the audit.
 
 Each subcommand uses the same service layer as the pages and the API, so a
 meeting booked here is validated exactly as one booked in the browser.
@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
+from vardmote.accounts.devices import add_device, revoke_device
 from vardmote.accounts.models import Role, User
 from vardmote.accounts.service import add_user
 from vardmote.audit.log import verify
@@ -84,6 +85,24 @@ def _user_add(settings: Settings, args: argparse.Namespace) -> int:
             actor="system:cli",
         )
         print(f"Kontot {user.username} ({user.role}) är skapat.")
+    return 0
+
+
+def _device_add(settings: Settings, args: argparse.Namespace) -> int:
+    ctx = _open(settings)
+    with ctx.db.session() as s:
+        device, token = add_device(s, args.name, args.clinic, actor="system:cli")
+        print(f"Rumsenheten {device.name} är registrerad.")
+        print("Nyckel till rumsdatorns inställningar (visas bara nu):")
+        print(token)
+    return 0
+
+
+def _device_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    ctx = _open(settings)
+    with ctx.db.session() as s:
+        device = revoke_device(s, args.name, actor="system:cli")
+        print(f"Rumsenheten {device.name} är avregistrerad: dess nyckel fungerar inte längre.")
     return 0
 
 
@@ -163,6 +182,17 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--name", help="visningsnamn")
     add.add_argument("--role", default=Role.CLINICIAN.value, choices=[r.value for r in Role])
     add.set_defaults(run=_user_add)
+
+    device = sub.add_parser("device", help="rumsenheter (Vårdrum)").add_subparsers(
+        dest="action", required=True
+    )
+    dadd = device.add_parser("add", help="registrera en rumsenhet och skriv ut dess nyckel (visas en gång)")
+    dadd.add_argument("--name", required=True, help="namnet som visas i mötet, t.ex. 'Vårdrum 3, Allergi'")
+    dadd.add_argument("--clinic", help="mottagningens namn")
+    dadd.set_defaults(run=_device_add)
+    drevoke = device.add_parser("revoke", help="avregistrera en rumsenhet: dess nyckel slutar fungera")
+    drevoke.add_argument("name", help="rumsenhetens namn")
+    drevoke.set_defaults(run=_device_revoke)
 
     meeting = sub.add_parser("meeting", help="möten").add_subparsers(dest="action", required=True)
     madd = meeting.add_parser("add", help="boka ett möte och skriv ut dess adresser")

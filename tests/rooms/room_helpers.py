@@ -10,7 +10,7 @@ from typing import Any
 from vardmote.meetings.types import DEFAULT_TYPES
 from vardmote.rooms import messages
 from vardmote.rooms.effects import Audit, CloseConnection, Effect, Send, SendError
-from vardmote.rooms.participant import Identity, LinkHolder, Staff
+from vardmote.rooms.participant import Device, Identity, LinkHolder, Staff
 from vardmote.rooms.policy import RoomPolicy
 from vardmote.rooms.room import Room
 
@@ -35,6 +35,8 @@ PATIENT = Person("david", LinkHolder(11), "David")
 GUARDIAN = Person("maria", LinkHolder(12), "Maria")
 INTERPRETER = Person("sara", LinkHolder(13), "Sara, tolk")
 CHILD = Person("elsa", LinkHolder(14), "Elsa")
+ROOM_DEVICE = Person("vardrum3", Device(7, "Vårdrum 3, Allergimottagning"))
+"""The registered room computer a patient at the clinic joins from (Vårdrum)."""
 
 
 def guest(n: int) -> Person:
@@ -86,7 +88,7 @@ class Meeting:
         """admitted joins people and lets the guests in, with CLINICIAN as host."""
         for who in people:
             self.join(who)
-            if isinstance(who.identity, LinkHolder):
+            if not isinstance(who.identity, Staff):
                 assert not errors(self.send(CLINICIAN, {"type": "admit", "participant": self.pid(who)}))
 
     def later(self, seconds: float) -> list[Effect]:

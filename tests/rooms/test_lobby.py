@@ -124,11 +124,11 @@ def test_an_internal_meeting_has_no_lobby_for_staff() -> None:
     assert meeting.state(COLLEAGUE) == "admitted"
 
 
-def test_a_room_device_joins_a_vardrum_through_the_lobby_as_a_room_device() -> None:
+def test_a_guest_link_of_a_vardrum_is_a_guest_from_home_not_the_room_device() -> None:
     meeting = Meeting("vardrum")
     effects = meeting.join(PATIENT)
-    assert to(effects, PATIENT, "joined")[0]["role"] == "room_device"
-    assert audits(effects)[0].actor == "device:11"
+    assert to(effects, PATIENT, "joined")[0]["role"] == "guest"
+    assert audits(effects)[0].actor == "guest:11"
     assert meeting.state(PATIENT) == "lobby"
 
 
@@ -147,7 +147,9 @@ def full_meeting(policy: RoomPolicy | str, admitted: int) -> Meeting:
         pytest.param("digitalt_vardmote", 2, id="digitalt_vardmote-2"),
         pytest.param("mdk", 15, id="mdk-15"),
         pytest.param(
-            RoomPolicy(3, True, policy_of("vardmote_patient").link_role, True, False), 3, id="configured-3"
+            RoomPolicy(3, True, policy_of("vardmote_patient").link_role, True, False, False),
+            3,
+            id="configured-3",
         ),
     ],
 )
@@ -197,7 +199,7 @@ def test_hosts_count_too_and_a_host_is_refused_at_the_limit() -> None:
 
 
 def test_without_a_lobby_a_link_enters_directly_but_not_beyond_the_limit() -> None:
-    policy = RoomPolicy(2, False, policy_of("vardmote_patient").link_role, False, False)
+    policy = RoomPolicy(2, False, policy_of("vardmote_patient").link_role, False, False, False)
     meeting = Meeting(policy)
     meeting.join(CLINICIAN)
     assert to(meeting.join(PATIENT), PATIENT, "joined")[0]["state"] == "admitted"

@@ -21,6 +21,7 @@ SDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"
             m.Join("tok", "David Ek", "r"),
         ),
         ({"type": "join"}, m.Join(None, None, None)),
+        ({"type": "join", "device": "dev"}, m.Join(None, None, None, device="dev")),
         ({"type": "leave"}, m.Leave()),
         ({"type": "offer", "pc": "publisher", "sdp": SDP}, m.Offer("publisher", SDP)),
         ({"type": "answer", "pc": "subscriber", "sdp": SDP}, m.Answer("subscriber", SDP)),
@@ -86,6 +87,15 @@ FIELD = "Fältet {!r} saknas eller är fel."
         pytest.param('{"type": "join", "name": "\\ud800"}', "bad_message", NAME, id="lone-surrogate"),
         pytest.param('{"type": "join", "name": 5}', "bad_message", NAME, id="name-not-text"),
         pytest.param('{"type": "join", "link": 5}', "bad_message", FIELD.format("link"), id="link-not-text"),
+        pytest.param(
+            '{"type": "join", "device": 5}', "bad_message", FIELD.format("device"), id="device-not-text"
+        ),
+        pytest.param(
+            '{"type": "join", "link": "tok", "device": "dev"}',
+            "bad_message",
+            "Anslut antingen med en länk eller som rumsenhet, inte båda.",
+            id="link-and-device",
+        ),
         pytest.param(
             '{"type": "offer", "pc": "camera", "sdp": "v=0"}', "bad_message", FIELD.format("pc"), id="pc"
         ),

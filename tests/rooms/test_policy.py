@@ -13,20 +13,26 @@ from vardmote.rooms.policy import Role, RoomPolicy
 
 
 @pytest.mark.parametrize(
-    ("key", "limit", "lobby", "link_role", "anonymous", "full_resolution"),
+    ("key", "limit", "lobby", "link_role", "anonymous", "full_resolution", "room_devices"),
     [
-        ("vardmote_patient", 15, True, Role.GUEST, False, False),
-        ("digitalt_vardmote", 2, True, Role.GUEST, False, False),
-        ("informationsmote_patient", 100, True, Role.GUEST, True, False),
-        ("internt", 50, False, None, False, False),
-        ("vardrum", 15, True, Role.ROOM_DEVICE, False, False),
-        ("mdk", 15, True, Role.GUEST, False, True),
+        ("vardmote_patient", 15, True, Role.GUEST, False, False, False),
+        ("digitalt_vardmote", 2, True, Role.GUEST, False, False, False),
+        ("informationsmote_patient", 100, True, Role.GUEST, True, False, False),
+        ("internt", 50, False, None, False, False, False),
+        ("vardrum", 15, True, Role.GUEST, False, False, True),
+        ("mdk", 15, True, Role.GUEST, False, True, False),
     ],
 )
 def test_each_default_type_gives_the_policy_of_the_specification(
-    key: str, limit: int, lobby: bool, link_role: Role | None, anonymous: bool, full_resolution: bool
+    key: str,
+    limit: int,
+    lobby: bool,
+    link_role: Role | None,
+    anonymous: bool,
+    full_resolution: bool,
+    room_devices: bool,
 ) -> None:
-    assert policy_of(key) == RoomPolicy(limit, lobby, link_role, anonymous, full_resolution)
+    assert policy_of(key) == RoomPolicy(limit, lobby, link_role, anonymous, full_resolution, room_devices)
 
 
 def test_it_reads_a_meeting_type_row_of_the_database() -> None:
@@ -83,4 +89,4 @@ def test_it_refuses_a_row_it_does_not_understand(change: dict[str, Any], message
 
 def test_a_link_can_never_make_a_host() -> None:
     with pytest.raises(ValueError, match="a guest link can never make a host"):
-        RoomPolicy(15, True, Role.HOST, False, False)
+        RoomPolicy(15, True, Role.HOST, False, False, False)

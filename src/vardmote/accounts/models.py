@@ -1,4 +1,4 @@
-"""Account tables: the organisation, its clinics, staff users and their sessions."""
+"""Account tables: the organisation, its clinics, staff users, their sessions and room devices."""
 
 from __future__ import annotations
 
@@ -79,6 +79,27 @@ class StaffSession(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class RoomDevice(Base):
+    """RoomDevice is a clinic's registered room computer (Vårdrum); only its token's hash is kept.
+
+    The token is shown once, when the device is added, for the room computer's
+    configuration. A device that is revoked (``active`` false) can no longer join.
+    """
+
+    __tablename__ = "room_devices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clinic_id: Mapped[int | None] = mapped_column(ForeignKey("clinics.id"), default=None)
+    name: Mapped[str] = mapped_column(String(60))
+    """Shown to everyone in the meeting, e.g. "Vårdrum 3, Allergimottagning"."""
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    """SHA-256 of the device's 256-bit token."""
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+    clinic: Mapped[Clinic | None] = relationship(lazy="joined")
 
 
 class SigninThrottle(Base):

@@ -20,12 +20,13 @@ Modules:
 
 from vardmote.rooms.errors import ErrorCode, ProtocolError
 from vardmote.rooms.messages import decode
-from vardmote.rooms.participant import LinkHolder, Participant, Staff
+from vardmote.rooms.participant import Device, LinkHolder, Participant, Staff
 from vardmote.rooms.policy import Role, RoomPolicy
 from vardmote.rooms.room import Room
 from vardmote.rooms.visibility import may_see, visible_participants
 
 __all__ = [
+    "Device",
     "ErrorCode",
     "LinkHolder",
     "Participant",

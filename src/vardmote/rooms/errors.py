@@ -55,6 +55,7 @@ DEFAULT_TEXT: dict[ErrorCode, str] = {
 
 ONLY_HOSTS = "Bara en värd kan göra det."
 STAFF_ONLY = "Det här mötet är bara för inloggad personal."
+NO_DEVICES = "Rumsenheter kan bara ansluta till möten av typen Vårdrum."
 NO_IDENTITY = "Öppna mötet från din länk, eller logga in som personal."
 CANNOT_UNMUTE = "En värd har stängt av din mikrofon. I det här mötet kan du inte slå på den själv."
 NEEDS_FLOOR = "I det här mötet sänds ditt ljud och din bild bara när en värd ger dig ordet."

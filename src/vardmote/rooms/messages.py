@@ -31,16 +31,19 @@ MAX_TOKEN_CHARS = 200
 MAX_CANDIDATE_CHARS = 2000
 
 NAME_INVALID = f"Skriv ditt namn med högst {MAX_NAME_CHARS} tecken."
+LINK_OR_DEVICE = "Anslut antingen med en länk eller som rumsenhet, inte båda."
 CHAT_INVALID = f"Ett chattmeddelande ska ha 1–{MAX_CHAT_CHARS} tecken."
 
 
 @dataclass(frozen=True)
 class Join:
-    """join: the first message; link (a guest link's token) or the staff cookie."""
+    """join: the first message; link (a guest link's token), device (a room device's) or the staff cookie."""
 
     link: str | None
     name: str | None
     resume: str | None
+    device: str | None = None
+    """A registered room device's token (never together with link)."""
 
 
 @dataclass(frozen=True)
@@ -279,11 +282,11 @@ def _join(f: _Fields) -> Join:
         name = " ".join(name.split())
         if not 1 <= len(name) <= MAX_NAME_CHARS or _has_bad_characters(name):
             raise f.bad("name", NAME_INVALID)
-    return Join(
-        link=f.text("link", MAX_TOKEN_CHARS, optional=True),
-        name=name,
-        resume=f.text("resume", MAX_TOKEN_CHARS, optional=True),
-    )
+    link = f.text("link", MAX_TOKEN_CHARS, optional=True)
+    device = f.text("device", MAX_TOKEN_CHARS, optional=True)
+    if link is not None and device is not None:
+        raise f.bad("device", LINK_OR_DEVICE)
+    return Join(link=link, name=name, resume=f.text("resume", MAX_TOKEN_CHARS, optional=True), device=device)
 
 
 def _candidate(f: _Fields) -> Candidate:

@@ -1,8 +1,8 @@
 """Participants: who is in a room, as what, and what others see of them.
 
 An :data:`Identity` is what the glue proved before the room saw anyone: a
-signed-in staff member (the session cookie) or the holder of a guest link.
-The room never sees a link's token, only its id.
+signed-in staff member (the session cookie), the holder of a guest link, or a
+registered room device (its token). The room never sees a token, only ids.
 """
 
 from __future__ import annotations
@@ -30,21 +30,38 @@ class LinkHolder:
     link_id: int
 
 
-Identity = Staff | LinkHolder
-"""Who is joining, as the glue established it."""
+@dataclass(frozen=True)
+class Device:
+    """Device is a registered room device (Vårdrum); it joins under the name it was registered with."""
 
-_ACTOR_PREFIX: dict[Role, str] = {Role.HOST: "user", Role.GUEST: "guest", Role.ROOM_DEVICE: "device"}
+    device_id: int
+    name: str
+
+
+Identity = Staff | LinkHolder | Device
+"""Who is joining, as the glue established it."""
 
 
 def identity_key(identity: Identity) -> str:
-    """identity_key is the same for two connections of one person (or one link): take-over by it."""
-    return f"user:{identity.username}" if isinstance(identity, Staff) else f"link:{identity.link_id}"
+    """identity_key is the same for two connections of one person, link or device: take-over by it."""
+    match identity:
+        case Staff():
+            return f"user:{identity.username}"
+        case LinkHolder():
+            return f"link:{identity.link_id}"
+        case Device():
+            return f"device:{identity.device_id}"
 
 
-def actor_of(identity: Identity, role: Role) -> str:
-    """actor_of is how the audit log names them: user:<username>, guest:<link id>, device:<link id>."""
-    name = identity.username if isinstance(identity, Staff) else str(identity.link_id)
-    return f"{_ACTOR_PREFIX[role]}:{name}"
+def actor_of(identity: Identity) -> str:
+    """actor_of is how the audit log names them: user:<username>, guest:<link id>, device:<device id>."""
+    match identity:
+        case Staff():
+            return f"user:{identity.username}"
+        case LinkHolder():
+            return f"guest:{identity.link_id}"
+        case Device():
+            return f"device:{identity.device_id}"
 
 
 class State(StrEnum):
@@ -85,7 +102,7 @@ class Participant:
     @property
     def actor(self) -> str:
         """actor is the participant as the audit log names them."""
-        return actor_of(self.identity, self.role)
+        return actor_of(self.identity)
 
     @property
     def is_host(self) -> bool:

@@ -22,7 +22,7 @@ class Role(StrEnum):
     GUEST = "guest"
     """Someone with a guest link: patient, relative, interpreter, external professional."""
     ROOM_DEVICE = "room_device"
-    """A clinic's room device with the meeting's link (Vårdrum)."""
+    """A clinic's registered room device (Vårdrum), proven by its own token, not a link."""
 
 
 _LOBBY_RULES: dict[str, bool] = {"guests_wait": True, "none": False}
@@ -30,10 +30,20 @@ _LOBBY_RULES: dict[str, bool] = {"guests_wait": True, "none": False}
 
 _LINK_ROLES: dict[str, Role | None] = {
     "staff_and_guests": Role.GUEST,
-    "staff_and_room_device": Role.ROOM_DEVICE,
+    "staff_and_room_device": Role.GUEST,
     "staff_only": None,
 }
-"""who_may_join → the role a guest link gives (None: links let nobody in)."""
+"""who_may_join → the role a guest link gives (None: links let nobody in).
+
+In a Vårdrum meeting a link is a patient or relative at home: a guest. The
+room device itself joins with its own token (:data:`_ROOM_DEVICES`)."""
+
+_ROOM_DEVICES: dict[str, bool] = {
+    "staff_and_guests": False,
+    "staff_and_room_device": True,
+    "staff_only": False,
+}
+"""who_may_join → whether registered room devices may join."""
 
 _CONTENT_SHARING: dict[str, bool] = {"standard": False, "full_resolution": True}
 """content_sharing → whether shares go at full resolution."""
@@ -72,13 +82,15 @@ class RoomPolicy:
     participant_limit: int | None
     """Admitted participants at most (hosts included); None means no limit."""
     guests_wait_in_lobby: bool
-    """Whether link holders wait in the lobby until a host admits them."""
+    """Whether link holders and room devices wait in the lobby until a host admits them."""
     link_role: Role | None
     """The role a guest link gives; None when links let nobody in (internal meetings)."""
     anonymous: bool
     """Attendees see only hosts and publish nothing unless a host gives them the floor."""
     full_resolution_sharing: bool
     """Screen shares go at full resolution with no bitrate cap (MDK)."""
+    room_devices: bool
+    """Registered room devices may join (Vårdrum); they wait in the lobby as link holders do."""
 
     def __post_init__(self) -> None:
         if self.participant_limit is not None and self.participant_limit < 1:
@@ -96,6 +108,7 @@ class RoomPolicy:
             link_role=link_role if row.has_guest_link else None,
             anonymous=row.anonymous,
             full_resolution_sharing=_look_up(_CONTENT_SHARING, "content_sharing", row.content_sharing),
+            room_devices=_look_up(_ROOM_DEVICES, "who_may_join", row.who_may_join),
         )
 
     @classmethod

@@ -45,6 +45,7 @@ from vardmote.rooms.effects import (
 )
 from vardmote.rooms.errors import ErrorCode
 from vardmote.rooms.participant import (
+    Device,
     Identity,
     LinkHolder,
     Participant,
@@ -171,13 +172,14 @@ class Room:
     ) -> Effects:
         """join lets a proven identity in on connection conn (the ``join`` message).
 
-        The glue has already resolved the link (not_found, link_gone) or the
-        staff session. name is the guest's chosen name; staff use their account's.
+        The glue has already resolved the link (not_found, link_gone), the room
+        device or the staff session. name is the guest's chosen name; staff and
+        room devices use the name they are registered with.
         """
         if conn in self._conns:
             already = texts.DEFAULT_TEXT[ErrorCode.ALREADY_JOINED]
             return [SendError(conn, ErrorCode.ALREADY_JOINED, already, "join")]
-        role = Role.HOST if not isinstance(identity, LinkHolder) else self.policy.link_role
+        role = self._role_of(identity)
         key = identity_key(identity)
         existing = next((p for p in self.participants.values() if identity_key(p.identity) == key), None)
         if (
@@ -189,14 +191,19 @@ class Room:
         refusal = self._refuse_join(identity, role, existing)
         if refusal is not None:
             code, text = refusal
-            actor = actor_of(identity, role or Role.GUEST)
             return [
                 SendError(conn, code, text, "join"),
                 CloseConnection(conn, "refused"),
-                Audit("meeting.join_refused", actor, {"reason": str(code)}),
+                Audit("meeting.join_refused", actor_of(identity), {"reason": str(code)}),
             ]
         assert role is not None
-        display_name = identity.display_name if isinstance(identity, Staff) else name
+        match identity:
+            case Staff():
+                display_name: str | None = identity.display_name
+            case Device():
+                display_name = identity.name
+            case LinkHolder():
+                display_name = name
         if not display_name:
             return [
                 SendError(conn, ErrorCode.BAD_MESSAGE, m.NAME_INVALID, "join"),
@@ -227,11 +234,22 @@ class Room:
         effects += self._announce(p, frozenset({p.id}))
         return effects + self._sync(now)
 
+    def _role_of(self, identity: Identity) -> Role | None:
+        """_role_of is the role identity has in this meeting (None: the type lets it not in)."""
+        match identity:
+            case Staff():
+                return Role.HOST
+            case LinkHolder():
+                return self.policy.link_role
+            case Device():
+                return Role.ROOM_DEVICE if self.policy.room_devices else None
+
     def _refuse_join(
         self, identity: Identity, role: Role | None, existing: Participant | None
     ) -> tuple[ErrorCode, str] | None:
         if role is None:
-            return ErrorCode.NOT_ALLOWED, texts.STAFF_ONLY
+            text = texts.NO_DEVICES if isinstance(identity, Device) else texts.STAFF_ONLY
+            return ErrorCode.NOT_ALLOWED, text
         if self.ended and role is not Role.HOST:
             return ErrorCode.MEETING_ENDED, ENDED
         if identity_key(identity) in self.barred:

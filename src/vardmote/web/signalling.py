@@ -2,9 +2,14 @@
 
 This module is the transport only: it checks the origin, reads frames,
 applies the per-connection size and rate limits, proves who is joining
-(a guest link's token, or the staff session cookie) and hands everything
-else to the meeting's :class:`~vardmote.rooms.live.LiveMeeting`. No frame
-ever reaches Janus except through the room's rules.
+(a guest link's token, a room device's token, or the staff session cookie)
+and hands everything else to the meeting's
+:class:`~vardmote.rooms.live.LiveMeeting`. No frame ever reaches Janus
+except through the room's rules.
+
+Trade-off: a room device's token is not tied to one meeting. With it and a
+Vårdrum meeting's id a device can knock, but only wait in that meeting's
+lobby until a host lets it in, so a stolen token alone opens no meeting.
 """
 
 from __future__ import annotations
@@ -18,19 +23,21 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from vardmote.accounts.devices import resolve_device
 from vardmote.accounts.service import resolve_session
 from vardmote.audit.log import record
 from vardmote.context import Context
-from vardmote.errors import LinkGone, NotFound
+from vardmote.errors import Forbidden, LinkGone, NotFound
 from vardmote.lib.ratelimit import TokenBucket
 from vardmote.meetings import links
 from vardmote.meetings.models import Meeting
 from vardmote.rooms import messages as m
 from vardmote.rooms.errors import DEFAULT_TEXT, ErrorCode, ProtocolError
 from vardmote.rooms.live import LiveMeetings
-from vardmote.rooms.participant import Identity, LinkHolder, Staff
+from vardmote.rooms.participant import Device, Identity, LinkHolder, Staff
 from vardmote.rooms.policy import RoomPolicy
 from vardmote.web.deps import SESSION_COOKIE
 
@@ -88,10 +95,20 @@ def _same_origin(ws: WebSocket, ctx: Context) -> bool:
 def _identify(ctx: Context, meeting_id: str, join: m.Join, cookie: str | None) -> _Entry:
     """_identify proves who joins (runs in a thread: it reads the database).
 
-    Raises ProtocolError with not_found, link_gone or not_allowed.
+    Raises ProtocolError with not_found, link_gone or not_allowed. Whether a
+    room device may join this meeting's type is the room's rule, not decided here.
     """
     with ctx.db.session() as s:
-        if join.link is not None:
+        if join.device is not None:
+            try:
+                device = resolve_device(s, join.device)
+            except NotFound as e:
+                raise ProtocolError(ErrorCode.NOT_FOUND, e.message, "join") from None
+            except Forbidden as e:
+                raise ProtocolError(ErrorCode.NOT_ALLOWED, e.message, "join") from None
+            meeting = _meeting(s, meeting_id)
+            identity: Identity = Device(device.id, device.name)
+        elif join.link is not None:
             try:
                 link = links.resolve(ctx, s, join.link)
             except NotFound:
@@ -101,20 +118,25 @@ def _identify(ctx: Context, meeting_id: str, join: m.Join, cookie: str | None) -
             if link.meeting_id != meeting_id:
                 raise ProtocolError(ErrorCode.NOT_FOUND, links.LINK_NOT_FOUND, "join")
             meeting = link.meeting
-            identity: Identity = LinkHolder(link.id)
+            identity = LinkHolder(link.id)
         else:
             row = resolve_session(ctx, s, cookie)
             if row is None:
                 raise ProtocolError(
                     ErrorCode.NOT_ALLOWED, "Logga in eller använd din länk till mötet.", "join"
                 )
-            found = s.get(Meeting, meeting_id) if len(meeting_id) == 36 else None
-            if found is None or found.cancelled_at is not None or found.meeting_type is None:
-                raise ProtocolError(ErrorCode.NOT_FOUND, MEETING_NOT_FOUND, "join")
-            meeting = found
+            meeting = _meeting(s, meeting_id)
             identity = Staff(row.user.username, row.user.display_name)
         assert meeting.meeting_type is not None
         return _Entry(identity, RoomPolicy.from_meeting_type(meeting.meeting_type))
+
+
+def _meeting(s: Session, meeting_id: str) -> Meeting:
+    """_meeting is the protected, uncancelled meeting staff or a room device join by its id."""
+    found = s.get(Meeting, meeting_id) if len(meeting_id) == 36 else None
+    if found is None or found.cancelled_at is not None or found.meeting_type is None:
+        raise ProtocolError(ErrorCode.NOT_FOUND, MEETING_NOT_FOUND, "join")
+    return found
 
 
 async def audit_sink(
