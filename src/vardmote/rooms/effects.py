@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from vardmote.rooms.errors import error_frame
+
 ConnId = str
 """The glue's id of one WebSocket connection (opaque to the room)."""
 
@@ -59,7 +61,7 @@ class SendError:
 
     def as_message(self) -> dict[str, Any]:
         """as_message is the error as the protocol sends it."""
-        return {"type": "error", "code": self.code, "message": self.message_sv, "request": self.request}
+        return error_frame(self.code, self.message_sv, self.request)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ returns a ``SendError`` effect.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 
 class ErrorCode(StrEnum):
@@ -86,3 +87,11 @@ class ProtocolError(Exception):
         self.message_sv = message_sv or DEFAULT_TEXT[code]
         self.request = request
         super().__init__(f"{code}: {self.message_sv}")
+
+
+def error_frame(code: str, message_sv: str, request: str | None = None) -> dict[str, Any]:
+    """error_frame is an ``error`` message as the protocol sends it (request only when known)."""
+    frame: dict[str, Any] = {"type": "error", "code": str(code), "message": message_sv}
+    if request is not None:
+        frame["request"] = request
+    return frame

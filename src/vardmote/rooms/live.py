@@ -53,7 +53,7 @@ from vardmote.rooms.effects import (
     SetSubscriptions,
     StreamKind,
 )
-from vardmote.rooms.errors import ErrorCode
+from vardmote.rooms.errors import ErrorCode, error_frame
 from vardmote.rooms.participant import Identity
 from vardmote.rooms.policy import RoomPolicy
 from vardmote.rooms.room import Room
@@ -203,7 +203,7 @@ class LiveMeeting:
         """error tells one connection of a refused frame (decoding, rate limit)."""
         connection = self._conns.get(conn)
         if connection is not None:
-            await connection.send(_error(code, message, request))
+            await connection.send(error_frame(code, message, request))
 
     @property
     def idle(self) -> bool:
@@ -239,7 +239,7 @@ class LiveMeeting:
                 if participant is not None and participant.conn is not None:
                     connection = self._conns.get(participant.conn)
                     if connection is not None:
-                        await connection.send(_error(ErrorCode.MEDIA_UNAVAILABLE, MEDIA_UNAVAILABLE))
+                        await connection.send(error_frame(ErrorCode.MEDIA_UNAVAILABLE, MEDIA_UNAVAILABLE))
             queue[0:0] = more
         self._arm_timer()
 
@@ -254,7 +254,7 @@ class LiveMeeting:
             case SendError(to=to, code=code, message_sv=text, request=request):
                 connection = self._conns.get(to)
                 if connection is not None:
-                    await connection.send(_error(code, text, request))
+                    await connection.send(error_frame(code, text, request))
             case CloseConnection(conn=conn, reason=reason):
                 connection = self._conns.pop(conn, None)
                 if connection is not None:
@@ -459,13 +459,6 @@ class LiveMeeting:
         async with self.lock:
             self._timer = None
             await self._apply(self.room.tick(self._clock()))
-
-
-def _error(code: str, message: str, request: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"type": "error", "code": str(code), "message": message}
-    if request is not None:
-        body["request"] = request
-    return body
 
 
 class LiveMeetings:

@@ -35,7 +35,7 @@ from vardmote.lib.ratelimit import TokenBucket
 from vardmote.meetings import links
 from vardmote.meetings.models import Meeting
 from vardmote.rooms import messages as m
-from vardmote.rooms.errors import DEFAULT_TEXT, ErrorCode, ProtocolError
+from vardmote.rooms.errors import DEFAULT_TEXT, ErrorCode, ProtocolError, error_frame
 from vardmote.rooms.live import LiveMeetings
 from vardmote.rooms.participant import Device, Identity, LinkHolder, Staff
 from vardmote.rooms.policy import RoomPolicy
@@ -162,7 +162,7 @@ async def meeting_socket(ws: WebSocket, meeting_id: str) -> None:
     await ws.accept()
     socket = _Socket(ws)
     if live_meetings is None:
-        await socket.send(_error(ErrorCode.MEDIA_UNAVAILABLE, NO_ROOM, "join"))
+        await socket.send(error_frame(ErrorCode.MEDIA_UNAVAILABLE, NO_ROOM, "join"))
         await socket.close("media_off")
         return
     bucket = TokenBucket(m.MESSAGES_PER_SECOND, m.MESSAGE_BURST)
@@ -178,25 +178,27 @@ async def meeting_socket(ws: WebSocket, meeting_id: str) -> None:
             if not bucket.allow(now):
                 if now - last_rate_error >= 1.0:
                     last_rate_error = now
-                    await socket.send(_error(ErrorCode.RATE_LIMITED, DEFAULT_TEXT[ErrorCode.RATE_LIMITED]))
+                    await socket.send(
+                        error_frame(ErrorCode.RATE_LIMITED, DEFAULT_TEXT[ErrorCode.RATE_LIMITED])
+                    )
                 continue
             try:
                 command = m.decode(frame)
             except ProtocolError as e:
-                await socket.send(_error(e.code, e.message_sv, e.request))
+                await socket.send(error_frame(e.code, e.message_sv, e.request))
                 if e.code == ErrorCode.TOO_LARGE:
                     break
                 continue
             if live is None:
                 if not isinstance(command, m.Join):
-                    await socket.send(_error(ErrorCode.NOT_JOINED, DEFAULT_TEXT[ErrorCode.NOT_JOINED]))
+                    await socket.send(error_frame(ErrorCode.NOT_JOINED, DEFAULT_TEXT[ErrorCode.NOT_JOINED]))
                     continue
                 try:
                     entry = await run_in_threadpool(
                         _identify, ctx, meeting_id, command, ws.cookies.get(SESSION_COOKIE)
                     )
                 except ProtocolError as e:
-                    await socket.send(_error(e.code, e.message_sv, e.request))
+                    await socket.send(error_frame(e.code, e.message_sv, e.request))
                     break
                 live = live_meetings.get(meeting_id, entry.policy)
                 await live.join(conn, socket, entry.identity, command.name, command.resume)
@@ -222,10 +224,3 @@ async def _receive(ws: WebSocket) -> str | bytes | None:
         return str(text)
     data = message.get("bytes")
     return bytes(data) if data is not None else b""
-
-
-def _error(code: str, message: str, request: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"type": "error", "code": str(code), "message": message}
-    if request is not None:
-        body["request"] = request
-    return body
