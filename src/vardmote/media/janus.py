@@ -169,6 +169,7 @@ class JanusClient:
         self._ws = ws
         self._api_secret = api_secret
         self._timeout = timeout
+        self._closing = False
         self._on_close = on_close
         self._pending: dict[str, _Pending] = {}
         self._sessions: dict[int, JanusSession] = {}
@@ -253,6 +254,7 @@ class JanusClient:
 
     async def close(self) -> None:
         """close closes the connection; pending requests fail with JanusUnavailable."""
+        self._closing = True
         await self._ws.close()
         await self._reader
 
@@ -327,7 +329,8 @@ class JanusClient:
             session._end(JanusEvent("closed", message={"reason": reason}))
         self._sessions.clear()
         self._closed_event.set()
-        log.info("Janus connection closed: %s", reason)
+        # Our own close (the health probe's, at shutdown) is routine; losing Janus is not.
+        log.log(logging.DEBUG if self._closing else logging.WARNING, "Janus connection closed: %s", reason)
         if self._on_close is not None:
             try:
                 self._on_close(error)
