@@ -73,7 +73,7 @@ async def test_connecting_to_a_port_where_no_janus_listens_is_unavailable(tmp_pa
 
 
 async def test_keepalives_keep_a_session_that_janus_would_otherwise_drop(tmp_path: Path) -> None:
-    async with running_janus(tmp_path, session_timeout=1) as janus, connected(janus) as client:
+    async with running_janus(tmp_path, session_timeout=2) as janus, connected(janus) as client:
         kept = await client.create_session(keepalive_interval=0.3)
         silent = await client.create_session(keepalive_interval=None)
         silent_events: list[JanusEvent] = []
@@ -82,7 +82,7 @@ async def test_keepalives_keep_a_session_that_janus_would_otherwise_drop(tmp_pat
             silent_events.append(event)
 
         await silent.attach(PLUGIN, on_event=collect)
-        async with asyncio.timeout(6):
+        async with asyncio.timeout(10):
             while not silent.ended:
                 await asyncio.sleep(0.1)
         await asyncio.sleep(0.1)  # the handle's callback task runs
