@@ -1,0 +1,868 @@
+// @ts-check
+/**
+ * The browser's connection to a live meeting: the WebSocket of
+ * docs/protocol.md and the three RTCPeerConnections (publisher, screen,
+ * subscriber). No UI: a page listens to the events and calls the methods.
+ *
+ *     import { MeetingConnection } from "/static/js/meeting/connection.js";
+ *     const meeting = new MeetingConnection({ meetingId, link, name });
+ *     meeting.on("track", ({ participant, kind, stream }) => { ... });
+ *     await meeting.join();
+ *     await meeting.publish(await navigator.mediaDevices.getUserMedia({ video: true, audio: true }));
+ *
+ * The resume token of each `joined` is kept in sessionStorage per meeting, so
+ * a reload of the page gets its place back (within the reconnect window).
+ * Every PeerConnection has no ICE servers and bundles everything
+ * (`max-bundle`). When the subscriber offer's ICE credentials change (Janus
+ * was restarted), a new subscriber PeerConnection answers it.
+ * @module meeting/connection
+ */
+
+/** @typedef {"publisher" | "screen" | "subscriber"} PcName */
+/** @typedef {"camera" | "screen"} StreamKind */
+/** @typedef {"host" | "guest" | "room_device"} Role */
+
+/**
+ * @typedef {Object} Policy
+ * @property {number | null} participant_limit
+ * @property {boolean} lobby
+ * @property {boolean} anonymous
+ * @property {"standard" | "full_resolution"} content_sharing
+ */
+
+/**
+ * @typedef {Object} Settings
+ * @property {boolean} locked
+ * @property {boolean} guests_may_unmute
+ */
+
+/**
+ * @typedef {Object} ParticipantEntry
+ * @property {string} id
+ * @property {string} name
+ * @property {Role} role
+ * @property {"lobby" | "admitted" | "gone"} state
+ * @property {boolean} camera
+ * @property {boolean} microphone
+ * @property {boolean} host_muted
+ * @property {boolean} connected
+ * @property {boolean} sharing
+ * @property {boolean} floor
+ */
+
+/**
+ * @typedef {Object} StreamName
+ * @property {string} participant
+ * @property {StreamKind} kind
+ */
+
+/**
+ * @typedef {Object} JoinedMessage
+ * @property {"joined"} type
+ * @property {string} participant
+ * @property {Role} role
+ * @property {"lobby" | "admitted"} state
+ * @property {boolean} resumed
+ * @property {string} resume
+ * @property {Policy} policy
+ * @property {Settings} settings
+ * @property {ParticipantEntry[]} participants
+ * @property {string[]} hands
+ */
+
+/** @typedef {{type: "lobby", hosts_present: boolean}} LobbyMessage */
+/** @typedef {{type: "admitted", participants: ParticipantEntry[], hands: string[], settings: Settings}} AdmittedMessage */
+/** @typedef {{type: "denied" | "removed" | "taken_over" | "host_left", message: string, seconds?: number}} NoticeMessage */
+/** @typedef {{type: "ended", reason: "ended_by_host" | "host_left", message: string}} EndedMessage */
+/** @typedef {{type: "host_returned"}} HostReturnedMessage */
+/** @typedef {{type: "participant", change: "add" | "update" | "remove", participant: ParticipantEntry}} ParticipantMessage */
+/** @typedef {{type: "hands", queue: string[]}} HandsMessage */
+/** @typedef {{type: "streams", streams: StreamName[]}} StreamsMessage */
+/** @typedef {{type: "settings"} & Settings} SettingsMessage */
+/** @typedef {{type: "chat", from: string, name: string, role: Role, text: string, to_hosts: boolean}} ChatMessage */
+/** @typedef {{type: "muted", by: string, may_unmute: boolean}} MutedMessage */
+/** @typedef {{type: "floor", granted: boolean}} FloorMessage */
+/** @typedef {{type: "error", code: string, message: string, request?: string}} ErrorMessage */
+
+/**
+ * A received stream: the participant and kind it belongs to (from the
+ * subscriber offer's `streams`), and one MediaStream per (participant, kind)
+ * holding its audio and video tracks.
+ * @typedef {Object} TrackEventDetail
+ * @property {string} participant
+ * @property {StreamKind} kind
+ * @property {MediaStream} stream
+ * @property {MediaStreamTrack} track
+ * @property {string} mid
+ */
+
+/**
+ * @typedef {Object} ClosedEventDetail
+ * @property {number} code
+ * @property {string} reason
+ */
+
+/**
+ * The events of a MeetingConnection and what each handler receives.
+ * @typedef {Object} ConnectionEvents
+ * @property {JoinedMessage} joined
+ * @property {LobbyMessage} lobby
+ * @property {AdmittedMessage} admitted
+ * @property {NoticeMessage} denied
+ * @property {NoticeMessage} removed
+ * @property {EndedMessage} ended
+ * @property {NoticeMessage} host_left
+ * @property {HostReturnedMessage} host_returned
+ * @property {NoticeMessage} taken_over
+ * @property {ParticipantMessage} participant
+ * @property {HandsMessage} hands
+ * @property {StreamsMessage} streams
+ * @property {SettingsMessage} settings
+ * @property {ChatMessage} chat
+ * @property {MutedMessage} muted
+ * @property {FloorMessage} floor
+ * @property {ErrorMessage} error
+ * @property {TrackEventDetail} track
+ * @property {TrackEventDetail} track_removed
+ * @property {ClosedEventDetail} closed
+ */
+
+/**
+ * @typedef {Object} ConnectionOptions
+ * @property {string} meetingId the meeting's id (`/ws/meetings/<id>`)
+ * @property {string} [link] a guest link's token; without it the staff session cookie is used
+ * @property {string} [device] a registered room device's token
+ * @property {string} [name] the guest's name (ignored for staff and room devices)
+ * @property {string} [url] the WebSocket address; by default ws(s)://<this host>/ws/meetings/<id>
+ * @property {Storage | null} [storage] where resume tokens are kept; sessionStorage by default
+ */
+
+/**
+ * ConnectionError is a refusal of the server (an `error` message) or a lost connection.
+ */
+export class ConnectionError extends Error {
+  /**
+   * @param {string} code the protocol's error code, or "closed"
+   * @param {string} message
+   * @param {string} [request]
+   */
+  constructor(code, message, request) {
+    super(message);
+    this.name = "ConnectionError";
+    /** @type {string} */
+    this.code = code;
+    /** @type {string | undefined} */
+    this.request = request;
+  }
+}
+
+const RESUME_KEY = "vardmote.resume.";
+const ICE_UFRAG = /^a=ice-ufrag:(\S+)/m;
+
+/** @type {RTCConfiguration} */
+const PC_CONFIG = { iceServers: [], bundlePolicy: "max-bundle" };
+
+/**
+ * @typedef {Object} Pending
+ * @property {(value: any) => void} resolve
+ * @property {(reason: Error) => void} reject
+ */
+
+/**
+ * @typedef {Object} PcState
+ * @property {RTCPeerConnection} pc
+ * @property {boolean} signalled  the offer or answer was sent: local candidates may follow
+ * @property {(RTCIceCandidateInit | null)[]} outgoing  local candidates waiting for that
+ * @property {(RTCIceCandidateInit | null)[]} incoming  remote candidates waiting for a remote description
+ */
+
+/**
+ * MeetingConnection is one participant's connection to one meeting.
+ */
+export class MeetingConnection {
+  /** @param {ConnectionOptions} options */
+  constructor(options) {
+    /** @type {ConnectionOptions} */
+    this.options = options;
+    /** @type {string | null} this participant's id, after `joined` */
+    this.participantId = null;
+    /** @type {Role | null} */
+    this.role = null;
+    /** @type {"new" | "connecting" | "lobby" | "admitted" | "closed"} */
+    this.state = "new";
+    /** @type {Policy | null} */
+    this.policy = null;
+    /** @type {WebSocket | null} */
+    this._ws = null;
+    /** @type {Map<string, Set<(detail: any) => void>>} */
+    this._handlers = new Map();
+    /** @type {Map<PcName, PcState>} */
+    this._pcs = new Map();
+    /** @type {Map<PcName, Pending>} */
+    this._answers = new Map();
+    /** @type {Pending | null} */
+    this._shareStart = null;
+    /** @type {MediaStream | null} */
+    this._published = null;
+    /** @type {Promise<void> | null} */
+    this._publishing = null;
+    /** @type {string | null} */
+    this._subscriberUfrag = null;
+    /** @type {Map<string, StreamName>} mid → stream of the current subscriber offer */
+    this._mids = new Map();
+    /** @type {Map<string, MediaStreamTrack>} mid → track given in a `track` event */
+    this._midTracks = new Map();
+    /** @type {Map<string, MediaStream>} "participant/kind" → the stream shown for it */
+    this._streams = new Map();
+    /** @type {Promise<void>} subscriber offers are answered one after another */
+    this._subscriberQueue = Promise.resolve();
+  }
+
+  /**
+   * on registers handler for an event and returns a function that removes it.
+   * @template {keyof ConnectionEvents} K
+   * @param {K} type
+   * @param {(detail: ConnectionEvents[K]) => void} handler
+   * @returns {() => void}
+   */
+  on(type, handler) {
+    let set = this._handlers.get(type);
+    if (!set) {
+      set = new Set();
+      this._handlers.set(type, set);
+    }
+    set.add(handler);
+    return () => set.delete(handler);
+  }
+
+  /**
+   * @template {keyof ConnectionEvents} K
+   * @param {K} type
+   * @param {ConnectionEvents[K]} detail
+   */
+  _emit(type, detail) {
+    for (const handler of [...(this._handlers.get(type) ?? [])]) {
+      try {
+        handler(detail);
+      } catch (e) {
+        console.error(e);
+      }
+    }
+  }
+
+  /** @returns {Storage | null} */
+  _storage() {
+    if (this.options.storage !== undefined) return this.options.storage;
+    try {
+      return globalThis.sessionStorage ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** @returns {string} */
+  get _resumeKey() {
+    return RESUME_KEY + this.options.meetingId;
+  }
+
+  /** @returns {string} */
+  _url() {
+    if (this.options.url) return this.options.url;
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    return `${scheme}://${location.host}/ws/meetings/${encodeURIComponent(this.options.meetingId)}`;
+  }
+
+  /**
+   * join opens the WebSocket and sends `join` (with the stored resume token,
+   * if any). It resolves with the `joined` message, or rejects with a
+   * ConnectionError if the server refuses or the connection closes first.
+   * @returns {Promise<JoinedMessage>}
+   */
+  join() {
+    if (this._ws) return Promise.reject(new ConnectionError("already_joined", "join was called before"));
+    this.state = "connecting";
+    const ws = new WebSocket(this._url());
+    this._ws = ws;
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const offJoined = this.on("joined", (message) => {
+        settled = true;
+        offJoined();
+        offError();
+        resolve(message);
+      });
+      const offError = this.on("error", (message) => {
+        if (message.request !== "join") return;
+        settled = true;
+        offJoined();
+        offError();
+        reject(new ConnectionError(message.code, message.message, message.request));
+      });
+      ws.addEventListener("open", () => {
+        /** @type {Record<string, string>} */
+        const join = { type: "join" };
+        if (this.options.link) join.link = this.options.link;
+        if (this.options.device) join.device = this.options.device;
+        if (this.options.name) join.name = this.options.name;
+        const resume = this._storage()?.getItem(this._resumeKey);
+        if (resume) join.resume = resume;
+        this._send(join);
+      });
+      ws.addEventListener("message", (event) => this._receive(event.data));
+      ws.addEventListener("close", (event) => {
+        this._closed();
+        this._emit("closed", { code: event.code, reason: event.reason });
+        if (!settled) {
+          settled = true;
+          offJoined();
+          offError();
+          reject(new ConnectionError("closed", "Anslutningen till mötet bröts."));
+        }
+      });
+    });
+  }
+
+  /** @param {Record<string, unknown>} message */
+  _send(message) {
+    if (this._ws && this._ws.readyState === WebSocket.OPEN) this._ws.send(JSON.stringify(message));
+  }
+
+  /** @param {unknown} data */
+  _receive(data) {
+    if (typeof data !== "string") return;
+    /** @type {any} */
+    let message;
+    try {
+      message = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (!message || typeof message.type !== "string") return;
+    switch (message.type) {
+      case "joined":
+        this.participantId = message.participant;
+        this.role = message.role;
+        this.policy = message.policy;
+        this.state = message.state;
+        this._storage()?.setItem(this._resumeKey, message.resume);
+        // Publishing starts first, so that a publish() waiting for this event gets its promise.
+        if (message.state === "admitted") this._startPublishing();
+        this._emit("joined", message);
+        return;
+      case "admitted":
+        this.state = "admitted";
+        this._startPublishing();
+        this._emit("admitted", message);
+        return;
+      case "denied":
+      case "removed":
+      case "ended":
+        this._forget();
+        this._emit(message.type, message);
+        return;
+      case "answer":
+        this._answer(message.pc, message.sdp);
+        return;
+      case "offer":
+        if (message.pc === "subscriber") {
+          const streams = Array.isArray(message.streams) ? message.streams : [];
+          this._subscriberQueue = this._subscriberQueue
+            .then(() => this._subscriberOffer(message.sdp, streams))
+            .catch((e) => this._localError("subscriber", e));
+        }
+        return;
+      case "candidate":
+        if (message.pc === "subscriber") {
+          // After the offer it belongs to, which may still be waiting in the queue.
+          this._subscriberQueue = this._subscriberQueue.then(() =>
+            this._remoteCandidate("subscriber", message.candidate ?? null),
+          );
+        } else {
+          this._remoteCandidate(message.pc, message.candidate ?? null);
+        }
+        return;
+      case "share_started":
+        if (this._shareStart) {
+          this._shareStart.resolve(Boolean(message.full_resolution));
+          this._shareStart = null;
+        }
+        return;
+      case "error":
+        this._refused(message);
+        this._emit("error", message);
+        return;
+      case "lobby":
+      case "host_left":
+      case "host_returned":
+      case "taken_over":
+      case "participant":
+      case "hands":
+      case "streams":
+      case "settings":
+      case "chat":
+      case "muted":
+      case "floor":
+        this._emit(message.type, message);
+        return;
+    }
+  }
+
+  /**
+   * _localError reports a failure in this browser (not from the server) as an `error` event.
+   * @param {string} request
+   * @param {unknown} e
+   */
+  _localError(request, e) {
+    this._emit("error", { type: "error", code: "client", message: String(e), request });
+  }
+
+  /** @param {ErrorMessage} message */
+  _refused(message) {
+    const error = new ConnectionError(message.code, message.message, message.request);
+    if (message.request === "share_start" && this._shareStart) {
+      this._shareStart.reject(error);
+      this._shareStart = null;
+    }
+    if (message.request === "offer" || message.code === "media_unavailable") {
+      for (const pending of this._answers.values()) pending.reject(error);
+      this._answers.clear();
+    }
+    if (message.code === "media_unavailable") {
+      // Janus is gone (or restarting): its end of the publishing PeerConnections went with it.
+      // The next publish() or shareScreen() makes new ones; the server offers a new subscriber.
+      for (const name of /** @type {PcName[]} */ (["publisher", "screen"])) {
+        this._pcs.get(name)?.pc.close();
+        this._pcs.delete(name);
+      }
+    }
+  }
+
+  /** _forget drops the resume token: this place in the meeting is over. */
+  _forget() {
+    this._storage()?.removeItem(this._resumeKey);
+  }
+
+  _closed() {
+    this.state = "closed";
+    for (const pending of this._answers.values()) {
+      pending.reject(new ConnectionError("closed", "Anslutningen till mötet bröts."));
+    }
+    this._answers.clear();
+    if (this._shareStart) {
+      this._shareStart.reject(new ConnectionError("closed", "Anslutningen till mötet bröts."));
+      this._shareStart = null;
+    }
+    for (const state of this._pcs.values()) state.pc.close();
+    this._pcs.clear();
+  }
+
+  // ---- peer connections ------------------------------------------------------------------
+
+  /**
+   * _newPc makes the PeerConnection named name (closing one it replaces).
+   * @param {PcName} name
+   * @returns {PcState}
+   */
+  _newPc(name) {
+    this._pcs.get(name)?.pc.close();
+    const pc = new RTCPeerConnection(PC_CONFIG);
+    /** @type {PcState} */
+    const state = { pc, signalled: false, outgoing: [], incoming: [] };
+    pc.addEventListener("icecandidate", (event) => {
+      if (this._pcs.get(name) !== state) return;
+      const c = event.candidate;
+      if (c && !c.candidate) return; // an end-of-generation marker; null follows
+      /** @type {RTCIceCandidateInit | null} */
+      const init = c ? { candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex } : null;
+      if (state.signalled) this._sendCandidate(name, init);
+      else state.outgoing.push(init);
+    });
+    this._pcs.set(name, state);
+    return state;
+  }
+
+  /**
+   * @param {PcName} name
+   * @param {RTCIceCandidateInit | null} candidate
+   */
+  _sendCandidate(name, candidate) {
+    this._send({ type: "candidate", pc: name, candidate });
+  }
+
+  /**
+   * _signalled lets the local candidates of a PeerConnection go, now that its description was sent.
+   * @param {PcName} name
+   * @param {PcState} state
+   */
+  _signalled(name, state) {
+    state.signalled = true;
+    for (const candidate of state.outgoing.splice(0)) this._sendCandidate(name, candidate);
+  }
+
+  /**
+   * _flushIncoming adds the remote candidates that came before the remote description.
+   * @param {PcState} state
+   */
+  async _flushIncoming(state) {
+    for (const candidate of state.incoming.splice(0)) await this._addCandidate(state.pc, candidate);
+  }
+
+  /**
+   * @param {RTCPeerConnection} pc
+   * @param {RTCIceCandidateInit | null} candidate
+   */
+  async _addCandidate(pc, candidate) {
+    try {
+      await pc.addIceCandidate(candidate ?? undefined);
+    } catch (e) {
+      if (candidate) console.warn("ICE candidate refused", e);
+    }
+  }
+
+  /**
+   * @param {PcName} name
+   * @param {RTCIceCandidateInit | null} candidate
+   */
+  _remoteCandidate(name, candidate) {
+    const state = this._pcs.get(name);
+    if (!state) return;
+    if (state.pc.remoteDescription) this._addCandidate(state.pc, candidate);
+    else state.incoming.push(candidate);
+  }
+
+  /**
+   * _offer sends the local offer of a publishing PeerConnection and applies the answer.
+   * @param {"publisher" | "screen"} name
+   * @param {PcState} state
+   */
+  async _offer(name, state) {
+    const { pc } = state;
+    await pc.setLocalDescription(await pc.createOffer());
+    const sdp = pc.localDescription?.sdp ?? "";
+    /** @type {Promise<string>} */
+    const answered = new Promise((resolve, reject) => {
+      this._answers.get(name)?.reject(new ConnectionError("renegotiated", "A newer offer was sent."));
+      this._answers.set(name, { resolve, reject });
+    });
+    this._send({ type: "offer", pc: name, sdp });
+    this._signalled(name, state);
+    const answer = await answered;
+    if (this._pcs.get(name) !== state) return;
+    await pc.setRemoteDescription({ type: "answer", sdp: answer });
+    await this._flushIncoming(state);
+  }
+
+  /**
+   * @param {string} name
+   * @param {string} sdp
+   */
+  _answer(name, sdp) {
+    if (name !== "publisher" && name !== "screen") return;
+    const pending = this._answers.get(name);
+    if (!pending) return;
+    this._answers.delete(name);
+    pending.resolve(sdp);
+  }
+
+  /**
+   * publish sends stream's tracks (camera and microphone) to the meeting.
+   * Before `admitted` it waits for admission; it resolves once Janus's answer
+   * is applied. Called again, it replaces the tracks and renegotiates; after a
+   * `media_unavailable` error (Janus restarted) it publishes afresh on a new
+   * PeerConnection.
+   * @param {MediaStream} [stream] by default the stream published last
+   * @returns {Promise<void>}
+   */
+  publish(stream) {
+    const chosen = stream ?? this._published;
+    if (!chosen) return Promise.reject(new TypeError("publish needs a MediaStream"));
+    this._published = chosen;
+    if (this.state === "admitted") return this._startPublishing();
+    return new Promise((resolve, reject) => {
+      const offAdmitted = this.on("admitted", () => {
+        off();
+        resolve(this._publishing ?? Promise.resolve());
+      });
+      const offJoined = this.on("joined", (message) => {
+        if (message.state !== "admitted") return;
+        off();
+        resolve(this._publishing ?? Promise.resolve());
+      });
+      const offClosed = this.on("closed", () => {
+        off();
+        reject(new ConnectionError("closed", "Anslutningen till mötet bröts."));
+      });
+      const off = () => {
+        offAdmitted();
+        offJoined();
+        offClosed();
+      };
+    });
+  }
+
+  /** @returns {Promise<void>} */
+  _startPublishing() {
+    const stream = this._published;
+    if (!stream || this.state !== "admitted") return Promise.resolve();
+    const run = async () => {
+      let state = this._pcs.get("publisher");
+      if (!state) state = this._newPc("publisher");
+      const transceivers = state.pc.getTransceivers();
+      for (const track of stream.getTracks()) {
+        const same = transceivers.find((t) => t.receiver.track.kind === track.kind && t.currentDirection !== "stopped");
+        if (same && same.sender.track !== track) await same.sender.replaceTrack(track);
+        else if (!same) state.pc.addTrack(track, stream);
+      }
+      await this._offer("publisher", state);
+    };
+    // One negotiation at a time: a second publish() offers after the first is answered.
+    const publishing = (this._publishing ?? Promise.resolve()).catch(() => undefined).then(run);
+    this._publishing = publishing;
+    publishing.catch((e) => this._localError("offer", e));
+    return publishing;
+  }
+
+  /** unpublish stops sending the camera and microphone (the publisher PeerConnection is closed). */
+  unpublish() {
+    this._published = null;
+    this._pcs.get("publisher")?.pc.close();
+    this._pcs.delete("publisher");
+  }
+
+  /**
+   * shareScreen asks to share (`share_start`) and, once accepted, publishes
+   * stream on the `screen` PeerConnection. Rejects if the server refuses.
+   * @param {MediaStream} stream e.g. from getDisplayMedia
+   * @returns {Promise<void>}
+   */
+  async shareScreen(stream) {
+    /** @type {Promise<boolean>} */
+    const started = new Promise((resolve, reject) => {
+      this._shareStart?.reject(new ConnectionError("renegotiated", "A newer share was asked for."));
+      this._shareStart = { resolve, reject };
+    });
+    this._send({ type: "share_start" });
+    const fullResolution = await started;
+    const state = this._newPc("screen");
+    for (const track of stream.getTracks()) {
+      if (track.kind === "video") track.contentHint = "detail";
+      const sender = state.pc.addTrack(track, stream);
+      if (track.kind === "video" && !fullResolution) {
+        const settings = track.getSettings();
+        const height = settings.height ?? 0;
+        if (height > 1080) {
+          const parameters = sender.getParameters();
+          for (const encoding of parameters.encodings ?? []) encoding.scaleResolutionDownBy = height / 1080;
+          await sender.setParameters(parameters).catch(() => undefined);
+        }
+      }
+    }
+    await this._offer("screen", state);
+  }
+
+  /** stopShare ends the screen share (`share_stop`) and closes its PeerConnection. */
+  stopShare() {
+    this._send({ type: "share_stop" });
+    this._pcs.get("screen")?.pc.close();
+    this._pcs.delete("screen");
+    this._answers.get("screen")?.reject(new ConnectionError("stopped", "The share was stopped."));
+    this._answers.delete("screen");
+  }
+
+  /**
+   * _subscriberOffer answers the server's subscriber offer and gives the
+   * received tracks to the participants named in streams.
+   * @param {string} sdp
+   * @param {{mid: string, participant: string, kind: StreamKind}[]} streams
+   */
+  async _subscriberOffer(sdp, streams) {
+    const ufrag = ICE_UFRAG.exec(sdp)?.[1] ?? null;
+    let state = this._pcs.get("subscriber");
+    if (state && ufrag !== this._subscriberUfrag) {
+      // Janus made a new PeerConnection (it was restarted): so do we.
+      state.pc.close();
+      this._pcs.delete("subscriber");
+      this._dropTracks(new Map());
+      state = undefined;
+    }
+    if (!state) state = this._newPc("subscriber");
+    this._subscriberUfrag = ufrag;
+    const { pc } = state;
+    await pc.setRemoteDescription({ type: "offer", sdp });
+    await this._flushIncoming(state);
+    await pc.setLocalDescription(await pc.createAnswer());
+    this._send({ type: "answer", pc: "subscriber", sdp: pc.localDescription?.sdp ?? "" });
+    this._signalled("subscriber", state);
+    /** @type {Map<string, StreamName>} */
+    const mids = new Map();
+    for (const s of streams) mids.set(String(s.mid), { participant: s.participant, kind: s.kind });
+    this._dropTracks(mids);
+    this._mids = mids;
+    for (const transceiver of pc.getTransceivers()) {
+      const mid = transceiver.mid;
+      if (mid === null) continue;
+      const name = mids.get(mid);
+      const track = transceiver.receiver.track;
+      const direction = transceiver.currentDirection;
+      if (!name || !track || direction === "inactive" || direction === "stopped") continue;
+      if (this._midTracks.get(mid) === track) continue;
+      const key = `${name.participant}/${name.kind}`;
+      let stream = this._streams.get(key);
+      if (!stream) {
+        stream = new MediaStream();
+        this._streams.set(key, stream);
+      }
+      for (const old of stream.getTracks()) if (old.kind === track.kind) stream.removeTrack(old);
+      stream.addTrack(track);
+      this._midTracks.set(mid, track);
+      this._emit("track", { participant: name.participant, kind: name.kind, stream, track, mid });
+    }
+  }
+
+  /**
+   * _dropTracks forgets the tracks whose mid no longer carries the same stream.
+   * @param {Map<string, StreamName>} mids the new mid → stream map
+   */
+  _dropTracks(mids) {
+    for (const [mid, track] of [...this._midTracks]) {
+      const before = this._mids.get(mid);
+      const after = mids.get(mid);
+      if (before && after && before.participant === after.participant && before.kind === after.kind) continue;
+      this._midTracks.delete(mid);
+      if (!before) continue;
+      const key = `${before.participant}/${before.kind}`;
+      const stream = this._streams.get(key);
+      if (!stream) continue;
+      stream.removeTrack(track);
+      if (stream.getTracks().length === 0) this._streams.delete(key);
+      this._emit("track_removed", { participant: before.participant, kind: before.kind, stream, track, mid });
+    }
+  }
+
+  /**
+   * peerConnection is one of this participant's PeerConnections (e.g. for getStats), if it exists.
+   * @param {PcName} name
+   * @returns {RTCPeerConnection | null}
+   */
+  peerConnection(name) {
+    return this._pcs.get(name)?.pc ?? null;
+  }
+
+  // ---- in the meeting ----------------------------------------------------------------------
+
+  /**
+   * setMediaState tells the others what this browser sends (`media_state`).
+   * @param {boolean} camera
+   * @param {boolean} microphone
+   */
+  setMediaState(camera, microphone) {
+    this._send({ type: "media_state", camera, microphone });
+  }
+
+  /** raiseHand raises this participant's hand. */
+  raiseHand() {
+    this._send({ type: "raise_hand" });
+  }
+
+  /**
+   * lowerHand lowers this participant's own hand, or (hosts only) participant's.
+   * @param {string} [participant]
+   */
+  lowerHand(participant) {
+    this._send(participant ? { type: "lower_hand", participant } : { type: "lower_hand" });
+  }
+
+  /**
+   * chat sends a chat message (1–2000 characters).
+   * @param {string} text
+   */
+  chat(text) {
+    this._send({ type: "chat", text });
+  }
+
+  // ---- host commands -----------------------------------------------------------------------
+
+  /** @param {string} participant lets a participant in from the lobby ("Tillåt") */
+  admit(participant) {
+    this._send({ type: "admit", participant });
+  }
+
+  /** @param {string} participant refuses a participant in the lobby ("Neka") */
+  deny(participant) {
+    this._send({ type: "deny", participant });
+  }
+
+  /** @param {string} participant removes a participant from the meeting for good */
+  remove(participant) {
+    this._send({ type: "remove", participant });
+  }
+
+  /** @param {string} participant mutes a participant's microphone */
+  mute(participant) {
+    this._send({ type: "mute", participant });
+  }
+
+  /** muteAllGuests mutes every admitted participant who is not a host. */
+  muteAllGuests() {
+    this._send({ type: "mute_all_guests" });
+  }
+
+  /** lock refuses new guests. */
+  lock() {
+    this._send({ type: "lock" });
+  }
+
+  /** unlock lets new guests in again. */
+  unlock() {
+    this._send({ type: "unlock" });
+  }
+
+  /** @param {boolean} allowed whether host-muted guests may unmute themselves */
+  setGuestsMayUnmute(allowed) {
+    this._send({ type: "guests_may_unmute", allowed });
+  }
+
+  /** @param {string} participant gives an attendee the floor (anonymous meetings) */
+  giveFloor(participant) {
+    this._send({ type: "give_floor", participant });
+  }
+
+  /** @param {string} participant takes the floor back (anonymous meetings) */
+  takeFloor(participant) {
+    this._send({ type: "take_floor", participant });
+  }
+
+  /** end ends the meeting for everyone ("Avsluta mötet"). */
+  end() {
+    this._send({ type: "end" });
+  }
+
+  // ---- leaving -----------------------------------------------------------------------------
+
+  /** leave leaves the meeting (`leave`): the place is given up and the resume token forgotten. */
+  leave() {
+    this._forget();
+    this._send({ type: "leave" });
+    this._closed();
+  }
+
+  /**
+   * close closes the connection without leaving: the place is kept for the
+   * reconnect window, and a new MeetingConnection resumes it.
+   */
+  close() {
+    this._closed();
+    this._ws?.close(1000, "closed");
+  }
+}
+
+/**
+ * connect makes a MeetingConnection and joins.
+ * @param {ConnectionOptions} options
+ * @returns {Promise<MeetingConnection>}
+ */
+export async function connect(options) {
+  const connection = new MeetingConnection(options);
+  await connection.join();
+  return connection;
+}

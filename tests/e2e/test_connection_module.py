@@ -1,0 +1,456 @@
+"""The browser's meeting connection (static/js/meeting/connection.js) in Chromium, against real Janus.
+
+A ``vardmote serve`` with media on (its embedded Janus, ICE held to this
+machine's own non-loopback IPv4 address, see docs/design-notes.md) and
+Debian's Chromium with a fake camera. Annika books a "Vårdmöte patient"
+through the API; in one browser context she (signed in by her session
+cookie) imports the module on a page of the service, joins and publishes;
+in another a guest opens the meeting link and does the same with its token.
+The guest waits in the lobby, receiving nothing, until Annika admits them;
+then each receives and decodes the other's video on their subscriber
+PeerConnection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import ifaddr
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+STARTUP_TIMEOUT = 30.0
+TZ = ZoneInfo("Europe/Stockholm")
+MODULE = "/static/js/meeting/connection.js"
+EVENTS = [
+    "joined",
+    "lobby",
+    "admitted",
+    "denied",
+    "removed",
+    "ended",
+    "host_left",
+    "host_returned",
+    "taken_over",
+    "participant",
+    "hands",
+    "streams",
+    "settings",
+    "chat",
+    "muted",
+    "floor",
+    "error",
+    "track",
+    "closed",
+]
+
+# Joins with connection.js, records every event on window.vm and publishes a fake camera.
+# publish() waits for admission by itself, so its promise is kept, not awaited.
+JOIN_AND_PUBLISH = """
+async ({module, events, options}) => {
+  const { MeetingConnection } = await import(module);
+  const conn = new MeetingConnection(options);
+  const vm = { conn, events: [], published: null };
+  window.vm = vm;
+  for (const type of events) {
+    conn.on(type, (detail) => {
+      const copy = type === "track"
+        ? { participant: detail.participant, kind: detail.kind, mid: detail.mid,
+            trackKind: detail.track.kind, tracks: detail.stream.getTracks().length }
+        : detail;
+      vm.events.push({ type, detail: copy });
+    });
+  }
+  const joined = await conn.join();
+  const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+  conn.publish(stream).then(() => { vm.published = "ok"; }, (e) => { vm.published = String(e); });
+  return joined;
+}
+"""
+
+EVENTS_OF = "(type) => window.vm.events.filter((e) => e.type === type).map((e) => e.detail)"
+
+FRAMES_DECODED = """
+async () => {
+  const pc = window.vm.conn.peerConnection("subscriber");
+  if (!pc) return 0;
+  let frames = 0;
+  (await pc.getStats()).forEach((r) => {
+    if (r.type === "inbound-rtp" && r.kind === "video") frames += r.framesDecoded || 0;
+  });
+  return frames;
+}
+"""
+
+
+# ---- a server with media on ---------------------------------------------------------------------
+
+
+def _free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _udp_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_rtp_range(size: int = 100) -> str:
+    """_free_rtp_range is a block of free UDP ports in 21000-32000 (as tests/media does), "low-high"."""
+    for _ in range(50):
+        start = random.randrange(21000, 32000 - size, size)
+        if all(_udp_free(p) for p in range(start, start + size)):
+            return f"{start}-{start + size - 1}"
+    raise RuntimeError("no free block of UDP ports")
+
+
+def _local_address() -> str:
+    """_local_address is this machine's first non-loopback IPv4 address (Janus skips loopback)."""
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            if isinstance(ip.ip, str) and not ip.ip.startswith("127."):
+                return ip.ip
+    raise RuntimeError("this test needs a non-loopback IPv4 address (Janus skips loopback)")
+
+
+@dataclass(frozen=True)
+class Server:
+    base_url: str
+    var_dir: Path
+    log: Path
+
+    def janus_pid(self) -> int:
+        """janus_pid is the process id of the server's embedded Janus."""
+        return int((self.var_dir / "janus" / "janus.pid").read_text().strip())
+
+
+def _health(base_url: str) -> dict[str, Any] | None:
+    try:
+        with urllib.request.urlopen(base_url + "/healthz", timeout=2) as response:
+            health: dict[str, Any] = json.load(response)
+            return health
+    except urllib.error.HTTPError as e:
+        body: dict[str, Any] = json.load(e)
+        return body
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """server is ``vardmote serve`` in demo mode with its embedded Janus up."""
+    var_dir = tmp_path_factory.mktemp("e2e-connection") / "var"
+    var_dir.mkdir(parents=True)
+    port = _free_tcp_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VARDMOTE_")}
+    env.update(
+        VARDMOTE_DEMO="1",
+        VARDMOTE_MEDIA="1",
+        VARDMOTE_VAR_DIR=str(var_dir),
+        VARDMOTE_HOST="127.0.0.1",
+        VARDMOTE_PORT=str(port),
+        VARDMOTE_PUBLIC_URL=base_url,
+        VARDMOTE_JANUS_WS_PORT=str(_free_tcp_port()),
+        VARDMOTE_JANUS_RTP_PORTS=_free_rtp_range(),
+        VARDMOTE_JANUS_ICE_INTERFACES=_local_address(),
+    )
+    log = var_dir / "server.log"
+    command = str(Path(sys.executable).parent / "vardmote")
+    with log.open("wb") as out:
+        process = subprocess.Popen([command, "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"vardmote serve exited with {process.returncode}:\n{log.read_text()}")
+            health = _health(base_url)
+            if health is not None and health.get("janus", {}).get("up"):
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"vardmote serve or its Janus did not come up:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield Server(base_url, var_dir, log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _call(server: Server, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+    request = urllib.request.Request(
+        server.base_url + path, data=None if body is None else json.dumps(body).encode(), method=method
+    )
+    request.add_header("Content-Type", "application/json")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+# ---- Chromium -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chromium(playwright: Playwright) -> Iterator[Browser]:
+    """chromium is Debian's headless Chromium with a fake camera and microphone."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+MakeContext = Callable[[], BrowserContext]
+
+
+@pytest.fixture
+def new_context(chromium: Browser, server: Server) -> Iterator[MakeContext]:
+    """new_context makes Swedish browser contexts that may reach the server only, and closes them."""
+    made: list[BrowserContext] = []
+    outside: list[str] = []
+
+    def guard(route: Route) -> None:
+        url = urlsplit(route.request.url)
+        if url.scheme in {"http", "https", "ws", "wss"} and url.hostname not in {"127.0.0.1", "localhost"}:
+            outside.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    def make() -> BrowserContext:
+        context = chromium.new_context(
+            base_url=server.base_url, locale="sv-SE", timezone_id="Europe/Stockholm"
+        )
+        context.set_default_timeout(10_000)
+        context.route("**/*", guard)
+        made.append(context)
+        return context
+
+    yield make
+    for context in made:
+        context.close()
+    assert not outside, f"the pages asked for addresses outside the server: {outside}"
+
+
+def _events(page: Page, type_: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = page.evaluate(EVENTS_OF, type_)
+    return found
+
+
+def _wait_for_frames(page: Page, who: str, timeout: float = 10.0) -> int:
+    deadline = time.monotonic() + timeout
+    frames = 0
+    while time.monotonic() < deadline:
+        frames = int(page.evaluate(FRAMES_DECODED))
+        if frames > 0:
+            return frames
+        time.sleep(0.25)
+    events = page.evaluate("() => window.vm.events")
+    pytest.fail(f"{who} decoded no video in {timeout:.0f} s; events: {json.dumps(events)[:3000]}")
+
+
+# ---- the tests ----------------------------------------------------------------------------------
+
+
+WAIT_TRACK = (
+    "(id) => window.vm.events.some((e) => e.type === 'track' && e.detail.participant === id"
+    " && e.detail.kind === 'camera' && e.detail.trackKind === 'video')"
+)
+
+
+@dataclass
+class Pair:
+    """Pair is a host and an admitted guest, each in a page with connection.js joined and publishing."""
+
+    meeting_id: str
+    link: str
+    host: Page
+    guest: Page
+    host_id: str
+    guest_id: str
+
+
+def _book(server: Server) -> tuple[str, str, str]:
+    """_book signs annika in and books a "Vårdmöte patient": (session token, meeting id, link token)."""
+    token: str = _call(server, "POST", "/api/v1/session", {"username": "annika", "password": "demo"})["token"]
+    day = dt.datetime.now(TZ).date() + dt.timedelta(days=1)
+    booking = {
+        "title": "Uppföljning",
+        "start": f"{day.isoformat()}T09:00",
+        "end": f"{day.isoformat()}T09:30",
+        "type_key": "vardmote_patient",
+    }
+    (meeting,) = _call(server, "POST", "/api/v1/meetings", booking, token)
+    return token, meeting["id"], meeting["guest_url"].rsplit("/m/", 1)[1]
+
+
+def _join_guest(guest: Page, meeting_id: str, link: str) -> dict[str, Any]:
+    options = {"meetingId": meeting_id, "link": link, "name": "David"}
+    joined: dict[str, Any] = guest.evaluate(
+        JOIN_AND_PUBLISH, {"module": MODULE, "events": EVENTS, "options": options}
+    )
+    return joined
+
+
+def _resume_token(page: Page, meeting_id: str) -> str | None:
+    token: str | None = page.evaluate("(id) => sessionStorage.getItem('vardmote.resume.' + id)", meeting_id)
+    return token
+
+
+def _meet(server: Server, new_context: MakeContext) -> Pair:
+    """_meet: the host joins and publishes; the guest knocks, waits unseen, is admitted; both see video."""
+    token, meeting_id, link = _book(server)
+
+    host_context = new_context()
+    host_context.add_cookies([{"name": "vm_session", "value": token, "url": server.base_url}])
+    host = host_context.new_page()
+    host.goto("/kalender")
+    assert urlsplit(host.url).path == "/kalender", host.url
+    host_joined = host.evaluate(
+        JOIN_AND_PUBLISH, {"module": MODULE, "events": EVENTS, "options": {"meetingId": meeting_id}}
+    )
+    assert host_joined["role"] == "host" and host_joined["state"] == "admitted", host_joined
+
+    guest = new_context().new_page()
+    guest.goto(f"/m/{link}")
+    guest_joined = _join_guest(guest, meeting_id, link)
+    assert guest_joined["role"] == "guest" and guest_joined["state"] == "lobby", guest_joined
+    assert guest_joined["participants"] == [
+        {**guest_joined["participants"][0], "id": guest_joined["participant"], "state": "lobby"}
+    ]
+    guest_id: str = guest_joined["participant"]
+    assert _resume_token(guest, meeting_id) == guest_joined["resume"]
+
+    # The host sees the guest knocking; the guest waits in the lobby and receives nothing.
+    host.wait_for_function(
+        "(id) => window.vm.events.some((e) => e.type === 'participant' && e.detail.participant.id === id"
+        " && e.detail.participant.state === 'lobby')",
+        arg=guest_id,
+    )
+    guest.wait_for_function("() => window.vm.events.some((e) => e.type === 'lobby')")
+    time.sleep(1.0)
+    assert _events(guest, "track") == []
+    assert _events(guest, "admitted") == []
+    assert guest.evaluate("() => window.vm.conn.peerConnection('subscriber')") is None
+    assert guest.evaluate("() => window.vm.conn.peerConnection('publisher')") is None
+    assert guest.evaluate("() => window.vm.published") is None
+
+    host.evaluate("(id) => window.vm.conn.admit(id)", guest_id)
+    guest.wait_for_function("() => window.vm.events.some((e) => e.type === 'admitted')")
+
+    # Each receives the other's camera: a track event naming them, then decoded frames.
+    host.wait_for_function(WAIT_TRACK, arg=guest_id)
+    guest.wait_for_function(WAIT_TRACK, arg=host_joined["participant"])
+    assert _wait_for_frames(guest, "the guest") > 0
+    assert _wait_for_frames(host, "the host") > 0
+    host.wait_for_function("() => window.vm.published !== null")
+    guest.wait_for_function("() => window.vm.published !== null")
+    assert host.evaluate("() => window.vm.published") == "ok"
+    assert guest.evaluate("() => window.vm.published") == "ok"
+    assert not _events(host, "error"), _events(host, "error")
+    assert not _events(guest, "error"), _events(guest, "error")
+    return Pair(meeting_id, link, host, guest, host_joined["participant"], guest_id)
+
+
+def test_host_admits_guest_and_both_receive_video(server: Server, new_context: MakeContext) -> None:
+    started = time.monotonic()
+    pair = _meet(server, new_context)
+
+    pair.guest.evaluate("() => window.vm.conn.leave()")
+    pair.host.wait_for_function(
+        "(id) => window.vm.events.some((e) => e.type === 'participant' && e.detail.change === 'remove'"
+        " && e.detail.participant.id === id)",
+        arg=pair.guest_id,
+    )
+    assert _resume_token(pair.guest, pair.meeting_id) is None
+    assert time.monotonic() - started < 40
+
+
+def test_a_reload_resumes_and_a_restarted_janus_gets_a_new_subscriber(
+    server: Server, new_context: MakeContext
+) -> None:
+    """Last in the module (it restarts the server's Janus)."""
+    started = time.monotonic()
+    pair = _meet(server, new_context)
+    host, guest = pair.host, pair.guest
+
+    # A reload keeps the place: the stored resume token brings the guest back admitted, not to the lobby.
+    guest.reload()
+    resumed = _join_guest(guest, pair.meeting_id, pair.link)
+    assert resumed["resumed"] is True and resumed["state"] == "admitted", resumed
+    assert resumed["participant"] == pair.guest_id
+    assert _resume_token(guest, pair.meeting_id) == resumed["resume"]
+    guest.wait_for_function(WAIT_TRACK, arg=pair.host_id)
+    assert _wait_for_frames(guest, "the resumed guest") > 0
+    host.wait_for_function("() => window.vm.published === 'ok'")
+
+    # Janus dies and is restarted: both publish again, and the server's subscriber offers
+    # (new ICE credentials) are answered by new subscriber PeerConnections.
+    for page in (host, guest):
+        page.evaluate("() => { window.vm.oldSubscriber = window.vm.conn.peerConnection('subscriber'); }")
+    os.kill(server.janus_pid(), signal.SIGKILL)
+    for page in (host, guest):
+        page.wait_for_function(
+            "() => window.vm.events.some((e) => e.type === 'error' && e.detail.code === 'media_unavailable')"
+        )
+    deadline = time.monotonic() + 15
+    while not (
+        (health := _health(server.base_url)) and health["janus"]["up"] and health["janus"]["restarts"]
+    ):
+        assert time.monotonic() < deadline, health
+        time.sleep(0.1)
+    for page in (host, guest):
+        page.evaluate("() => { window.vm.events = []; window.vm.published = null; }")
+        page.evaluate(
+            "() => window.vm.conn.publish().then(() => { window.vm.published = 'ok'; },"
+            " (e) => { window.vm.published = String(e); })"
+        )
+    host.wait_for_function(WAIT_TRACK, arg=pair.guest_id)
+    guest.wait_for_function(WAIT_TRACK, arg=pair.host_id)
+    for page, who in ((host, "the host"), (guest, "the guest")):
+        assert page.evaluate(
+            "() => window.vm.conn.peerConnection('subscriber') !== window.vm.oldSubscriber"
+        ), f"{who} answered the restarted Janus on the old subscriber"
+        assert _wait_for_frames(page, who) > 0
+        assert page.evaluate("() => window.vm.published") == "ok"
+    assert "Traceback" not in server.log.read_text()
+    assert time.monotonic() - started < 40
