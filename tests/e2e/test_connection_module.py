@@ -16,9 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,9 +29,10 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-import ifaddr
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route
+
+from machine import free_rtp_range, free_tcp_port, local_address
 
 pytestmark = pytest.mark.e2e
 
@@ -116,40 +115,6 @@ async () => {
 # ---- a server with media on ---------------------------------------------------------------------
 
 
-def _free_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _udp_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_rtp_range(size: int = 100) -> str:
-    """_free_rtp_range is a block of free UDP ports in 21000-32000 (as tests/media does), "low-high"."""
-    for _ in range(50):
-        start = random.randrange(21000, 32000 - size, size)
-        if all(_udp_free(p) for p in range(start, start + size)):
-            return f"{start}-{start + size - 1}"
-    raise RuntimeError("no free block of UDP ports")
-
-
-def _local_address() -> str:
-    """_local_address is this machine's first non-loopback IPv4 address (Janus skips loopback)."""
-    for adapter in ifaddr.get_adapters():
-        for ip in adapter.ips:
-            if isinstance(ip.ip, str) and not ip.ip.startswith("127."):
-                return ip.ip
-    raise RuntimeError("this test needs a non-loopback IPv4 address (Janus skips loopback)")
-
-
 @dataclass(frozen=True)
 class Server:
     base_url: str
@@ -178,7 +143,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """server is ``vardmote serve`` in demo mode with its embedded Janus up."""
     var_dir = tmp_path_factory.mktemp("e2e-connection") / "var"
     var_dir.mkdir(parents=True)
-    port = _free_tcp_port()
+    port = free_tcp_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("VARDMOTE_")}
     env.update(
@@ -188,9 +153,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         VARDMOTE_HOST="127.0.0.1",
         VARDMOTE_PORT=str(port),
         VARDMOTE_PUBLIC_URL=base_url,
-        VARDMOTE_JANUS_WS_PORT=str(_free_tcp_port()),
-        VARDMOTE_JANUS_RTP_PORTS=_free_rtp_range(),
-        VARDMOTE_JANUS_ICE_INTERFACES=_local_address(),
+        VARDMOTE_JANUS_WS_PORT=str(free_tcp_port()),
+        VARDMOTE_JANUS_RTP_PORTS="{}-{}".format(*free_rtp_range()),
+        VARDMOTE_JANUS_ICE_INTERFACES=local_address(),
     )
     log = var_dir / "server.log"
     command = str(Path(sys.executable).parent / "vardmote")
