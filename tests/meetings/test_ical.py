@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from icalendar import Calendar, Event
-from meeting_helpers import ORGANISATION, TZ, audit, book, meeting_body, path_of
 
+from booking_helpers import ORGANISATION, TZ, audit, book, meeting_body, path_of
 from conftest import bearer
 from vardmote.accounts.models import User
 from vardmote.context import Context

@@ -13,9 +13,9 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
-from meeting_helpers import ORGANISATION, audit, book, local, move, path_of
 from sqlalchemy import text
 
+from booking_helpers import ORGANISATION, audit, book, local, move, path_of
 from conftest import bearer
 from vardmote.accounts.models import User
 from vardmote.context import Context

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from web_helpers import ORGANISATION, TZ, audit, book, count, csrf_of, local, meeting_body, sign_in
 
+from booking_helpers import ORGANISATION, TZ, audit, book, count, csrf_of, local, meeting_body, sign_in
 from conftest import bearer
 from vardmote.accounts.models import User
 from vardmote.app import create_app

@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
-from web_helpers import ORGANISATION, TZ, audit, book, count, csrf_of, local, sign_in
 
+from booking_helpers import ORGANISATION, TZ, audit, book, count, csrf_of, local, sign_in
 from conftest import bearer
 from vardmote.accounts.models import User
 from vardmote.app import create_app

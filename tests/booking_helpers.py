@@ -1,10 +1,12 @@
-"""Helpers for the page and API tests: times ahead, booking, signing in by the form, the database."""
+"""Helpers for the booking, page and API tests: times ahead, booking, moving a meeting, signing in
+by the form, the audit and row counts."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
@@ -13,6 +15,7 @@ from sqlalchemy import func, select
 from conftest import PASSWORD
 from vardmote.audit.models import AuditEntry
 from vardmote.context import Context
+from vardmote.meetings.models import Meeting
 
 TZ = ZoneInfo("Europe/Stockholm")
 ORGANISATION = "Region Västmanland"
@@ -40,6 +43,36 @@ def book(
     return made[0]
 
 
+def path_of(url: str) -> str:
+    """path_of is the path of an absolute address of the service."""
+    parts = urlsplit(url)
+    assert f"{parts.scheme}://{parts.netloc}" == "http://vardmote.test", url
+    return parts.path
+
+
+def move(ctx: Context, meeting_id: str, starts_at: dt.datetime, ends_at: dt.datetime) -> None:
+    """move sets a meeting's times in the database, bypassing the booking rules."""
+    with ctx.db.session() as s:
+        meeting = s.get(Meeting, meeting_id)
+        assert meeting is not None
+        meeting.starts_at, meeting.ends_at = starts_at, ends_at
+
+
+def audit(ctx: Context, meeting_id: str | None = None) -> list[tuple[str, str]]:
+    """audit lists (actor, action) of the audit entries, of one meeting if given, oldest first."""
+    query = select(AuditEntry.actor, AuditEntry.action).order_by(AuditEntry.id)
+    if meeting_id is not None:
+        query = query.where(AuditEntry.meeting_id == meeting_id)
+    with ctx.db.session() as s:
+        return [(actor, action) for actor, action in s.execute(query)]
+
+
+def count(ctx: Context, model: type[Any]) -> int:
+    """count is the number of rows of a table."""
+    with ctx.db.session() as s:
+        return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+
 def csrf_of(html: str) -> str:
     """csrf_of is the CSRF token in a page's first form."""
     found = re.search(r'name="csrf" value="([^"]+)"', html)
@@ -58,18 +91,3 @@ def sign_in(client: TestClient, username: str, nasta: str = "/kalender") -> None
     )
     assert response.status_code == 303, response.text
     assert client.cookies.get("vm_session")
-
-
-def audit(ctx: Context, meeting_id: str | None = None) -> list[tuple[str, str]]:
-    """audit lists (actor, action) of the audit entries, of one meeting if given, oldest first."""
-    query = select(AuditEntry.actor, AuditEntry.action).order_by(AuditEntry.id)
-    if meeting_id is not None:
-        query = query.where(AuditEntry.meeting_id == meeting_id)
-    with ctx.db.session() as s:
-        return [(actor, action) for actor, action in s.execute(query)]
-
-
-def count(ctx: Context, model: type[Any]) -> int:
-    """count is the number of rows of a table."""
-    with ctx.db.session() as s:
-        return int(s.scalar(select(func.count()).select_from(model)) or 0)
