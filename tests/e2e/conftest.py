@@ -1,9 +1,10 @@
-"""Fixtures for the end-to-end tests: a real server, Debian's Chromium, screenshots.
+"""Fixtures for the end-to-end tests: real servers, Debian's Chromium, screenshots.
 
-The server is ``vardmote serve`` in a subprocess, in demo mode, on a free
-loopback port, with its own var folder. When ``VARDMOTE_TEST_DATABASE_URL``
-names a PostgreSQL server, a fresh database is made on it for this run and
-dropped afterwards; otherwise the server keeps its default SQLite file.
+A server is ``vardmote serve`` in a subprocess (servers.py), in demo mode, on
+a free loopback port, with its own var folder: ``server_url`` without media,
+``media_server`` with its embedded Janus. When ``VARDMOTE_TEST_DATABASE_URL``
+names a PostgreSQL server, a fresh database is made on it for each server and
+dropped afterwards; otherwise each server keeps its default SQLite file.
 
 Chromium is Debian's (``/usr/bin/chromium``), never a downloaded one. Every
 browser context may reach the server only: a request to any other host is
@@ -13,15 +14,8 @@ is caught here.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,6 +25,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, sync_playwright
 from sqlalchemy.engine import make_url
+
+from .servers import Server, serve
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -45,16 +41,7 @@ CHROMIUM_ARGS = [
     "--disable-gpu",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
-STARTUP_TIMEOUT = 30.0
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-def _free_port() -> int:
-    """_free_port asks the kernel for a loopback port that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _postgres_database(server_url: str) -> Iterator[str]:
@@ -73,66 +60,34 @@ def _postgres_database(server_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path) -> dict[str, Any]:
-    """_wait_until_healthy polls /healthz until it answers 200 and returns its JSON;
-    fails with the server's output if the server dies or does not answer in time."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"vardmote serve exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(base_url + "/healthz", timeout=2) as response:
-                if response.status == 200:
-                    health: dict[str, Any] = json.load(response)
-                    return health
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"vardmote serve did not answer /healthz within {STARTUP_TIMEOUT:.0f} s:\n{log.read_text()}")
-
-
-def _serve(var_dir: Path, database_url: str | None) -> Iterator[str]:
-    """_serve runs ``vardmote serve`` until the generator is closed and yields its address."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VARDMOTE_")}
-    env.update(
-        VARDMOTE_DEMO="1",
-        VARDMOTE_VAR_DIR=str(var_dir),
-        VARDMOTE_HOST="127.0.0.1",
-        VARDMOTE_PORT=str(port),
-        VARDMOTE_JANUS_WS_PORT=str(_free_port()),
-    )
-    if database_url:
-        env["VARDMOTE_DATABASE_URL"] = database_url
-    command = str(Path(sys.executable).parent / "vardmote")
-    log = var_dir / "server.log"
-    base_url = f"http://127.0.0.1:{port}"
-    with log.open("wb") as out:
-        process = subprocess.Popen([command, "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        health = _wait_until_healthy(base_url, process, log)
-        engine = "postgresql" if database_url else "sqlite"
-        assert health["database"]["engine"] == engine, health
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def _server(tmp_path_factory: pytest.TempPathFactory, name: str, *, media: bool) -> Iterator[Server]:
+    """_server serves from a fresh var folder, on a fresh PostgreSQL database when
+    VARDMOTE_TEST_DATABASE_URL names a server, else on the server's own SQLite file."""
+    var_dir = tmp_path_factory.mktemp(name) / "var"
+    postgres = os.environ.get("VARDMOTE_TEST_DATABASE_URL", "")
+    if postgres:
+        for database_url in _postgres_database(postgres):
+            yield from serve(var_dir, database_url, media=media)
+    else:
+        yield from serve(var_dir, None, media=media)
 
 
 @pytest.fixture(scope="package")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """server_url is the address of a running demo server with a fresh database."""
-    var_dir = tmp_path_factory.mktemp("e2e-var")
-    server = os.environ.get("VARDMOTE_TEST_DATABASE_URL", "")
-    if server:
-        for database_url in _postgres_database(server):
-            yield from _serve(var_dir, database_url)
-    else:
-        yield from _serve(var_dir, None)
+    """server_url is the address of a running demo server (media off) with a fresh database."""
+    for server in _server(tmp_path_factory, "e2e-var", media=False):
+        yield server.url
+
+
+@pytest.fixture(scope="package")
+def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """media_server is a demo server with media on: its embedded Janus is up, ICE held to this
+    machine's non-loopback IPv4 address, RTP on free ports; a fresh database as for server_url.
+
+    Its ``call`` speaks to the JSON API; ``book_protected_meeting`` (servers.py) books on it;
+    ``kill_janus`` and ``wait_for_janus_restart`` test losing Janus (leave it restarted and up).
+    """
+    yield from _server(tmp_path_factory, "e2e-media", media=True)
 
 
 @pytest.fixture(scope="package")
@@ -152,13 +107,9 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 NewContext = Callable[..., BrowserContext]
 
 
-@pytest.fixture
-def new_context(browser: Browser, server_url: str) -> Iterator[NewContext]:
-    """new_context makes a Swedish, Stockholm-time browser context that may reach the server only.
-
-    Keyword arguments (e.g. a Playwright device) override the defaults. Each
-    context has its own cookies, so a second context is a second person.
-    """
+def _contexts(browser: Browser, base_url: Callable[[], str]) -> Iterator[NewContext]:
+    """_contexts yields a maker of guarded browser contexts, closes them afterwards and fails
+    the test if a page asked for an address outside the server."""
     made: list[BrowserContext] = []
     outside: list[str] = []
 
@@ -172,12 +123,13 @@ def new_context(browser: Browser, server_url: str) -> Iterator[NewContext]:
 
     def make(**overrides: Any) -> BrowserContext:
         options: dict[str, Any] = {
-            "base_url": server_url,
             "locale": "sv-SE",
             "timezone_id": "Europe/Stockholm",
             "accept_downloads": True,
         }
         options.update(overrides)
+        if "base_url" not in options:
+            options["base_url"] = base_url()
         context = browser.new_context(**options)
         context.set_default_timeout(10_000)
         context.route("**/*", guard)
@@ -188,6 +140,23 @@ def new_context(browser: Browser, server_url: str) -> Iterator[NewContext]:
     for context in made:
         context.close()
     assert not outside, f"the pages asked for addresses outside the server: {outside}"
+
+
+@pytest.fixture
+def new_context(browser: Browser, request: pytest.FixtureRequest) -> Iterator[NewContext]:
+    """new_context makes a Swedish, Stockholm-time browser context that may reach loopback only,
+    by default against server_url (started only then).
+
+    Keyword arguments (e.g. a Playwright device, or ``base_url=media_server.url``) override the
+    defaults. Each context has its own cookies, so a second context is a second person.
+    """
+    yield from _contexts(browser, lambda: str(request.getfixturevalue("server_url")))
+
+
+@pytest.fixture
+def new_media_context(browser: Browser, media_server: Server) -> Iterator[NewContext]:
+    """new_media_context is new_context against media_server."""
+    yield from _contexts(browser, lambda: media_server.url)
 
 
 class Steps:

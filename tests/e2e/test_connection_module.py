@@ -13,43 +13,20 @@ PeerConnection.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route
+from playwright.sync_api import Page
 
-from machine import free_rtp_range, free_tcp_port, local_address
+from .conftest import NewContext
+from .servers import Server, book_protected_meeting
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-STARTUP_TIMEOUT = 30.0
-TZ = ZoneInfo("Europe/Stockholm")
 MODULE = "/static/js/meeting/connection.js"
 EVENTS = [
     "joined",
@@ -112,130 +89,6 @@ async () => {
 """
 
 
-# ---- a server with media on ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Server:
-    base_url: str
-    var_dir: Path
-    log: Path
-
-    def janus_pid(self) -> int:
-        """janus_pid is the process id of the server's embedded Janus."""
-        return int((self.var_dir / "janus" / "janus.pid").read_text().strip())
-
-
-def _health(base_url: str) -> dict[str, Any] | None:
-    try:
-        with urllib.request.urlopen(base_url + "/healthz", timeout=2) as response:
-            health: dict[str, Any] = json.load(response)
-            return health
-    except urllib.error.HTTPError as e:
-        body: dict[str, Any] = json.load(e)
-        return body
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return None
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """server is ``vardmote serve`` in demo mode with its embedded Janus up."""
-    var_dir = tmp_path_factory.mktemp("e2e-connection") / "var"
-    var_dir.mkdir(parents=True)
-    port = free_tcp_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VARDMOTE_")}
-    env.update(
-        VARDMOTE_DEMO="1",
-        VARDMOTE_MEDIA="1",
-        VARDMOTE_VAR_DIR=str(var_dir),
-        VARDMOTE_HOST="127.0.0.1",
-        VARDMOTE_PORT=str(port),
-        VARDMOTE_PUBLIC_URL=base_url,
-        VARDMOTE_JANUS_WS_PORT=str(free_tcp_port()),
-        VARDMOTE_JANUS_RTP_PORTS="{}-{}".format(*free_rtp_range()),
-        VARDMOTE_JANUS_ICE_INTERFACES=local_address(),
-    )
-    log = var_dir / "server.log"
-    command = str(Path(sys.executable).parent / "vardmote")
-    with log.open("wb") as out:
-        process = subprocess.Popen([command, "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"vardmote serve exited with {process.returncode}:\n{log.read_text()}")
-            health = _health(base_url)
-            if health is not None and health.get("janus", {}).get("up"):
-                break
-            if time.monotonic() > deadline:
-                pytest.fail(f"vardmote serve or its Janus did not come up:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield Server(base_url, var_dir, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _call(server: Server, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
-    request = urllib.request.Request(
-        server.base_url + path, data=None if body is None else json.dumps(body).encode(), method=method
-    )
-    request.add_header("Content-Type", "application/json")
-    if token is not None:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
-
-
-# ---- Chromium -----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def chromium(playwright: Playwright) -> Iterator[Browser]:
-    """chromium is Debian's headless Chromium with a fake camera and microphone."""
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
-
-
-MakeContext = Callable[[], BrowserContext]
-
-
-@pytest.fixture
-def new_context(chromium: Browser, server: Server) -> Iterator[MakeContext]:
-    """new_context makes Swedish browser contexts that may reach the server only, and closes them."""
-    made: list[BrowserContext] = []
-    outside: list[str] = []
-
-    def guard(route: Route) -> None:
-        url = urlsplit(route.request.url)
-        if url.scheme in {"http", "https", "ws", "wss"} and url.hostname not in {"127.0.0.1", "localhost"}:
-            outside.append(route.request.url)
-            route.abort()
-        else:
-            route.continue_()
-
-    def make() -> BrowserContext:
-        context = chromium.new_context(
-            base_url=server.base_url, locale="sv-SE", timezone_id="Europe/Stockholm"
-        )
-        context.set_default_timeout(10_000)
-        context.route("**/*", guard)
-        made.append(context)
-        return context
-
-    yield make
-    for context in made:
-        context.close()
-    assert not outside, f"the pages asked for addresses outside the server: {outside}"
-
-
 def _events(page: Page, type_: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = page.evaluate(EVENTS_OF, type_)
     return found
@@ -274,20 +127,6 @@ class Pair:
     guest_id: str
 
 
-def _book(server: Server) -> tuple[str, str, str]:
-    """_book signs annika in and books a "Vårdmöte patient": (session token, meeting id, link token)."""
-    token: str = _call(server, "POST", "/api/v1/session", {"username": "annika", "password": "demo"})["token"]
-    day = dt.datetime.now(TZ).date() + dt.timedelta(days=1)
-    booking = {
-        "title": "Uppföljning",
-        "start": f"{day.isoformat()}T09:00",
-        "end": f"{day.isoformat()}T09:30",
-        "type_key": "vardmote_patient",
-    }
-    (meeting,) = _call(server, "POST", "/api/v1/meetings", booking, token)
-    return token, meeting["id"], meeting["guest_url"].rsplit("/m/", 1)[1]
-
-
 def _join_guest(guest: Page, meeting_id: str, link: str) -> dict[str, Any]:
     options = {"meetingId": meeting_id, "link": link, "name": "David"}
     joined: dict[str, Any] = guest.evaluate(
@@ -301,12 +140,12 @@ def _resume_token(page: Page, meeting_id: str) -> str | None:
     return token
 
 
-def _meet(server: Server, new_context: MakeContext) -> Pair:
+def _meet(server: Server, new_context: NewContext) -> Pair:
     """_meet: the host joins and publishes; the guest knocks, waits unseen, is admitted; both see video."""
-    token, meeting_id, link = _book(server)
+    token, meeting_id, _, link = book_protected_meeting(server)
 
     host_context = new_context()
-    host_context.add_cookies([{"name": "vm_session", "value": token, "url": server.base_url}])
+    host_context.add_cookies([{"name": "vm_session", "value": token, "url": server.url}])
     host = host_context.new_page()
     host.goto("/kalender")
     assert urlsplit(host.url).path == "/kalender", host.url
@@ -356,9 +195,11 @@ def _meet(server: Server, new_context: MakeContext) -> Pair:
     return Pair(meeting_id, link, host, guest, host_joined["participant"], guest_id)
 
 
-def test_host_admits_guest_and_both_receive_video(server: Server, new_context: MakeContext) -> None:
+def test_host_admits_guest_and_both_receive_video(
+    media_server: Server, new_media_context: NewContext
+) -> None:
     started = time.monotonic()
-    pair = _meet(server, new_context)
+    pair = _meet(media_server, new_media_context)
 
     pair.guest.evaluate("() => window.vm.conn.leave()")
     pair.host.wait_for_function(
@@ -371,11 +212,11 @@ def test_host_admits_guest_and_both_receive_video(server: Server, new_context: M
 
 
 def test_a_reload_resumes_and_a_restarted_janus_gets_a_new_subscriber(
-    server: Server, new_context: MakeContext
+    media_server: Server, new_media_context: NewContext
 ) -> None:
-    """Last in the module (it restarts the server's Janus)."""
+    """It kills the shared media server's Janus and waits until the server has restarted it."""
     started = time.monotonic()
-    pair = _meet(server, new_context)
+    pair = _meet(media_server, new_media_context)
     host, guest = pair.host, pair.guest
 
     # A reload keeps the place: the stored resume token brings the guest back admitted, not to the lobby.
@@ -392,17 +233,12 @@ def test_a_reload_resumes_and_a_restarted_janus_gets_a_new_subscriber(
     # (new ICE credentials) are answered by new subscriber PeerConnections.
     for page in (host, guest):
         page.evaluate("() => { window.vm.oldSubscriber = window.vm.conn.peerConnection('subscriber'); }")
-    os.kill(server.janus_pid(), signal.SIGKILL)
+    media_server.kill_janus()
     for page in (host, guest):
         page.wait_for_function(
             "() => window.vm.events.some((e) => e.type === 'error' && e.detail.code === 'media_unavailable')"
         )
-    deadline = time.monotonic() + 15
-    while not (
-        (health := _health(server.base_url)) and health["janus"]["up"] and health["janus"]["restarts"]
-    ):
-        assert time.monotonic() < deadline, health
-        time.sleep(0.1)
+    media_server.wait_for_janus_restart(timeout=15)
     for page in (host, guest):
         page.evaluate("() => { window.vm.events = []; window.vm.published = null; }")
         page.evaluate(
@@ -417,5 +253,5 @@ def test_a_reload_resumes_and_a_restarted_janus_gets_a_new_subscriber(
         ), f"{who} answered the restarted Janus on the old subscriber"
         assert _wait_for_frames(page, who) > 0
         assert page.evaluate("() => window.vm.published") == "ok"
-    assert "Traceback" not in server.log.read_text()
+    assert "Traceback" not in media_server.log.read_text()
     assert time.monotonic() - started < 40
