@@ -451,7 +451,7 @@ def start_meeting(request: Request, meeting_id: str, row: PageSession, ctx: Ctx,
     meeting = meetings.get_meeting(ctx, s, row.user, meeting_id)
     if meeting.cancelled_at is not None or not meeting.is_protected:
         raise InvalidInput.one("meeting", "Bara ett skyddat möte som inte är avbokat kan startas.")
-    return render(request, "host.html", meeting=meeting)
+    return render(request, "meeting_room.html", meeting=meeting, role="host", display_name=row.user.display_name)
 
 
 # --- calendar feed -------------------------------------------------------------------------
@@ -483,7 +483,7 @@ def guest_link(request: Request, token: str, ctx: Ctx, s: Db) -> Response:
         link = links.resolve(ctx, s, token)
     except VardmoteError as e:
         return render(request, "link_gone.html", e.status, detail=e.message)
-    response = render(request, "guest_welcome.html", meeting=link.meeting)
+    response = render(request, "meeting_room.html", meeting=link.meeting, role="guest", display_name="")
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
@@ -491,6 +491,11 @@ def guest_link(request: Request, token: str, ctx: Ctx, s: Db) -> Response:
 @router.get("/sa-fungerar-det")
 def how_it_works(request: Request) -> HTMLResponse:
     return render(request, "how_it_works.html")
+
+
+@router.get("/villkor")
+def terms(request: Request) -> HTMLResponse:
+    return render(request, "terms.html")
 
 
 @router.get("/personuppgifter")

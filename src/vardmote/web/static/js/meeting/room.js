@@ -1,0 +1,794 @@
+// @ts-check
+/**
+ * The meeting itself, as the page shows it: the others' video with names,
+ * the self view, the buttons (microphone, camera, hand, chat, "Dela skärm",
+ * "Lämna"), and for hosts the participant list "Deltagare" with its
+ * commands. Everything it knows comes from the connection's events; every
+ * command goes through the connection (connection.js), never around it.
+ * @module meeting/room
+ */
+
+import { playArrivalChime } from "./sounds.js";
+
+/** @typedef {import("./connection.js").MeetingConnection} MeetingConnection */
+/** @typedef {import("./connection.js").JoinedMessage} JoinedMessage */
+/** @typedef {import("./connection.js").ParticipantEntry} ParticipantEntry */
+/** @typedef {import("./connection.js").Settings} Settings */
+/** @typedef {import("./connection.js").Policy} Policy */
+/** @typedef {import("./connection.js").StreamKind} StreamKind */
+
+/**
+ * @typedef {Object} RoomOptions
+ * @property {"host" | "guest"} role
+ * @property {MediaStream} stream what this browser publishes (camera and microphone)
+ * @property {string} speakerId the chosen speaker ("" = the default)
+ * @property {(text: string, urgent?: boolean) => void} announce says text in the page's live region
+ * @property {() => void} leave leaves the meeting ("Lämna")
+ */
+
+/**
+ * @typedef {Object} Tile
+ * @property {HTMLElement} box
+ * @property {HTMLVideoElement} video
+ * @property {HTMLElement} label
+ * @property {HTMLElement} badges
+ */
+
+/** @type {Record<string, string>} */
+const ROLE_NAMES = { host: "mötesorganisatör", guest: "gäst", room_device: "rumsenhet" };
+const NOTICE_MS = 8_000;
+
+/**
+ * h makes an element with attributes (a `class`, `text` or others) and children.
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Record<string, string | boolean | undefined>} [attributes]
+ * @param {(Node | string | null | undefined | false)[]} children
+ * @returns {HTMLElementTagNameMap[K]}
+ */
+function h(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (value === undefined || value === false) continue;
+    if (key === "text") node.textContent = String(value);
+    else if (key === "class") node.className = String(value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+/**
+ * button makes a button whose accessible name is its visible label plus, hidden, whom it is for
+ * ("Tysta" + " Olle"), so a screen reader can tell the rows apart.
+ * @param {string} label
+ * @param {string} whom
+ * @param {string} action
+ * @param {string} participant
+ * @param {string} [style]
+ */
+function rowButton(label, whom, action, participant, style = "secondary") {
+  return h(
+    "button",
+    { type: "button", class: `small ${style}`, "data-action": action, "data-participant": participant },
+    label,
+    h("span", { class: "visually-hidden", text: ` ${whom}` }),
+  );
+}
+
+/**
+ * find returns the element matching selector inside root, or throws.
+ * @template {Element} T
+ * @param {ParentNode} root
+ * @param {string} selector
+ * @param {new () => T} type
+ * @returns {T}
+ */
+function find(root, selector, type) {
+  const found = root.querySelector(selector);
+  if (!(found instanceof type)) throw new Error(`${selector} is missing from the meeting page`);
+  return found;
+}
+
+/**
+ * optional returns the element matching selector inside root, if it is of type.
+ * @template {Element} T
+ * @param {ParentNode} root
+ * @param {string} selector
+ * @param {new () => T} type
+ * @returns {T | null}
+ */
+function optional(root, selector, type) {
+  const found = root.querySelector(selector);
+  return found instanceof type ? found : null;
+}
+
+export class MeetingRoom {
+  /**
+   * @param {HTMLElement} section the #steg-mote section (_meeting_room.html)
+   * @param {RoomOptions} options
+   */
+  constructor(section, options) {
+    this.section = section;
+    this.options = options;
+    /** @type {MeetingConnection | null} */
+    this.connection = null;
+    /** @type {string} */
+    this.me = "";
+    /** @type {Map<string, ParticipantEntry>} */
+    this.participants = new Map();
+    /** @type {string[]} */
+    this.hands = [];
+    /** @type {Settings} */
+    this.settings = { locked: false, guests_may_unmute: true };
+    /** @type {Policy | null} */
+    this.policy = null;
+    /** @type {Map<string, Tile>} "participant/kind" → tile */
+    this.tiles = new Map();
+    /** @type {(() => void)[]} */
+    this.unsubscribe = [];
+    this.microphoneOn = true;
+    this.cameraOn = true;
+    this.hostMuted = false;
+    this.mayUnmute = true;
+    /** @type {MediaStream | null} */
+    this.screen = null;
+    /** @type {number | undefined} */
+    this.countdown = undefined;
+    /** @type {number | undefined} */
+    this.noticeTimer = undefined;
+    this.unreadChat = 0;
+
+    const s = section;
+    this.videos = find(s, "#videor", HTMLElement);
+    this.selfView = find(s, "#egen-bild", HTMLVideoElement);
+    this.selfBadges = find(s, "#egen-status", HTMLElement);
+    this.notice = find(s, "#notis", HTMLElement);
+    this.hostLeft = find(s, "#vard-lamnat", HTMLElement);
+    this.reconnecting = find(s, "#ateransluter", HTMLElement);
+    this.chatPanel = find(s, "#chatt", HTMLElement);
+    this.chatLog = find(s, "#chatt-lista", HTMLElement);
+    this.chatForm = find(s, "#chatt-form", HTMLFormElement);
+    this.chatText = find(s, "#chatt-text", HTMLTextAreaElement);
+    this.chatButton = find(s, "#knapp-chatt", HTMLButtonElement);
+    this.micButton = find(s, "#knapp-mikrofon", HTMLButtonElement);
+    this.cameraButton = find(s, "#knapp-kamera", HTMLButtonElement);
+    this.handButton = find(s, "#knapp-hand", HTMLButtonElement);
+    this.shareButton = find(s, "#knapp-dela", HTMLButtonElement);
+    this.leaveButton = find(s, "#knapp-lamna", HTMLButtonElement);
+    // Hosts only:
+    this.list = optional(s, "#deltagare", HTMLElement);
+    this.countButton = optional(s, "#knapp-deltagare", HTMLButtonElement);
+    this.muteAllButton = optional(s, "#knapp-tysta-alla", HTMLButtonElement);
+    this.settingsButton = optional(s, "#knapp-installningar", HTMLButtonElement);
+    this.settingsDialog = optional(s, "#installningar-dialog", HTMLDialogElement);
+    this.endButton = optional(s, "#knapp-avsluta", HTMLButtonElement);
+    this.endDialog = optional(s, "#avsluta-dialog", HTMLDialogElement);
+
+    this.selfView.srcObject = options.stream;
+    this.wireControls();
+  }
+
+  // ---- the connection ---------------------------------------------------------------------------
+
+  /**
+   * attach follows connection (a new one after a reconnect) from its `joined` or `admitted` state.
+   * @param {MeetingConnection} connection
+   * @param {JoinedMessage} joined
+   */
+  attach(connection, joined) {
+    for (const off of this.unsubscribe) off();
+    this.connection = connection;
+    this.me = joined.participant;
+    this.policy = joined.policy;
+    this.settings = joined.settings;
+    this.participants = new Map(joined.participants.map((p) => [p.id, p]));
+    this.hands = joined.hands;
+    const self = this.participants.get(this.me);
+    if (self) {
+      this.hostMuted = self.host_muted;
+      if (self.host_muted) this.microphoneOn = false;
+    }
+    this.applyLocalMedia();
+    const c = connection;
+    this.unsubscribe = [
+      c.on("participant", (m) => this.participantChanged(m.change, m.participant)),
+      c.on("hands", (m) => {
+        this.hands = m.queue;
+        this.render();
+      }),
+      c.on("settings", (m) => {
+        this.settings = { locked: m.locked, guests_may_unmute: m.guests_may_unmute };
+        this.render();
+      }),
+      c.on("track", (t) => this.showStream(t.participant, t.kind, t.stream)),
+      c.on("track_removed", (t) => {
+        if (t.stream.getTracks().length === 0) this.dropTile(t.participant, t.kind);
+      }),
+      c.on("streams", (m) => {
+        const live = new Set(m.streams.map((s) => `${s.participant}/${s.kind}`));
+        for (const key of [...this.tiles.keys()]) {
+          if (key.endsWith("/screen") && !live.has(key)) this.dropTile(key.split("/")[0], "screen");
+        }
+      }),
+      c.on("chat", (m) => this.chatReceived(m.name, m.role, m.text, m.to_hosts)),
+      c.on("muted", (m) => this.mutedByHost(m.may_unmute)),
+      c.on("host_left", (m) => this.startCountdown(m.seconds ?? 60)),
+      c.on("host_returned", () => this.stopCountdown(true)),
+      c.on("floor", (m) => this.floorChanged(m.granted)),
+      c.on("error", (m) => this.refusedCommand(m.message, m.request)),
+    ];
+    this.render();
+  }
+
+  /** stop ends what the room runs (timers, shares); the page shows an end state next. */
+  stop() {
+    for (const off of this.unsubscribe) off();
+    this.unsubscribe = [];
+    this.stopCountdown(false);
+    this.screen?.getTracks().forEach((t) => t.stop());
+    this.screen = null;
+    for (const tile of this.tiles.values()) tile.video.srcObject = null;
+  }
+
+  /** @param {boolean} on */
+  setReconnecting(on) {
+    this.reconnecting.hidden = !on;
+  }
+
+  // ---- what the others do -------------------------------------------------------------------------
+
+  /**
+   * @param {"add" | "update" | "remove"} change
+   * @param {ParticipantEntry} p
+   */
+  participantChanged(change, p) {
+    const before = this.participants.get(p.id);
+    if (change === "remove") {
+      this.participants.delete(p.id);
+      this.dropTile(p.id, "camera");
+      this.dropTile(p.id, "screen");
+      if (before?.state === "admitted" && p.id !== this.me) this.options.announce(`${p.name} har lämnat mötet.`);
+    } else {
+      this.participants.set(p.id, p);
+      if (p.id === this.me) {
+        this.hostMuted = p.host_muted;
+      }
+      if (this.options.role === "host" && p.state === "lobby" && before?.state !== "lobby") {
+        this.arrival(p);
+      }
+      if (p.state === "admitted" && before?.state !== "admitted" && p.id !== this.me) {
+        this.options.announce(`${p.name} är med i mötet.`);
+      }
+      if (p.host_muted && before && !before.host_muted && p.id !== this.me) {
+        this.options.announce(`${p.name} har tystats.`);
+      }
+    }
+    this.render();
+  }
+
+  /** @param {ParticipantEntry} p someone who just came to the lobby */
+  arrival(p) {
+    const text = `${p.name} väntar i lobbyn.`;
+    this.showNotice(text);
+    this.options.announce(text, true);
+    playArrivalChime(this.options.speakerId);
+  }
+
+  /**
+   * showStream shows a received stream in the participant's tile.
+   * @param {string} participant
+   * @param {StreamKind} kind
+   * @param {MediaStream} stream
+   */
+  showStream(participant, kind, stream) {
+    const tile = this.tile(participant, kind);
+    if (tile.video.srcObject !== stream) tile.video.srcObject = stream;
+    const sink = this.options.speakerId;
+    const video = /** @type {HTMLVideoElement & {setSinkId?: (id: string) => Promise<void>}} */ (tile.video);
+    if (sink && video.setSinkId) video.setSinkId(sink).catch(() => undefined);
+    tile.video.play().catch(() => undefined);
+    if (kind === "screen") this.options.announce(`${this.nameOf(participant)} delar sin skärm.`);
+  }
+
+  /**
+   * tile returns the participant's tile for kind, made if needed.
+   * @param {string} participant
+   * @param {StreamKind} kind
+   * @returns {Tile}
+   */
+  tile(participant, kind) {
+    const key = `${participant}/${kind}`;
+    const existing = this.tiles.get(key);
+    if (existing) return existing;
+    const video = h("video", { autoplay: true, playsinline: true, "data-participant": participant });
+    const label = h("span", { class: "tile-name" });
+    const badges = h("span", { class: "tile-badges" });
+    const box = h(
+      "li",
+      { class: `tile ${kind}`, "data-participant": participant, "data-kind": kind },
+      video,
+      h("p", { class: "tile-caption" }, label, badges),
+    );
+    // A screen share is the biggest picture: it goes first.
+    if (kind === "screen") this.videos.prepend(box);
+    else this.videos.append(box);
+    const tile = { box, video, label, badges };
+    this.tiles.set(key, tile);
+    this.renderTile(participant, kind, tile);
+    return tile;
+  }
+
+  /**
+   * @param {string} participant
+   * @param {StreamKind} kind
+   */
+  dropTile(participant, kind) {
+    const key = `${participant}/${kind}`;
+    const tile = this.tiles.get(key);
+    if (!tile) return;
+    tile.video.srcObject = null;
+    tile.box.remove();
+    this.tiles.delete(key);
+    this.videos.dataset.count = String(this.tiles.size);
+  }
+
+  /** @param {string} id */
+  nameOf(id) {
+    return this.participants.get(id)?.name ?? "En deltagare";
+  }
+
+  /**
+   * @param {string} participant
+   * @param {StreamKind} kind
+   * @param {Tile} tile
+   */
+  renderTile(participant, kind, tile) {
+    const p = this.participants.get(participant);
+    const name = p?.name ?? "En deltagare";
+    tile.label.textContent = kind === "screen" ? `${name} delar skärm` : name;
+    tile.video.setAttribute("aria-label", kind === "screen" ? `Skärm som ${name} delar` : `Video från ${name}`);
+    tile.badges.replaceChildren();
+    if (kind === "camera" && p) {
+      if (p.host_muted || !p.microphone) tile.badges.append(h("span", { class: "badge muted-badge", text: "Mikrofon av" }));
+      if (!p.camera) tile.badges.append(h("span", { class: "badge", text: "Kamera av" }));
+      if (this.hands.includes(participant)) tile.badges.append(h("span", { class: "badge hand-badge", text: "Handen uppe" }));
+    }
+    tile.box.classList.toggle("camera-off", kind === "camera" && !!p && !p.camera);
+  }
+
+  // ---- this participant's own controls ----------------------------------------------------------------
+
+  wireControls() {
+    this.micButton.addEventListener("click", () => this.toggleMicrophone());
+    this.cameraButton.addEventListener("click", () => {
+      this.cameraOn = !this.cameraOn;
+      this.applyLocalMedia();
+      this.connection?.setMediaState(this.cameraOn, this.microphoneOn);
+      this.options.announce(this.cameraOn ? "Kameran är på." : "Kameran är av.");
+    });
+    this.handButton.addEventListener("click", () => {
+      if (this.hands.includes(this.me)) this.connection?.lowerHand();
+      else this.connection?.raiseHand();
+    });
+    this.chatButton.addEventListener("click", () => this.toggleChat());
+    this.chatForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const text = this.chatText.value.trim();
+      if (!text) return;
+      this.connection?.chat(text);
+      this.chatText.value = "";
+    });
+    this.chatText.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey) {
+        event.preventDefault();
+        this.chatForm.requestSubmit();
+      }
+    });
+    this.shareButton.addEventListener("click", () => (this.screen ? this.stopSharing() : this.startSharing()));
+    this.leaveButton.addEventListener("click", () => this.options.leave());
+    this.section.addEventListener("click", (event) => this.rowAction(event));
+    this.countButton?.addEventListener("click", () => {
+      const list = this.list;
+      if (!list || !this.countButton) return;
+      list.hidden = !list.hidden;
+      this.countButton.setAttribute("aria-expanded", String(!list.hidden));
+    });
+    this.muteAllButton?.addEventListener("click", () => {
+      this.connection?.muteAllGuests();
+      this.options.announce("Alla gäster har tystats.");
+    });
+    this.settingsButton?.addEventListener("click", () => {
+      this.renderSettings();
+      this.settingsDialog?.showModal();
+    });
+    const dialog = this.settingsDialog;
+    if (dialog) {
+      find(dialog, "#installning-las", HTMLInputElement).addEventListener("change", (event) => {
+        const box = /** @type {HTMLInputElement} */ (event.target);
+        if (box.checked) this.connection?.lock();
+        else this.connection?.unlock();
+      });
+      find(dialog, "#installning-tysta", HTMLInputElement).addEventListener("change", (event) => {
+        const box = /** @type {HTMLInputElement} */ (event.target);
+        this.connection?.setGuestsMayUnmute(!box.checked);
+      });
+      find(dialog, "[data-close]", HTMLButtonElement).addEventListener("click", () => dialog.close());
+    }
+    this.endButton?.addEventListener("click", () => this.endDialog?.showModal());
+    const endDialog = this.endDialog;
+    if (endDialog) {
+      find(endDialog, "[data-end]", HTMLButtonElement).addEventListener("click", () => {
+        endDialog.close();
+        this.connection?.end();
+      });
+      find(endDialog, "[data-close]", HTMLButtonElement).addEventListener("click", () => endDialog.close());
+    }
+  }
+
+  toggleMicrophone() {
+    if (!this.microphoneOn && this.hostMuted && !this.settings.guests_may_unmute && this.options.role !== "host") {
+      this.showNotice("En värd har stängt av din mikrofon. I det här mötet kan du inte slå på den själv.");
+      return;
+    }
+    this.microphoneOn = !this.microphoneOn;
+    if (this.microphoneOn) this.hostMuted = false;
+    this.applyLocalMedia();
+    this.connection?.setMediaState(this.cameraOn, this.microphoneOn);
+    this.options.announce(this.microphoneOn ? "Mikrofonen är på." : "Mikrofonen är av.");
+  }
+
+  /** applyLocalMedia turns the published tracks on or off and shows the buttons' state. */
+  applyLocalMedia() {
+    for (const track of this.options.stream.getAudioTracks()) track.enabled = this.microphoneOn;
+    for (const track of this.options.stream.getVideoTracks()) track.enabled = this.cameraOn;
+    this.micButton.setAttribute("aria-pressed", String(this.microphoneOn));
+    this.cameraButton.setAttribute("aria-pressed", String(this.cameraOn));
+    this.selfBadges.replaceChildren();
+    if (!this.microphoneOn) {
+      const text = this.hostMuted ? "Mikrofonen är avstängd av värden" : "Mikrofonen är av";
+      this.selfBadges.append(h("span", { class: "badge muted-badge", text }));
+    }
+    if (!this.cameraOn) this.selfBadges.append(h("span", { class: "badge", text: "Kameran är av" }));
+  }
+
+  /** @param {boolean} mayUnmute */
+  mutedByHost(mayUnmute) {
+    this.hostMuted = true;
+    this.mayUnmute = mayUnmute;
+    this.microphoneOn = false;
+    this.applyLocalMedia();
+    const text = mayUnmute
+      ? "En värd har stängt av din mikrofon. Du kan slå på den igen när du vill säga något."
+      : "En värd har stängt av din mikrofon. I det här mötet kan du inte slå på den själv.";
+    this.showNotice(text);
+    this.options.announce(text, true);
+  }
+
+  /** @param {boolean} granted anonymous meetings: this attendee may speak */
+  floorChanged(granted) {
+    const connection = this.connection;
+    if (!connection) return;
+    if (granted) {
+      connection.publish(this.options.stream).catch(() => undefined);
+      this.showNotice("Du har fått ordet: de andra ser och hör dig nu.");
+    } else {
+      connection.unpublish();
+      this.showNotice("Du har inte ordet längre.");
+    }
+  }
+
+  async startSharing() {
+    const connection = this.connection;
+    if (!connection) return;
+    /** @type {MediaStream} */
+    let stream;
+    try {
+      // A tab with its sound is offered first ("Dela flikljud" ticked); a window or the whole screen may be chosen.
+      stream = await navigator.mediaDevices.getDisplayMedia(
+        /** @type {DisplayMediaStreamOptions} */ ({
+          video: true,
+          audio: true,
+          preferCurrentTab: false,
+          selfBrowserSurface: "exclude",
+          surfaceSwitching: "include",
+          systemAudio: "include",
+        }),
+      );
+    } catch {
+      this.showNotice("Skärmdelningen startades inte.");
+      return;
+    }
+    this.screen = stream;
+    stream.getVideoTracks()[0]?.addEventListener("ended", () => this.stopSharing());
+    this.renderShare();
+    try {
+      await connection.shareScreen(stream);
+      this.options.announce("Du delar din skärm.");
+    } catch (e) {
+      this.stopSharing();
+      this.showNotice(e instanceof Error ? e.message : "Skärmdelningen startades inte.");
+    }
+  }
+
+  stopSharing() {
+    if (!this.screen) return;
+    this.screen.getTracks().forEach((t) => t.stop());
+    this.screen = null;
+    this.connection?.stopShare();
+    this.renderShare();
+    this.options.announce("Du delar inte längre din skärm.");
+  }
+
+  renderShare() {
+    this.shareButton.textContent = this.screen ? "Sluta dela skärm" : "Dela skärm";
+    this.shareButton.setAttribute("aria-pressed", String(!!this.screen));
+  }
+
+  toggleChat() {
+    this.chatPanel.hidden = !this.chatPanel.hidden;
+    this.chatButton.setAttribute("aria-expanded", String(!this.chatPanel.hidden));
+    if (!this.chatPanel.hidden) {
+      this.unreadChat = 0;
+      this.renderChatButton();
+      this.chatText.focus();
+    }
+  }
+
+  /**
+   * @param {string} name
+   * @param {string} role
+   * @param {string} text
+   * @param {boolean} toHosts
+   */
+  chatReceived(name, role, text, toHosts) {
+    const time = new Date().toLocaleTimeString("sv-SE", { hour: "2-digit", minute: "2-digit" });
+    const who = role === "host" ? `${name} (${ROLE_NAMES.host})` : name;
+    this.chatLog.append(
+      h(
+        "li",
+        {},
+        h("span", { class: "chat-who", text: who }),
+        h("span", { class: "chat-time", text: time }),
+        toHosts ? h("span", { class: "chat-private", text: "till värdarna" }) : null,
+        h("p", { text }),
+      ),
+    );
+    this.chatLog.scrollTop = this.chatLog.scrollHeight;
+    if (this.chatPanel.hidden) {
+      this.unreadChat += 1;
+      this.renderChatButton();
+      this.options.announce(`Nytt chattmeddelande från ${name}.`);
+    }
+  }
+
+  renderChatButton() {
+    const badge = find(this.chatButton, ".unread", HTMLElement);
+    badge.hidden = this.unreadChat === 0;
+    badge.textContent = this.unreadChat ? `${this.unreadChat} nya` : "";
+  }
+
+  /**
+   * refusedCommand shows the server's reason for a refused command (e.g. "Tillåt" in a full meeting).
+   * @param {string} message
+   * @param {string} [request]
+   */
+  refusedCommand(message, request) {
+    if (request === "join") return;
+    if (request === "media_state") {
+      this.microphoneOn = false;
+      this.applyLocalMedia();
+    }
+    this.showNotice(message, true);
+    this.options.announce(message, true);
+  }
+
+  /**
+   * @param {string} text
+   * @param {boolean} [problem]
+   */
+  showNotice(text, problem = false) {
+    this.notice.textContent = text;
+    this.notice.classList.toggle("problem", problem);
+    this.notice.hidden = false;
+    clearTimeout(this.noticeTimer);
+    this.noticeTimer = window.setTimeout(() => {
+      this.notice.hidden = true;
+    }, NOTICE_MS);
+  }
+
+  // ---- the host's countdown -------------------------------------------------------------------------
+
+  /** @param {number} seconds */
+  startCountdown(seconds) {
+    const until = Date.now() + seconds * 1000;
+    const counter = find(this.hostLeft, "#nedrakning", HTMLElement);
+    const tick = () => {
+      const left = Math.max(0, Math.ceil((until - Date.now()) / 1000));
+      counter.textContent = String(left);
+    };
+    tick();
+    clearInterval(this.countdown);
+    this.countdown = window.setInterval(tick, 1000);
+    this.hostLeft.hidden = false;
+    this.options.announce(
+      `Mötesorganisatören har lämnat mötet. Mötet avslutas om ${seconds} sekunder om ingen mötesorganisatör kommer tillbaka.`,
+      true,
+    );
+  }
+
+  /** @param {boolean} returned */
+  stopCountdown(returned) {
+    clearInterval(this.countdown);
+    this.countdown = undefined;
+    this.hostLeft.hidden = true;
+    if (returned) this.options.announce("Mötesorganisatören är tillbaka i mötet.");
+  }
+
+  // ---- the participant list (hosts) -------------------------------------------------------------------
+
+  /**
+   * rowAction carries out a participant row's button ("Tillåt", "Neka", "Tysta", …).
+   * @param {MouseEvent} event
+   */
+  rowAction(event) {
+    const target = event.target instanceof Element ? event.target.closest("button[data-action]") : null;
+    if (!(target instanceof HTMLButtonElement)) return;
+    const id = target.dataset.participant ?? "";
+    const c = this.connection;
+    if (!c || !id) return;
+    const name = this.nameOf(id);
+    switch (target.dataset.action) {
+      case "admit":
+        c.admit(id);
+        break;
+      case "deny":
+        c.deny(id);
+        this.options.announce(`${name} släpptes inte in.`);
+        break;
+      case "mute":
+        c.mute(id);
+        break;
+      case "remove":
+        if (confirm(`Ta bort ${name} från mötet? ${name} kan inte ansluta igen med samma länk.`)) c.remove(id);
+        break;
+      case "lower":
+        c.lowerHand(id);
+        break;
+      case "give_floor":
+        c.giveFloor(id);
+        break;
+      case "take_floor":
+        c.takeFloor(id);
+        break;
+    }
+  }
+
+  /** render brings every view in line with what is known. */
+  render() {
+    const self = this.participants.get(this.me);
+    const raised = this.hands.includes(this.me);
+    this.handButton.textContent = raised ? "Ta ner handen" : "Räck upp handen";
+    this.handButton.setAttribute("aria-pressed", String(raised));
+    const anonymousAttendee = !!this.policy?.anonymous && this.options.role !== "host";
+    this.micButton.hidden = anonymousAttendee && !self?.floor;
+    this.cameraButton.hidden = anonymousAttendee && !self?.floor;
+    this.shareButton.hidden = anonymousAttendee && !self?.floor;
+    for (const [key, tile] of this.tiles) {
+      const [participant, kind] = key.split("/");
+      this.renderTile(participant, kind === "screen" ? "screen" : "camera", tile);
+    }
+    // Admitted people with no stream yet still get a tile with their name.
+    for (const p of this.participants.values()) {
+      if (p.id !== this.me && p.state === "admitted" && !this.tiles.has(`${p.id}/camera`)) this.tile(p.id, "camera");
+    }
+    this.videos.dataset.count = String(this.tiles.size);
+    this.renderList();
+  }
+
+  renderList() {
+    const list = this.list;
+    if (!list) return;
+    const focused = document.activeElement;
+    const focusKey =
+      focused instanceof HTMLElement && list.contains(focused) && focused.dataset.action
+        ? `${focused.dataset.action}/${focused.dataset.participant}`
+        : null;
+
+    const everyone = [...this.participants.values()];
+    const lobby = everyone.filter((p) => p.state === "lobby");
+    const inMeeting = everyone.filter((p) => p.state === "admitted");
+    inMeeting.sort((a, b) => Number(b.role === "host") - Number(a.role === "host"));
+    const hands = this.hands.map((id) => this.participants.get(id)).filter((p) => !!p);
+
+    find(list, "#antal-hander", HTMLElement).textContent = String(hands.length);
+    find(list, "#antal-lobby", HTMLElement).textContent = String(lobby.length);
+    find(list, "#antal-motet", HTMLElement).textContent = String(inMeeting.length);
+    if (this.countButton) find(this.countButton, ".count", HTMLElement).textContent = String(inMeeting.length);
+
+    find(list, "#lista-hander", HTMLElement).replaceChildren(
+      ...hands.map((p) =>
+        h(
+          "li",
+          { class: "person" },
+          h("span", { class: "person-name", text: this.personName(p) }),
+          h("span", { class: "person-actions" }, rowButton("Ta ner handen", p.name, "lower", p.id)),
+        ),
+      ),
+    );
+    find(list, "#lista-lobby", HTMLElement).replaceChildren(
+      ...lobby.map((p) =>
+        h(
+          "li",
+          { class: "person" },
+          h("span", { class: "person-name", text: p.name }),
+          h(
+            "span",
+            { class: "person-actions" },
+            rowButton("Tillåt", p.name, "admit", p.id, "primary"),
+            rowButton("Neka", p.name, "deny", p.id),
+          ),
+        ),
+      ),
+    );
+    find(list, "#lista-motet", HTMLElement).replaceChildren(...inMeeting.map((p) => this.meetingRow(p)));
+    find(list, "#tom-lobby", HTMLElement).hidden = lobby.length > 0;
+    find(list, "#tom-hander", HTMLElement).hidden = hands.length > 0;
+
+    if (focusKey) {
+      const again = list.querySelector(`button[data-action="${focusKey.split("/")[0]}"][data-participant="${focusKey.split("/")[1]}"]`);
+      if (again instanceof HTMLElement) again.focus();
+      else find(list, "h2", HTMLElement).focus();
+    }
+    this.renderSettings();
+  }
+
+  /** @param {ParticipantEntry} p */
+  personName(p) {
+    const you = p.id === this.me ? ", du" : "";
+    return `${p.name} (${ROLE_NAMES[p.role] ?? "gäst"}${you})`;
+  }
+
+  /**
+   * meetingRow is one row of "I det här mötet": name, role, camera and microphone, the commands.
+   * @param {ParticipantEntry} p
+   */
+  meetingRow(p) {
+    const microphone = p.host_muted ? "Mikrofon avstängd av värd" : p.microphone ? "Mikrofon på" : "Mikrofon av";
+    const camera = p.camera ? "Kamera på" : "Kamera av";
+    const actions = h("span", { class: "person-actions" });
+    if (p.id !== this.me && p.role !== "host") {
+      if (!p.host_muted) actions.append(rowButton("Tysta", p.name, "mute", p.id));
+      if (this.policy?.anonymous) {
+        actions.append(
+          p.floor ? rowButton("Ta tillbaka ordet", p.name, "take_floor", p.id) : rowButton("Ge ordet", p.name, "give_floor", p.id),
+        );
+      }
+      actions.append(rowButton("Ta bort från mötet", p.name, "remove", p.id, "danger"));
+    }
+    return h(
+      "li",
+      { class: "person", "data-participant": p.id },
+      h("span", { class: "person-name", text: this.personName(p) }),
+      h(
+        "span",
+        { class: "person-media" },
+        h("span", { class: `icon camera ${p.camera ? "on" : "off"}`, role: "img", "aria-label": camera, title: camera }),
+        h("span", {
+          class: `icon microphone ${p.microphone && !p.host_muted ? "on" : "off"}`,
+          role: "img",
+          "aria-label": microphone,
+          title: microphone,
+        }),
+      ),
+      actions,
+    );
+  }
+
+  renderSettings() {
+    const dialog = this.settingsDialog;
+    if (!dialog) return;
+    find(dialog, "#installning-las", HTMLInputElement).checked = this.settings.locked;
+    find(dialog, "#installning-tysta", HTMLInputElement).checked = !this.settings.guests_may_unmute;
+  }
+}
