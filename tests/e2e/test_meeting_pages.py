@@ -221,7 +221,10 @@ def test_patient_and_clinician_meet(
     # The host leaves: the patient sees the countdown.
     host.get_by_role("button", name="Lämna").click()
     expect(host.get_by_role("heading", name="Du har lämnat mötet")).to_be_visible()
-    expect(guest.get_by_text("Mötesorganisatören har lämnat mötet.")).to_be_visible()
+    countdown_banner = guest.locator("#vard-lamnat")
+    expect(countdown_banner).to_be_visible()
+    expect(countdown_banner).to_contain_text("Mötesorganisatören har lämnat mötet.")
+    expect(countdown_banner).to_contain_text("om ingen mötesorganisatör kommer tillbaka")
     countdown = int(guest.locator("#nedrakning").inner_text())
     assert 0 < countdown <= 60
     assert_accessible(guest, "the host-left countdown")
@@ -239,11 +242,18 @@ def test_refused_patient_sees_the_refusal(
     s = steps("meeting-pages-neka")
     guest = _context(new_media_context, **_phone(playwright)).new_page()
     host = _context(new_media_context).new_page()
-    _guest_to_lobby(guest, booking.guest_url, s.shot, test_microphone=False)
 
+    # This time the clinician is there first: the patient's arrival is a notice (and a sound).
     _sign_in_and_start(host, booking.meeting_id)
+    expect(host.get_by_role("button", name="Anslut nu")).to_be_enabled()
     host.get_by_role("button", name="Anslut nu").click()
+    expect(host.get_by_role("heading", name="Väntar i lobbyn (0)")).to_be_visible()
+    expect(host.get_by_text("Ingen väntar.")).to_be_visible()
+    _guest_to_lobby(guest, booking.guest_url, s.shot, test_microphone=False)
     expect(host.get_by_role("heading", name="Väntar i lobbyn (1)")).to_be_visible()
+    expect(host.locator("#notis")).to_contain_text("Olle väntar i lobbyn.")
+    expect(host.locator("#viktiga-meddelanden")).to_have_text("Olle väntar i lobbyn.")
+    s.shot(host, "vardgivare-nagon-kom-till-lobbyn")
     host.get_by_role("button", name="Neka Olle").click()
     expect(host.get_by_role("heading", name="Väntar i lobbyn (0)")).to_be_visible()
 

@@ -194,8 +194,12 @@ class JoinPage {
       this.setup = new DeviceSetup(section);
       element("anslut-nu", HTMLButtonElement).addEventListener("click", () => this.connect());
     }
+    const connectButton = element("anslut-nu", HTMLButtonElement);
+    connectButton.disabled = true;
     try {
       await this.setup.start();
+      // "Anslut nu" works once the camera and microphone are there (the template renders it disabled).
+      connectButton.disabled = false;
     } catch (e) {
       if (e instanceof SetupError) this.showState(SETUP_PROBLEMS[e.problem] ?? "inga-enheter");
       else {

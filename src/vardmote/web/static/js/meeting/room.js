@@ -178,6 +178,7 @@ export class MeetingRoom {
    */
   attach(connection, joined) {
     for (const off of this.unsubscribe) off();
+    const first = this.connection === null;
     this.connection = connection;
     this.me = joined.participant;
     this.policy = joined.policy;
@@ -190,6 +191,9 @@ export class MeetingRoom {
       if (self.host_muted) this.microphoneOn = false;
     }
     this.applyLocalMedia();
+    const anonymousAttendee = joined.policy.anonymous && this.options.role !== "host" && !self?.floor;
+    if (anonymousAttendee) connection.setMediaState(false, false);
+    else connection.setMediaState(this.cameraOn, this.microphoneOn);
     const c = connection;
     this.unsubscribe = [
       c.on("participant", (m) => this.participantChanged(m.change, m.participant)),
@@ -219,6 +223,11 @@ export class MeetingRoom {
       c.on("error", (m) => this.refusedCommand(m.message, m.request)),
     ];
     this.render();
+    // A host who comes in while people wait is told at once, as if they had just arrived.
+    const waiting = [...this.participants.values()].filter((p) => p.state === "lobby");
+    if (first && this.options.role === "host" && waiting.length) {
+      this.arrival(waiting.length === 1 ? waiting[0].name : `${waiting.length} personer`);
+    }
   }
 
   /** stop ends what the room runs (timers, shares); the page shows an end state next. */
@@ -255,7 +264,7 @@ export class MeetingRoom {
         this.hostMuted = p.host_muted;
       }
       if (this.options.role === "host" && p.state === "lobby" && before?.state !== "lobby") {
-        this.arrival(p);
+        this.arrival(p.name);
       }
       if (p.state === "admitted" && before?.state !== "admitted" && p.id !== this.me) {
         this.options.announce(`${p.name} är med i mötet.`);
@@ -267,10 +276,11 @@ export class MeetingRoom {
     this.render();
   }
 
-  /** @param {ParticipantEntry} p someone who just came to the lobby */
-  arrival(p) {
-    const text = `${p.name} väntar i lobbyn.`;
+  /** @param {string} who the name of someone who just came to the lobby (or "2 personer") */
+  arrival(who) {
+    const text = `${who} väntar i lobbyn.`;
     this.showNotice(text);
+    this.notice.dataset.kind = "arrival";
     this.options.announce(text, true);
     playArrivalChime(this.options.speakerId);
   }
@@ -589,6 +599,7 @@ export class MeetingRoom {
    */
   showNotice(text, problem = false) {
     this.notice.textContent = text;
+    this.notice.dataset.kind = "";
     this.notice.classList.toggle("problem", problem);
     this.notice.hidden = false;
     clearTimeout(this.noticeTimer);
@@ -668,7 +679,7 @@ export class MeetingRoom {
   render() {
     const self = this.participants.get(this.me);
     const raised = this.hands.includes(this.me);
-    this.handButton.textContent = raised ? "Ta ner handen" : "Räck upp handen";
+    find(this.handButton, ".label", HTMLElement).textContent = raised ? "Ta ner handen" : "Räck upp handen";
     this.handButton.setAttribute("aria-pressed", String(raised));
     const anonymousAttendee = !!this.policy?.anonymous && this.options.role !== "host";
     this.micButton.hidden = anonymousAttendee && !self?.floor;
@@ -733,6 +744,7 @@ export class MeetingRoom {
     );
     find(list, "#lista-motet", HTMLElement).replaceChildren(...inMeeting.map((p) => this.meetingRow(p)));
     find(list, "#tom-lobby", HTMLElement).hidden = lobby.length > 0;
+    if (lobby.length === 0 && this.notice.dataset.kind === "arrival") this.notice.hidden = true;
     find(list, "#tom-hander", HTMLElement).hidden = hands.length > 0;
 
     if (focusKey) {
@@ -756,6 +768,7 @@ export class MeetingRoom {
   meetingRow(p) {
     const microphone = p.host_muted ? "Mikrofon avstängd av värd" : p.microphone ? "Mikrofon på" : "Mikrofon av";
     const camera = p.camera ? "Kamera på" : "Kamera av";
+    const microphoneOn = p.microphone && !p.host_muted;
     const actions = h("span", { class: "person-actions" });
     if (p.id !== this.me && p.role !== "host") {
       if (!p.host_muted) actions.append(rowButton("Tysta", p.name, "mute", p.id));
@@ -773,13 +786,16 @@ export class MeetingRoom {
       h(
         "span",
         { class: "person-media" },
-        h("span", { class: `icon camera ${p.camera ? "on" : "off"}`, role: "img", "aria-label": camera, title: camera }),
-        h("span", {
-          class: `icon microphone ${p.microphone && !p.host_muted ? "on" : "off"}`,
-          role: "img",
-          "aria-label": microphone,
-          title: microphone,
-        }),
+        h(
+          "span",
+          { class: `icon-wrap ${p.camera ? "on" : "off"}`, role: "img", "aria-label": camera, title: camera },
+          h("span", { class: `icon camera ${p.camera ? "on" : "off"}` }),
+        ),
+        h(
+          "span",
+          { class: `icon-wrap ${microphoneOn ? "on" : "off"}`, role: "img", "aria-label": microphone, title: microphone },
+          h("span", { class: `icon microphone ${microphoneOn ? "on" : "off"}` }),
+        ),
       ),
       actions,
     );
