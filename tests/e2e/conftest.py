@@ -73,10 +73,15 @@ def _server(tmp_path_factory: pytest.TempPathFactory, name: str, *, media: bool)
 
 
 @pytest.fixture(scope="package")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """server_url is the address of a running demo server (media off) with a fresh database."""
-    for server in _server(tmp_path_factory, "e2e-var", media=False):
-        yield server.url
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """demo_server is a running demo server (media off) with a fresh database."""
+    yield from _server(tmp_path_factory, "e2e-var", media=False)
+
+
+@pytest.fixture(scope="package")
+def server_url(demo_server: Server) -> str:
+    """server_url is demo_server's address."""
+    return demo_server.url
 
 
 @pytest.fixture(scope="package")
