@@ -41,7 +41,10 @@ def db_session(ctx: Annotated[Context, Depends(get_ctx)]) -> Iterator[Session]:
 
 
 Ctx = Annotated[Context, Depends(get_ctx)]
-Db = Annotated[Session, Depends(db_session)]
+# scope="function": the transaction is committed when the endpoint returns, before the
+# response is sent. With the default ("request") FastAPI commits after sending, so a
+# client could act on an answer (a new session, a cancelled meeting) before it is stored.
+Db = Annotated[Session, Depends(db_session, scope="function")]
 
 
 def session_token(request: Request) -> tuple[str | None, bool]:
