@@ -7,7 +7,9 @@ PYTHON     ?= python3
 HASH       := $(shell sha1sum pyproject.toml | cut -c1-12)
 RUN_STAMP  := $(VENV)/.run-$(HASH)
 TEST_STAMP := $(VENV)/.test-$(HASH)
-NODE_STAMP := node_modules/.installed-$(shell sha1sum package-lock.json | cut -c1-12)
+LOCK_HASH  := $(shell sha1sum package-lock.json | cut -c1-12)
+NODE_RUN_STAMP := node_modules/.run-$(LOCK_HASH)
+NODE_STAMP := node_modules/.installed-$(LOCK_HASH)
 
 .PHONY: run test lint typecheck jscheck test-sqlite test-postgresql system-test clean
 
@@ -27,11 +29,19 @@ $(TEST_STAMP): $(RUN_STAMP)
 	rm -f $(VENV)/.test-*
 	touch $@
 
-$(NODE_STAMP): package-lock.json $(TEST_STAMP)
-	npm ci --no-audit --no-fund --loglevel=error
+# The browser packages the pages use (mediapipe for the background effects), which
+# vardmote serves itself; Node.js and npm from Debian.
+$(NODE_RUN_STAMP): package-lock.json | $(RUN_STAMP)
+	./scripts/install-system-packages
+	npm ci --omit=dev --no-audit --no-fund --loglevel=error
 	touch $@
 
-run: $(RUN_STAMP)
+# Everything, dev tools too (TypeScript, axe-core); it serves `make run` as well.
+$(NODE_STAMP): package-lock.json $(TEST_STAMP)
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@ $(NODE_RUN_STAMP)
+
+run: $(RUN_STAMP) $(NODE_RUN_STAMP)
 	VARDMOTE_DEMO=$${VARDMOTE_DEMO:-1} $(BIN)/vardmote serve
 
 lint: $(TEST_STAMP)

@@ -37,9 +37,14 @@ log = logging.getLogger("vardmote")
 STATIC = Path(__file__).parent / "web" / "static"
 
 # Everything the pages use is served from here: no CDN, no inline script.
+# 'wasm-unsafe-eval' lets pages compile WebAssembly (the background effects' mediapipe model
+# runs in it); it does not allow eval() or new Function(), which stay blocked, and mediapipe
+# needs neither, nor workers or blob: scripts. media-src blob: plays back a recording made in
+# the page itself (the microphone test).
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
+        "img-src 'self' data:; media-src 'self' blob:; "
         "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     ),
     "X-Content-Type-Options": "nosniff",
@@ -58,6 +63,32 @@ class SecurityHeaders(BaseHTTPMiddleware):
         if not request.url.path.startswith("/static/"):
             response.headers.setdefault("Cache-Control", "no-store")
         return response
+
+
+class VendorFiles(StaticFiles):
+    """VendorFiles serves one pinned npm package: cached for a week, and the model files
+    (.tflite, .binarypb, .data), which have no registered type, as application/octet-stream."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "public, max-age=604800"
+        if response.headers.get("content-type", "").startswith("text/plain"):
+            response.headers["content-type"] = "application/octet-stream"
+        return response
+
+
+def _mount_selfie_segmentation(app: FastAPI, settings: Settings) -> None:
+    """_mount_selfie_segmentation serves node_modules/@mediapipe/selfie_segmentation, and only
+    that folder, at /static/vendor/selfie_segmentation/ (mounted before /static so it wins).
+    Without it the pages still work; the background effects then report that they cannot load."""
+    folder = settings.vendor_dir / "@mediapipe" / "selfie_segmentation" if settings.vendor_dir else None
+    if folder is None or not folder.is_dir():
+        log.warning(
+            "background effects off: %s not found (run npm ci --omit=dev or set VARDMOTE_VENDOR_DIR)",
+            folder or "node_modules/@mediapipe/selfie_segmentation",
+        )
+        return
+    app.mount("/static/vendor/selfie_segmentation", VendorFiles(directory=folder), name="selfie_segmentation")
 
 
 def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
@@ -115,6 +146,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(signalling.router)
+    _mount_selfie_segmentation(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def database_up() -> bool:

@@ -18,6 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+def _default_vendor_dir() -> Path | None:
+    """_default_vendor_dir is the project's node_modules folder (next to pyproject.toml), found
+    from this file's location, when the package runs from a checkout and the folder exists."""
+    root = Path(__file__).resolve().parents[2]
+    folder = root / "node_modules"
+    if (root / "pyproject.toml").is_file() and folder.is_dir():
+        return folder
+    return None
+
+
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
@@ -118,6 +128,10 @@ class Settings:
 
     reconnect_seconds: int = 30
     """Seconds a dropped participant keeps their place (no lobby on return)."""
+
+    vendor_dir: Path | None = field(default_factory=_default_vendor_dir)
+    """Folder holding the npm packages the pages use (``node_modules``); only
+    ``@mediapipe/selfie_segmentation`` in it is served. None: background effects are off."""
 
     @property
     def effective_database_url(self) -> str:
@@ -234,6 +248,13 @@ def _janus_nodes(env: Mapping[str, str]) -> tuple[JanusNodeSetting, ...]:
     return tuple(JanusNodeSetting(url, Secret(api_secret), Secret(admin_key)) for url in urls)
 
 
+def _vendor_dir(env: Mapping[str, str], default: Path | None) -> Path | None:
+    """_vendor_dir reads VARDMOTE_VENDOR_DIR; a folder that does not exist is not an error
+    here (the app logs a warning and runs without background effects)."""
+    raw = _read(env, "VENDOR_DIR")
+    return Path(raw) if raw is not None else default
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """load_settings reads Settings from the environment (or the given mapping)."""
     env = os.environ if env is None else env
@@ -274,4 +295,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         janus_ice_interfaces=_read(env, "JANUS_ICE_INTERFACES") or defaults.janus_ice_interfaces,
         host_left_seconds=_int(env, "HOST_LEFT_SECONDS", defaults.host_left_seconds, 1, 3600),
         reconnect_seconds=_int(env, "RECONNECT_SECONDS", defaults.reconnect_seconds, 1, 600),
+        vendor_dir=_vendor_dir(env, defaults.vendor_dir),
     )
