@@ -121,6 +121,22 @@ def test_the_patient_sees_her_devices_by_name_herself_as_in_a_mirror_and_her_voi
     assert page.evaluate("window.setup.stream.getTracks().every(t => t.readyState === 'ended')")
 
 
+def test_after_her_name_the_patient_comes_to_the_step_with_her_devices_ready(
+    new_context: NewContext, guest_link: str
+) -> None:
+    page = new_context().new_page()
+    page.goto(f"/m/{guest_link}")
+    page.get_by_label("Ditt namn").fill("Pia")
+    page.get_by_role("button", name="Nästa").click()
+
+    heading = page.get_by_role("heading", name="Ställ in ljud och bild", exact=True)
+    expect(heading).to_be_visible()
+    expect(heading).to_be_focused()
+    expect(page.get_by_role("button", name="Anslut nu")).to_be_enabled()
+    assert option_labels(page, "Kamera") and option_labels(page, "Mikrofon")
+    expect_preview_plays(page)
+
+
 def test_the_microphone_test_records_her_voice_and_plays_it_back(
     new_context: NewContext, guest_link: str, steps: Callable[[str], Steps]
 ) -> None:

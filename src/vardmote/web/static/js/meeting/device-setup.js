@@ -188,6 +188,7 @@ export class DeviceSetup {
     if (!media || typeof media.getUserMedia !== "function" || typeof media.enumerateDevices !== "function") {
       throw new SetupError("unsupported", "navigator.mediaDevices.getUserMedia is not available");
     }
+    this.release(); // a second start() begins afresh
     const stream = await this._open();
     const [video] = stream.getVideoTracks();
     const [audio] = stream.getAudioTracks();
@@ -287,6 +288,7 @@ export class DeviceSetup {
     this._stopPipeline();
     for (const track of [this._camera, this._microphone, ...this._stream.getTracks()]) track?.stop();
     this._camera = this._microphone = null;
+    this._effect = "none";
   }
 
   // --- devices --------------------------------------------------------------------------
@@ -307,7 +309,6 @@ export class DeviceSetup {
         // The track in use is not listed (some browsers hide ids); show it as the choice.
         select.prepend(new Option(this._labelOf(kind), current, true, true));
       }
-      select.disabled = select.options.length < 2;
     };
     fill(this._ui.camera, "videoinput", "Kamera", this._deviceOf(this._camera));
     fill(this._ui.microphone, "audioinput", "Mikrofon", this._deviceOf(this._microphone));
