@@ -451,7 +451,9 @@ def start_meeting(request: Request, meeting_id: str, row: PageSession, ctx: Ctx,
     meeting = meetings.get_meeting(ctx, s, row.user, meeting_id)
     if meeting.cancelled_at is not None or not meeting.is_protected:
         raise InvalidInput.one("meeting", "Bara ett skyddat möte som inte är avbokat kan startas.")
-    return render(request, "meeting_room.html", meeting=meeting, role="host", display_name=row.user.display_name)
+    return render(
+        request, "meeting_room.html", meeting=meeting, role="host", display_name=row.user.display_name
+    )
 
 
 # --- calendar feed -------------------------------------------------------------------------
