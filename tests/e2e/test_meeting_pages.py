@@ -129,7 +129,7 @@ def _guest_to_lobby(
         guest.get_by_role("button", name="Starta testet").click()
         expect(guest.get_by_text("Spelar in din röst...")).to_be_visible()
         shot(guest, "patient-spelar-in")
-        expect(guest.get_by_role("heading", name="Uppspelning")).to_be_visible(timeout=15_000)
+        expect(guest.get_by_role("status").filter(has_text="Uppspelning")).to_be_visible(timeout=15_000)
         expect(guest.get_by_text("Så här kommer du att låta för andra")).to_be_visible()
         shot(guest, "patient-uppspelning")
         guest.get_by_role("radio", name="Oskärpa").check()

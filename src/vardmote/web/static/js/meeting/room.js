@@ -684,7 +684,9 @@ export class MeetingRoom {
     const anonymousAttendee = !!this.policy?.anonymous && this.options.role !== "host";
     this.micButton.hidden = anonymousAttendee && !self?.floor;
     this.cameraButton.hidden = anonymousAttendee && !self?.floor;
-    this.shareButton.hidden = anonymousAttendee && !self?.floor;
+    // Phones and tablets cannot share their screen from a browser: the button is not offered there.
+    const canShare = typeof navigator.mediaDevices?.getDisplayMedia === "function";
+    this.shareButton.hidden = !canShare || (anonymousAttendee && !self?.floor);
     for (const [key, tile] of this.tiles) {
       const [participant, kind] = key.split("/");
       this.renderTile(participant, kind === "screen" ? "screen" : "camera", tile);
