@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, Playwright, expect
 
+from .axe import describe, violations
 from .conftest import NewContext, Steps
 from .servers import Server, book_protected_meeting
 
@@ -169,6 +170,8 @@ def test_the_microphone_test_records_her_voice_and_plays_it_back(
     page.wait_for_function("() => document.getElementById('test-ljud').currentTime > 0.5")
     assert page.evaluate("document.getElementById('test-ljud').src").startswith("blob:")
     shots.shot(page, "playback")
+    found = violations(page)
+    assert not found, describe(found)
 
 
 def test_testa_ditt_ljud_plays_a_melody_and_the_sounds_always_resolve(
@@ -327,7 +330,8 @@ def test_the_step_is_one_calm_column_on_a_phone(
     new_context: NewContext, guest_link: str, playwright: Playwright, steps: Callable[[str], Steps]
 ) -> None:
     shots = steps("device-setup-phone")
-    page = new_context(**playwright.devices["Pixel 5"]).new_page()
+    phone = {k: v for k, v in playwright.devices["Pixel 5"].items() if k != "default_browser_type"}
+    page = new_context(**phone).new_page()
     open_setup(page, guest_link)
     expect_preview_plays(page)
     page.wait_for_function("() => document.getElementById('mikrofon-niva').value > 0.01")
@@ -352,6 +356,8 @@ def test_the_step_is_one_calm_column_on_a_phone(
     page.get_by_role("button", name="Starta testet").click()
     expect(page.locator("#test-status")).to_have_text("Uppspelning", timeout=10_000)
     shots.shot(page, "phone-microphone-test")
+    found = violations(page)
+    assert not found, describe(found)
 
 
 def box(page: Page, selector: str) -> dict[str, Any]:

@@ -348,6 +348,8 @@ export class DeviceSetup {
     ui.microphone.addEventListener("change", () => onMicrophone(ui.microphone, ui.testMicrophone), options);
     ui.testMicrophone.addEventListener("change", () => onMicrophone(ui.testMicrophone, ui.microphone), options);
     ui.speaker.addEventListener("change", () => this._remember({ speaker: ui.speaker.value }), options);
+    // A headset plugged in (or paired) while the step is open appears in the lists at once.
+    navigator.mediaDevices.addEventListener("devicechange", () => this._fillChoices().catch(() => {}), options);
     ui.speakerTest.addEventListener("click", () => this._testSpeaker(), options);
     ui.testOpen.addEventListener("click", () => this._toggleTestPanel(), options);
     ui.testStart.addEventListener("click", () => this._runTest(), options);
