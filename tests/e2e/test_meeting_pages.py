@@ -85,6 +85,11 @@ def _frames_decoded(page: Page, who: str, *, more_than: int = 0, timeout: float 
     pytest.fail(f"{who} decoded no (new) video in {timeout:.0f} s (frames {frames})")
 
 
+def _no_sideways_scroll(page: Page, what: str) -> None:
+    widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"{what} scrolls sideways: {widths[0]} px wide in {widths[1]} px"
+
+
 def _sign_in_and_start(host: Page, meeting_id: str) -> None:
     """The clinician signs in, opens the booking and presses "Starta möte"."""
     host.goto("/logga-in")
@@ -187,6 +192,7 @@ def test_patient_and_clinician_meet(
     expect(guest.locator("#videor")).to_contain_text("Annika")
     expect(host.locator("#videor")).to_contain_text("Olle")
     assert_accessible(guest, "the patient in the meeting")
+    _no_sideways_scroll(guest, "the patient's phone in the meeting")
     assert_accessible(host, "the clinician in the meeting")
     s.shot(guest, "patient-i-motet")
     s.shot(host, "vardgivare-i-motet")
@@ -208,6 +214,7 @@ def test_patient_and_clinician_meet(
         host.locator("#lista-motet li", has_text="Olle").get_by_role("img", name="Mikrofon avstängd av värd")
     ).to_be_visible()
     expect(host.locator("#videor")).to_contain_text("Mikrofon av")
+    _no_sideways_scroll(guest, "the muted patient's phone")
     s.shot(guest, "patient-tystad")
     s.shot(host, "vardgivare-tystade-alla")
 
