@@ -138,6 +138,8 @@ export class MeetingRoom {
     /** @type {number | undefined} */
     this.noticeTimer = undefined;
     this.unreadChat = 0;
+    /** @type {string} the chat text last sent, until the server echoes it back (or refuses it) */
+    this.chatPending = "";
 
     const s = section;
     this.videos = find(s, "#videor", HTMLElement);
@@ -150,6 +152,7 @@ export class MeetingRoom {
     this.chatLog = find(s, "#chatt-lista", HTMLElement);
     this.chatForm = find(s, "#chatt-form", HTMLFormElement);
     this.chatText = find(s, "#chatt-text", HTMLTextAreaElement);
+    this.chatError = find(s, "#chatt-fel", HTMLElement);
     this.chatButton = find(s, "#knapp-chatt", HTMLButtonElement);
     this.micButton = find(s, "#knapp-mikrofon", HTMLButtonElement);
     this.cameraButton = find(s, "#knapp-kamera", HTMLButtonElement);
@@ -215,7 +218,7 @@ export class MeetingRoom {
           if (key.endsWith("/screen") && !live.has(key)) this.dropTile(key.split("/")[0], "screen");
         }
       }),
-      c.on("chat", (m) => this.chatReceived(m.name, m.role, m.text, m.to_hosts)),
+      c.on("chat", (m) => this.chatReceived(m.from, m.name, m.role, m.text, m.to_hosts)),
       c.on("muted", (m) => this.mutedByHost(m.may_unmute)),
       c.on("host_left", (m) => this.startCountdown(m.seconds ?? 60)),
       c.on("host_returned", () => this.stopCountdown(true)),
@@ -385,8 +388,9 @@ export class MeetingRoom {
     this.chatForm.addEventListener("submit", (event) => {
       event.preventDefault();
       const text = this.chatText.value.trim();
-      if (!text) return;
-      this.connection?.chat(text);
+      if (!text || !this.connection) return;
+      this.connection.chat(text);
+      this.chatPending = text;
       this.chatText.value = "";
     });
     this.chatText.addEventListener("keydown", (event) => {
@@ -438,7 +442,9 @@ export class MeetingRoom {
 
   toggleMicrophone() {
     if (!this.microphoneOn && this.hostMuted && !this.settings.guests_may_unmute && this.options.role !== "host") {
-      this.showNotice("En värd har stängt av din mikrofon. I det här mötet kan du inte slå på den själv.");
+      const text = "En värd har stängt av din mikrofon. I det här mötet kan du inte slå på den själv.";
+      this.showNotice(text);
+      this.options.announce(text, true);
       return;
     }
     this.microphoneOn = !this.microphoneOn;
@@ -546,12 +552,19 @@ export class MeetingRoom {
   }
 
   /**
+   * @param {string} from the sender's participant id
    * @param {string} name
    * @param {string} role
    * @param {string} text
    * @param {boolean} toHosts
    */
-  chatReceived(name, role, text, toHosts) {
+  chatReceived(from, name, role, text, toHosts) {
+    if (from === this.me) {
+      // Our own message came back: it was sent, nothing is left to restore.
+      this.chatPending = "";
+      this.chatError.hidden = true;
+      this.chatText.removeAttribute("aria-invalid");
+    }
     const time = new Date().toLocaleTimeString("sv-SE", { hour: "2-digit", minute: "2-digit" });
     const who = role === "host" ? `${name} (${ROLE_NAMES.host})` : name;
     this.chatLog.append(
@@ -575,7 +588,23 @@ export class MeetingRoom {
   renderChatButton() {
     const badge = find(this.chatButton, ".unread", HTMLElement);
     badge.hidden = this.unreadChat === 0;
-    badge.textContent = this.unreadChat ? `${this.unreadChat} nya` : "";
+    badge.textContent = this.unreadChat === 1 ? "1 nytt" : this.unreadChat ? `${this.unreadChat} nya` : "";
+  }
+
+  /**
+   * chatRefused says why the server refused a chat message, beside the field, and puts the unsent
+   * text back so nothing typed is lost.
+   * @param {string} message the server's reason
+   */
+  chatRefused(message) {
+    if (this.chatPending && !this.chatText.value) this.chatText.value = this.chatPending;
+    this.chatPending = "";
+    const text = `Meddelandet skickades inte. ${message}`;
+    this.chatError.textContent = text;
+    this.chatError.hidden = false;
+    this.chatText.setAttribute("aria-invalid", "true");
+    if (this.chatPanel.hidden) this.toggleChat();
+    this.options.announce(text, true);
   }
 
   /**
@@ -585,6 +614,10 @@ export class MeetingRoom {
    */
   refusedCommand(message, request) {
     if (request === "join") return;
+    if (request === "chat") {
+      this.chatRefused(message);
+      return;
+    }
     if (request === "media_state") {
       this.microphoneOn = false;
       this.applyLocalMedia();
