@@ -106,16 +106,19 @@ def _started(server: Server) -> bool:
     return not server.media or bool(health["janus"].get("up"))
 
 
-def serve(var_dir: Path, database_url: str | None, *, media: bool = False) -> Iterator[Server]:
+def serve(
+    var_dir: Path, database_url: str | None, *, media: bool = False, env: dict[str, str] | None = None
+) -> Iterator[Server]:
     """serve runs ``vardmote serve`` in demo mode until the generator is closed and yields it.
 
     It checks that the server uses the database it was given: PostgreSQL when
-    database_url is set, its own SQLite file otherwise.
+    database_url is set, its own SQLite file otherwise. env adds settings of the
+    test's own (e.g. ``{"VARDMOTE_HOST_LEFT_SECONDS": "6"}``) over the defaults.
     """
     port = free_tcp_port()
     url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VARDMOTE_")}
-    env.update(
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("VARDMOTE_")}
+    environment.update(
         VARDMOTE_DEMO="1",
         VARDMOTE_VAR_DIR=str(var_dir),
         VARDMOTE_HOST="127.0.0.1",
@@ -123,20 +126,21 @@ def serve(var_dir: Path, database_url: str | None, *, media: bool = False) -> It
         VARDMOTE_JANUS_WS_PORT=str(free_tcp_port()),
     )
     if media:
-        env.update(
+        environment.update(
             VARDMOTE_MEDIA="1",
             VARDMOTE_PUBLIC_URL=url,
             VARDMOTE_JANUS_RTP_PORTS="{}-{}".format(*free_rtp_range()),
             VARDMOTE_JANUS_ICE_INTERFACES=local_address(),
         )
     if database_url:
-        env["VARDMOTE_DATABASE_URL"] = database_url
+        environment["VARDMOTE_DATABASE_URL"] = database_url
+    environment.update(env or {})
     var_dir.mkdir(parents=True, exist_ok=True)
     log = var_dir / "server.log"
     server = Server(url, var_dir, log, media)
     command = str(Path(sys.executable).parent / "vardmote")
     with log.open("wb") as out:
-        process = subprocess.Popen([command, "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([command, "serve"], env=environment, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while not _started(server):

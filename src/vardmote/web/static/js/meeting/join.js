@@ -70,6 +70,17 @@ function supported() {
 }
 
 /**
+ * sameSentence tells whether two texts say the same, ignoring case, spaces and a final full stop.
+ * @param {string} a
+ * @param {string} b
+ */
+function sameSentence(a, b) {
+  /** @param {string} text */
+  const plain = (text) => text.trim().replace(/[.!]+$/, "").replace(/\s+/g, " ").toLowerCase();
+  return plain(a) === plain(b);
+}
+
+/**
  * cleanName trims and folds the spaces of a typed name; "" if it is not acceptable.
  * @param {string} raw
  * @returns {string}
@@ -99,6 +110,8 @@ class JoinPage {
     this.room = null;
     /** set once the meeting has ended for this page (no reconnecting after it) */
     this.finished = false;
+    /** set once the server has let this page join (lobby or meeting) */
+    this.joinedOnce = false;
     this.live = element("meddelanden", HTMLElement);
   }
 
@@ -107,7 +120,8 @@ class JoinPage {
       button.addEventListener("click", () => location.reload());
     }
     if (!supported()) {
-      this.showState("webblasare");
+      // Shown as the page loads: focus stays at the top, where the heading is the first thing read.
+      this.showState("webblasare", undefined, false);
       return;
     }
     if (this.role === "guest") {
@@ -140,11 +154,15 @@ class JoinPage {
   }
 
   /**
-   * showState ends on one of the pages of _meeting_states.html.
+   * showState ends on one of the pages of _meeting_states.html. The server's own
+   * sentence replaces the page's .state-detail, unless it only repeats the heading
+   * ("Mötet är avslutat."): then the page's own, more telling sentence stays.
+   * A page's .state-thanks is for those who were in the meeting; it is hidden otherwise.
    * @param {StateName} state
    * @param {string} [detail] the server's own sentence, if it gave one
+   * @param {boolean} [focus] move focus to the page's heading
    */
-  showState(state, detail) {
+  showState(state, detail, focus = true) {
     this.finished = true;
     document.body.dataset.step = "slut";
     for (const section of this.root.querySelectorAll("section.step")) {
@@ -152,9 +170,15 @@ class JoinPage {
       section.hidden = section.dataset.state !== state;
     }
     const page = this.root.querySelector(`section[data-state="${state}"]`);
+    const heading = page?.querySelector("h1");
     const detailElement = page?.querySelector(".state-detail");
-    if (detail && detailElement) detailElement.textContent = detail;
-    page?.querySelector("h1")?.focus();
+    if (detail && detailElement && !sameSentence(detail, heading?.textContent ?? "")) {
+      detailElement.textContent = detail;
+    }
+    for (const thanks of page?.querySelectorAll(".state-thanks") ?? []) {
+      if (thanks instanceof HTMLElement) thanks.hidden = !this.joinedOnce;
+    }
+    if (focus) heading?.focus();
     this.room?.stop();
     this.setup?.release();
   }
@@ -262,6 +286,7 @@ class JoinPage {
 
   /** @param {JoinedMessage} joined */
   entered(joined) {
+    this.joinedOnce = true;
     if (joined.state === "lobby") this.toLobby();
     else this.toMeeting(joined);
   }
