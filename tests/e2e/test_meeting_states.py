@@ -434,3 +434,30 @@ def test_a_patient_who_leaves_can_join_again_through_the_lobby(
     expect(guest.get_by_role("heading", name="Du väntar i lobbyn")).to_be_visible()
     expect(host.get_by_role("heading", name="Väntar i lobbyn (1)")).to_be_visible()
     expect(host.get_by_role("heading", name="I det här mötet (1)")).to_be_visible()
+
+
+def test_a_patient_arriving_at_a_locked_meeting_is_told_to_wait(
+    media_server: Server, new_media_context: NewContext, playwright: Playwright, shots: Steps
+) -> None:
+    booking = book_protected_meeting(media_server, "Låst möte")
+    guest = _context(new_media_context, **_phone(playwright)).new_page()
+    host = _context(new_media_context, viewport={"width": 1366, "height": 860}).new_page()
+    _host_in_meeting(host, booking.meeting_id)
+    host.get_by_role("button", name="Mötesinställningar").click()
+    settings = host.get_by_role("dialog", name="Mötesinställningar")
+    settings.get_by_label("Lås mötet").check()
+    settings.get_by_role("button", name="Stäng").click()
+
+    _guest_to_setup(guest, booking.guest_url)
+    guest.get_by_role("button", name="Anslut nu").click()
+    _state_page(
+        guest,
+        "Mötet är låst",
+        "Vårdpersonalen har låst mötet, så inga fler kan ansluta just nu.",
+        CONTACT,
+        what="the locked page",
+        shots=shots,
+        shot="patient-last",
+    )
+    expect(guest.get_by_role("button", name="Försök igen")).to_be_visible()
+    expect(host.get_by_role("heading", name="Väntar i lobbyn (0)")).to_be_visible()
