@@ -22,7 +22,14 @@ from playwright.sync_api import Page, Playwright, expect
 from .axe import assert_accessible
 from .conftest import NewContext, Steps
 from .servers import Booking, Server, book_protected_meeting
-from .test_meeting_pages import FRAMES_DECODED, _context, _frames_decoded, _phone, _sign_in_and_start
+from .test_meeting_pages import (
+    FRAMES_DECODED,
+    VIDEO_PLAYING,
+    _context,
+    _frames_decoded,
+    _phone,
+    _sign_in_and_start,
+)
 
 INFORMATION_MEETING = "informationsmote_patient"
 """The type whose policy is anonymous (attendees see only the hosts); its limit is configurable."""
@@ -421,7 +428,11 @@ def test_the_anonymous_information_meeting_shows_attendees_only_the_host_until_g
         expect(me.get_by_role("button", name="Dela skärm")).to_be_hidden()
         assert other not in me.content(), f"an attendee's page names the other attendee, {other}"
         _frames_decoded(me, "an attendee")  # the host's video comes through
+        expect(me.locator("#egen-status")).to_contain_text("Bara du ser din bild.")
     assert host.evaluate(FRAMES_DECODED) == 0, "the host receives video from attendees without the floor"
+    # No empty picture for each silent attendee at the host's: the list shows them.
+    expect(host.locator("#videor li")).to_have_count(0)
+    expect(host.locator("#videor")).to_have_attribute("data-anonymous", "")
     assert_accessible(olle, "an attendee of the anonymous meeting")
     assert_accessible(host, "the host of the anonymous meeting")
     s.shot(olle, "olle-ser-bara-vardgivaren")
@@ -435,6 +446,10 @@ def test_the_anonymous_information_meeting_shows_attendees_only_the_host_until_g
     expect(host.get_by_role("button", name="Ta tillbaka ordet Olle")).to_be_visible()
     frames = _frames_decoded(host, "the host, from Olle with the floor")
     _frames_decoded(host, "the host, from Olle with the floor", more_than=frames)
+    expect(_row(host, "Olle").get_by_role("img", name="Kamera på")).to_be_visible()
+    expect(host.locator("#videor li")).to_have_count(1)
+    expect(host.locator("#videor li")).not_to_contain_text("Kamera av")
+    host.wait_for_function(VIDEO_PLAYING, arg="#videor li[data-kind='camera'] video")
     expect(sara.get_by_role("button", name="Mikrofon", exact=True)).to_be_hidden()
     expect(sara.locator("#videor li")).to_have_count(1)
     assert "Olle" not in sara.content()
@@ -446,6 +461,7 @@ def test_the_anonymous_information_meeting_shows_attendees_only_the_host_until_g
     expect(host.get_by_role("button", name="Ge ordet Olle")).to_be_visible()
     expect(olle.get_by_role("button", name="Mikrofon", exact=True)).to_be_hidden()
     expect(olle.locator("#notis")).to_contain_text("Du har inte ordet längre.")
+    expect(host.locator("#videor li")).to_have_count(0)
     settled = _frames_settle(host, "the host after taking the floor back")
     time.sleep(2)
     assert host.evaluate(FRAMES_DECODED) == settled, "the host still receives Olle's video"

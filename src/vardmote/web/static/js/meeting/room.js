@@ -461,11 +461,20 @@ export class MeetingRoom {
     this.micButton.setAttribute("aria-pressed", String(this.microphoneOn));
     this.cameraButton.setAttribute("aria-pressed", String(this.cameraOn));
     this.selfBadges.replaceChildren();
+    if (this.silentAttendee()) {
+      this.selfBadges.append(h("span", { class: "self-note", text: "Bara du ser din bild. Du syns och hörs när en värd ger dig ordet." }));
+      return;
+    }
     if (!this.microphoneOn) {
       const text = this.hostMuted ? "Mikrofonen är avstängd av värden" : "Mikrofonen är av";
       this.selfBadges.append(h("span", { class: "badge muted-badge", text }));
     }
     if (!this.cameraOn) this.selfBadges.append(h("span", { class: "badge", text: "Kameran är av" }));
+  }
+
+  /** silentAttendee tells whether this is an attendee of an anonymous meeting without the floor (sends nothing). */
+  silentAttendee() {
+    return !!this.policy?.anonymous && this.options.role !== "host" && !this.participants.get(this.me)?.floor;
   }
 
   /** @param {boolean} mayUnmute */
@@ -485,13 +494,17 @@ export class MeetingRoom {
   floorChanged(granted) {
     const connection = this.connection;
     if (!connection) return;
+    // The hosts show what media_state says: without it the attendee's picture would stay "Kamera av".
     if (granted) {
       connection.publish(this.options.stream).catch(() => undefined);
-      this.showNotice("Du har fått ordet: de andra ser och hör dig nu.");
+      connection.setMediaState(this.cameraOn, this.microphoneOn);
+      this.showNotice("Du har fått ordet: värdarna ser och hör dig nu.");
     } else {
       connection.unpublish();
+      connection.setMediaState(false, false);
       this.showNotice("Du har inte ordet längre.");
     }
+    this.applyLocalMedia();
   }
 
   async startSharing() {
@@ -724,11 +737,17 @@ export class MeetingRoom {
       const [participant, kind] = key.split("/");
       this.renderTile(participant, kind === "screen" ? "screen" : "camera", tile);
     }
-    // Admitted people with no stream yet still get a tile with their name.
+    // Admitted people with no stream yet still get a tile with their name; but attendees of an
+    // anonymous meeting send nothing without the floor, so the hosts get no empty tile for each of them.
     for (const p of this.participants.values()) {
-      if (p.id !== this.me && p.state === "admitted" && !this.tiles.has(`${p.id}/camera`)) this.tile(p.id, "camera");
+      if (p.id === this.me || p.state !== "admitted") continue;
+      const silent = !!this.policy?.anonymous && p.role !== "host" && !p.floor;
+      if (silent) this.dropTile(p.id, "camera");
+      else if (!this.tiles.has(`${p.id}/camera`)) this.tile(p.id, "camera");
     }
     this.videos.dataset.count = String(this.tiles.size);
+    this.videos.toggleAttribute("data-anonymous", !!this.policy?.anonymous && this.options.role === "host");
+    this.applyLocalMedia();
     this.renderList();
   }
 
