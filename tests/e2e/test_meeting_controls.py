@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from playwright.sync_api import Page, Playwright, expect
+from playwright.sync_api import Locator, Page, Playwright, expect
 
 from .axe import assert_accessible
 from .conftest import NewContext, Steps
@@ -106,7 +106,7 @@ def _admit(host: Page, guest: Page, name: str) -> None:
     expect(guest.get_by_role("button", name="Räck upp handen")).to_be_visible()
 
 
-def _row(host: Page, name: str) -> object:
+def _row(host: Page, name: str) -> Locator:
     return host.locator("#lista-motet li", has_text=name)
 
 
