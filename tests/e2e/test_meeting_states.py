@@ -35,7 +35,7 @@ LINK_GONE = (
     "Länken gäller inte längre. Mötet kan vara avslutat eller ändrat. "
     "Kontakta din mottagning om du behöver en ny länk."
 )
-ENDED_HOST_LEFT = "Värden har lämnat mötet, så mötet är avslutat."
+ENDED_HOST_LEFT = "Vårdpersonalen har lämnat mötet, så mötet är avslutat."
 CONTACT = "Du hittar mottagningens kontaktuppgifter i meddelandet där du fick länken."
 HOST_LEFT_SECONDS = 6
 
@@ -136,11 +136,28 @@ def _host_in_meeting(host: Page, meeting_id: str) -> None:
     expect(host.get_by_role("heading", name="I det här mötet (1)")).to_be_visible()
 
 
+def _personal_link(server: Server, booking: Booking, recipient: str = "Patient") -> Booking:
+    """_personal_link makes a personal link (one recipient) and returns the booking with it."""
+    link = server.call(
+        "POST", f"/api/v1/meetings/{booking.meeting_id}/links", {"recipient": recipient}, booking.session
+    )
+    url: str = link["url"]
+    return booking._replace(guest_url=url, link=url.rsplit("/m/", 1)[1])
+
+
 def _in_the_meeting(
-    new_media_context: NewContext, playwright: Playwright, server: Server, title: str
+    new_media_context: NewContext,
+    playwright: Playwright,
+    server: Server,
+    title: str,
+    *,
+    personal: bool = False,
 ) -> tuple[Booking, Page, Page]:
-    """_in_the_meeting books a meeting; the clinician starts it and lets Olle, on a phone, in."""
+    """_in_the_meeting books a meeting; the clinician starts it and lets Olle, on a phone, in
+    (through the meeting's general link, or through a personal link of his own)."""
     booking = book_protected_meeting(server, title)
+    if personal:
+        booking = _personal_link(server, booking)
     guest = _context(new_media_context, **_phone(playwright)).new_page()
     host = _context(new_media_context, viewport={"width": 1366, "height": 860}).new_page()
     _host_in_meeting(host, booking.meeting_id)
@@ -284,7 +301,8 @@ def test_a_revoked_link_is_refused_before_and_after_the_set_up(
 def test_a_removed_patient_is_told_and_cannot_come_back(
     media_server: Server, new_media_context: NewContext, playwright: Playwright, shots: Steps
 ) -> None:
-    _, guest, host = _in_the_meeting(new_media_context, playwright, media_server, "Borttagen")
+    # A personal link is barred once its holder is removed (the general link is not: see below).
+    _, guest, host = _in_the_meeting(new_media_context, playwright, media_server, "Borttagen", personal=True)
 
     host.once("dialog", lambda confirm: confirm.accept())
     host.get_by_role("button", name="Ta bort från mötet Olle").click()
@@ -292,7 +310,7 @@ def test_a_removed_patient_is_told_and_cannot_come_back(
     _state_page(
         guest,
         "Du har tagits bort från mötet",
-        "Vårdpersonalen har tagit bort dig från mötet. Du kan inte ansluta igen med samma länk.",
+        "Vårdpersonalen har tagit bort dig från mötet.",
         "Om du tror att det är fel, kontakta mottagningen.",
         what="the removed page",
         shots=shots,
@@ -382,7 +400,10 @@ def test_the_meeting_ends_when_the_clinician_leaves_and_does_not_return(
 def test_a_patient_who_opens_the_meeting_again_is_told_on_the_first_page(
     media_server: Server, new_media_context: NewContext, playwright: Playwright, shots: Steps
 ) -> None:
-    booking, guest, host = _in_the_meeting(new_media_context, playwright, media_server, "Annan flik")
+    # A personal link is one person: opened again, the new page takes the place.
+    booking, guest, host = _in_the_meeting(
+        new_media_context, playwright, media_server, "Annan flik", personal=True
+    )
 
     second = guest.context.new_page()
     _guest_to_lobby(second, booking.guest_url)
@@ -405,6 +426,27 @@ def test_a_patient_who_opens_the_meeting_again_is_told_on_the_first_page(
     guest.get_by_role("button", name="Anslut nu").click()
     expect(guest.get_by_role("heading", name="Du väntar i lobbyn")).to_be_visible()
     expect(second.get_by_role("heading", name="Mötet öppnades i ett annat fönster")).to_be_visible()
+
+
+def test_two_people_on_the_general_link_are_two_participants(
+    media_server: Server, new_media_context: NewContext, playwright: Playwright
+) -> None:
+    # A patient and a relative at two phones, both with the meeting's general link: neither
+    # pushes the other out, and removing one does not bar the link for the other.
+    booking, patient, host = _in_the_meeting(new_media_context, playwright, media_server, "Tillsammans")
+    relative = _context(new_media_context, **_phone(playwright)).new_page()
+    _guest_to_lobby(relative, booking.guest_url, name="Maria")
+    expect(host.get_by_role("heading", name="Väntar i lobbyn (1)")).to_be_visible()
+    host.get_by_role("button", name="Tillåt Maria").click()
+    expect(host.get_by_role("heading", name="I det här mötet (3)")).to_be_visible()
+    expect(patient.get_by_role("button", name="Lämna")).to_be_visible()
+    expect(patient.get_by_role("heading", name="Mötet öppnades i ett annat fönster")).to_be_hidden()
+
+    host.once("dialog", lambda confirm: confirm.accept())
+    host.get_by_role("button", name="Ta bort från mötet Olle").click()
+    expect(patient.get_by_role("heading", name="Du har tagits bort från mötet")).to_be_visible()
+    expect(relative.get_by_role("button", name="Lämna")).to_be_visible()
+    expect(host.get_by_role("heading", name="I det här mötet (2)")).to_be_visible()
 
 
 def test_a_patient_who_leaves_can_join_again_through_the_lobby(

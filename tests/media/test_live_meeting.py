@@ -140,7 +140,7 @@ async def test_tysta_alla_gäster_mutes_the_guests_microphone_in_janus_and_keeps
         await david.send({"type": "media_state", "camera": True, "microphone": True})
         refused = await david.wait_error("not_allowed", after=mark)
         assert refused["message"] == (
-            "En värd har stängt av din mikrofon. I det här mötet kan du inte slå på den själv."
+            "Vårdpersonalen har stängt av din mikrofon. I det här mötet kan du inte slå på den själv."
         )
         feed = (await feeds_in_janus(server, meeting.meeting_id))[f"{david.id}-camera"]
         assert [(s.type, s.moderated) for s in feed.streams] == [("audio", True), ("video", False)]
@@ -162,7 +162,7 @@ async def test_a_removed_guests_media_stops_and_their_link_cannot_join_again(
         mark = len(host.messages)
         await host.send({"type": "remove", "participant": david.id})
         removed = await david.wait_for("removed")
-        assert removed["message"] == "En värd har tagit bort dig från mötet."
+        assert removed["message"] == "Vårdpersonalen har tagit bort dig från mötet."
         async with asyncio.timeout(5):
             await david.closed.wait()
         await host.wait_for("participant", lambda m: m["change"] == "remove", after=mark)
@@ -196,7 +196,7 @@ async def test_when_the_host_leaves_the_guest_is_told_and_the_meeting_ends_after
         left = await david.wait_for("host_left")
         told = time.monotonic()
         assert left["seconds"] == HOST_LEFT_SECONDS
-        assert left["message"].startswith("Värden har lämnat mötet.")
+        assert left["message"].startswith("Vårdpersonalen har lämnat mötet.")
         async with asyncio.timeout(5):
             await host.closed.wait()
 
@@ -205,7 +205,7 @@ async def test_when_the_host_leaves_the_guest_is_told_and_the_meeting_ends_after
         assert ended == {
             "type": "ended",
             "reason": "host_left",
-            "message": "Värden har lämnat mötet, så mötet är avslutat.",
+            "message": "Vårdpersonalen har lämnat mötet, så mötet är avslutat.",
         }
         assert HOST_LEFT_SECONDS - 0.5 < waited < HOST_LEFT_SECONDS + 2
         async with asyncio.timeout(5):

@@ -25,7 +25,10 @@ from vardmote.rooms.participant import LinkHolder
 COUNTDOWN = {
     "type": "host_left",
     "seconds": 60,
-    "message": "Värden har lämnat mötet. Mötet avslutas om 60 sekunder om ingen värd kommer tillbaka.",
+    "message": (
+        "Vårdpersonalen har lämnat mötet. Mötet avslutas om 60 sekunder"
+        " om ingen från vårdpersonalen kommer tillbaka."
+    ),
 }
 
 
@@ -193,7 +196,7 @@ def test_guests_are_removed_when_the_countdown_ends_and_the_lobby_keeps_waiting(
     ended = {
         "type": "ended",
         "reason": "host_left",
-        "message": "Värden har lämnat mötet, så mötet är avslutat.",
+        "message": "Vårdpersonalen har lämnat mötet, så mötet är avslutat.",
     }
     assert to(effects, PATIENT) == [ended] and to(effects, GUARDIAN) == [ended]
     assert sorted(closed(effects)) == ["david", "maria"]
@@ -251,3 +254,40 @@ def test_the_janus_room_goes_when_the_room_empties() -> None:
     assert DestroyJanusRoom() not in meeting.send(PATIENT, {"type": "leave"})
     assert meeting.send(CLINICIAN, {"type": "leave"})[-1] == DestroyJanusRoom()
     assert meeting.room.is_empty
+
+
+# ---- the general link is shared -------------------------------------------------------------------
+
+SHARED_PATIENT = Person("david", LinkHolder(20, shared=True), "David")
+SHARED_RELATIVE = Person("maria", LinkHolder(20, shared=True), "Maria")
+
+
+def test_two_people_on_the_general_link_are_two_participants_and_neither_takes_over() -> None:
+    meeting = Meeting()
+    meeting.admitted(CLINICIAN, SHARED_PATIENT)
+    effects = meeting.join(SHARED_RELATIVE)
+    assert not to(effects, SHARED_PATIENT, "taken_over") and closed(effects) == []
+    assert meeting.state(SHARED_PATIENT) == "admitted"
+    assert meeting.state(SHARED_RELATIVE) == "lobby"
+    assert meeting.pid(SHARED_PATIENT) != meeting.pid(SHARED_RELATIVE)
+
+
+def test_on_the_general_link_the_resume_token_finds_the_right_person() -> None:
+    meeting = Meeting()
+    meeting.join(CLINICIAN)
+    token = resume_token(meeting.join(SHARED_PATIENT), SHARED_PATIENT)
+    meeting.join(SHARED_RELATIVE)
+    meeting.send(CLINICIAN, {"type": "admit", "participant": meeting.pid(SHARED_PATIENT)})
+    patient = meeting.pid(SHARED_PATIENT)
+    effects = meeting.join(SHARED_PATIENT, conn="david-2", resume=token)
+    joined = to(effects, "david-2", "joined")[0]
+    assert (joined["participant"], joined["state"], joined["resumed"]) == (patient, "admitted", True)
+    assert meeting.state(SHARED_RELATIVE) == "lobby"
+
+
+def test_removing_someone_from_the_general_link_does_not_bar_the_others() -> None:
+    meeting = Meeting()
+    meeting.admitted(CLINICIAN, SHARED_PATIENT)
+    meeting.send(CLINICIAN, {"type": "remove", "participant": meeting.pid(SHARED_PATIENT)})
+    joined = to(meeting.join(SHARED_RELATIVE), SHARED_RELATIVE, "joined")
+    assert joined and joined[0]["state"] == "lobby"

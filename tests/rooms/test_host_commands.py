@@ -91,7 +91,7 @@ def test_a_guest_cannot_unmute_when_guests_may_not_unmute() -> None:
     effects = meeting.send(PATIENT, {"type": "media_state", "camera": True, "microphone": True})
     assert only_error(effects) == (
         "not_allowed",
-        "En värd har stängt av din mikrofon. I det här mötet kan du inte slå på den själv.",
+        "Vårdpersonalen har stängt av din mikrofon. I det här mötet kan du inte slå på den själv.",
     )
     assert of(effects, JanusMute) == []
     assert meeting.room.participants[meeting.pid(PATIENT)].host_muted
@@ -231,7 +231,8 @@ def test_removing_kicks_from_janus_closes_the_connection_and_bars_the_link() -> 
     meeting.admitted(CLINICIAN, PATIENT, GUARDIAN)
     pid = meeting.pid(PATIENT)
     effects = meeting.send(CLINICIAN, {"type": "remove", "participant": pid})
-    assert to(effects, PATIENT) == [{"type": "removed", "message": "En värd har tagit bort dig från mötet."}]
+    expected = "Vårdpersonalen har tagit bort dig från mötet."
+    assert to(effects, PATIENT) == [{"type": "removed", "message": expected}]
     assert of(effects, JanusDetach) == [JanusDetach(pid)]
     assert closed(effects) == ["david"]
     assert audits(effects) == [Audit("meeting.removed", "user:annika", {"participant": "guest:11"})]

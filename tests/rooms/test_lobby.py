@@ -91,7 +91,8 @@ def test_neka_turns_the_guest_away_plainly() -> None:
     meeting.join(CLINICIAN)
     meeting.join(PATIENT)
     effects = meeting.send(CLINICIAN, {"type": "deny", "participant": meeting.pid(PATIENT)})
-    assert to(effects, PATIENT) == [{"type": "denied", "message": "Värden har inte släppt in dig i mötet."}]
+    expected = "Vårdpersonalen har inte släppt in dig i mötet."
+    assert to(effects, PATIENT) == [{"type": "denied", "message": expected}]
     assert closed(effects) == ["david"]
     assert audits(effects) == [Audit("meeting.denied", "user:annika", {"participant": "guest:11"})]
     assert [a["change"] for a in to(effects, CLINICIAN, "participant")] == ["remove"]

@@ -58,7 +58,7 @@ ONLY_HOSTS = "Bara en värd kan göra det."
 STAFF_ONLY = "Det här mötet är bara för inloggad personal."
 NO_DEVICES = "Rumsenheter kan bara ansluta till möten av typen Vårdrum."
 NO_IDENTITY = "Öppna mötet från din länk, eller logga in som personal."
-CANNOT_UNMUTE = "En värd har stängt av din mikrofon. I det här mötet kan du inte slå på den själv."
+CANNOT_UNMUTE = "Vårdpersonalen har stängt av din mikrofon. I det här mötet kan du inte slå på den själv."
 NEEDS_FLOOR = "I det här mötet sänds ditt ljud och din bild bara när en värd ger dig ordet."
 SHARE_FIRST = "Starta skärmdelningen först."
 WRONG_DIRECTION = "Den anslutningen kan inte ta emot det meddelandet."
@@ -76,7 +76,10 @@ def meeting_full(limit: int) -> str:
 
 def host_left(seconds: int) -> str:
     """host_left is what admitted participants are told when the last host has gone."""
-    return f"Värden har lämnat mötet. Mötet avslutas om {seconds} sekunder om ingen värd kommer tillbaka."
+    return (
+        f"Vårdpersonalen har lämnat mötet. Mötet avslutas om {seconds} sekunder"
+        " om ingen från vårdpersonalen kommer tillbaka."
+    )
 
 
 class ProtocolError(Exception):

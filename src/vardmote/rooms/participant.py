@@ -25,9 +25,17 @@ class Staff:
 
 @dataclass(frozen=True)
 class LinkHolder:
-    """LinkHolder is whoever opened a guest link (the link's id, never its token)."""
+    """LinkHolder is whoever opened a guest link (the link's id, never its token).
+
+    A personal link (made for one recipient) is one person: a second connection
+    takes the first one's place, and removing them bars the link. The meeting's
+    general link is ``shared``: everyone who opens it is a participant of their
+    own (a patient and a relative at two devices), found again only by their
+    resume token; removing one does not bar the link for the others.
+    """
 
     link_id: int
+    shared: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,8 +50,14 @@ Identity = Staff | LinkHolder | Device
 """Who is joining, as the glue established it."""
 
 
+def is_shared(identity: Identity) -> bool:
+    """is_shared tells whether identity is the general link, which several people may use at once."""
+    return isinstance(identity, LinkHolder) and identity.shared
+
+
 def identity_key(identity: Identity) -> str:
-    """identity_key is the same for two connections of one person, link or device: take-over by it."""
+    """identity_key is the same for two connections of one person, link or device: take-over by it
+    (never for a shared link: see LinkHolder)."""
     match identity:
         case Staff():
             return f"user:{identity.username}"

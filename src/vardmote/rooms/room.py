@@ -53,15 +53,16 @@ from vardmote.rooms.participant import (
     State,
     actor_of,
     identity_key,
+    is_shared,
 )
 from vardmote.rooms.policy import Role, RoomPolicy
 from vardmote.rooms.visibility import may_see, visible_participants
 
-DENIED = "Värden har inte släppt in dig i mötet."
-REMOVED = "En värd har tagit bort dig från mötet."
+DENIED = "Vårdpersonalen har inte släppt in dig i mötet."
+REMOVED = "Vårdpersonalen har tagit bort dig från mötet."
 TAKEN_OVER = "Du har anslutit till mötet i ett annat fönster eller på en annan enhet."
 ENDED = "Mötet är avslutat."
-ENDED_HOST_LEFT = "Värden har lämnat mötet, så mötet är avslutat."
+ENDED_HOST_LEFT = "Vårdpersonalen har lämnat mötet, så mötet är avslutat."
 
 Effects = list[Effect]
 
@@ -181,13 +182,15 @@ class Room:
             return [SendError(conn, ErrorCode.ALREADY_JOINED, already, "join")]
         role = self._role_of(identity)
         key = identity_key(identity)
-        existing = next((p for p in self.participants.values() if identity_key(p.identity) == key), None)
-        if (
-            resume is not None
-            and existing is not None
-            and hmac.compare_digest(existing.resume_token.encode(), resume.encode())
-        ):
-            return self._resume(existing, conn, now)
+        same = [p for p in self.participants.values() if identity_key(p.identity) == key]
+        resumed = None
+        if resume is not None:
+            token = resume.encode()
+            resumed = next((p for p in same if hmac.compare_digest(p.resume_token.encode(), token)), None)
+        if resumed is not None:
+            return self._resume(resumed, conn, now)
+        # A second connection of one person takes over; on a shared link it is someone else.
+        existing = None if is_shared(identity) else next(iter(same), None)
         refusal = self._refuse_join(identity, role, existing)
         if refusal is not None:
             code, text = refusal
@@ -252,7 +255,7 @@ class Room:
             return ErrorCode.NOT_ALLOWED, text
         if self.ended and role is not Role.HOST:
             return ErrorCode.MEETING_ENDED, ENDED
-        if identity_key(identity) in self.barred:
+        if not is_shared(identity) and identity_key(identity) in self.barred:
             return ErrorCode.REMOVED, texts.DEFAULT_TEXT[ErrorCode.REMOVED]
         if role is not Role.HOST and self.locked:
             return ErrorCode.LOCKED, texts.DEFAULT_TEXT[ErrorCode.LOCKED]
@@ -553,7 +556,8 @@ class Room:
             return [target]
         if target is host:
             return [self._error(host, ErrorCode.NOT_ALLOWED, texts.NOT_ONESELF, "remove")]
-        self.barred.add(identity_key(target.identity))
+        if not is_shared(target.identity):
+            self.barred.add(identity_key(target.identity))
         return self._send_away(host, target, "meeting.removed", {"type": "removed", "message": REMOVED}, now)
 
     def _send_away(
