@@ -245,7 +245,7 @@ def test_host_mutes_one_guest_prevents_unmuting_and_lowers_a_hand(
     # "Tysta Olle" mutes Olle only.
     host.get_by_role("button", name="Tysta Olle").click()
     expect(olle_mic).to_have_attribute("aria-pressed", "false")
-    expect(olle.locator("#egen-status")).to_contain_text("Mikrofonen är avstängd av värden")
+    expect(olle.locator("#egen-status")).to_contain_text("Mikrofonen är avstängd av vårdpersonalen")
     expect(olle.locator("#notis")).to_contain_text("Du kan slå på den igen")
     expect(_row(host, "Olle").get_by_role("img", name="Mikrofon avstängd av värd")).to_be_visible()
     expect(_row(host, "Sara").get_by_role("img", name="Mikrofon på")).to_be_visible()
@@ -277,7 +277,7 @@ def test_host_mutes_one_guest_prevents_unmuting_and_lowers_a_hand(
     expect(olle.locator("#notis")).to_contain_text("I det här mötet kan du inte slå på den själv.")
     olle.locator("#notis").evaluate("(n) => { n.hidden = true; }")
     olle_mic.click()
-    refusal = "En värd har stängt av din mikrofon. I det här mötet kan du inte slå på den själv."
+    refusal = "Vårdpersonalen har stängt av din mikrofon. I det här mötet kan du inte slå på den själv."
     expect(olle.locator("#notis")).to_have_text(refusal)
     expect(olle.locator("#viktiga-meddelanden")).to_have_text(refusal)
     expect(olle_mic).to_have_attribute("aria-pressed", "false")

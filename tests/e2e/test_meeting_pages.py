@@ -210,7 +210,7 @@ def test_patient_and_clinician_meet(
 
     # "Tysta alla gäster": muted on both sides, and the guest cannot unmute when it is prevented.
     host.get_by_role("button", name="Tysta alla gäster").click()
-    expect(guest.locator("#egen-status")).to_contain_text("Mikrofonen är avstängd av värden")
+    expect(guest.locator("#egen-status")).to_contain_text("Mikrofonen är avstängd av vårdpersonalen")
     expect(guest.get_by_role("button", name="Mikrofon", exact=True)).to_have_attribute(
         "aria-pressed", "false"
     )
@@ -234,8 +234,8 @@ def test_patient_and_clinician_meet(
     expect(host.get_by_role("heading", name="Du har lämnat mötet")).to_be_visible()
     countdown_banner = guest.locator("#vard-lamnat")
     expect(countdown_banner).to_be_visible()
-    expect(countdown_banner).to_contain_text("Mötesorganisatören har lämnat mötet.")
-    expect(countdown_banner).to_contain_text("om ingen mötesorganisatör kommer tillbaka")
+    expect(countdown_banner).to_contain_text("Vårdpersonalen har lämnat mötet.")
+    expect(countdown_banner).to_contain_text("om ingen från vårdpersonalen kommer tillbaka")
     countdown = int(guest.locator("#nedrakning").inner_text())
     assert 0 < countdown <= 60
     assert_accessible(guest, "the host-left countdown")

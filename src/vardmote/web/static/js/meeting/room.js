@@ -442,7 +442,7 @@ export class MeetingRoom {
 
   toggleMicrophone() {
     if (!this.microphoneOn && this.hostMuted && !this.settings.guests_may_unmute && this.options.role !== "host") {
-      const text = "En värd har stängt av din mikrofon. I det här mötet kan du inte slå på den själv.";
+      const text = "Vårdpersonalen har stängt av din mikrofon. I det här mötet kan du inte slå på den själv.";
       this.showNotice(text);
       this.options.announce(text, true);
       return;
@@ -466,7 +466,7 @@ export class MeetingRoom {
       return;
     }
     if (!this.microphoneOn) {
-      const text = this.hostMuted ? "Mikrofonen är avstängd av värden" : "Mikrofonen är av";
+      const text = this.hostMuted ? "Mikrofonen är avstängd av vårdpersonalen" : "Mikrofonen är av";
       this.selfBadges.append(h("span", { class: "badge muted-badge", text }));
     }
     if (!this.cameraOn) this.selfBadges.append(h("span", { class: "badge", text: "Kameran är av" }));
@@ -484,8 +484,8 @@ export class MeetingRoom {
     this.microphoneOn = false;
     this.applyLocalMedia();
     const text = mayUnmute
-      ? "En värd har stängt av din mikrofon. Du kan slå på den igen när du vill säga något."
-      : "En värd har stängt av din mikrofon. I det här mötet kan du inte slå på den själv.";
+      ? "Vårdpersonalen har stängt av din mikrofon. Du kan slå på den igen när du vill säga något."
+      : "Vårdpersonalen har stängt av din mikrofon. I det här mötet kan du inte slå på den själv.";
     this.showNotice(text);
     this.options.announce(text, true);
   }
@@ -669,7 +669,7 @@ export class MeetingRoom {
     this.countdown = window.setInterval(tick, 1000);
     this.hostLeft.hidden = false;
     this.options.announce(
-      `Mötesorganisatören har lämnat mötet. Mötet avslutas om ${seconds} sekunder om ingen mötesorganisatör kommer tillbaka.`,
+      `Vårdpersonalen har lämnat mötet. Mötet avslutas om ${seconds} sekunder om ingen från vårdpersonalen kommer tillbaka.`,
       true,
     );
   }
@@ -679,7 +679,7 @@ export class MeetingRoom {
     clearInterval(this.countdown);
     this.countdown = undefined;
     this.hostLeft.hidden = true;
-    if (returned) this.options.announce("Mötesorganisatören är tillbaka i mötet.");
+    if (returned) this.options.announce("Vårdpersonalen är tillbaka i mötet.");
   }
 
   // ---- the participant list (hosts) -------------------------------------------------------------------
@@ -707,7 +707,7 @@ export class MeetingRoom {
         c.mute(id);
         break;
       case "remove":
-        if (confirm(`Ta bort ${name} från mötet? ${name} kan inte ansluta igen med samma länk.`)) c.remove(id);
+        if (confirm(`Ta bort ${name} från mötet?`)) c.remove(id);
         break;
       case "lower":
         c.lowerHand(id);
