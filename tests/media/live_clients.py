@@ -276,9 +276,8 @@ def meeting(server: Server, annika: str) -> Booking:
 def extra_links(server: Server, meeting_id: str, count: int) -> list[str]:
     """extra_links makes count recipient links (one per invited person) in the server's database.
 
-    The API makes only the general link, and one link is one person in the
-    room (a second join on it takes the first one's place), so a crowd needs
-    a link each.
+    A personal link is one person in the room (a second join on it takes the
+    first one's place, and removing them bars it); the general link is shared.
     """
     db = server.database()
     try:

@@ -149,10 +149,11 @@ async def test_tysta_alla_gäster_mutes_the_guests_microphone_in_janus_and_keeps
 async def test_a_removed_guests_media_stops_and_their_link_cannot_join_again(
     server: Server, meeting: Booking, annika: str
 ) -> None:
-    (eva_link,) = extra_links(server, meeting.meeting_id, 1)
+    # David has a personal link: removing him bars it (the general link is shared and is not barred).
+    david_link, eva_link = extra_links(server, meeting.meeting_id, 2)
     async with people(server, meeting, annika) as room:
         host = await room.host(publish=True)
-        david = await room.admitted_guest(host)
+        david = await room.admitted_guest(host, "David", david_link)
         await david.publish()
         eva = await room.admitted_guest(host, "Eva", eva_link)  # an interpreter, who stays
         await eva.publish()
@@ -178,7 +179,7 @@ async def test_a_removed_guests_media_stops_and_their_link_cannot_join_again(
         assert await host.wait_for_frames(eva.id, before + 11) > before + 10
 
         again = await room.connect("David")
-        refused = await again.join(meeting.guest_link)
+        refused = await again.join(david_link)
         assert refused["code"] == "removed" and refused["request"] == "join"
         async with asyncio.timeout(5):
             await again.closed.wait()
