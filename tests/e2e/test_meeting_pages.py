@@ -39,6 +39,19 @@ RECORD_PEER_CONNECTIONS = """
 })();
 """
 
+# Every tone the page plays (the arrival chime, the melody) starts with an oscillator: count them.
+COUNT_TONES = """
+(() => {
+  let tones = 0;
+  Object.defineProperty(window, "__tones", { get: () => tones });
+  const create = AudioContext.prototype.createOscillator;
+  AudioContext.prototype.createOscillator = function (...args) {
+    tones += 1;
+    return create.apply(this, args);
+  };
+})();
+"""
+
 # The video frames decoded by every open PeerConnection of the page, per track identifier.
 FRAMES_DECODED = """
 async () => {
@@ -254,16 +267,19 @@ def test_refused_patient_sees_the_refusal(
     guest = _context(new_media_context, **_phone(playwright)).new_page()
     host = _context(new_media_context).new_page()
 
-    # This time the clinician is there first: the patient's arrival is a notice (and a sound).
+    # This time the clinician is there first: the patient's arrival is a notice and a sound.
+    host.context.add_init_script(COUNT_TONES)
     _sign_in_and_start(host, booking.meeting_id)
     expect(host.get_by_role("button", name="Anslut nu")).to_be_enabled()
     host.get_by_role("button", name="Anslut nu").click()
     expect(host.get_by_role("heading", name="Väntar i lobbyn (0)")).to_be_visible()
     expect(host.get_by_text("Ingen väntar.")).to_be_visible()
+    assert host.evaluate("window.__tones") == 0
     _guest_to_lobby(guest, booking.guest_url, s.shot, test_microphone=False)
     expect(host.get_by_role("heading", name="Väntar i lobbyn (1)")).to_be_visible()
     expect(host.locator("#notis")).to_contain_text("Olle väntar i lobbyn.")
     expect(host.locator("#viktiga-meddelanden")).to_have_text("Olle väntar i lobbyn.")
+    host.wait_for_function("window.__tones > 0")
     s.shot(host, "vardgivare-nagon-kom-till-lobbyn")
     host.get_by_role("button", name="Neka Olle").click()
     expect(host.get_by_role("heading", name="Väntar i lobbyn (0)")).to_be_visible()
