@@ -2,10 +2,11 @@
 /**
  * "Ställ in ljud och bild": the step before "Anslut nu". It asks once for the camera
  * and the microphone, lets the person choose camera, microphone and speaker, shows
- * a mirrored self view and a live microphone level, records and plays back a short
- * microphone test, plays a melody on the chosen speaker, and turns background
- * effects on (effects.js). The markup is templates/_device_setup.html; this module
- * finds it by id under the section it is given.
+ * a mirrored self view and a live microphone level, offers a short recorded
+ * microphone test (microphone-test.js), plays a melody on the chosen speaker, and
+ * turns background effects on (effects.js). The markup is
+ * templates/_device_setup.html; this module finds it by id under the section it is
+ * given.
  *
  *     import { DeviceSetup, SetupError } from "/static/js/meeting/device-setup.js";
  *     const setup = new DeviceSetup(document.getElementById("steg-installning"));
@@ -27,6 +28,7 @@
  */
 
 import { BackgroundEffect } from "./effects.js";
+import { MicrophoneTest } from "./microphone-test.js";
 import { playMelody } from "./sounds.js";
 
 /** @typedef {"denied" | "no_devices" | "in_use" | "unsupported"} SetupProblem */
@@ -41,8 +43,6 @@ import { playMelody } from "./sounds.js";
 
 /** STORAGE_KEY is where the choices are remembered (device ids and the effect only). */
 const STORAGE_KEY = "vardmote.ljud-och-bild";
-/** TEST_MS is how long "Testa din mikrofon" records. */
-const TEST_MS = 4000;
 /** VIDEO asks for at most 720p at 30 fps: enough for a consultation, gentle on old phones. */
 const VIDEO = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30, max: 30 } };
 const AUDIO = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
@@ -136,14 +136,7 @@ export class DeviceSetup {
       /** @type {HTMLSelectElement} */ camera: find("val-kamera"),
       /** @type {HTMLSelectElement} */ microphone: find("val-mikrofon"),
       /** @type {HTMLMeterElement} */ level: find("mikrofon-niva"),
-      /** @type {HTMLButtonElement} */ testOpen: find("testa-mikrofon"),
-      testPanel: find("mikrofontest"),
       /** @type {HTMLSelectElement} */ testMicrophone: find("test-mikrofon"),
-      /** @type {HTMLButtonElement} */ testStart: find("starta-test"),
-      testStatus: find("test-status"),
-      testRecording: find("test-inspelning"),
-      testPlayback: find("test-uppspelning"),
-      /** @type {HTMLAudioElement} */ testAudio: find("test-ljud"),
       speakerField: find("hogtalare-val"),
       /** @type {HTMLSelectElement} */ speaker: find("val-hogtalare"),
       speakerNote: find("hogtalare-not"),
@@ -171,8 +164,19 @@ export class DeviceSetup {
     this._queue = Promise.resolve();
     /** @type {{context: AudioContext, timer: number} | null} */
     this._meter = null;
-    /** @type {{recorder: MediaRecorder | null, timer: number, url: string} | null} */
-    this._test = null;
+    /** "Testa din mikrofon" */
+    this._test = new MicrophoneTest(
+      {
+        open: find("testa-mikrofon"),
+        panel: find("mikrofontest"),
+        start: find("starta-test"),
+        status: find("test-status"),
+        recording: find("test-inspelning"),
+        playback: find("test-uppspelning"),
+        audio: find("test-ljud"),
+      },
+      { microphone: () => this._microphone, speakerId: () => this.speakerId },
+    );
     this._listening = new AbortController();
     this._choices = loadChoices();
   }
@@ -276,7 +280,7 @@ export class DeviceSetup {
     this._listening.abort();
     this._listening = new AbortController();
     this._stopMeter();
-    this._stopTest();
+    this._test.stop();
     this._ui.preview.pause();
     this._ui.preview.srcObject = null;
     this._confirmedEffect = this._effect;
@@ -342,7 +346,7 @@ export class DeviceSetup {
     /** @param {HTMLSelectElement} select @param {HTMLSelectElement} other */
     const onMicrophone = (select, other) => {
       other.value = select.value;
-      this._stopTest();
+      this._test.stop();
       this._enqueue(() => this._switchMicrophone(select.value));
     };
     ui.microphone.addEventListener("change", () => onMicrophone(ui.microphone, ui.testMicrophone), options);
@@ -351,8 +355,7 @@ export class DeviceSetup {
     // A headset plugged in (or paired) while the step is open appears in the lists at once.
     navigator.mediaDevices.addEventListener("devicechange", () => this._fillChoices().catch(() => {}), options);
     ui.speakerTest.addEventListener("click", () => this._testSpeaker(), options);
-    ui.testOpen.addEventListener("click", () => this._toggleTestPanel(), options);
-    ui.testStart.addEventListener("click", () => this._runTest(), options);
+    this._test.listen(this._listening.signal);
     ui.effects.addEventListener(
       "change",
       (event) => {
@@ -527,7 +530,7 @@ export class DeviceSetup {
     this._ui.effectNote.hidden = false;
   }
 
-  // --- level meter, speaker test, microphone test -------------------------------------------
+  // --- level meter, speaker test -------------------------------------------------------------
 
   /** _startMeter shows the microphone's level, ten times a second (cheap on old phones). */
   _startMeter() {
@@ -565,76 +568,6 @@ export class DeviceSetup {
     await playMelody(this.speakerId);
     ui.speakerStatus.textContent = "";
     ui.speakerTest.disabled = false;
-  }
-
-  _toggleTestPanel() {
-    const open = this._ui.testPanel.hidden;
-    this._ui.testPanel.hidden = !open;
-    this._ui.testOpen.setAttribute("aria-expanded", String(open));
-    if (!open) this._stopTest();
-  }
-
-  /**
-   * _runTest records the chosen microphone for TEST_MS with MediaRecorder and plays it
-   * back on the chosen speaker where the browser can choose one.
-   */
-  _runTest() {
-    const ui = this._ui;
-    this._stopTest();
-    if (typeof MediaRecorder === "undefined" || !this._microphone) {
-      ui.testStatus.textContent = "Den här webbläsaren kan inte spela in ett test. Titta i stället på ljudnivån när du pratar.";
-      return;
-    }
-    /** @type {Blob[]} */
-    const chunks = [];
-    const recorder = new MediaRecorder(new MediaStream([this._microphone]));
-    const test = { recorder: /** @type {MediaRecorder | null} */ (recorder), timer: 0, url: "" };
-    this._test = test;
-    recorder.addEventListener("dataavailable", (e) => e.data.size && chunks.push(e.data));
-    recorder.addEventListener("stop", () => {
-      if (this._test !== test) return;
-      test.recorder = null;
-      test.url = URL.createObjectURL(new Blob(chunks, { type: recorder.mimeType || chunks[0]?.type }));
-      this._playBack(test.url);
-    });
-    ui.testStart.disabled = true;
-    ui.testPlayback.hidden = true;
-    ui.testRecording.hidden = false;
-    ui.testStatus.textContent = "Spelar in din röst...";
-    recorder.start();
-    test.timer = window.setTimeout(() => recorder.state !== "inactive" && recorder.stop(), TEST_MS);
-  }
-
-  /** @param {string} url the recording */
-  async _playBack(url) {
-    const ui = this._ui;
-    ui.testRecording.hidden = true;
-    ui.testPlayback.hidden = false;
-    ui.testStart.disabled = false;
-    ui.testStatus.textContent = "Uppspelning";
-    ui.testAudio.src = url;
-    const speaker = this.speakerId;
-    if (speaker && canChooseSpeaker()) await ui.testAudio.setSinkId(speaker).catch(() => {});
-    await ui.testAudio.play().catch(() => {
-      ui.testStatus.textContent = "Uppspelning – tryck på spela upp för att höra inspelningen.";
-    });
-  }
-
-  /** _stopTest ends a recording or playback under way and frees the recording. */
-  _stopTest() {
-    const test = this._test;
-    this._test = null;
-    if (!test) return;
-    clearTimeout(test.timer);
-    if (test.recorder && test.recorder.state !== "inactive") test.recorder.stop();
-    this._ui.testAudio.pause();
-    this._ui.testAudio.removeAttribute("src");
-    this._ui.testAudio.load();
-    if (test.url) URL.revokeObjectURL(test.url);
-    this._ui.testStart.disabled = false;
-    this._ui.testRecording.hidden = true;
-    this._ui.testPlayback.hidden = true;
-    this._ui.testStatus.textContent = "";
   }
 
   // --- messages and memory -------------------------------------------------------------------

@@ -2,12 +2,18 @@
 /**
  * The meeting itself, as the page shows it: the others' video with names,
  * the self view, the buttons (microphone, camera, hand, chat, "Dela skärm",
- * "Lämna"), and for hosts the participant list "Deltagare" with its
- * commands. Everything it knows comes from the connection's events; every
- * command goes through the connection (connection.js), never around it.
+ * "Lämna"), the notices, the host-left countdown, and for hosts
+ * "Mötesinställningar", "Tysta alla gäster" and "Avsluta mötet". The chat is
+ * chat.js and the hosts' participant list "Deltagare" is participant-list.js;
+ * this module makes them and feeds them. Everything it knows comes from the
+ * connection's events; every command goes through the connection
+ * (connection.js), never around it.
  * @module meeting/room
  */
 
+import { Chat } from "./chat.js";
+import { find, h, optional } from "./dom.js";
+import { ParticipantList } from "./participant-list.js";
 import { playArrivalChime } from "./sounds.js";
 
 /** @typedef {import("./connection.js").MeetingConnection} MeetingConnection */
@@ -34,74 +40,7 @@ import { playArrivalChime } from "./sounds.js";
  * @property {HTMLElement} badges
  */
 
-/** @type {Record<string, string>} */
-const ROLE_NAMES = { host: "mötesorganisatör", guest: "gäst", room_device: "rumsenhet" };
 const NOTICE_MS = 8_000;
-
-/**
- * h makes an element with attributes (a `class`, `text` or others) and children.
- * @template {keyof HTMLElementTagNameMap} K
- * @param {K} tag
- * @param {Record<string, string | boolean | undefined>} [attributes]
- * @param {(Node | string | null | undefined | false)[]} children
- * @returns {HTMLElementTagNameMap[K]}
- */
-function h(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) {
-    if (value === undefined || value === false) continue;
-    if (key === "text") node.textContent = String(value);
-    else if (key === "class") node.className = String(value);
-    else node.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children) if (child) node.append(child);
-  return node;
-}
-
-/**
- * button makes a button whose accessible name is its visible label plus, hidden, whom it is for
- * ("Tysta" + " Olle"), so a screen reader can tell the rows apart.
- * @param {string} label
- * @param {string} whom
- * @param {string} action
- * @param {string} participant
- * @param {string} [style]
- */
-function rowButton(label, whom, action, participant, style = "secondary") {
-  return h(
-    "button",
-    { type: "button", class: `small ${style}`, "data-action": action, "data-participant": participant },
-    label,
-    h("span", { class: "visually-hidden", text: ` ${whom}` }),
-  );
-}
-
-/**
- * find returns the element matching selector inside root, or throws.
- * @template {Element} T
- * @param {ParentNode} root
- * @param {string} selector
- * @param {new () => T} type
- * @returns {T}
- */
-function find(root, selector, type) {
-  const found = root.querySelector(selector);
-  if (!(found instanceof type)) throw new Error(`${selector} is missing from the meeting page`);
-  return found;
-}
-
-/**
- * optional returns the element matching selector inside root, if it is of type.
- * @template {Element} T
- * @param {ParentNode} root
- * @param {string} selector
- * @param {new () => T} type
- * @returns {T | null}
- */
-function optional(root, selector, type) {
-  const found = root.querySelector(selector);
-  return found instanceof type ? found : null;
-}
 
 export class MeetingRoom {
   /**
@@ -137,9 +76,6 @@ export class MeetingRoom {
     this.countdown = undefined;
     /** @type {number | undefined} */
     this.noticeTimer = undefined;
-    this.unreadChat = 0;
-    /** @type {string} the chat text last sent, until the server echoes it back (or refuses it) */
-    this.chatPending = "";
 
     const s = section;
     this.videos = find(s, "#videor", HTMLElement);
@@ -148,25 +84,39 @@ export class MeetingRoom {
     this.notice = find(s, "#notis", HTMLElement);
     this.hostLeft = find(s, "#vard-lamnat", HTMLElement);
     this.reconnecting = find(s, "#ateransluter", HTMLElement);
-    this.chatPanel = find(s, "#chatt", HTMLElement);
-    this.chatLog = find(s, "#chatt-lista", HTMLElement);
-    this.chatForm = find(s, "#chatt-form", HTMLFormElement);
-    this.chatText = find(s, "#chatt-text", HTMLTextAreaElement);
-    this.chatError = find(s, "#chatt-fel", HTMLElement);
-    this.chatButton = find(s, "#knapp-chatt", HTMLButtonElement);
     this.micButton = find(s, "#knapp-mikrofon", HTMLButtonElement);
     this.cameraButton = find(s, "#knapp-kamera", HTMLButtonElement);
     this.handButton = find(s, "#knapp-hand", HTMLButtonElement);
     this.shareButton = find(s, "#knapp-dela", HTMLButtonElement);
     this.leaveButton = find(s, "#knapp-lamna", HTMLButtonElement);
     // Hosts only:
-    this.list = optional(s, "#deltagare", HTMLElement);
-    this.countButton = optional(s, "#knapp-deltagare", HTMLButtonElement);
     this.muteAllButton = optional(s, "#knapp-tysta-alla", HTMLButtonElement);
     this.settingsButton = optional(s, "#knapp-installningar", HTMLButtonElement);
     this.settingsDialog = optional(s, "#installningar-dialog", HTMLDialogElement);
     this.endButton = optional(s, "#knapp-avsluta", HTMLButtonElement);
     this.endDialog = optional(s, "#avsluta-dialog", HTMLDialogElement);
+
+    /** @type {() => MeetingConnection | null} */
+    const connection = () => this.connection;
+    this.chat = new Chat(
+      {
+        panel: find(s, "#chatt", HTMLElement),
+        log: find(s, "#chatt-lista", HTMLElement),
+        form: find(s, "#chatt-form", HTMLFormElement),
+        text: find(s, "#chatt-text", HTMLTextAreaElement),
+        error: find(s, "#chatt-fel", HTMLElement),
+        button: find(s, "#knapp-chatt", HTMLButtonElement),
+      },
+      { connection, announce: options.announce },
+    );
+    const list = optional(s, "#deltagare", HTMLElement);
+    this.participantList = list
+      ? new ParticipantList(list, optional(s, "#knapp-deltagare", HTMLButtonElement), {
+          connection,
+          announce: options.announce,
+          nameOf: (id) => this.nameOf(id),
+        })
+      : null;
 
     this.selfView.srcObject = options.stream;
     this.wireControls();
@@ -218,7 +168,7 @@ export class MeetingRoom {
           if (key.endsWith("/screen") && !live.has(key)) this.dropTile(key.split("/")[0], "screen");
         }
       }),
-      c.on("chat", (m) => this.chatReceived(m.from, m.name, m.role, m.text, m.to_hosts)),
+      c.on("chat", (m) => this.chat.received(m, m.from === this.me)),
       c.on("muted", (m) => this.mutedByHost(m.may_unmute)),
       c.on("host_left", (m) => this.startCountdown(m.seconds ?? 60)),
       c.on("host_returned", () => this.stopCountdown(true)),
@@ -384,30 +334,8 @@ export class MeetingRoom {
       if (this.hands.includes(this.me)) this.connection?.lowerHand();
       else this.connection?.raiseHand();
     });
-    this.chatButton.addEventListener("click", () => this.toggleChat());
-    this.chatForm.addEventListener("submit", (event) => {
-      event.preventDefault();
-      const text = this.chatText.value.trim();
-      if (!text || !this.connection) return;
-      this.connection.chat(text);
-      this.chatPending = text;
-      this.chatText.value = "";
-    });
-    this.chatText.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && !event.shiftKey) {
-        event.preventDefault();
-        this.chatForm.requestSubmit();
-      }
-    });
     this.shareButton.addEventListener("click", () => (this.screen ? this.stopSharing() : this.startSharing()));
     this.leaveButton.addEventListener("click", () => this.options.leave());
-    this.section.addEventListener("click", (event) => this.rowAction(event));
-    this.countButton?.addEventListener("click", () => {
-      const list = this.list;
-      if (!list || !this.countButton) return;
-      list.hidden = !list.hidden;
-      this.countButton.setAttribute("aria-expanded", String(!list.hidden));
-    });
     this.muteAllButton?.addEventListener("click", () => {
       this.connection?.muteAllGuests();
       this.options.announce("Alla gäster har tystats.");
@@ -554,72 +482,6 @@ export class MeetingRoom {
     this.shareButton.setAttribute("aria-pressed", String(!!this.screen));
   }
 
-  toggleChat() {
-    this.chatPanel.hidden = !this.chatPanel.hidden;
-    this.chatButton.setAttribute("aria-expanded", String(!this.chatPanel.hidden));
-    if (!this.chatPanel.hidden) {
-      this.unreadChat = 0;
-      this.renderChatButton();
-      this.chatText.focus();
-    }
-  }
-
-  /**
-   * @param {string} from the sender's participant id
-   * @param {string} name
-   * @param {string} role
-   * @param {string} text
-   * @param {boolean} toHosts
-   */
-  chatReceived(from, name, role, text, toHosts) {
-    if (from === this.me) {
-      // Our own message came back: it was sent, nothing is left to restore.
-      this.chatPending = "";
-      this.chatError.hidden = true;
-      this.chatText.removeAttribute("aria-invalid");
-    }
-    const time = new Date().toLocaleTimeString("sv-SE", { hour: "2-digit", minute: "2-digit" });
-    const who = role === "host" ? `${name} (${ROLE_NAMES.host})` : name;
-    this.chatLog.append(
-      h(
-        "li",
-        {},
-        h("span", { class: "chat-who", text: who }),
-        h("span", { class: "chat-time", text: time }),
-        toHosts ? h("span", { class: "chat-private", text: "till värdarna" }) : null,
-        h("p", { text }),
-      ),
-    );
-    this.chatLog.scrollTop = this.chatLog.scrollHeight;
-    if (this.chatPanel.hidden) {
-      this.unreadChat += 1;
-      this.renderChatButton();
-      this.options.announce(`Nytt chattmeddelande från ${name}.`);
-    }
-  }
-
-  renderChatButton() {
-    const badge = find(this.chatButton, ".unread", HTMLElement);
-    badge.hidden = this.unreadChat === 0;
-    badge.textContent = this.unreadChat === 1 ? "1 nytt" : this.unreadChat ? `${this.unreadChat} nya` : "";
-  }
-
-  /**
-   * chatRefused says why the server refused a chat message, beside the field, and puts the unsent
-   * text back so nothing typed is lost.
-   * @param {string} message the server's reason
-   */
-  chatRefused(message) {
-    if (this.chatPending && !this.chatText.value) this.chatText.value = this.chatPending;
-    this.chatPending = "";
-    const text = `Meddelandet skickades inte. ${message}`;
-    this.chatError.textContent = text;
-    this.chatError.hidden = false;
-    this.chatText.setAttribute("aria-invalid", "true");
-    if (this.chatPanel.hidden) this.toggleChat();
-    this.options.announce(text, true);
-  }
-
   /**
    * refusedCommand shows the server's reason for a refused command (e.g. "Tillåt" in a full meeting).
    * @param {string} message
@@ -628,7 +490,7 @@ export class MeetingRoom {
   refusedCommand(message, request) {
     if (request === "join") return;
     if (request === "chat") {
-      this.chatRefused(message);
+      this.chat.refused(message);
       return;
     }
     if (request === "media_state") {
@@ -682,45 +544,6 @@ export class MeetingRoom {
     if (returned) this.options.announce("Vårdpersonalen är tillbaka i mötet.");
   }
 
-  // ---- the participant list (hosts) -------------------------------------------------------------------
-
-  /**
-   * rowAction carries out a participant row's button ("Tillåt", "Neka", "Tysta", …).
-   * @param {MouseEvent} event
-   */
-  rowAction(event) {
-    const target = event.target instanceof Element ? event.target.closest("button[data-action]") : null;
-    if (!(target instanceof HTMLButtonElement)) return;
-    const id = target.dataset.participant ?? "";
-    const c = this.connection;
-    if (!c || !id) return;
-    const name = this.nameOf(id);
-    switch (target.dataset.action) {
-      case "admit":
-        c.admit(id);
-        break;
-      case "deny":
-        c.deny(id);
-        this.options.announce(`${name} släpptes inte in.`);
-        break;
-      case "mute":
-        c.mute(id);
-        break;
-      case "remove":
-        if (confirm(`Ta bort ${name} från mötet?`)) c.remove(id);
-        break;
-      case "lower":
-        c.lowerHand(id);
-        break;
-      case "give_floor":
-        c.giveFloor(id);
-        break;
-      case "take_floor":
-        c.takeFloor(id);
-        break;
-    }
-  }
-
   /** render brings every view in line with what is known. */
   render() {
     const self = this.participants.get(this.me);
@@ -748,111 +571,16 @@ export class MeetingRoom {
     this.videos.dataset.count = String(this.tiles.size);
     this.videos.toggleAttribute("data-anonymous", !!this.policy?.anonymous && this.options.role === "host");
     this.applyLocalMedia();
-    this.renderList();
-  }
-
-  renderList() {
-    const list = this.list;
-    if (!list) return;
-    const focused = document.activeElement;
-    const focusKey =
-      focused instanceof HTMLElement && list.contains(focused) && focused.dataset.action
-        ? `${focused.dataset.action}/${focused.dataset.participant}`
-        : null;
-
-    const everyone = [...this.participants.values()];
-    const lobby = everyone.filter((p) => p.state === "lobby");
-    const inMeeting = everyone.filter((p) => p.state === "admitted");
-    inMeeting.sort((a, b) => Number(b.role === "host") - Number(a.role === "host"));
-    const hands = this.hands.map((id) => this.participants.get(id)).filter((p) => !!p);
-
-    find(list, "#antal-hander", HTMLElement).textContent = String(hands.length);
-    find(list, "#antal-lobby", HTMLElement).textContent = String(lobby.length);
-    find(list, "#antal-motet", HTMLElement).textContent = String(inMeeting.length);
-    if (this.countButton) find(this.countButton, ".count", HTMLElement).textContent = String(inMeeting.length);
-
-    find(list, "#lista-hander", HTMLElement).replaceChildren(
-      ...hands.map((p) =>
-        h(
-          "li",
-          { class: "person" },
-          h("span", { class: "person-name", text: this.personName(p) }),
-          h("span", { class: "person-actions" }, rowButton("Ta ner handen", p.name, "lower", p.id)),
-        ),
-      ),
-    );
-    find(list, "#lista-lobby", HTMLElement).replaceChildren(
-      ...lobby.map((p) =>
-        h(
-          "li",
-          { class: "person" },
-          h("span", { class: "person-name", text: p.name }),
-          h(
-            "span",
-            { class: "person-actions" },
-            rowButton("Tillåt", p.name, "admit", p.id, "primary"),
-            rowButton("Neka", p.name, "deny", p.id),
-          ),
-        ),
-      ),
-    );
-    find(list, "#lista-motet", HTMLElement).replaceChildren(...inMeeting.map((p) => this.meetingRow(p)));
-    find(list, "#tom-lobby", HTMLElement).hidden = lobby.length > 0;
-    if (lobby.length === 0 && this.notice.dataset.kind === "arrival") this.notice.hidden = true;
-    find(list, "#tom-hander", HTMLElement).hidden = hands.length > 0;
-
-    if (focusKey) {
-      const again = list.querySelector(`button[data-action="${focusKey.split("/")[0]}"][data-participant="${focusKey.split("/")[1]}"]`);
-      if (again instanceof HTMLElement) again.focus();
-      else find(list, "h2", HTMLElement).focus();
+    if (this.participantList) {
+      const waiting = this.participantList.render({
+        me: this.me,
+        participants: this.participants,
+        hands: this.hands,
+        anonymous: !!this.policy?.anonymous,
+      });
+      if (waiting === 0 && this.notice.dataset.kind === "arrival") this.notice.hidden = true;
+      this.renderSettings();
     }
-    this.renderSettings();
-  }
-
-  /** @param {ParticipantEntry} p */
-  personName(p) {
-    const you = p.id === this.me ? ", du" : "";
-    return `${p.name} (${ROLE_NAMES[p.role] ?? "gäst"}${you})`;
-  }
-
-  /**
-   * meetingRow is one row of "I det här mötet": name, role, camera and microphone, the commands.
-   * @param {ParticipantEntry} p
-   */
-  meetingRow(p) {
-    const microphone = p.host_muted ? "Mikrofon avstängd av värd" : p.microphone ? "Mikrofon på" : "Mikrofon av";
-    const camera = p.camera ? "Kamera på" : "Kamera av";
-    const microphoneOn = p.microphone && !p.host_muted;
-    const actions = h("span", { class: "person-actions" });
-    if (p.id !== this.me && p.role !== "host") {
-      if (!p.host_muted) actions.append(rowButton("Tysta", p.name, "mute", p.id));
-      if (this.policy?.anonymous) {
-        actions.append(
-          p.floor ? rowButton("Ta tillbaka ordet", p.name, "take_floor", p.id) : rowButton("Ge ordet", p.name, "give_floor", p.id),
-        );
-      }
-      actions.append(rowButton("Ta bort från mötet", p.name, "remove", p.id, "danger"));
-    }
-    return h(
-      "li",
-      { class: "person", "data-participant": p.id },
-      h("span", { class: "person-name", text: this.personName(p) }),
-      h(
-        "span",
-        { class: "person-media" },
-        h(
-          "span",
-          { class: `icon-wrap ${p.camera ? "on" : "off"}`, role: "img", "aria-label": camera, title: camera },
-          h("span", { class: `icon camera ${p.camera ? "on" : "off"}` }),
-        ),
-        h(
-          "span",
-          { class: `icon-wrap ${microphoneOn ? "on" : "off"}`, role: "img", "aria-label": microphone, title: microphone },
-          h("span", { class: `icon microphone ${microphoneOn ? "on" : "off"}` }),
-        ),
-      ),
-      actions,
-    );
   }
 
   renderSettings() {
