@@ -52,6 +52,31 @@ function rowButton(label, whom, action, participant, style = "secondary") {
   );
 }
 
+/**
+ * keep puts rows into list, keeping each row already there that would look the same, so a
+ * button under the keyboard is not replaced (a Space press counts on release: a row drawn anew
+ * between press and release would lose it) and unchanged rows do not flicker.
+ * @param {HTMLElement} list
+ * @param {HTMLElement[]} rows new rows, in order
+ */
+function keep(list, rows) {
+  /** @type {Map<string, Element>} */
+  const old = new Map();
+  for (const child of list.children) old.set(child.outerHTML, child);
+  const wanted = rows.map((row) => {
+    const same = old.get(row.outerHTML);
+    if (!same) return row;
+    old.delete(row.outerHTML);
+    return same;
+  });
+  for (const unused of old.values()) unused.remove();
+  let cursor = list.firstElementChild;
+  for (const row of wanted) {
+    if (row === cursor) cursor = cursor.nextElementSibling;
+    else list.insertBefore(row, cursor);
+  }
+}
+
 /** ParticipantList draws #deltagare and carries out its rows' commands. */
 export class ParticipantList {
   /**
@@ -135,8 +160,9 @@ export class ParticipantList {
     find(list, "#antal-motet", HTMLElement).textContent = String(inMeeting.length);
     if (this.countButton) find(this.countButton, ".count", HTMLElement).textContent = String(inMeeting.length);
 
-    find(list, "#lista-hander", HTMLElement).replaceChildren(
-      ...hands.map((p) =>
+    keep(
+      find(list, "#lista-hander", HTMLElement),
+      hands.map((p) =>
         h(
           "li",
           { class: "person" },
@@ -145,8 +171,9 @@ export class ParticipantList {
         ),
       ),
     );
-    find(list, "#lista-lobby", HTMLElement).replaceChildren(
-      ...lobby.map((p) =>
+    keep(
+      find(list, "#lista-lobby", HTMLElement),
+      lobby.map((p) =>
         h(
           "li",
           { class: "person" },
@@ -160,7 +187,10 @@ export class ParticipantList {
         ),
       ),
     );
-    find(list, "#lista-motet", HTMLElement).replaceChildren(...inMeeting.map((p) => this.meetingRow(p)));
+    keep(
+      find(list, "#lista-motet", HTMLElement),
+      inMeeting.map((p) => this.meetingRow(p)),
+    );
     find(list, "#tom-lobby", HTMLElement).hidden = lobby.length > 0;
     find(list, "#tom-hander", HTMLElement).hidden = hands.length > 0;
 
