@@ -1,0 +1,1 @@
+"""Patients: who a meeting is for, keyed by personnummer or samordningsnummer."""
