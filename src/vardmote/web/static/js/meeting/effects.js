@@ -58,11 +58,13 @@ const BLUR_FILTER = "blur(3px)";
 /** Backdrop colour while the picture loads, or if it cannot be loaded. */
 const BACKDROP_COLOUR = "#e9e4dc";
 /**
- * After a frame that took T ms with mediapipe, the next waits T × PAUSE_SHARE more: on a
- * device too slow for FPS, segmentation then takes at most 2/3 of the page's main thread
- * and the page (buttons, the meeting's own timers) stays responsive; the rate drops instead.
+ * After a frame that took T ms with mediapipe, the next waits T × PAUSE_SHARE more, and a
+ * frame drawn between masks in c ms rests c × PAUSE_SHARE: on a device too slow for FPS the
+ * effect takes at most about half of the page's main thread, so the page (its buttons, the
+ * meeting's own timers) stays responsive; the picture's rate and the mask's drop instead.
+ * A fast device segments every frame.
  */
-const PAUSE_SHARE = 0.5;
+const PAUSE_SHARE = 1;
 const LOAD_TIMEOUT_MS = 60_000;
 const TICKER_NAME = "vardmote-effects-ticker";
 
@@ -210,6 +212,10 @@ export class BackgroundEffect {
   #stopped = false;
   /** Whether a frame is with mediapipe now; one at a time, later ticks skip. */
   #busy = false;
+  /** whether #mask holds a mask from mediapipe yet */
+  #masked = false;
+  /** performance.now() before which no frame is drawn between masks (see PAUSE_SHARE). */
+  #restUntil = 0;
   /** performance.now() before which no new frame goes to mediapipe (see PAUSE_SHARE). */
   #pauseUntil = 0;
 
@@ -375,20 +381,34 @@ export class BackgroundEffect {
     this.#drawn("none");
   }
 
-  /** #tick runs FPS times a second: passes the frame through, or hands it to mediapipe. */
+  /**
+   * #tick runs FPS times a second. It draws every camera frame (through the latest mask when
+   * an effect is on) and, when mediapipe is free, hands it the frame for a new mask: the
+   * picture the others see moves at the camera's pace even where segmentation is slow (an
+   * old phone segments a few frames a second; the mask then trails a moving head a little).
+   */
   #tick() {
     const video = this.#video;
-    if (this.#stopped || this.#busy || !video || !this.#ctx || !this.#output || !this.#input) return;
+    if (this.#stopped || !video || !this.#ctx || !this.#output || !this.#input) return;
     if (video.readyState < video.HAVE_CURRENT_DATA || video.videoWidth === 0) return;
-    this.#fitSize();
-    if (this.#effect === "none") {
+    if (!this.#busy) this.#fitSize();
+    const effect = this.#effect;
+    if (effect === "none") {
       this.#ctx.drawImage(video, 0, 0, this.#output.width, this.#output.height);
       this.#drawn("none");
       return;
     }
     const solution = this.#solution;
     const began = performance.now();
-    if (!solution || began < this.#pauseUntil) return;
+    if (this.#busy || !solution || began < this.#pauseUntil) {
+      // Between masks: the camera frame through the latest mask, resting as long as it took.
+      if (!this.#masked || began < this.#restUntil) return;
+      this.#compose(video, effect);
+      this.#drawn(effect);
+      const done = performance.now();
+      this.#restUntil = done + (done - began) * PAUSE_SHARE;
+      return;
+    }
     this.#busy = true;
     solution.send(this.#input).then(
       () => this.#sent(began),
@@ -410,45 +430,48 @@ export class BackgroundEffect {
   }
 
   /**
-   * #draw composes one segmented frame: the person through the mask, then the blurred
-   * frame or the picture behind.
+   * #draw keeps mediapipe's newest mask (at the small size) for the frames that follow,
+   * and draws the segmented frame itself at once.
    * @param {SegmentationResults} results
    */
   #draw(results) {
-    const ctx = this.#ctx;
-    const output = this.#output;
-    if (this.#stopped || !ctx || !output) return;
+    if (this.#stopped || !this.#mask || !this.#maskCtx) return;
     this.#segmentedFrames += 1;
+    this.#maskCtx.drawImage(results.segmentationMask, 0, 0, this.#mask.width, this.#mask.height);
+    this.#masked = true;
     const effect = this.#effect;
     if (effect === "none") return; // switched while the frame was with mediapipe
+    this.#compose(results.image, effect);
+    this.#drawn(effect);
+  }
+
+  /**
+   * #compose draws one frame: the person through the mask, then the blurred frame or the
+   * picture behind.
+   * @param {CanvasImageSource} image the camera frame
+   * @param {EffectName} effect "blur" or "replace"
+   */
+  #compose(image, effect) {
+    const ctx = this.#ctx;
+    const output = this.#output;
+    const mask = this.#mask;
+    if (!ctx || !output || !mask) return;
     const { width, height } = output;
     ctx.globalCompositeOperation = "copy";
-    if (this.#mask && this.#maskCtx) {
-      this.#maskCtx.drawImage(results.segmentationMask, 0, 0, this.#mask.width, this.#mask.height);
-      ctx.drawImage(this.#mask, 0, 0, width, height);
-    } else {
-      ctx.drawImage(results.segmentationMask, 0, 0, width, height);
-    }
+    ctx.drawImage(mask, 0, 0, width, height);
     ctx.globalCompositeOperation = "source-in";
-    ctx.drawImage(results.image, 0, 0, width, height);
+    ctx.drawImage(image, 0, 0, width, height);
     ctx.globalCompositeOperation = "destination-over";
     if (effect === "blur" && this.#small && this.#smallCtx) {
       const small = this.#small;
       // Drawn a little larger than the canvas, so the blur does not fade the edges.
       const margin = 3;
-      this.#smallCtx.drawImage(
-        results.image,
-        -margin,
-        -margin,
-        small.width + 2 * margin,
-        small.height + 2 * margin,
-      );
+      this.#smallCtx.drawImage(image, -margin, -margin, small.width + 2 * margin, small.height + 2 * margin);
       ctx.drawImage(small, 0, 0, width, height);
     } else if (this.#backdrop) {
       ctx.drawImage(this.#backdrop, 0, 0, width, height);
     }
     ctx.globalCompositeOperation = "source-over";
-    this.#drawn(effect);
   }
 
   /**
@@ -476,6 +499,7 @@ export class BackgroundEffect {
     if (output.width === width && output.height === height) return;
     output.width = width;
     output.height = height;
+    this.#masked = false; // the mask canvas is cleared below: wait for a mask of the new size
     this.#small.width = Math.max(1, Math.round(width / BLUR_SCALE));
     this.#small.height = Math.max(1, Math.round(height / BLUR_SCALE));
     this.#smallCtx.filter = BLUR_FILTER; // resizing a canvas resets its context's state
