@@ -390,7 +390,7 @@ export class MeetingRoom {
     this.cameraButton.setAttribute("aria-pressed", String(this.cameraOn));
     this.selfBadges.replaceChildren();
     if (this.silentAttendee()) {
-      this.selfBadges.append(h("span", { class: "self-note", text: "Bara du ser din bild. Du syns och hörs när en värd ger dig ordet." }));
+      this.selfBadges.append(h("span", { class: "self-note", text: "Bara du ser din bild. Du syns och hörs när vårdpersonalen ger dig ordet." }));
       return;
     }
     if (!this.microphoneOn) {
