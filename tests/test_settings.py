@@ -59,6 +59,35 @@ from vardmote.settings import Secret, Settings, SettingsError, load_settings
             "VARDMOTE_DATABASE_URL and VARDMOTE_DATABASE_URL_FILE are both set; give one",
             id="database-url-twice",
         ),
+        pytest.param(
+            {"VARDMOTE_SMTP_PORT": "smtp"},
+            "VARDMOTE_SMTP_PORT must be a whole number, got 'smtp'",
+            id="smtp-port-not-a-number",
+        ),
+        pytest.param(
+            {"VARDMOTE_SMTP_USERNAME": "vardmote"},
+            "VARDMOTE_SMTP_USERNAME and VARDMOTE_SMTP_PASSWORD must be given together",
+            id="smtp-username-without-password",
+        ),
+        pytest.param(
+            {
+                "VARDMOTE_SMTP_USERNAME": "vardmote",
+                "VARDMOTE_SMTP_PASSWORD": "x",
+                "VARDMOTE_SMTP_STARTTLS": "nej",
+            },
+            "VARDMOTE_SMTP_USERNAME needs VARDMOTE_SMTP_STARTTLS on",
+            id="smtp-login-in-clear-text",
+        ),
+        pytest.param(
+            {"VARDMOTE_SMTP_PASSWORD": "x", "VARDMOTE_SMTP_PASSWORD_FILE": "/nonexistent"},
+            "VARDMOTE_SMTP_PASSWORD and VARDMOTE_SMTP_PASSWORD_FILE are both set; give one",
+            id="smtp-password-twice",
+        ),
+        pytest.param(
+            {"VARDMOTE_MAIL_FROM": "vardmote"},
+            "VARDMOTE_MAIL_FROM must be an e-mail address, got 'vardmote'",
+            id="mail-from-not-an-address",
+        ),
     ],
 )
 def test_a_malformed_value_is_refused_with_a_message_naming_the_variable(
@@ -92,12 +121,16 @@ def test_empty_variables_count_as_unset() -> None:
 
 def test_no_variables_give_the_defaults() -> None:
     settings = load_settings({})
-    assert settings == Settings(secret_key=settings.secret_key)
+    assert settings == Settings(secret_key=settings.secret_key, smtp_password=settings.smtp_password)
     assert settings.secret_key.reveal() == ""
+    assert settings.smtp_password.reveal() == ""
     assert settings.port == 8000
     assert settings.demo is False
     assert settings.signin_max_failures == 5
     assert settings.effective_public_url == "http://127.0.0.1:8000"
+    assert (settings.smtp_host, settings.smtp_port, settings.smtp_starttls) == ("", 587, True)
+    assert settings.effective_outbox_dir == Path("var/outbox")
+    assert settings.effective_mail_from == "vardmote@127.0.0.1"
 
 
 def test_every_variable_is_read() -> None:
@@ -178,3 +211,47 @@ def test_without_a_configured_key_one_is_generated_once_and_kept(tmp_path: Path)
     assert len(first) >= 32
     assert settings.effective_secret_key() == first
     assert (tmp_path / "var" / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_smtp_variables_are_read(tmp_path: Path) -> None:
+    password_file = tmp_path / "smtp_password"
+    password_file.write_text("hemligt-lösen\n")
+    settings = load_settings(
+        {
+            "VARDMOTE_PUBLIC_URL": "https://vardmote.example.se",
+            "VARDMOTE_SMTP_HOST": "smtp.regionvastmanland.example.se",
+            "VARDMOTE_SMTP_PORT": "25",
+            "VARDMOTE_SMTP_USERNAME": "vardmote",
+            "VARDMOTE_SMTP_PASSWORD_FILE": str(password_file),
+            "VARDMOTE_SMTP_STARTTLS": "ja",
+            "VARDMOTE_MAIL_FROM": "noreply@regionvastmanland.example.se",
+            "VARDMOTE_OUTBOX_DIR": "/var/spool/vardmote",
+        }
+    )
+    assert settings.smtp_host == "smtp.regionvastmanland.example.se"
+    assert settings.smtp_port == 25
+    assert settings.smtp_username == "vardmote"
+    assert settings.smtp_password.reveal() == "hemligt-lösen"
+    assert "hemligt" not in repr(settings)
+    assert settings.smtp_starttls is True
+    assert settings.effective_mail_from == "noreply@regionvastmanland.example.se"
+    assert settings.effective_outbox_dir == Path("/var/spool/vardmote")
+
+
+def test_without_a_sender_invitations_come_from_the_public_host() -> None:
+    settings = load_settings(
+        {"VARDMOTE_PUBLIC_URL": "https://vardmote.example.se/", "VARDMOTE_VAR_DIR": "/srv/vm"}
+    )
+    assert settings.effective_mail_from == "vardmote@vardmote.example.se"
+    assert settings.effective_outbox_dir == Path("/srv/vm/outbox")
+
+
+def test_an_internal_relay_without_tls_or_login_is_allowed_when_chosen() -> None:
+    settings = load_settings(
+        {
+            "VARDMOTE_SMTP_HOST": "relay.region.example.se",
+            "VARDMOTE_SMTP_PORT": "25",
+            "VARDMOTE_SMTP_STARTTLS": "nej",
+        }
+    )
+    assert (settings.smtp_port, settings.smtp_starttls, settings.smtp_username) == (25, False, "")

@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 def _default_vendor_dir() -> Path | None:
@@ -133,6 +134,29 @@ class Settings:
     """Folder holding the npm packages the pages use (``node_modules``); only
     ``@mediapipe/selfie_segmentation`` in it is served. None: background effects are off."""
 
+    smtp_host: str = ""
+    """SMTP server (the region's relay) that calendar invitations are sent through;
+    empty means no SMTP: invitations are written as .eml files into the outbox folder."""
+
+    smtp_port: int = 587
+    """SMTP port: 587 (message submission, STARTTLS) by default, so that join links and the
+    password are encrypted on the wire; an internal relay on 25 without TLS must be chosen."""
+
+    smtp_username: str = ""
+    """SMTP account; empty means no login (a relay that trusts the server's address)."""
+
+    smtp_password: Secret = field(default_factory=lambda: Secret(""))
+    """Password of smtp_username."""
+
+    smtp_starttls: bool = True
+    """Upgrade the SMTP connection with STARTTLS (certificate checked) before anything is sent."""
+
+    mail_from: str = ""
+    """Sender address of invitations; empty means ``vardmote@<host of the public URL>``."""
+
+    outbox_dir: Path | None = None
+    """Folder invitations are written to when smtp_host is empty; None means ``outbox`` in var_dir."""
+
     @property
     def effective_database_url(self) -> str:
         """effective_database_url is database_url or the embedded SQLite file."""
@@ -146,6 +170,18 @@ class Settings:
         if self.public_url:
             return self.public_url.rstrip("/")
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def effective_outbox_dir(self) -> Path:
+        """effective_outbox_dir is outbox_dir or the embedded ``outbox`` folder in var_dir."""
+        return self.outbox_dir if self.outbox_dir is not None else self.var_dir / "outbox"
+
+    @property
+    def effective_mail_from(self) -> str:
+        """effective_mail_from is mail_from or ``vardmote@`` the host name of the public URL."""
+        if self.mail_from:
+            return self.mail_from
+        return f"vardmote@{urlsplit(self.effective_public_url).hostname}"
 
     def effective_secret_key(self) -> bytes:
         """effective_secret_key returns the configured key, or one kept in var_dir.
@@ -255,6 +291,23 @@ def _vendor_dir(env: Mapping[str, str], default: Path | None) -> Path | None:
     return Path(raw) if raw is not None else default
 
 
+def _smtp(env: Mapping[str, str]) -> tuple[str, Secret, bool, str]:
+    """_smtp reads the SMTP login, STARTTLS and the sender address, and refuses a login
+    without STARTTLS: the password (and every join link after it) would cross the network in
+    clear text."""
+    username = _read(env, "SMTP_USERNAME") or ""
+    password = _read_secret(env, "SMTP_PASSWORD") or ""
+    starttls = _bool(env, "SMTP_STARTTLS", Settings.smtp_starttls)
+    if bool(username) != bool(password):
+        raise SettingsError("VARDMOTE_SMTP_USERNAME and VARDMOTE_SMTP_PASSWORD must be given together")
+    if username and not starttls:
+        raise SettingsError("VARDMOTE_SMTP_USERNAME needs VARDMOTE_SMTP_STARTTLS on")
+    mail_from = _read(env, "MAIL_FROM") or ""
+    if mail_from and ("@" not in mail_from or any(c.isspace() for c in mail_from)):
+        raise SettingsError(f"VARDMOTE_MAIL_FROM must be an e-mail address, got {mail_from!r}")
+    return username, Secret(password), starttls, mail_from
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """load_settings reads Settings from the environment (or the given mapping)."""
     env = os.environ if env is None else env
@@ -273,6 +326,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     secret_key = _read_secret(env, "SECRET_KEY") or ""
     if secret_key and len(secret_key.encode()) < 16:
         raise SettingsError("VARDMOTE_SECRET_KEY must be at least 16 bytes long")
+    smtp_username, smtp_password, smtp_starttls, mail_from = _smtp(env)
+    outbox_dir = _read(env, "OUTBOX_DIR")
     return Settings(
         var_dir=Path(_read(env, "VAR_DIR") or defaults.var_dir),
         database_url=database_url,
@@ -296,4 +351,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         host_left_seconds=_int(env, "HOST_LEFT_SECONDS", defaults.host_left_seconds, 1, 3600),
         reconnect_seconds=_int(env, "RECONNECT_SECONDS", defaults.reconnect_seconds, 1, 600),
         vendor_dir=_vendor_dir(env, defaults.vendor_dir),
+        smtp_host=_read(env, "SMTP_HOST") or defaults.smtp_host,
+        smtp_port=_int(env, "SMTP_PORT", defaults.smtp_port, 1, 65535),
+        smtp_username=smtp_username,
+        smtp_password=smtp_password,
+        smtp_starttls=smtp_starttls,
+        mail_from=mail_from,
+        outbox_dir=Path(outbox_dir) if outbox_dir is not None else defaults.outbox_dir,
     )
