@@ -168,6 +168,8 @@ def test_the_calendar_text_is_utf8_with_lines_folded_at_75_octets(smtp_server: t
     assert "Västmanland" in text and "Åsa Öberg" in text
     lines = data.split(b"\r\n")
     assert max(len(line) for line in lines) <= 75
+    for line in lines:
+        line.decode("utf-8")  # folding never splits a letter such as å in two
     assert b"DTSTART:20240515T064000Z" in lines
 
 
@@ -380,6 +382,11 @@ def test_the_mailer_is_smtp_when_a_host_is_set_else_the_outbox(settings: Setting
             {"starts_at": dt.datetime(2024, 5, 15, 8, 40)},
             "Invitation times must be aware",
             id="naive-time",
+        ),
+        pytest.param(
+            {"subject": "Vårdmöte\r\nBcc: alla@example.se"},
+            "Invitation.subject must be one line",
+            id="header-injection-in-subject",
         ),
     ],
 )

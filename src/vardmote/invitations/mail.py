@@ -118,6 +118,10 @@ class Invitation:
             raise ValueError(f"Invitation must end after it starts, got {self.starts_at} – {self.ends_at}")
         if not self.attendees:
             raise ValueError("Invitation needs at least one attendee")
+        for name in ("subject", "location"):
+            value = getattr(self, name)
+            if "\n" in value or "\r" in value:
+                raise ValueError(f"Invitation.{name} must be one line, got {value!r}")
 
     @property
     def uid(self) -> str:
