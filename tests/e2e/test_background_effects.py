@@ -157,7 +157,8 @@ def test_blur_and_replace_segment_the_camera_with_mediapipe_from_our_server_and_
         assert seen["live"] == "live"
         assert seen["size"][:2] == seen["size"][2:] == [640, 480], (name, seen)
         assert seen["brightness"] > 40, (name, seen)  # not black
-        assert seen["difference"] > 5, (name, seen)  # not the camera picture
+    # "Byt ut" is far from the camera picture; "Oskärpa" keeps its colours but loses its sharpness.
+    assert replace["difference"] > 5, replace
     camera_sharpness, blurred_sharpness = blur["sharpness"]
     assert blurred_sharpness < camera_sharpness / 2, blur
     assert none["segmented"] == 0, none
