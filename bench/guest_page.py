@@ -42,35 +42,12 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from e2e.servers import Server, book_protected_meeting, serve
+from e2e.test_meeting_pages import FRAMES_DECODED, RECORD_PEER_CONNECTIONS
 
 RUNS = 3
 THROTTLE = int(sys.argv[1]) if len(sys.argv) > 1 else 4
 BLUR_SECONDS = 5.0
 TIMEOUT_MS = 60_000
-
-RECORD_PEER_CONNECTIONS = """
-(() => {
-  const Original = window.RTCPeerConnection;
-  const made = [];
-  Object.defineProperty(window, "__pcs", { value: made });
-  window.RTCPeerConnection = class extends Original {
-    constructor(...args) { super(...args); made.push(this); }
-  };
-})();
-"""
-
-FRAMES_DECODED = """
-async () => {
-  let frames = 0;
-  for (const pc of window.__pcs) {
-    if (pc.connectionState === "closed") continue;
-    (await pc.getStats()).forEach((s) => {
-      if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0;
-    });
-  }
-  return frames;
-}
-"""
 
 # The label of the preview's video track: the camera's name, or not once an effect draws the picture.
 PREVIEW_TRACK_LABEL = """
