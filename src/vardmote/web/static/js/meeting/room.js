@@ -69,7 +69,6 @@ export class MeetingRoom {
     this.microphoneOn = true;
     this.cameraOn = true;
     this.hostMuted = false;
-    this.mayUnmute = true;
     /** @type {MediaStream | null} */
     this.screen = null;
     /** @type {number | undefined} */
@@ -408,7 +407,6 @@ export class MeetingRoom {
   /** @param {boolean} mayUnmute */
   mutedByHost(mayUnmute) {
     this.hostMuted = true;
-    this.mayUnmute = mayUnmute;
     this.microphoneOn = false;
     this.applyLocalMedia();
     const text = mayUnmute
