@@ -26,6 +26,7 @@ from vardmote.accounts.service import add_user
 from vardmote.app import create_app
 from vardmote.context import Context
 from vardmote.db import Base, Database
+from vardmote.invitations.templates import ensure_templates
 from vardmote.meetings.types import ensure_meeting_types
 from vardmote.migrate import upgrade
 from vardmote.settings import Secret, Settings
@@ -111,6 +112,7 @@ def ctx(settings: Settings, database: Database) -> Context:
     context = Context(settings, database)
     with database.session() as s:
         ensure_meeting_types(s)
+        ensure_templates(s)
     return context
 
 

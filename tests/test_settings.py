@@ -121,7 +121,11 @@ def test_empty_variables_count_as_unset() -> None:
 
 def test_no_variables_give_the_defaults() -> None:
     settings = load_settings({})
-    assert settings == Settings(secret_key=settings.secret_key, smtp_password=settings.smtp_password)
+    assert settings == Settings(
+        secret_key=settings.secret_key,
+        smtp_password=settings.smtp_password,
+        patient_oidc_client_secret=settings.patient_oidc_client_secret,
+    )
     assert settings.secret_key.reveal() == ""
     assert settings.smtp_password.reveal() == ""
     assert settings.port == 8000

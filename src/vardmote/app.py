@@ -24,12 +24,13 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from vardmote import __version__
 from vardmote.context import Context
 from vardmote.demo import load_demo
+from vardmote.invitations.templates import ensure_templates
 from vardmote.media.embedded import EmbeddedJanus
 from vardmote.media.placement import placement_from_settings
 from vardmote.meetings.types import ensure_meeting_types
 from vardmote.rooms.live import LiveMeetings, MediaPlane
 from vardmote.settings import Settings
-from vardmote.web import api, pages, problems, signalling
+from vardmote.web import admin_skype, admin_templates, api, inbox_pages, pages, problems, signalling
 from vardmote.web.signalling import audit_sink
 
 log = logging.getLogger("vardmote")
@@ -99,6 +100,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with context.db.session() as s:
             ensure_meeting_types(s)
+            ensure_templates(s)
         if settings.demo:
             with context.db.session() as s:
                 load_demo(context, s)
@@ -145,6 +147,9 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(inbox_pages.router)
+    app.include_router(admin_templates.router)
+    app.include_router(admin_skype.router)
     app.include_router(signalling.router)
     _mount_selfie_segmentation(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

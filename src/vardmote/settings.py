@@ -157,6 +157,19 @@ class Settings:
     outbox_dir: Path | None = None
     """Folder invitations are written to when smtp_host is empty; None means ``outbox`` in var_dir."""
 
+    interpreter_service_address: str = ""
+    """E-mail address of the interpreter service (Tolkservice); empty means interpreters cannot be sent
+    the link from Vårdmöte."""
+
+    patient_oidc_issuer: str = ""
+    """OpenID Connect issuer URL for the patients' e-identification; empty means none (in demo mode the
+    test e-identification is used)."""
+
+    patient_oidc_client_id: str = ""
+    patient_oidc_client_secret: Secret = field(default_factory=lambda: Secret(""))
+    patient_oidc_personnummer_claim: str = "personal_identity_number"
+    """The ID token claim that carries the personnummer."""
+
     @property
     def effective_database_url(self) -> str:
         """effective_database_url is database_url or the embedded SQLite file."""
@@ -308,6 +321,27 @@ def _smtp(env: Mapping[str, str]) -> tuple[str, Secret, bool, str]:
     return username, Secret(password), starttls, mail_from
 
 
+def _address(env: Mapping[str, str], name: str) -> str:
+    value = _read(env, name) or ""
+    if value and ("@" not in value or any(c.isspace() for c in value)):
+        raise SettingsError(f"VARDMOTE_{name} must be an e-mail address, got {value!r}")
+    return value
+
+
+def _patient_oidc(env: Mapping[str, str]) -> tuple[str, str, Secret]:
+    issuer = _read(env, "PATIENT_OIDC_ISSUER") or ""
+    client_id = _read(env, "PATIENT_OIDC_CLIENT_ID") or ""
+    secret = _read_secret(env, "PATIENT_OIDC_CLIENT_SECRET") or ""
+    if issuer and not issuer.startswith(("https://", "http://")):
+        raise SettingsError(f"VARDMOTE_PATIENT_OIDC_ISSUER must be an http(s) URL, got {issuer!r}")
+    if issuer and not (client_id and secret):
+        raise SettingsError(
+            "VARDMOTE_PATIENT_OIDC_ISSUER needs VARDMOTE_PATIENT_OIDC_CLIENT_ID and "
+            "VARDMOTE_PATIENT_OIDC_CLIENT_SECRET"
+        )
+    return issuer, client_id, Secret(secret)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """load_settings reads Settings from the environment (or the given mapping)."""
     env = os.environ if env is None else env
@@ -328,6 +362,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError("VARDMOTE_SECRET_KEY must be at least 16 bytes long")
     smtp_username, smtp_password, smtp_starttls, mail_from = _smtp(env)
     outbox_dir = _read(env, "OUTBOX_DIR")
+    oidc_issuer, oidc_client_id, oidc_client_secret = _patient_oidc(env)
     return Settings(
         var_dir=Path(_read(env, "VAR_DIR") or defaults.var_dir),
         database_url=database_url,
@@ -358,4 +393,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         smtp_starttls=smtp_starttls,
         mail_from=mail_from,
         outbox_dir=Path(outbox_dir) if outbox_dir is not None else defaults.outbox_dir,
+        interpreter_service_address=_address(env, "INTERPRETER_SERVICE_ADDRESS"),
+        patient_oidc_issuer=oidc_issuer,
+        patient_oidc_client_id=oidc_client_id,
+        patient_oidc_client_secret=oidc_client_secret,
+        patient_oidc_personnummer_claim=_read(env, "PATIENT_OIDC_PERSONNUMMER_CLAIM")
+        or defaults.patient_oidc_personnummer_claim,
     )

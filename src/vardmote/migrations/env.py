@@ -6,7 +6,11 @@ from alembic import context
 
 import vardmote.accounts.models
 import vardmote.audit.models
-import vardmote.meetings.models  # noqa: F401  (registers the tables)
+import vardmote.inbox.models
+import vardmote.invitations.models
+import vardmote.meetings.models
+import vardmote.patients.models
+import vardmote.skype.models  # noqa: F401  (registers the tables)
 from vardmote.db import Base, make_engine
 
 config = context.config

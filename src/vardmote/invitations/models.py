@@ -1,0 +1,67 @@
+"""Tables of sending the link: central message templates and who a meeting's link was sent to."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from vardmote.db import Base, UtcDateTime, utcnow
+from vardmote.meetings.models import MeetingLink
+from vardmote.patients.models import Patient
+
+
+class MessageTemplate(Base):
+    """MessageTemplate is one version of a central template ("centrala mallar").
+
+    Administrators never change a version: saving makes the next one, so a message
+    always shows the text it was sent with. The newest version of a key is the one
+    used for new messages.
+    """
+
+    __tablename__ = "message_templates"
+    __table_args__ = (UniqueConstraint("key", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(60), index=True)
+    """Stable name of the template across versions, e.g. ``skyddat-digitalt-vardmote``."""
+    version: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    """The ärendetyp, the message's subject in the inbox: "Skyddat digitalt vårdmöte"."""
+    internal_name: Mapped[str] = mapped_column(String(200))
+    """What staff see when choosing: "Skyddat digitalt vårdmöte (via Vårdmöte)"."""
+    body: Mapped[str] = mapped_column(Text)
+    """The text with placeholders, see `vardmote.invitations.templates`."""
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+    """The audit actor who saved this version (``user:<name>`` or ``system:seed``)."""
+
+
+class MeetingRecipient(Base):
+    """MeetingRecipient is one person the link was sent to, with their own link.
+
+    ``kind`` is who they are (patient, närstående, vårdnadshavare, extern, tolk, personal),
+    ``channel`` how it went (``inbox``, ``calendar``). The link's ``recipient`` label is
+    what hosts see a lobby arrival was invited as.
+    """
+
+    __tablename__ = "meeting_recipients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[str] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("meeting_links.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(20))
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), default=None)
+    """The inbox the message went to (patient, relative or guardian), or the meeting's patient."""
+    address: Mapped[str | None] = mapped_column(String(254), default=None)
+    """The e-mail address of a calendar invitation."""
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("inbox_messages.id"), default=None)
+    sent_sequence: Mapped[int] = mapped_column(Integer, default=0)
+    """The meeting's SEQUENCE when the invitation was last sent; an update raises it."""
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    removed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), default=None)
+
+    link: Mapped[MeetingLink] = relationship(lazy="joined")
+    patient: Mapped[Patient | None] = relationship(lazy="joined")

@@ -1,0 +1,1 @@
+"""Skype migration: find Skype meetings after the cut-off in a calendar export and rebook them."""
