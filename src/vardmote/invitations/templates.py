@@ -10,8 +10,14 @@ these placeholders are filled in when a message is shown:
 - ``{anslut_tillsammans}`` where the "Anslut tillsammans" paragraph goes when staff add it,
 - ``{personuppgifter}`` a link "» Så behandlar vi dina personuppgifter".
 
+A template's text must hold ``{anslutningslank}`` exactly once and ``{personuppgifter}`` at most
+once, not in the same paragraph; ``{anslut_tillsammans}`` stands alone in its own paragraph.
+A first line starting with ``## `` in a longer paragraph is a heading over the rest.
+
 Versions are never changed: saving makes the next version, and a message keeps the
 version it was sent with. The three seed templates are the seed document's.
+
+`letter_text` is the appointment letter's text for contact type "Kontakt via videolänk".
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -46,8 +53,23 @@ PLACEHOLDERS = (
     "anslut_tillsammans",
     "personuppgifter",
 )
+PLACEHOLDER_HELP = (
+    ("datum", "mötets datum, t.ex. 2024-05-15"),
+    ("tid", "mötets starttid, t.ex. 08:40"),
+    ("mottagning", "mottagningen som skickar meddelandet"),
+    ("organisation", "organisationens namn"),
+    ("anslutningslank", "anslutningslänken ”» Anslut till videomötet” – ska stå exakt en gång"),
+    (
+        "anslut_tillsammans",
+        "var stycket ”Anslut tillsammans” hamnar när personalen väljer det – i ett eget stycke",
+    ),
+    ("personuppgifter", "länken ”» Så behandlar vi dina personuppgifter” – högst en gång"),
+)
+"""PLACEHOLDER_HELP says in Swedish what each placeholder becomes, for the administrators' form."""
 MAX_BODY = 20_000
 _PLACEHOLDER = re.compile(r"\{([^{}\s]{1,40})\}")
+_IN_BRACES = re.compile(r"\{([^{}\n]{0,60})\}")
+"""Anything in braces on one line: "{ datum }" and "{Datum}" are reported, not shown as typed."""
 
 TOGETHER_HEADING = "Anslut tillsammans"
 TOGETHER_TEXT = (
@@ -168,6 +190,16 @@ def versions(s: Session, key: str) -> list[MessageTemplate]:
     )
 
 
+def version_of(s: Session, key: str, version: int) -> MessageTemplate:
+    """version_of is version number version of template key; NotFound if there is none."""
+    found = s.scalar(
+        select(MessageTemplate).where(MessageTemplate.key == key, MessageTemplate.version == version)
+    )
+    if found is None:
+        raise NotFound("Den versionen av mallen finns inte.")
+    return found
+
+
 def default_for(type_key: str | None) -> str:
     """default_for is the template offered first for a meeting type: the anonymous one for an
     information meeting, else the one for a single patient (staff may choose "i grupp")."""
@@ -175,7 +207,11 @@ def default_for(type_key: str | None) -> str:
 
 
 def check_template(title: str, internal_name: str, body: str, today: dt.date) -> None:
-    """check_template raises InvalidInput, field by field, unless a template can be saved."""
+    """check_template raises InvalidInput, field by field, unless a template can be saved.
+
+    The guard of calendar invitations (`find_personal_data`) also guards a template: a central
+    template is sent to every patient, so a personnummer in it is always a mistake.
+    """
     errors: list[FieldError] = []
     for field, value, label in (
         ("title", title, "Ärendetyp"),
@@ -183,28 +219,52 @@ def check_template(title: str, internal_name: str, body: str, today: dt.date) ->
     ):
         if not value.strip() or len(value) > 200 or has_control_characters(value):
             errors.append(FieldError(field, f"{label} ska vara en rad text, högst 200 tecken."))
-    problems: list[str] = []
-    if not body.strip():
-        problems.append("Skriv mallens text.")
-    elif len(body) > MAX_BODY:
-        problems.append(f"Texten får vara högst {MAX_BODY} tecken.")
-    elif has_control_characters(body.replace("\n", "").replace("\r", "").replace("\t", "")):
-        problems.append("Texten innehåller osynliga styrtecken. Skriv in texten igen.")
-    else:
-        unknown = sorted({m.group(1) for m in _PLACEHOLDER.finditer(body)} - set(PLACEHOLDERS))
-        if unknown:
-            allowed = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
-            problems.append(
-                f"Okänd platshållare: {', '.join('{' + u + '}' for u in unknown)}. Tillåtna: {allowed}."
-            )
-        if body.count("{anslutningslank}") != 1:
-            problems.append("Texten ska innehålla {anslutningslank} exakt en gång.")
-        if find_personal_data(body, today=today):
-            problems.append("Inga personuppgifter får förekomma i en central mall.")
+        elif found := find_personal_data(value, today=today):
+            errors.append(FieldError(field, _no_personal_data(found[0].text)))
+    problems = _body_problems(body, today)
     if problems:
         errors.append(FieldError("body", " ".join(problems)))
     if errors:
         raise InvalidInput(errors)
+
+
+def _no_personal_data(found: str) -> str:
+    return f"Ta bort ”{found}”: inga personuppgifter får förekomma i en central mall."
+
+
+def _body_problems(body: str, today: dt.date) -> list[str]:
+    if not body.strip():
+        return ["Skriv mallens text."]
+    if len(body) > MAX_BODY:
+        return [f"Texten får vara högst {MAX_BODY} tecken, nu är den {len(body)}."]
+    if has_control_characters(body.replace("\n", "").replace("\r", "").replace("\t", "")):
+        return ["Texten innehåller osynliga styrtecken. Skriv in texten igen."]
+    problems: list[str] = []
+    unknown = sorted({m.group(1) for m in _IN_BRACES.finditer(body)} - set(PLACEHOLDERS))
+    if unknown:
+        allowed = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+        problems.append(
+            f"Okänd platshållare: {', '.join('{' + u + '}' for u in unknown)}. Tillåtna: {allowed}."
+        )
+    if body.count("{anslutningslank}") != 1:
+        problems.append("Texten ska innehålla {anslutningslank} exakt en gång.")
+    if body.count("{personuppgifter}") > 1:
+        problems.append("Texten får innehålla {personuppgifter} högst en gång.")
+    paragraphs = _paragraphs(body)
+    if any("{anslutningslank}" in p and "{personuppgifter}" in p for p in paragraphs):
+        problems.append("{anslutningslank} och {personuppgifter} ska stå i olika stycken.")
+    if body.count("{anslut_tillsammans}") > 1 or any(
+        "{anslut_tillsammans}" in p and p != "{anslut_tillsammans}" for p in paragraphs
+    ):
+        problems.append("{anslut_tillsammans} ska stå ensamt i ett eget stycke, högst en gång.")
+    if found := find_personal_data(body, today=today):
+        problems.append(_no_personal_data(found[0].text))
+    return problems
+
+
+def _paragraphs(body: str) -> list[str]:
+    """_paragraphs splits a template's text at its blank lines."""
+    return [p.strip() for p in re.split(r"\n\s*\n", body.strip()) if p.strip()]
 
 
 def save_version(
@@ -240,7 +300,9 @@ class Block:
     text: str
     url: str | None = None
     lead: str = ""
-    """For a link: the text before it on its line, e.g. "Anslutningslänk: "."""
+    """For a link: the text before it in its paragraph, e.g. "Anslutningslänk: "."""
+    tail: str = ""
+    """For a link: the text after it in its paragraph."""
 
 
 @dataclass(frozen=True)
@@ -255,7 +317,7 @@ class RenderedMessage:
         """text is the message as plain text (for previews and tests)."""
         parts = []
         for b in self.blocks:
-            parts.append(f"{b.lead}{b.text}" if b.kind == "link" else b.text)
+            parts.append(f"{b.lead}{b.text}{b.tail}" if b.kind == "link" else b.text)
         return "\n\n".join(parts)
 
 
@@ -279,6 +341,7 @@ def _fill(text: str, facts: MessageFacts) -> str:
         "tid": facts.starts_at.strftime("%H:%M"),
         "mottagning": facts.clinic,
         "organisation": facts.organisation,
+        "anslut_tillsammans": "",
     }
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
 
@@ -287,36 +350,76 @@ def _link_block(paragraph: str, placeholder: str, text: str, url: str | None, fa
     lead, _, rest = paragraph.partition("{" + placeholder + "}")
     if url is None:
         return Block("paragraph", _fill(lead, facts) + "Länken gäller inte längre." + _fill(rest, facts))
-    return Block("link", text, url, _fill(lead, facts))
+    return Block("link", text, url, _fill(lead, facts), _fill(rest, facts))
+
+
+def _is_heading(line: str) -> bool:
+    return line.startswith("## ") and "{anslutningslank}" not in line and "{personuppgifter}" not in line
 
 
 def render(template: MessageTemplate, facts: MessageFacts) -> RenderedMessage:
-    """render fills template with facts: the message as the recipient sees it."""
+    """render fills template with facts: the message as the recipient sees it.
+
+    The "Anslut tillsammans" paragraph goes where ``{anslut_tillsammans}`` stands, or
+    right after the join link in a template without it.
+    """
     blocks: list[Block] = []
     placed_together = False
-    for paragraph in re.split(r"\n\s*\n", template.body.strip()):
-        paragraph = paragraph.strip()
-        if not paragraph:
-            continue
+    join_at = 0
+    for paragraph in _paragraphs(template.body):
+        first, _, rest = paragraph.partition("\n")
+        if _is_heading(first):
+            blocks.append(Block("heading", _fill(first[3:].strip(), facts)))
+            paragraph = rest.strip()
+            if not paragraph:
+                continue
         if paragraph == "{anslut_tillsammans}":
             placed_together = True
             if facts.together:
                 blocks += _together()
         elif "{anslutningslank}" in paragraph:
             blocks.append(_link_block(paragraph, "anslutningslank", JOIN_LINK_TEXT, facts.join_url, facts))
+            join_at = len(blocks)
         elif "{personuppgifter}" in paragraph:
             blocks.append(
                 _link_block(paragraph, "personuppgifter", PRIVACY_LINK_TEXT, facts.privacy_url, facts)
             )
-        elif paragraph.startswith("## ") and "\n" not in paragraph:
-            blocks.append(Block("heading", _fill(paragraph[3:].strip(), facts)))
         else:
-            blocks.append(Block("paragraph", _fill(paragraph.replace("{anslut_tillsammans}", ""), facts)))
+            blocks.append(Block("paragraph", _fill(paragraph, facts)))
     if facts.together and not placed_together:
-        at = next((i + 1 for i, b in enumerate(blocks) if b.url == facts.join_url and b.kind == "link"), 0)
-        blocks[at:at] = _together()
+        blocks[join_at:join_at] = _together()
     return RenderedMessage(template.title, tuple(blocks))
 
 
 def _together() -> list[Block]:
     return [Block("heading", TOGETHER_HEADING), *(Block("paragraph", t) for t in TOGETHER_TEXT)]
+
+
+EXAMPLE_CLINIC = "Allergimottagning barn, Västerås"
+"""The clinic of the administrators' preview, as in the seed."""
+
+
+def example_facts(organisation: str, tz: ZoneInfo, *, together: bool = False) -> MessageFacts:
+    """example_facts are the seed's example (2024-05-15 08:40, "Allergimottagning barn, Västerås")
+    for previewing a template; the links go nowhere ("#")."""
+    return MessageFacts(
+        starts_at=dt.datetime(2024, 5, 15, 8, 40, tzinfo=tz),
+        clinic=EXAMPLE_CLINIC,
+        organisation=organisation,
+        join_url="#",
+        privacy_url="#",
+        together=together,
+    )
+
+
+def letter_text(inbox_url: str) -> str:
+    """letter_text is the text for appointment letters of contact type "Kontakt via videolänk":
+    the seed's text, with our own inbox (at inbox_url, shown without "https://") for 1177.se."""
+    where = inbox_url.removeprefix("https://")
+    return (
+        f"I god tid före videomötet skickar vi ett meddelande till din inkorg på {where} med "
+        "anslutningslänk och information om hur du ansluter. "
+        f"Du behöver logga in på {where}, klicka på Inkorgen och öppna aktuellt meddelande. "
+        'Du som är vårdnadshavare till barn under 13 år ska "Agera ombud" och ansluta via '
+        "meddelandet i barnets inkorg."
+    )

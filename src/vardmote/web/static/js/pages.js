@@ -5,7 +5,7 @@
  *
  * - a button with data-opens="<dialog id>" opens that dialog;
  *   one with data-closes="<dialog id>" closes it;
- * - a button with data-copies="<input id>" copies that field's value;
+ * - a button with data-copies="<input or textarea id>" copies that field's value;
  * - a form with data-confirm="<question>" asks before it is sent.
  * @module pages
  */
@@ -30,7 +30,7 @@ export function wire(root) {
   for (const button of root.querySelectorAll("[data-copies]")) {
     button.addEventListener("click", async () => {
       const field = document.getElementById(button.getAttribute("data-copies") ?? "");
-      if (!(field instanceof HTMLInputElement)) return;
+      if (!(field instanceof HTMLInputElement || field instanceof HTMLTextAreaElement)) return;
       field.select();
       try {
         await navigator.clipboard.writeText(field.value);
