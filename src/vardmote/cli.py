@@ -1,4 +1,4 @@
-"""The ``vardmote`` command: serve, migrate, accounts, room devices, booking and the audit.
+"""The ``vardmote`` command: serve, migrate, accounts, room devices, booking, Skype and the audit.
 
 Each subcommand uses the same service layer as the pages and the API, so a
 meeting booked here is validated exactly as one booked in the browser.
@@ -29,12 +29,14 @@ from vardmote.meetings.service import book
 from vardmote.meetings.types import ensure_meeting_types
 from vardmote.migrate import upgrade
 from vardmote.settings import Settings, SettingsError, load_settings
+from vardmote.skype import calendar_export, listing, rebooking, report
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from vardmote.app import create_app
+    from vardmote.demo import DEMO_PATIENTS
 
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.effective_database_url)
@@ -44,6 +46,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if settings.demo:
         print(
             "Demoläge: logga in som annika (vårdpersonal) eller admin (administratör), lösenord: demo",
+            flush=True,
+        )
+        print(
+            f"Inkorg: {url}/inkorg, test-e-legitimation med personnummer "
+            + ", ".join(f"{number} ({name}, {role})" for number, name, role in DEMO_PATIENTS),
             flush=True,
         )
     uvicorn.run(
@@ -163,6 +170,40 @@ def _audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if verdict.intact else 1
 
 
+def _cutoff(raw: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput.one("cutoff", "Ange brytdatum som ÅÅÅÅ-MM-DD, t.ex. 2024-06-01.") from None
+
+
+def _skype_import(settings: Settings, args: argparse.Namespace) -> int:
+    cutoff = _cutoff(args.cutoff)
+    if args.rebook and not args.organiser:
+        raise InvalidInput.one(
+            "organiser", "Ange --organiser med användarnamnet på den som ska äga de nya mötena."
+        )
+    try:
+        with open(args.calendar, "rb") as f:
+            data = f.read(calendar_export.MAX_FILE_BYTES + 1)
+    except OSError as e:
+        raise InvalidInput.one("file", f"Filen kan inte läsas: {e.strerror or e}.") from None
+    ctx = _open(settings)
+    found = listing.find_skype_meetings(data, cutoff, ctx.tz, dt.datetime.now(ctx.tz).date())
+    outcomes = None
+    if args.rebook:
+        with ctx.db.session() as s:
+            ensure_meeting_types(s)
+            organiser = s.scalar(select(User).where(User.username == args.organiser))
+            if organiser is None or not organiser.active or (organiser.is_demo and not settings.demo):
+                raise InvalidInput.one("organiser", f"Det finns inget aktivt konto {args.organiser!r}.")
+            items = [rebooking.Rebookable.of(m) for m in found.meetings]
+            outcomes = rebooking.rebook(ctx, s, organiser, items, args.type, "system:cli")
+    for line in report.report(found, ctx.tz, ctx.url, outcomes):
+        print(line)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """build_parser describes every subcommand."""
     parser = argparse.ArgumentParser(prog="vardmote", description="Vårdmöte: skyddade videomöten.")
@@ -206,6 +247,21 @@ def build_parser() -> argparse.ArgumentParser:
     madd.add_argument("--until", help="sista dag för återkommande möte, ÅÅÅÅ-MM-DD")
     madd.add_argument("--count", type=int, help="antal tillfällen för återkommande möte")
     madd.set_defaults(run=_meeting_add)
+
+    skype = sub.add_parser("skype", help="flytt från Skype").add_subparsers(dest="action", required=True)
+    simport = skype.add_parser(
+        "import", help="lista Skypemöten efter brytdatumet i en kalenderexport (.ics) och boka om dem"
+    )
+    simport.add_argument("calendar", help="kalenderfil i iCalendar-format, t.ex. sparad från Outlook")
+    simport.add_argument(
+        "--cutoff", required=True, help="brytdatum, ÅÅÅÅ-MM-DD: möten från och med den dagen"
+    )
+    simport.add_argument("--rebook", action="store_true", help="boka om de listade mötena som skyddade möten")
+    simport.add_argument(
+        "--organiser", help="användarnamn för de nya mötenas organisatör (krävs med --rebook)"
+    )
+    simport.add_argument("--type", default="vardmote_patient", help="mötestyp för de nya mötena")
+    simport.set_defaults(run=_skype_import)
 
     audit = sub.add_parser("audit", help="granskningsloggen").add_subparsers(dest="action", required=True)
     verify_cmd = audit.add_parser("verify", help="kontrollera hashkedjan")
