@@ -186,8 +186,12 @@ def _skype_import(settings: Settings, args: argparse.Namespace) -> int:
     try:
         with open(args.calendar, "rb") as f:
             data = f.read(calendar_export.MAX_FILE_BYTES + 1)
-    except OSError as e:
-        raise InvalidInput.one("file", f"Filen kan inte läsas: {e.strerror or e}.") from None
+    except FileNotFoundError:
+        raise InvalidInput.one("file", f"Filen finns inte: {args.calendar}.") from None
+    except OSError:
+        raise InvalidInput.one(
+            "file", f"Filen kan inte läsas (behörighet, eller en mapp?): {args.calendar}."
+        ) from None
     ctx = _open(settings)
     found = listing.find_skype_meetings(data, cutoff, ctx.tz, dt.datetime.now(ctx.tz).date())
     outcomes = None
