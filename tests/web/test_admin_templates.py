@@ -57,7 +57,19 @@ def test_the_list_shows_the_newest_version_of_each_template_sorted_by_arendetyp(
         "Skyddat digitalt vårdmöte i grupp",
     ]
     assert "Skyddat digitalt vårdmöte (via Vårdmöte)" in page.text
-    assert "Grundversion" in page.text
+    assert "Vårdmöte (grundversion)" in page.text
+
+
+def test_the_list_shows_the_letter_text_with_our_own_inbox_to_copy(admin: TestClient) -> None:
+    page = admin.get("/admin/mallar").text
+    assert '<h2 id="kallelsetext-rubrik">Text till kallelse (kontakttyp Kontakt via videolänk)</h2>' in page
+    letter = re.search(r'<textarea id="kallelsetext" readonly[^>]*>([^<]+)</textarea>', page)
+    assert letter is not None
+    assert "meddelande till din inkorg på http://vardmote.test/inkorg med" in htmllib.unescape(
+        letter.group(1)
+    )
+    assert "1177" not in letter.group(1)
+    assert '<button type="button" class="secondary" data-copies="kallelsetext">Kopiera text</button>' in page
 
 
 def test_the_form_shows_the_text_the_placeholders_and_a_preview_with_the_seeds_example(
@@ -160,6 +172,7 @@ def test_a_wrong_form_is_refused_with_the_message_beside_the_field_and_the_typed
     assert message in htmllib.unescape(error.group(1))
     assert re.search(rf'id="{field}"[^>]*aria-describedby="{field}-hjalp fel-{field}"', response.text)
     assert "Mallen är inte sparad." in response.text
+    assert "Förhandsgranskningen visar den gällande versionen tills texten är rättad." in response.text
     assert htmllib.escape(form["body"], quote=False) in response.text
     assert f'value="{htmllib.escape(form["internal_name"])}"' in response.text
     with ctx.db.session() as s:
@@ -173,6 +186,19 @@ def test_foerhandsgranska_shows_the_typed_text_without_saving_it(admin: TestClie
     assert response.status_code == 200
     assert "Förhandsgranskning av texten du har skrivit. Den är inte sparad." in response.text
     assert "Hej och välkommen," in _preview(response.text)
+    with ctx.db.session() as s:
+        assert current(s, CARE_MEETING).version == 1
+
+
+def test_the_together_switch_of_a_preview_keeps_the_typed_text(admin: TestClient, ctx: Context) -> None:
+    body = SEED.body.replace("Hej,", "Hej och välkommen,")
+    response = admin.post(EDIT, data=_form(admin, body=body, action="preview-toggle"))
+    assert response.status_code == 200
+    shown = _preview(response.text)
+    assert "Hej och välkommen," in shown
+    assert TOGETHER_TEXT[1] in shown
+    assert 'name="tillsammans" value="1"' in response.text
+    assert 'value="preview-toggle" class="secondary">Visa utan ”Anslut tillsammans”</button>' in response.text
     with ctx.db.session() as s:
         assert current(s, CARE_MEETING).version == 1
 

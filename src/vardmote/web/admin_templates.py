@@ -37,7 +37,7 @@ def _swedish_key(value: str) -> str:
 def saved_by(actor: str) -> str:
     """saved_by is who saved a version, as the page shows it."""
     if actor == "system:seed":
-        return "Grundversion"
+        return "Vårdmöte (grundversion)"
     return actor.removeprefix("user:")
 
 
@@ -58,6 +58,7 @@ def template_list(request: Request, row: PageSession, ctx: Ctx, s: Db) -> Respon
         request,
         "admin_templates.html",
         rows=rows,
+        letter=templates.letter_text(ctx.url("/inkorg")),
         saved_at=lambda m: _saved_at(ctx, m),
         saved_by=saved_by,
     )
@@ -124,7 +125,10 @@ async def save_template(request: Request, key: str, row: PageSession, ctx: Ctx, 
     templates.current(s, key)  # a 404 for an unknown key before anything else
     typed = {name: text(form, name) for name in ("title", "internal_name", "body")}
     together = text(form, "tillsammans") == "1"
-    previewing = text(form, "action") == "preview"
+    action = text(form, "action")
+    previewing = action in {"preview", "preview-toggle"}
+    if action == "preview-toggle":
+        together = not together  # the preview's "Visa med/utan" keeps the typed text
     try:
         if previewing:
             body = typed["body"].replace("\r\n", "\n").strip()
