@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from smtp_helpers import smtp_server  # noqa: F401  (a fixture for every test folder)
 from vardmote.accounts import passwords
 from vardmote.accounts.models import Role, User
 from vardmote.accounts.service import add_user

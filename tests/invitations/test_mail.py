@@ -7,8 +7,6 @@ import datetime as dt
 import email
 import email.policy
 import re
-import socket
-from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -16,8 +14,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from icalendar import Calendar, Event
 
+from smtp_helpers import SmtpInbox, calendar_part, event_of, free_port
 from vardmote.invitations.guard import MESSAGE, KnownPerson, PersonalDataInInvitation
 from vardmote.invitations.mail import (
     NOT_SENT,
@@ -60,68 +58,12 @@ INVITATION = Invitation(
 )
 
 
-class Inbox:
-    """Inbox is the aiosmtpd handler: it keeps every message the server accepted."""
-
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-    def messages(self) -> list[EmailMessage]:
-        parsed: list[EmailMessage] = []
-        for envelope in self.envelopes:
-            message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-            assert isinstance(message, EmailMessage)
-            parsed.append(message)
-        return parsed
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[Inbox, int]]:
-    """smtp_server is a real SMTP server on 127.0.0.1 in a thread, and its port."""
-    inbox = Inbox()
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
-
-
 def _plain_smtp(port: int) -> SmtpMailer:
     return SmtpMailer(host="127.0.0.1", port=port, starttls=False, timeout=5)
 
 
-def _calendar_part(message: EmailMessage) -> EmailMessage:
-    parts = [p for p in message.walk() if p.get_content_type() == "text/calendar"]
-    assert len(parts) == 1
-    part = parts[0]
-    assert isinstance(part, EmailMessage)
-    return part
-
-
-def _event(message: EmailMessage) -> tuple[Calendar, Event]:
-    data = _calendar_part(message).get_payload(decode=True)
-    assert isinstance(data, bytes)
-    calendar = Calendar.from_ical(data.decode("utf-8"))
-    events = calendar.walk("VEVENT")
-    assert len(events) == 1
-    return calendar, events[0]
-
-
 def test_a_request_arrives_at_the_smtp_server_as_an_outlook_calendar_invitation(
-    smtp_server: tuple[Inbox, int],
+    smtp_server: tuple[SmtpInbox, int],
 ) -> None:
     inbox, port = smtp_server
     send_invitation(_plain_smtp(port), INVITATION, sender=SENDER, known=[OLLE], now=NOW)
@@ -137,10 +79,10 @@ def test_a_request_arrives_at_the_smtp_server_as_an_outlook_calendar_invitation(
     assert isinstance(plain, EmailMessage)
     assert plain.get_content().replace("\r\n", "\n").rstrip("\n") == INVITATION.body
 
-    part = _calendar_part(message)
+    part = calendar_part(message)
     assert part.get_param("method") == "REQUEST"
     assert part.get_content_charset() == "utf-8"
-    calendar, event = _event(message)
+    calendar, event = event_of(message)
     assert calendar["METHOD"] == "REQUEST"
     assert event["UID"] == "3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f@vardmote"
     assert event["SEQUENCE"] == 0
@@ -157,12 +99,12 @@ def test_a_request_arrives_at_the_smtp_server_as_an_outlook_calendar_invitation(
     assert all(a.params["RSVP"] == "TRUE" for a in attendees)
 
 
-def test_the_calendar_text_is_utf8_with_lines_folded_at_75_octets(smtp_server: tuple[Inbox, int]) -> None:
+def test_the_calendar_text_is_utf8_with_lines_folded_at_75_octets(smtp_server: tuple[SmtpInbox, int]) -> None:
     inbox, port = smtp_server
     send_invitation(_plain_smtp(port), INVITATION, sender=SENDER, now=NOW)
 
     [message] = inbox.messages()
-    data = _calendar_part(message).get_payload(decode=True)
+    data = calendar_part(message).get_payload(decode=True)
     assert isinstance(data, bytes)
     text = data.decode("utf-8")
     assert "Västmanland" in text and "Åsa Öberg" in text
@@ -173,7 +115,7 @@ def test_the_calendar_text_is_utf8_with_lines_folded_at_75_octets(smtp_server: t
     assert b"DTSTART:20240515T064000Z" in lines
 
 
-def test_an_update_keeps_the_uid_and_raises_the_sequence(smtp_server: tuple[Inbox, int]) -> None:
+def test_an_update_keeps_the_uid_and_raises_the_sequence(smtp_server: tuple[SmtpInbox, int]) -> None:
     inbox, port = smtp_server
     mailer = _plain_smtp(port)
     moved = dataclasses.replace(
@@ -185,22 +127,22 @@ def test_an_update_keeps_the_uid_and_raises_the_sequence(smtp_server: tuple[Inbo
     send_invitation(mailer, INVITATION, sender=SENDER, now=NOW)
     send_invitation(mailer, moved, sender=SENDER, now=NOW)
 
-    first, update = (_event(m) for m in inbox.messages())
+    first, update = (event_of(m) for m in inbox.messages())
     assert update[0]["METHOD"] == "REQUEST"
     assert update[1]["UID"] == first[1]["UID"]
     assert update[1]["SEQUENCE"] > first[1]["SEQUENCE"]
     assert update[1].decoded("DTSTART") == dt.datetime(2024, 5, 15, 7, 40, tzinfo=dt.UTC)
 
 
-def test_a_cancellation_says_cancel_and_cancelled(smtp_server: tuple[Inbox, int]) -> None:
+def test_a_cancellation_says_cancel_and_cancelled(smtp_server: tuple[SmtpInbox, int]) -> None:
     inbox, port = smtp_server
     cancel = dataclasses.replace(INVITATION, method="CANCEL", sequence=2)
     send_invitation(_plain_smtp(port), cancel, sender=SENDER, now=NOW)
 
     [message] = inbox.messages()
     assert message["Subject"] == "Inställt: " + INVITATION.subject
-    assert _calendar_part(message).get_param("method") == "CANCEL"
-    calendar, event = _event(message)
+    assert calendar_part(message).get_param("method") == "CANCEL"
+    calendar, event = event_of(message)
     assert calendar["METHOD"] == "CANCEL"
     assert event["STATUS"] == "CANCELLED"
     assert event["UID"] == "3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f@vardmote"
@@ -231,7 +173,7 @@ def test_a_cancellation_says_cancel_and_cancelled(smtp_server: tuple[Inbox, int]
     ],
 )
 def test_an_invitation_with_personal_data_is_refused_and_nothing_reaches_the_server(
-    smtp_server: tuple[Inbox, int], changes: dict[str, str], field: str, removal: str
+    smtp_server: tuple[SmtpInbox, int], changes: dict[str, str], field: str, removal: str
 ) -> None:
     inbox, port = smtp_server
     with pytest.raises(PersonalDataInInvitation) as caught:
@@ -250,7 +192,7 @@ def test_an_invitation_with_personal_data_is_refused_and_nothing_reaches_the_ser
 def test_a_server_that_is_down_gives_a_clear_swedish_error_and_sends_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     with pytest.raises(MailNotSent) as caught:
         send_invitation(_plain_smtp(port), INVITATION, sender=SENDER, now=NOW)
     assert caught.value.message == NOT_SENT
@@ -262,7 +204,7 @@ def test_a_server_that_is_down_gives_a_clear_swedish_error_and_sends_nothing(
     assert SOCIAL_WORKER.email not in caplog.text and "vårdmöte" not in caplog.text
 
 
-def test_a_server_without_starttls_is_not_used_in_clear_text(smtp_server: tuple[Inbox, int]) -> None:
+def test_a_server_without_starttls_is_not_used_in_clear_text(smtp_server: tuple[SmtpInbox, int]) -> None:
     inbox, port = smtp_server
     mailer = SmtpMailer("127.0.0.1", port, starttls=True, timeout=5)
     with pytest.raises(MailNotSent):
@@ -270,7 +212,7 @@ def test_a_server_without_starttls_is_not_used_in_clear_text(smtp_server: tuple[
     assert inbox.envelopes == []
 
 
-def test_a_server_that_refuses_the_message_sends_nothing(smtp_server: tuple[Inbox, int]) -> None:
+def test_a_server_that_refuses_the_message_sends_nothing(smtp_server: tuple[SmtpInbox, int]) -> None:
     inbox, port = smtp_server
 
     async def refuse(server: Any, session: Any, envelope: Any) -> str:
@@ -290,8 +232,8 @@ def test_the_mailer_logs_in_when_an_account_is_configured() -> None:
         seen.append((data.login, data.password))
         return AuthResult(success=data.password == b"hemligt-losen")
 
-    inbox = Inbox()
-    port = _free_port()
+    inbox = SmtpInbox()
+    port = free_port()
     controller = Controller(
         inbox, hostname="127.0.0.1", port=port, authenticator=authenticate, auth_require_tls=False
     )
@@ -328,7 +270,7 @@ def test_the_outbox_writes_one_whole_eml_file_named_without_personal_data(tmp_pa
     assert eml.stat().st_mode & 0o777 == 0o600, "the file holds join links"
     message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
     assert isinstance(message, EmailMessage)
-    calendar, event = _event(message)
+    calendar, event = event_of(message)
     assert calendar["METHOD"] == "REQUEST"
     assert event["SUMMARY"] == INVITATION.subject
 

@@ -10,6 +10,7 @@ from room_helpers import (
     INTERPRETER,
     PATIENT,
     Meeting,
+    Person,
     audits,
     closed,
     errors,
@@ -20,6 +21,7 @@ from room_helpers import (
 )
 
 from vardmote.rooms.effects import Audit, CloseConnection, JanusDetach, Send
+from vardmote.rooms.participant import LinkHolder
 from vardmote.rooms.policy import RoomPolicy
 
 
@@ -264,3 +266,22 @@ def test_sends_only_go_to_connections() -> None:
     meeting.admitted(CLINICIAN, PATIENT)
     effects = meeting.send(PATIENT, {"type": "media_state", "camera": True, "microphone": True})
     assert all(isinstance(e, Send) and all(isinstance(c, str) for c in e.to) for e in effects)
+
+
+def test_hosts_see_what_a_lobby_arrival_was_invited_as_and_other_guests_do_not() -> None:
+    invited = Person("farmor", LinkHolder(21, invited_as="Närstående 2"), "Karin")
+    meeting = Meeting()
+    meeting.admitted(CLINICIAN, PATIENT)
+    effects = meeting.join(invited)
+    (to_host,) = to(effects, CLINICIAN, "participant")
+    assert to_host["participant"]["invited_as"] == "Närstående 2"
+    assert to_host["participant"]["state"] == "lobby"
+    joined = to(effects, invited, "joined")[0]
+    assert all("invited_as" not in p for p in joined["participants"])
+    meeting.send(CLINICIAN, {"type": "admit", "participant": meeting.pid(invited)})
+    effects = meeting.send(invited, {"type": "media_state", "camera": True, "microphone": True})
+    (to_patient,) = to(effects, PATIENT, "participant")
+    assert "invited_as" not in to_patient["participant"]
+    assert to(effects, CLINICIAN, "participant")[0]["participant"]["invited_as"] == "Närstående 2"
+    snapshot = to(meeting.join(COLLEAGUE), COLLEAGUE, "joined")[0]
+    assert {p["name"]: p.get("invited_as") for p in snapshot["participants"]}["Karin"] == "Närstående 2"

@@ -50,11 +50,14 @@ class MeetingRecipient(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     meeting_id: Mapped[str] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
-    link_id: Mapped[int] = mapped_column(ForeignKey("meeting_links.id", ondelete="CASCADE"))
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_links.id", ondelete="CASCADE"))
+    """The recipient's own link; None for staff, who sign in and need none."""
     kind: Mapped[str] = mapped_column(String(20))
     channel: Mapped[str] = mapped_column(String(20))
     patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), default=None)
     """The inbox the message went to (patient, relative or guardian), or the meeting's patient."""
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    """The staff account of a staff recipient: they may open the meeting to host it."""
     address: Mapped[str | None] = mapped_column(String(254), default=None)
     """The e-mail address of a calendar invitation."""
     message_id: Mapped[int | None] = mapped_column(ForeignKey("inbox_messages.id"), default=None)
@@ -63,5 +66,5 @@ class MeetingRecipient(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
     removed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), default=None)
 
-    link: Mapped[MeetingLink] = relationship(lazy="joined")
+    link: Mapped[MeetingLink | None] = relationship(lazy="joined")
     patient: Mapped[Patient | None] = relationship(lazy="joined")

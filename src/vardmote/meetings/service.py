@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -127,6 +128,17 @@ def get_meeting(ctx: Context, s: Session, user: User, meeting_id: str) -> Meetin
     return meeting
 
 
+def meeting_to_host(ctx: Context, s: Session, user: User, meeting_id: str) -> Meeting:
+    """meeting_to_host is a meeting user may open as host: their own, or one a colleague sent
+    them a staff invitation to ("Skicka anslutningslänk", recipient Personal)."""
+    from vardmote.invitations.sending import may_host  # imported here: sending builds on this module
+
+    meeting = s.get(Meeting, meeting_id) if _MEETING_ID.match(meeting_id) else None
+    if meeting is None or (meeting.organiser_id != user.id and not may_host(s, meeting, user)):
+        raise NotFound(MEETING_NOT_FOUND)
+    return meeting
+
+
 def _live(ctx: Context, s: Session, user: User, meeting_id: str) -> Meeting:
     meeting = get_meeting(ctx, s, user, meeting_id)
     if meeting.cancelled_at is not None:
@@ -158,6 +170,7 @@ def change(ctx: Context, s: Session, user: User, meeting_id: str, form: BookingF
             "participants": len(meeting.participants),
         },
     )
+    _tell_recipients(ctx, s, meeting, user, "changed")
     return meeting
 
 
@@ -181,6 +194,7 @@ def choose_type(ctx: Context, s: Session, user: User, meeting_id: str, type_key:
         {"from": before, "to": meeting_type.key},
     )
     if not meeting_type.has_guest_link:
+        _tell_recipients(ctx, s, meeting, user, "cancelled")
         links.revoke_all(ctx, s, meeting, actor_of(user))
     elif links.general_link(ctx, s, meeting) is None:
         links.make_link(ctx, s, meeting, actor_of(user))
@@ -194,6 +208,7 @@ def remove_protection(ctx: Context, s: Session, user: User, meeting_id: str) -> 
     if meeting.type_key is None:
         return meeting
     record(s, actor_of(user), "meeting.type_removed", meeting.id, {"from": meeting.type_key})
+    _tell_recipients(ctx, s, meeting, user, "cancelled")
     links.revoke_all(ctx, s, meeting, actor_of(user))
     meeting.type_key = None
     meeting.meeting_type = None
@@ -232,6 +247,7 @@ def _cancel(
 ) -> list[Meeting]:
     now = utcnow()
     for target in targets:
+        _tell_recipients(ctx, s, target, user, "cancelled")
         target.cancelled_at = now
         _touch(target)
         links.revoke_all(ctx, s, target, actor_of(user))
@@ -261,6 +277,18 @@ def meetings_between(
     if not include_cancelled:
         query = query.where(Meeting.cancelled_at.is_(None))
     return list(s.scalars(query.order_by(Meeting.starts_at, Meeting.id)))
+
+
+def _tell_recipients(
+    ctx: Context, s: Session, meeting: Meeting, user: User, what: Literal["changed", "cancelled"]
+) -> None:
+    """_tell_recipients sends the meeting's recipients an update or a cancellation."""
+    from vardmote.invitations import sending  # imported here: sending builds on this module
+
+    if what == "changed":
+        sending.meeting_changed(ctx, s, meeting, actor_of(user))
+    else:
+        sending.meeting_cancelled(ctx, s, meeting, actor_of(user))
 
 
 def _touch(meeting: Meeting) -> None:

@@ -36,6 +36,8 @@ class LinkHolder:
 
     link_id: int
     shared: bool = False
+    invited_as: str | None = None
+    """A personal link's recipient label ("Patient", "Tolk", "Extern part"): shown to hosts only."""
 
 
 @dataclass(frozen=True)
@@ -128,9 +130,10 @@ class Participant:
         """admitted tells whether the participant is in the meeting (connected or not)."""
         return self.state is State.ADMITTED
 
-    def entry(self) -> dict[str, Any]:
-        """entry is the participant as the participant list shows them."""
-        return {
+    def entry(self, for_host: bool = False) -> dict[str, Any]:
+        """entry is the participant as the participant list shows them; hosts also see what a
+        guest was invited as (their personal link's label)."""
+        shown: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
             "role": str(self.role),
@@ -142,3 +145,6 @@ class Participant:
             "sharing": "screen" in self.streams,
             "floor": self.floor,
         }
+        if for_host and isinstance(self.identity, LinkHolder) and self.identity.invited_as:
+            shown["invited_as"] = self.identity.invited_as
+        return shown

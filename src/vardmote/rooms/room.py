@@ -703,16 +703,15 @@ class Room:
     def _announce(self, subject: Participant, before: frozenset[str]) -> Effects:
         """_announce tells everyone who saw or now sees subject: add, update or remove."""
         after = self._viewers(subject)
-        entry = subject.entry()
         effects: Effects = []
-        for change, ids, shown in (
-            ("remove", before - after, {"id": subject.id}),
-            ("add", after - before, entry),
-            ("update", after & before, entry),
-        ):
-            conns = self._conns_of(self.participants[i] for i in sorted(ids) if i in self.participants)
-            if conns:
-                effects.append(Send(conns, {"type": "participant", "change": change, "participant": shown}))
+        for change, ids in (("remove", before - after), ("add", after - before), ("update", after & before)):
+            viewers = [self.participants[i] for i in sorted(ids) if i in self.participants]
+            for for_host in (True, False):
+                shown = {"id": subject.id} if change == "remove" else subject.entry(for_host)
+                conns = self._conns_of(v for v in viewers if v.is_host == for_host)
+                if conns:
+                    message = {"type": "participant", "change": change, "participant": shown}
+                    effects.append(Send(conns, message))
         return effects
 
     def _gone(self, p: Participant) -> Effects:
@@ -744,7 +743,7 @@ class Room:
         hands = tuple(q.id for q in self.hands_queue() if may_see(self.policy, p, q))
         self._hands_sent[p.id] = hands  # the snapshot carries them; _sync sends only changes
         return {
-            "participants": [q.entry() for q in self.visible_to(p.id)],
+            "participants": [q.entry(p.is_host) for q in self.visible_to(p.id)],
             "hands": list(hands),
             "settings": self._settings_message_body(),
         }

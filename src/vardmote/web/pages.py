@@ -28,7 +28,10 @@ from vardmote.accounts.service import (
 from vardmote.audit.log import verify
 from vardmote.audit.models import AuditEntry
 from vardmote.context import Context
+from vardmote.db import utcnow
 from vardmote.errors import Forbidden, InvalidInput, NotSignedIn, TooManyAttempts, VardmoteError
+from vardmote.invitations import sending
+from vardmote.invitations.mail import MailNotSent
 from vardmote.lib.timeutil import MONTHS, WEEKDAYS, week_start
 from vardmote.lib.tokens import new_token
 from vardmote.meetings import ical, links
@@ -36,6 +39,7 @@ from vardmote.meetings import service as meetings
 from vardmote.meetings.booking import BookingForm
 from vardmote.meetings.models import Meeting
 from vardmote.meetings.types import MAX_CONFIGURABLE_LIMIT, limit_text, list_types, set_limit
+from vardmote.patients import registry
 from vardmote.web.api import ics_response
 from vardmote.web.deps import (
     LOGIN_CSRF_COOKIE,
@@ -46,6 +50,7 @@ from vardmote.web.deps import (
     client_address,
     session_token,
 )
+from vardmote.web.send_view import SendView, send_view, with_error
 from vardmote.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -304,6 +309,7 @@ def _meeting_page(
     status: int = 200,
     notice: str = "",
     error: str = "",
+    send: SendView | None = None,
 ) -> Response:
     all_links = links.links_of(s, meeting) if meeting.is_protected else []
     shown = [
@@ -321,15 +327,25 @@ def _meeting_page(
         limit=limit_text(meeting.meeting_type) if meeting.meeting_type else None,
         notice=notice,
         error=error,
+        send=send or (send_view(ctx, s, meeting) if meeting.is_protected else None),
     )
+
+
+SENT_NOTICES = {
+    "inkorg": "Meddelandet är skickat till mottagarens inkorg.",
+    "ombud": "Meddelandet är skickat till barnets inkorg. Patienten är under 13 år: vårdnadshavare läser "
+    "det som ombud (”Agera ombud”).",
+    "kalender": "Kalenderinbjudan är skickad.",
+    "borttagen": "Mottagaren är borttagen och länken fungerar inte längre.",
+}
 
 
 @router.get("/moten/{meeting_id}")
 def meeting_page(
-    request: Request, meeting_id: str, row: PageSession, ctx: Ctx, s: Db, bokat: int = 0
+    request: Request, meeting_id: str, row: PageSession, ctx: Ctx, s: Db, bokat: int = 0, skickat: str = ""
 ) -> Response:
     meeting = meetings.get_meeting(ctx, s, row.user, meeting_id)
-    notice = ""
+    notice = SENT_NOTICES.get(skickat, "")
     if bokat == 1:
         notice = "Mötet är bokat."
     elif bokat > 1:
@@ -440,6 +456,80 @@ async def revoke_link(
     return RedirectResponse(f"/moten/{meeting_id}", status_code=303)
 
 
+async def _send_action(
+    request: Request, meeting_id: str, row: StaffSession, ctx: Context, s: Db, channel: str
+) -> Response:
+    form = await checked_form(request, row)
+    user = row.user
+    meeting = meetings.get_meeting(ctx, s, user, meeting_id)
+    typed = {
+        name: text(form, name)[:254] for name in ("kind", "personnummer", "template", "address", "username")
+    }
+    typed["together"] = text(form, "together")
+    try:
+        if channel == sending.INBOX:
+            recipient = sending.send_message(
+                ctx,
+                s,
+                user,
+                meeting,
+                personnummer=typed["personnummer"],
+                kind=typed["kind"],
+                template_key=typed["template"],
+                together=typed["together"] == "1",
+            )
+            under_13 = recipient.patient is not None and registry.needs_ombud(
+                recipient.patient, utcnow().astimezone(ctx.tz).date()
+            )
+            sent = "ombud" if under_13 and recipient.kind == sending.RecipientKind.PATIENT else "inkorg"
+        else:
+            sending.send_calendar_invitation(
+                ctx,
+                s,
+                user,
+                meeting,
+                kind=typed["kind"],
+                address=typed["address"],
+                username=typed["username"],
+            )
+            sent = "kalender"
+    except (InvalidInput, MailNotSent) as e:
+        s.rollback()
+        meeting = meetings.get_meeting(ctx, s, user, meeting_id)
+        if channel == sending.CALENDAR:
+            typed["calendar_kind"] = typed.pop("kind")
+        problem = e if isinstance(e, InvalidInput) else InvalidInput.one("send", e.message)
+        view = with_error(send_view(ctx, s, meeting), problem, typed)
+        return _meeting_page(request, ctx, s, meeting, e.status, send=view)
+    return RedirectResponse(f"/moten/{meeting_id}?skickat={sent}#skicka", status_code=303)
+
+
+@router.post("/moten/{meeting_id}/skicka/inkorg")
+async def send_to_inbox(request: Request, meeting_id: str, row: PageSession, ctx: Ctx, s: Db) -> Response:
+    return await _send_action(request, meeting_id, row, ctx, s, sending.INBOX)
+
+
+@router.post("/moten/{meeting_id}/skicka/kalender")
+async def send_to_calendar(request: Request, meeting_id: str, row: PageSession, ctx: Ctx, s: Db) -> Response:
+    return await _send_action(request, meeting_id, row, ctx, s, sending.CALENDAR)
+
+
+@router.post("/moten/{meeting_id}/mottagare/{recipient_id}/ta-bort")
+async def remove_recipient(
+    request: Request, meeting_id: str, recipient_id: int, row: PageSession, ctx: Ctx, s: Db
+) -> Response:
+    await checked_form(request, row)
+    meeting = meetings.get_meeting(ctx, s, row.user, meeting_id)
+    recipient = sending.get_recipient(s, meeting, recipient_id)
+    try:
+        sending.remove_recipient(ctx, s, meetings.actor_of(row.user), meeting, recipient)
+    except MailNotSent as e:
+        s.rollback()
+        meeting = meetings.get_meeting(ctx, s, row.user, meeting_id)
+        return _meeting_page(request, ctx, s, meeting, e.status, error=e.message)
+    return RedirectResponse(f"/moten/{meeting_id}?skickat=borttagen#skicka", status_code=303)
+
+
 @router.get("/moten/{meeting_id}/kalenderfil.ics")
 def meeting_ics(meeting_id: str, row: PageSession, ctx: Ctx, s: Db) -> Response:
     meeting = meetings.get_meeting(ctx, s, row.user, meeting_id)
@@ -448,7 +538,7 @@ def meeting_ics(meeting_id: str, row: PageSession, ctx: Ctx, s: Db) -> Response:
 
 @router.get("/moten/{meeting_id}/starta")
 def start_meeting(request: Request, meeting_id: str, row: PageSession, ctx: Ctx, s: Db) -> Response:
-    meeting = meetings.get_meeting(ctx, s, row.user, meeting_id)
+    meeting = meetings.meeting_to_host(ctx, s, row.user, meeting_id)
     if meeting.cancelled_at is not None or not meeting.is_protected:
         raise InvalidInput.one("meeting", "Bara ett skyddat möte som inte är avbokat kan startas.")
     return render(

@@ -118,7 +118,7 @@ def _identify(ctx: Context, meeting_id: str, join: m.Join, cookie: str | None) -
             if link.meeting_id != meeting_id:
                 raise ProtocolError(ErrorCode.NOT_FOUND, links.LINK_NOT_FOUND, "join")
             meeting = link.meeting
-            identity = LinkHolder(link.id, shared=link.kind == "general")
+            identity = LinkHolder(link.id, shared=link.kind == "general", invited_as=link.recipient)
         else:
             row = resolve_session(ctx, s, cookie)
             if row is None:

@@ -156,10 +156,11 @@ def upgrade() -> None:
         "meeting_recipients",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("meeting_id", sa.String(length=36), nullable=False),
-        sa.Column("link_id", sa.Integer(), nullable=False),
+        sa.Column("link_id", sa.Integer(), nullable=True),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("channel", sa.String(length=20), nullable=False),
         sa.Column("patient_id", sa.Integer(), nullable=True),
+        sa.Column("user_id", sa.Integer(), nullable=True),
         sa.Column("address", sa.String(length=254), nullable=True),
         sa.Column("message_id", sa.Integer(), nullable=True),
         sa.Column("sent_sequence", sa.Integer(), nullable=False),
@@ -185,6 +186,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["patient_id"], ["patients.id"], name=op.f("fk_meeting_recipients_patient_id_patients")
         ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_meeting_recipients_user_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_meeting_recipients")),
     )
     with op.batch_alter_table("meeting_recipients", schema=None) as batch_op:

@@ -48,6 +48,7 @@
  * @property {boolean} connected
  * @property {boolean} sharing
  * @property {boolean} floor
+ * @property {string} [invited_as] what a guest's personal link was made for ("Patient", "Tolk"); hosts only
  */
 
 /**

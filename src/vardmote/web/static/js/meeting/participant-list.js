@@ -177,7 +177,12 @@ export class ParticipantList {
         h(
           "li",
           { class: "person" },
-          h("span", { class: "person-name", text: p.name }),
+          h(
+            "span",
+            { class: "person-name" },
+            p.name,
+            p.invited_as ? h("span", { class: "invited-as", text: `Inbjuden som: ${p.invited_as}` }) : null,
+          ),
           h(
             "span",
             { class: "person-actions" },
@@ -205,7 +210,8 @@ export class ParticipantList {
   /** @param {ParticipantEntry} p */
   personName(p) {
     const you = p.id === this.state.me ? ", du" : "";
-    return `${p.name} (${ROLE_NAMES[p.role] ?? "gäst"}${you})`;
+    const invited = p.invited_as ? `, inbjuden som ${p.invited_as}` : "";
+    return `${p.name} (${ROLE_NAMES[p.role] ?? "gäst"}${invited}${you})`;
   }
 
   /**

@@ -1,0 +1,452 @@
+"""Sending the link ("Skicka anslutningslänk/mötesinbjudan"): each recipient by their own channel.
+
+| recipient                          | channel                                                   |
+|------------------------------------|-----------------------------------------------------------|
+| patient, vårdnadshavare, närstående | a message in their inbox, written from a central template |
+| extern part                        | a calendar invitation to an organisation address          |
+| tolk                               | a calendar invitation to the interpreter service          |
+| personal                           | a calendar invitation; staff sign in, so no guest link    |
+
+Every guest recipient gets a personal link of their own, labelled with what they were
+invited as; hosts see that label when the person waits in the lobby. A child under 13
+gets the message in the child's own inbox, and guardians read it there as ombud; a
+guardian is then not sent a message of their own. Patient messages never go by e-mail.
+
+Every calendar invitation passes the personal-data guard before it is sent. A changed
+meeting sends an update (REQUEST with a higher SEQUENCE) to every calendar recipient and
+marks inbox messages unread again; a cancelled meeting, or a removed recipient, gets a
+CANCEL that carries no title. The audit says who sent which template to which kind of
+recipient, never the text.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vardmote.accounts.models import User
+from vardmote.audit.log import record
+from vardmote.context import Context
+from vardmote.db import utcnow
+from vardmote.errors import InvalidInput, NotFound
+from vardmote.inbox.models import InboxMessage
+from vardmote.invitations import templates
+from vardmote.invitations.guard import KnownPerson
+from vardmote.invitations.mail import Invitation, Method, Person, mailer_from, send_invitation
+from vardmote.invitations.models import MeetingRecipient
+from vardmote.meetings import ical, links
+from vardmote.meetings.models import Meeting
+from vardmote.meetings.service import location
+from vardmote.patients import registry
+from vardmote.patients.models import Patient
+
+
+class RecipientKind(StrEnum):
+    """RecipientKind is who a recipient is; it decides the channel."""
+
+    PATIENT = "patient"
+    GUARDIAN = "vardnadshavare"
+    RELATIVE = "narstaende"
+    EXTERNAL = "extern"
+    INTERPRETER = "tolk"
+    STAFF = "personal"
+
+
+LABELS = {
+    RecipientKind.PATIENT: "Patient",
+    RecipientKind.GUARDIAN: "Vårdnadshavare",
+    RecipientKind.RELATIVE: "Närstående",
+    RecipientKind.EXTERNAL: "Extern part",
+    RecipientKind.INTERPRETER: "Tolk",
+    RecipientKind.STAFF: "Personal",
+}
+"""What a recipient was invited as: the label of their link, shown to hosts."""
+
+INBOX_KINDS = frozenset({RecipientKind.PATIENT, RecipientKind.GUARDIAN, RecipientKind.RELATIVE})
+CALENDAR_KINDS = frozenset({RecipientKind.EXTERNAL, RecipientKind.INTERPRETER, RecipientKind.STAFF})
+INBOX = "inbox"
+CALENDAR = "calendar"
+
+UNDER_13_GUARDIAN = (
+    "Patienten är under 13 år. Meddelandet går till barnets inkorg, och vårdnadshavare läser det där "
+    "genom att \u201dAgera ombud\u201d. Skicka inget eget meddelande till vårdnadshavare."
+)
+PATIENT_ADDRESS = (
+    "Det här är en e-postadress till en patient eller närstående i mötet. Patienter och närstående får "
+    "länken i inkorgen, aldrig med e-post."
+)
+NO_INTERPRETER_SERVICE = (
+    "Ingen adress till tolkservice är inställd. Be IT-avdelningen ställa in "
+    "VARDMOTE_INTERPRETER_SERVICE_ADDRESS."
+)
+ALREADY_SENT = "Den här mottagaren har redan fått en länk till mötet. Ta bort den först om en ny behövs."
+_ADDRESS = re.compile(
+    r"^[^@\s<>()\[\],;:\"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$"
+)
+CANCELLED_SUBJECT = "Mötet är avbokat"
+
+
+def recipients_of(s: Session, meeting: Meeting) -> list[MeetingRecipient]:
+    """recipients_of lists everyone the meeting's link was sent to, oldest first, removed ones too."""
+    return list(
+        s.scalars(
+            select(MeetingRecipient)
+            .where(MeetingRecipient.meeting_id == meeting.id)
+            .order_by(MeetingRecipient.id)
+        )
+    )
+
+
+def _active(s: Session, meeting: Meeting) -> list[MeetingRecipient]:
+    return [r for r in recipients_of(s, meeting) if r.removed_at is None]
+
+
+def patients_of(s: Session, meeting: Meeting) -> list[Patient]:
+    """patients_of lists the people of the meeting's inbox messages whose recipient kind is patient."""
+    return [r.patient for r in _active(s, meeting) if r.kind == RecipientKind.PATIENT and r.patient]
+
+
+def known_people(s: Session, meeting: Meeting) -> list[KnownPerson]:
+    """known_people is what the guard must keep out of the meeting's invitations: every patient,
+    guardian and relative the link was sent to."""
+    seen = {r.patient.id: r.patient for r in recipients_of(s, meeting) if r.patient is not None}
+    return [registry.known_person(p) for p in seen.values()]
+
+
+def _sendable(ctx: Context, meeting: Meeting, needs_guest_link: bool) -> None:
+    if meeting.cancelled_at is not None:
+        raise InvalidInput.one("meeting", "Mötet är avbokat. Länken kan inte skickas.")
+    if meeting.meeting_type is None:
+        raise InvalidInput.one("meeting", "Mötet är inte ett skyddat videomöte. Välj en mötestyp först.")
+    if needs_guest_link and not meeting.meeting_type.has_guest_link:
+        raise InvalidInput.one(
+            "kind", "Den här mötestypen har ingen gästlänk: bara inloggad personal kan ansluta."
+        )
+    if utcnow() >= links.expires_at(ctx, meeting):
+        raise InvalidInput.one("meeting", "Mötet är redan över. Boka ett nytt möte.")
+
+
+def _label(s: Session, meeting: Meeting, kind: RecipientKind) -> str:
+    """_label is the kind's label, numbered from the second of its kind ("Närstående 2")."""
+    same = sum(1 for r in recipients_of(s, meeting) if r.kind == kind)
+    return LABELS[kind] if same == 0 else f"{LABELS[kind]} {same + 1}"
+
+
+def clinic_of(ctx: Context, user: User) -> str:
+    """clinic_of is the name a message is signed with: the sender's clinic, else the organisation."""
+    return user.clinic.name if user.clinic is not None else ctx.settings.organisation
+
+
+def _kind(value: str, allowed: frozenset[RecipientKind]) -> RecipientKind:
+    try:
+        kind = RecipientKind(value)
+    except ValueError:
+        kind = None
+    if kind is None or kind not in allowed:
+        names = ", ".join(LABELS[k].lower() for k in RecipientKind if k in allowed)
+        raise InvalidInput.one("kind", f"Välj vem mottagaren är: {names}.")
+    return kind
+
+
+def send_message(
+    ctx: Context,
+    s: Session,
+    user: User,
+    meeting: Meeting,
+    *,
+    personnummer: str,
+    kind: str,
+    template_key: str,
+    together: bool,
+) -> MeetingRecipient:
+    """send_message puts a message with a personal link in the recipient's inbox.
+
+    The recipient is found (or added) by personnummer. Raises InvalidInput for a wrong
+    number, kind or template, a guardian of a child under 13, or someone already sent to.
+    """
+    recipient_kind = _kind(kind, INBOX_KINDS)
+    _sendable(ctx, meeting, needs_guest_link=True)
+    today = utcnow().astimezone(ctx.tz).date()
+    number = registry.parse_field("personnummer", personnummer, today)
+    try:
+        template = templates.current(s, template_key)
+    except NotFound:
+        raise InvalidInput.one("template", "Välj en av de centrala mallarna.") from None
+    if recipient_kind is RecipientKind.GUARDIAN and any(
+        registry.needs_ombud(child, today) for child in patients_of(s, meeting)
+    ):
+        raise InvalidInput.one("kind", UNDER_13_GUARDIAN)
+    person = registry.find_or_add(s, number)
+    if any(r.patient_id == person.id and r.channel == INBOX for r in _active(s, meeting)):
+        raise InvalidInput.one("personnummer", ALREADY_SENT)
+    actor = f"user:{user.username}"
+    link = links.make_recipient_link(ctx, s, meeting, actor, _label(s, meeting, recipient_kind))
+    message = InboxMessage(
+        patient_id=person.id,
+        meeting_id=meeting.id,
+        link_id=link.id,
+        template_id=template.id,
+        clinic=clinic_of(ctx, user),
+        together=together,
+        sent_at=utcnow(),
+    )
+    s.add(message)
+    s.flush()
+    recipient = MeetingRecipient(
+        meeting_id=meeting.id,
+        link_id=link.id,
+        kind=recipient_kind.value,
+        channel=INBOX,
+        patient_id=person.id,
+        message_id=message.id,
+        sent_sequence=meeting.sequence,
+        created_at=utcnow(),
+    )
+    s.add(recipient)
+    s.flush()
+    record(
+        s,
+        actor,
+        "message.sent",
+        meeting.id,
+        {
+            "template": template.key,
+            "version": template.version,
+            "recipient_kind": recipient_kind.value,
+            "channel": INBOX,
+            "link": link.id,
+            "ombud": recipient_kind is RecipientKind.PATIENT and registry.needs_ombud(person, today),
+            "together": together,
+        },
+    )
+    return recipient
+
+
+def _invitation_body(ctx: Context, s: Session, meeting: Meeting, join_url: str) -> str:
+    lines = []
+    for text, url in ical.body_lines(ctx, s, meeting):
+        if text == templates.JOIN_LINK_TEXT:
+            continue
+        lines.append(f"{text} {url}" if url else text)
+    lines.insert(1, f"{templates.JOIN_LINK_TEXT}: {join_url}")
+    return "\n\n".join(lines)
+
+
+def _staff_join_url(ctx: Context, meeting: Meeting) -> str:
+    return ctx.url(f"/moten/{meeting.id}/starta")
+
+
+def _calendar_invitation(
+    ctx: Context,
+    s: Session,
+    meeting: Meeting,
+    recipient: MeetingRecipient,
+    method: Method,
+) -> Invitation:
+    label = recipient.link.recipient if recipient.link is not None else LABELS[RecipientKind.STAFF]
+    attendee = Person(label or "Deltagare", recipient.address or "")
+    organiser = Person(meeting.organiser.display_name, ctx.settings.effective_mail_from)
+    if method == "CANCEL":
+        return Invitation(
+            meeting_id=meeting.id,
+            sequence=meeting.sequence + 1,
+            method="CANCEL",
+            subject=CANCELLED_SUBJECT,
+            location="",
+            body="Mötet är avbokat eller så har din inbjudan tagits bort. Länken fungerar inte längre.",
+            starts_at=meeting.starts_at,
+            ends_at=meeting.ends_at,
+            organiser=organiser,
+            attendees=(attendee,),
+        )
+    join_url = (
+        links.guest_url(ctx, recipient.link) if recipient.link is not None else _staff_join_url(ctx, meeting)
+    ) or _staff_join_url(ctx, meeting)
+    return Invitation(
+        meeting_id=meeting.id,
+        sequence=meeting.sequence,
+        method="REQUEST",
+        subject=meeting.title,
+        location=location(ctx, meeting),
+        body=_invitation_body(ctx, s, meeting, join_url),
+        starts_at=meeting.starts_at,
+        ends_at=meeting.ends_at,
+        organiser=organiser,
+        attendees=(attendee,),
+    )
+
+
+def _send(ctx: Context, s: Session, meeting: Meeting, invitation: Invitation) -> None:
+    send_invitation(
+        mailer_from(ctx.settings),
+        invitation,
+        sender=ctx.settings.effective_mail_from,
+        known=known_people(s, meeting),
+        now=utcnow(),
+    )
+
+
+def _staff_account(s: Session, username: str) -> User:
+    found = s.scalar(select(User).where(User.username == username.strip()))
+    if found is None or not found.active:
+        raise InvalidInput.one("username", "Det finns inget aktivt personalkonto med det användarnamnet.")
+    return found
+
+
+def send_calendar_invitation(
+    ctx: Context,
+    s: Session,
+    user: User,
+    meeting: Meeting,
+    *,
+    kind: str,
+    address: str = "",
+    username: str = "",
+) -> MeetingRecipient:
+    """send_calendar_invitation sends an iCalendar REQUEST to an external party's organisation
+    address, the interpreter service, or a member of staff.
+
+    Raises InvalidInput for a wrong kind or address, PersonalDataInInvitation (an InvalidInput)
+    when the guard finds personal data, MailNotSent when the mail server fails; then nothing
+    is stored (the caller's transaction is rolled back).
+    """
+    recipient_kind = _kind(kind, CALENDAR_KINDS)
+    _sendable(ctx, meeting, needs_guest_link=recipient_kind is not RecipientKind.STAFF)
+    if recipient_kind is RecipientKind.INTERPRETER:
+        address = ctx.settings.interpreter_service_address
+        if not address:
+            raise InvalidInput.one("kind", NO_INTERPRETER_SERVICE)
+    address = address.strip()
+    if not _ADDRESS.match(address) or len(address) > 254:
+        raise InvalidInput.one("address", "Skriv en e-postadress, t.ex. namn@kommun.se.")
+    known_addresses = {(r.patient.email or "").lower() for r in recipients_of(s, meeting) if r.patient}
+    if address.lower() in known_addresses:
+        raise InvalidInput.one("address", PATIENT_ADDRESS)
+    if any(
+        r.channel == CALENDAR and (r.address or "").lower() == address.lower() for r in _active(s, meeting)
+    ):
+        raise InvalidInput.one("address", ALREADY_SENT)
+    colleague = _staff_account(s, username) if recipient_kind is RecipientKind.STAFF else None
+    actor = f"user:{user.username}"
+    link = (
+        None
+        if recipient_kind is RecipientKind.STAFF
+        else links.make_recipient_link(ctx, s, meeting, actor, _label(s, meeting, recipient_kind))
+    )
+    recipient = MeetingRecipient(
+        meeting_id=meeting.id,
+        link_id=link.id if link is not None else None,
+        kind=recipient_kind.value,
+        channel=CALENDAR,
+        user_id=colleague.id if colleague is not None else None,
+        address=address,
+        sent_sequence=meeting.sequence,
+        created_at=utcnow(),
+    )
+    recipient.link = link
+    s.add(recipient)
+    s.flush()
+    _send(ctx, s, meeting, _calendar_invitation(ctx, s, meeting, recipient, "REQUEST"))
+    record(
+        s,
+        actor,
+        "invitation.sent",
+        meeting.id,
+        {
+            "recipient_kind": recipient_kind.value,
+            "channel": CALENDAR,
+            "method": "REQUEST",
+            "sequence": meeting.sequence,
+            "link": link.id if link is not None else None,
+        },
+    )
+    return recipient
+
+
+def may_host(s: Session, meeting: Meeting, user: User) -> bool:
+    """may_host tells whether user was sent a staff invitation to meeting (and it was not removed)."""
+    return any(r.user_id == user.id for r in _active(s, meeting) if r.kind == RecipientKind.STAFF)
+
+
+def get_recipient(s: Session, meeting: Meeting, recipient_id: int) -> MeetingRecipient:
+    """get_recipient is one recipient of meeting; NotFound otherwise."""
+    found = s.get(MeetingRecipient, recipient_id)
+    if found is None or found.meeting_id != meeting.id:
+        raise NotFound("Mottagaren finns inte.")
+    return found
+
+
+def remove_recipient(
+    ctx: Context, s: Session, actor: str, meeting: Meeting, recipient: MeetingRecipient
+) -> None:
+    """remove_recipient revokes the recipient's link and, for a calendar invitation, sends a CANCEL.
+    An inbox message stays, saying that its link no longer works."""
+    if recipient.removed_at is not None:
+        return
+    if recipient.channel == CALENDAR and meeting.cancelled_at is None:
+        _send(ctx, s, meeting, _calendar_invitation(ctx, s, meeting, recipient, "CANCEL"))
+    recipient.removed_at = utcnow()
+    if recipient.link is not None:
+        links.revoke(ctx, s, recipient.link, actor)
+    record(
+        s,
+        actor,
+        "invitation.cancelled" if recipient.channel == CALENDAR else "message.withdrawn",
+        meeting.id,
+        {"recipient_kind": recipient.kind, "channel": recipient.channel},
+    )
+
+
+def meeting_changed(ctx: Context, s: Session, meeting: Meeting, actor: str) -> None:
+    """meeting_changed tells every recipient of a change of time or title: calendar recipients get
+    an update (REQUEST, the meeting's new SEQUENCE; the guard first, so a title with personal data
+    stops the change), inbox messages show the new time and become unread again."""
+    for recipient in _active(s, meeting):
+        if recipient.channel == CALENDAR:
+            _send(ctx, s, meeting, _calendar_invitation(ctx, s, meeting, recipient, "REQUEST"))
+            recipient.sent_sequence = meeting.sequence
+            action = "invitation.updated"
+        else:
+            message = s.get(InboxMessage, recipient.message_id) if recipient.message_id else None
+            if message is not None:
+                message.read_at = None
+            action = "message.updated"
+        record(
+            s,
+            actor,
+            action,
+            meeting.id,
+            {"recipient_kind": recipient.kind, "channel": recipient.channel, "sequence": meeting.sequence},
+        )
+
+
+def meeting_cancelled(ctx: Context, s: Session, meeting: Meeting, actor: str) -> None:
+    """meeting_cancelled sends a CANCEL to every calendar recipient and withdraws every link
+    (the meeting's own cancellation or its protection removed)."""
+    for recipient in _active(s, meeting):
+        if recipient.channel == CALENDAR:
+            _send(ctx, s, meeting, _calendar_invitation(ctx, s, meeting, recipient, "CANCEL"))
+        recipient.removed_at = utcnow()
+        record(
+            s,
+            actor,
+            "invitation.cancelled" if recipient.channel == CALENDAR else "message.withdrawn",
+            meeting.id,
+            {"recipient_kind": recipient.kind, "channel": recipient.channel},
+        )
+
+
+def message_facts(ctx: Context, message: InboxMessage, meeting: Meeting) -> templates.MessageFacts:
+    """message_facts are the values of a message as shown now: the meeting's current time and the
+    recipient's link while it works."""
+    return templates.MessageFacts(
+        starts_at=meeting.starts_at.astimezone(ctx.tz),
+        clinic=message.clinic,
+        organisation=ctx.settings.organisation,
+        join_url=links.guest_url(ctx, message.link) if links.is_active(ctx, message.link) else None,
+        privacy_url=ctx.url("/personuppgifter"),
+        together=message.together,
+    )
