@@ -126,3 +126,10 @@ def test_an_administrator_edits_a_template_previews_it_and_saves_a_new_version(
     expect(page.get_by_label("Text", exact=True)).to_have_value(original)
     shots.shot(page, "old-version")
     assert_accessible(page, "an old version")
+
+    page.set_viewport_size({"width": 393, "height": 851})
+    page.get_by_role("link", name=TITLE, exact=True).click()
+    expect(page.get_by_role("heading", name=TITLE, level=1)).to_be_visible()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 393, f"the template form is {width}px wide on a phone"
+    shots.shot(page, "phone")
