@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import html
 import json
 import re
 from collections.abc import Iterator
@@ -537,3 +538,33 @@ def test_the_page_shows_whom_the_link_was_sent_to_without_names_or_whole_numbers
     assert olle.masked() in section and SOCIAL_SERVICES in section
     assert "Olle" not in page and str(olle) not in page
     assert path_of(meeting["guest_url"])  # the general link is still offered beside the personal ones
+
+
+def test_a_personnummer_in_the_invitations_message_is_refused_with_the_message_and_the_text_is_kept(
+    ctx: Context, annika: TestClient, olle: Personnummer, smtp_server: tuple[SmtpInbox, int]
+) -> None:
+    meeting = protected(annika, "Samverkansmöte SIP")
+    note = f"Gäller patient {olle.digits[2:8]}-{olle.digits[8:]}, se journalen."
+    status, page, _ = send(
+        annika, meeting["id"], "kalender", kind="extern", address=SOCIAL_SERVICES, note=note
+    )
+    assert status == 422
+    assert MESSAGE in page
+    shown = html.unescape(page)
+    short = f"{olle.digits[2:8]}-{olle.digits[8:]}"
+    assert f'Ta bort "{short}" ur Meddelande.' in shown.split('id="fel-body"')[1]
+    assert f">{note}</textarea>" in shown
+    assert smtp_server[0].messages() == [] and recipients(ctx) == []
+    status, _, _ = send(
+        annika,
+        meeting["id"],
+        "kalender",
+        kind="extern",
+        address=SOCIAL_SERVICES,
+        note="Välkomna! Vi börjar med en kort presentationsrunda.",
+    )
+    assert status == 303
+    (message,) = smtp_server[0].messages()
+    description = str(event_of(message)[1]["DESCRIPTION"])
+    assert description.startswith("Välkomna! Vi börjar med en kort presentationsrunda.")
+    assert "» Anslut till videomötet: http://vardmote.test/m/" in description

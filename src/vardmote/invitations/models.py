@@ -60,6 +60,8 @@ class MeetingRecipient(Base):
     """The staff account of a staff recipient: they may open the meeting to host it."""
     address: Mapped[str | None] = mapped_column(String(254), default=None)
     """The e-mail address of a calendar invitation."""
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+    """The sender's own words at the top of a calendar invitation (checked by the guard)."""
     message_id: Mapped[int | None] = mapped_column(ForeignKey("inbox_messages.id"), default=None)
     sent_sequence: Mapped[int] = mapped_column(Integer, default=0)
     """The meeting's SEQUENCE when the invitation was last sent; an update raises it."""

@@ -37,6 +37,7 @@ from vardmote.invitations import templates
 from vardmote.invitations.guard import KnownPerson
 from vardmote.invitations.mail import Invitation, Method, Person, mailer_from, send_invitation
 from vardmote.invitations.models import MeetingRecipient
+from vardmote.lib.text import has_control_characters
 from vardmote.meetings import ical, links
 from vardmote.meetings.models import Meeting
 from vardmote.meetings.service import location
@@ -225,13 +226,16 @@ def send_message(
     return recipient
 
 
-def _invitation_body(ctx: Context, s: Session, meeting: Meeting, join_url: str) -> str:
-    lines = []
+MAX_NOTE = 2000
+
+
+def _invitation_body(ctx: Context, s: Session, meeting: Meeting, join_url: str, note: str | None) -> str:
+    lines = [note] if note else []
     for text, url in ical.body_lines(ctx, s, meeting):
         if text == templates.JOIN_LINK_TEXT:
             continue
         lines.append(f"{text} {url}" if url else text)
-    lines.insert(1, f"{templates.JOIN_LINK_TEXT}: {join_url}")
+    lines.insert(len(lines) - 2, f"{templates.JOIN_LINK_TEXT}: {join_url}")
     return "\n\n".join(lines)
 
 
@@ -271,7 +275,7 @@ def _calendar_invitation(
         method="REQUEST",
         subject=meeting.title,
         location=location(ctx, meeting),
-        body=_invitation_body(ctx, s, meeting, join_url),
+        body=_invitation_body(ctx, s, meeting, join_url, recipient.note),
         starts_at=meeting.starts_at,
         ends_at=meeting.ends_at,
         organiser=organiser,
@@ -305,6 +309,7 @@ def send_calendar_invitation(
     kind: str,
     address: str = "",
     username: str = "",
+    note: str = "",
 ) -> MeetingRecipient:
     """send_calendar_invitation sends an iCalendar REQUEST to an external party's organisation
     address, the interpreter service, or a member of staff.
@@ -329,6 +334,9 @@ def send_calendar_invitation(
         r.channel == CALENDAR and (r.address or "").lower() == address.lower() for r in _active(s, meeting)
     ):
         raise InvalidInput.one("address", ALREADY_SENT)
+    note = note.replace("\r\n", "\n").strip()
+    if len(note) > MAX_NOTE or has_control_characters(note.replace("\n", "")):
+        raise InvalidInput.one("note", f"Meddelandet får vara högst {MAX_NOTE} tecken vanlig text.")
     colleague = _staff_account(s, username) if recipient_kind is RecipientKind.STAFF else None
     actor = f"user:{user.username}"
     link = (
@@ -343,6 +351,7 @@ def send_calendar_invitation(
         channel=CALENDAR,
         user_id=colleague.id if colleague is not None else None,
         address=address,
+        note=note or None,
         sent_sequence=meeting.sequence,
         created_at=utcnow(),
     )

@@ -32,6 +32,7 @@ from vardmote.db import utcnow
 from vardmote.errors import Forbidden, InvalidInput, NotSignedIn, TooManyAttempts, VardmoteError
 from vardmote.invitations import sending
 from vardmote.invitations.mail import MailNotSent
+from vardmote.invitations.templates import letter_text
 from vardmote.lib.timeutil import MONTHS, WEEKDAYS, week_start
 from vardmote.lib.tokens import new_token
 from vardmote.meetings import ical, links
@@ -328,6 +329,7 @@ def _meeting_page(
         notice=notice,
         error=error,
         send=send or (send_view(ctx, s, meeting) if meeting.is_protected else None),
+        letter=letter_text(ctx.url("/inkorg")),
     )
 
 
@@ -466,6 +468,7 @@ async def _send_action(
         name: text(form, name)[:254] for name in ("kind", "personnummer", "template", "address", "username")
     }
     typed["together"] = text(form, "together")
+    typed["note"] = text(form, "note")[: sending.MAX_NOTE + 1]
     try:
         if channel == sending.INBOX:
             recipient = sending.send_message(
@@ -491,6 +494,7 @@ async def _send_action(
                 kind=typed["kind"],
                 address=typed["address"],
                 username=typed["username"],
+                note=typed["note"],
             )
             sent = "kalender"
     except (InvalidInput, MailNotSent) as e:

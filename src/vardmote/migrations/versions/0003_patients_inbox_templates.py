@@ -162,6 +162,7 @@ def upgrade() -> None:
         sa.Column("patient_id", sa.Integer(), nullable=True),
         sa.Column("user_id", sa.Integer(), nullable=True),
         sa.Column("address", sa.String(length=254), nullable=True),
+        sa.Column("note", sa.Text(), nullable=True),
         sa.Column("message_id", sa.Integer(), nullable=True),
         sa.Column("sent_sequence", sa.Integer(), nullable=False),
         sa.Column("created_at", vardmote.db.UtcDateTime(), nullable=False),
