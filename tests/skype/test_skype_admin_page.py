@@ -70,8 +70,11 @@ def test_the_upload_lists_the_skype_meetings_with_their_flags(admin: TestClient)
     rows = _rows(page)[1:]
     assert len(rows) == 8
     assert "Veckomöte rehabteamet" in rows[0] and "återkommande" in rows[0]
-    assert any("Ring upp [telefonnummer] PERSONUPPGIFTER: telefonnummer (Ämne)" in r for r in rows)
-    assert any("Återbesök PERSONUPPGIFTER: personnummer (Meddelande)" in r for r in rows)
+    skype_organiser = "Organisatör i Skype: annika.lakare@regionvastmanland.se"
+    assert any(
+        f"Ring upp [telefonnummer] {skype_organiser} PERSONUPPGIFTER: telefonnummer (Ämne)" in r for r in rows
+    )
+    assert any(f"Återbesök {skype_organiser} PERSONUPPGIFTER: personnummer (Meddelande)" in r for r in rows)
     assert "Bertil Sjukgymnast &lt;bertil.sjukgymnast@regionvastmanland.se&gt;" in page
     assert "8 Skypemöten, varav 2 med personuppgifter i inbjudan. Filen har 9 kalenderhändelser." in page
     for absent in (
@@ -171,8 +174,14 @@ def test_boka_om_alla_for_a_chosen_staff_account_and_never_twice(ctx: Context, a
         pytest.param(
             {"vilka": "alla", "organiser": "okand"},
             "organiser",
-            "Välj ett aktivt personalkonto som organisatör.",
+            "Det finns inget aktivt personalkonto med användarnamnet okand.",
             id="unknown-organiser",
+        ),
+        pytest.param(
+            {"vilka": "alla", "organiser": " "},
+            "organiser",
+            "Ange användarnamnet på den som ska äga de nya mötena.",
+            id="no-organiser",
         ),
         pytest.param(
             {"vilka": "alla", "type_key": "digitalt_vardmote"},
@@ -192,6 +201,33 @@ def test_boka_om_with_a_wrong_choice_keeps_the_list_and_books_nothing(
     assert f'<p class="field-error" id="fel-{field}">{message}</p>' in response.text
     assert response.text.count('name="valda"') == 8
     assert count(ctx, Meeting) == 0
+
+
+def test_a_file_read_again_shows_what_is_already_rebooked_unchosen(ctx: Context, admin: TestClient) -> None:
+    fields = _form_fields(_listed(admin))
+    body = {**fields, "valda": ["1"], "vilka": "valda", "organiser": "admin", "type_key": "vardmote_patient"}
+    assert admin.post("/admin/skype/boka-om", data=body).status_code == 200
+    with ctx.db.session() as s:
+        meeting_id = s.scalars(select(Meeting.id)).one()
+    page = _listed(admin)
+    assert page.count(f'<a href="/moten/{meeting_id}">Redan ombokat') == 1
+    assert page.count('name="valda"') == 8 and page.count("checked") == 7
+    assert 'id="valt-1" name="valda" value="1"  aria-labelledby' in page
+
+
+def test_a_long_list_is_rebooked_in_rounds(
+    ctx: Context, admin: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("vardmote.web.admin_skype.MAX_ON_PAGE", 3)
+    first = _listed(admin)
+    assert first.count('name="valda"') == 3
+    assert "Ytterligare 5 Skypemöten visas inte: högst 3 åt gången." in first
+    body = {**_form_fields(first), "vilka": "alla", "organiser": "admin", "type_key": "vardmote_patient"}
+    assert admin.post("/admin/skype/boka-om", data=body).status_code == 200
+    second = _listed(admin)
+    assert second.count('name="valda"') == 3 and "Redan ombokat" not in second
+    assert "Ytterligare 2 Skypemöten visas inte" in second
+    assert count(ctx, Meeting) == 3
 
 
 def test_a_tampered_list_is_refused(ctx: Context, admin: TestClient) -> None:

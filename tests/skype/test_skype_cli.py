@@ -45,6 +45,7 @@ def test_it_lists_the_skype_meetings_after_the_cut_off(
     )
     assert "  (titeln har personuppgifter)" in out
     assert "    PERSONUPPGIFTER: telefonnummer (Ämne)" in lines
+    assert lines[1] == "    Organisatör i Skype: annika.lakare@regionvastmanland.se"
     assert "    PERSONUPPGIFTER: personnummer (Meddelande)" in lines
     assert (
         "    Bjud in igen: Bertil Sjukgymnast <bertil.sjukgymnast@regionvastmanland.se>, "

@@ -68,6 +68,9 @@ class Rebookable:
     """What kinds of personal data the Skype meeting had, and where; empty if none."""
     invite_again: tuple[str, ...]
     """The attendees, as "Name <address>"."""
+    skype_organiser: str = ""
+    """The Skype meeting's organiser (ORGANIZER): a meeting organised outside the region is not ours to
+    rebook, and the administrator deselects it."""
 
     @classmethod
     def of(cls, meeting: SkypeMeeting) -> Rebookable:
@@ -81,6 +84,7 @@ class Rebookable:
             recurring=meeting.occurrence.recurring,
             personal_data=meeting.personal_data,
             invite_again=tuple(str(a) for a in meeting.invite_again),
+            skype_organiser=meeting.occurrence.organiser,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -103,6 +107,7 @@ class Rebookable:
             recurring=bool(data["recurring"]),
             personal_data=str(data["personal_data"]),
             invite_again=tuple(str(a) for a in data["invite_again"]),
+            skype_organiser=str(data.get("skype_organiser", "")),
         )
 
 
@@ -126,6 +131,19 @@ def check_type(s: Session, type_key: str) -> str:
             "type_key", f"{meeting_type.label} bokas från journalsystemet, inte i bokningsdialogen."
         )
     return meeting_type.key
+
+
+def rebooked_meetings(s: Session, sources: Sequence[str]) -> dict[str, str]:
+    """rebooked_meetings maps each of sources that is already rebooked to its protected meeting's id."""
+    found: dict[str, str] = {}
+    for i in range(0, len(sources), 500):
+        rows = s.execute(
+            select(SkypeRebooking.source, SkypeRebooking.meeting_id).where(
+                SkypeRebooking.source.in_(sources[i : i + 500])
+            )
+        )
+        found.update({source: meeting_id for source, meeting_id in rows})
+    return found
 
 
 def _refusal(e: InvalidInput) -> str:

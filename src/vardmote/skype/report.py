@@ -43,9 +43,12 @@ def _outcome_line(outcome: Outcome, url: Callable[[str], str]) -> str:
 def meeting_lines(
     meeting: SkypeMeeting, tz: ZoneInfo, outcome: Outcome | None, url: Callable[[str], str]
 ) -> list[str]:
-    """meeting_lines describes one Skype meeting: when, title, flags, recurrence, who to invite again."""
+    """meeting_lines describes one Skype meeting: when, title, recurrence, its Skype organiser, flags,
+    who to invite again."""
     marker = "  [återkommande]" if meeting.occurrence.recurring else ""
     lines = [f"{when(meeting, tz)}  {meeting.shown_title}{marker}"]
+    if meeting.occurrence.organiser:
+        lines.append(f"{INDENT}Organisatör i Skype: {meeting.occurrence.organiser}")
     if meeting.flags:
         lines.append(f"{INDENT}PERSONUPPGIFTER: {meeting.personal_data}")
     invite = ", ".join(str(a) for a in meeting.invite_again) or "(inga deltagare i Skypemötet)"

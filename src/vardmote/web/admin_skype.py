@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import json
 import zlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +42,7 @@ from vardmote.meetings.service import actor_of
 from vardmote.meetings.types import list_types
 from vardmote.skype.calendar_export import MAX_FILE_BYTES
 from vardmote.skype.listing import Listing, find_skype_meetings
-from vardmote.skype.rebooking import DEFAULT_TYPE, Outcome, Rebookable, rebook
+from vardmote.skype.rebooking import DEFAULT_TYPE, Outcome, Rebookable, rebook, rebooked_meetings
 from vardmote.web.deps import Ctx, Db
 from vardmote.web.pages import PageSession, _errors, _require_admin, checked_form, text
 from vardmote.web.templating import render
@@ -50,6 +51,10 @@ router = APIRouter(include_in_schema=False)
 
 HANDOVER_TTL = dt.timedelta(hours=2)
 """How long a listed file may be rebooked from before it must be read again."""
+
+MAX_ON_PAGE = 900
+"""At most this many meetings are listed for rebooking at once: the form posts one field per
+checkbox, and Starlette reads at most 1000 fields. The rest are listed after those are rebooked."""
 
 HANDOVER_GONE = "Listan har gått ut eller kom inte härifrån. Läs in kalenderfilen igen."
 NO_FILE = "Välj kalenderfilen (.ics) som sparades från Outlook."
@@ -67,16 +72,27 @@ class Handover:
     cut_series: int
     unreadable: int
     items: list[Rebookable]
+    left_out: int = 0
+    """Meetings not yet rebooked beyond MAX_ON_PAGE, for the next round."""
 
     @classmethod
-    def of(cls, listing: Listing) -> Handover:
+    def of(cls, listing: Listing, done: Collection[str]) -> Handover:
+        """of takes the listing; of a longer one, the first MAX_ON_PAGE meetings not yet rebooked
+        (done are the sources already rebooked)."""
+        items = [Rebookable.of(m) for m in listing.meetings]
+        left_out = 0
+        if len(items) > MAX_ON_PAGE:
+            waiting = [i for i in items if i.source not in done]
+            items = waiting[:MAX_ON_PAGE]
+            left_out = len(waiting) - len(items)
         return cls(
             listing.cutoff,
             listing.horizon,
             listing.events,
             listing.cut_series,
             listing.unreadable,
-            [Rebookable.of(m) for m in listing.meetings],
+            items,
+            left_out,
         )
 
     @property
@@ -101,7 +117,7 @@ def seal(ctx: Context, user: User, handover: Handover, now: dt.datetime) -> str:
         "expires": (now + HANDOVER_TTL).timestamp(),
         "cutoff": handover.cutoff.isoformat(),
         "horizon": handover.horizon.isoformat(),
-        "counts": [handover.events, handover.cut_series, handover.unreadable],
+        "counts": [handover.events, handover.cut_series, handover.unreadable, handover.left_out],
         "items": [i.to_json() for i in handover.items],
     }
     packed = zlib.compress(json.dumps(data, separators=(",", ":")).encode(), 9)
@@ -118,7 +134,7 @@ def unseal(ctx: Context, user: User, raw: str, now: dt.datetime) -> Handover:
         data: dict[str, Any] = json.loads(zlib.decompress(base64.b64decode(opened)))
         if data["user"] != user.id or now.timestamp() > float(data["expires"]):
             raise ValueError("another user's, or expired")
-        events, cut_series, unreadable = (int(n) for n in data["counts"])
+        events, cut_series, unreadable, left_out = (int(n) for n in data["counts"])
         return Handover(
             dt.date.fromisoformat(data["cutoff"]),
             dt.date.fromisoformat(data["horizon"]),
@@ -126,6 +142,7 @@ def unseal(ctx: Context, user: User, raw: str, now: dt.datetime) -> Handover:
             cut_series,
             unreadable,
             [Rebookable.from_json(i) for i in data["items"]],
+            left_out,
         )
     except (ValueError, KeyError, TypeError, zlib.error):
         raise InvalidInput.one("file", HANDOVER_GONE) from None
@@ -135,17 +152,11 @@ def _default_cutoff(ctx: Context) -> str:
     return dt.date(dt.datetime.now(ctx.tz).year, 6, 1).isoformat()
 
 
-def _organisers(ctx: Context, s: Db) -> list[User]:
-    users = s.scalars(select(User).where(User.active.is_(True)).order_by(User.display_name, User.username))
-    return [u for u in users if ctx.settings.demo or not u.is_demo]
-
-
-def _choices(ctx: Context, s: Db, row: StaffSession, form: FormData | None) -> dict[str, Any]:
-    """_choices are the organiser and type selects, with what was chosen (or the defaults)."""
+def _choices(s: Db, row: StaffSession, form: FormData | None) -> dict[str, Any]:
+    """_choices are the organiser field and the type select, with what was chosen (or the defaults)."""
     return {
-        "organisers": _organisers(ctx, s),
         "types": list_types(s, bookable_only=True),
-        "chosen_organiser": text(form, "organiser") if form is not None else row.user.username,
+        "chosen_organiser": text(form, "organiser")[:100] if form is not None else row.user.username,
         "chosen_type": (text(form, "type_key") if form is not None else "") or DEFAULT_TYPE,
     }
 
@@ -166,6 +177,9 @@ def _page(
     outcomes: list[Outcome] | None = None,
     organiser: User | None = None,
 ) -> Response:
+    done = {}
+    if handover is not None and outcomes is None:
+        done = rebooked_meetings(s, [i.source for i in handover.items])
     return render(
         request,
         "admin_skype.html",
@@ -177,8 +191,10 @@ def _page(
         chosen=chosen,
         outcomes=outcomes,
         organiser=organiser,
+        done=done,
         max_mb=MAX_FILE_BYTES // (1024 * 1024),
-        **_choices(ctx, s, row, form),
+        max_on_page=MAX_ON_PAGE,
+        **_choices(s, row, form),
     )
 
 
@@ -222,17 +238,23 @@ async def skype_list(request: Request, row: PageSession, ctx: Ctx, s: Db) -> Res
         errors += e.fields
     if errors:
         return _page(request, ctx, s, row, 422, cutoff=raw_cutoff, errors=_errors(InvalidInput(errors)))
-    handover = Handover.of(listing)
+    done = rebooked_meetings(s, [m.source for m in listing.meetings])
+    handover = Handover.of(listing, done)
     sealed = seal(ctx, row.user, handover, dt.datetime.now(dt.UTC))
-    chosen = set(range(len(handover.items)))
+    chosen = {i for i, item in enumerate(handover.items) if item.source not in done}
     return _page(request, ctx, s, row, cutoff=raw_cutoff, handover=handover, sealed=sealed, chosen=chosen)
 
 
 def _organiser(ctx: Context, s: Db, username: str) -> User:
-    for user in _organisers(ctx, s):
-        if user.username == username:
-            return user
-    raise InvalidInput.one("organiser", "Välj ett aktivt personalkonto som organisatör.")
+    if not username.strip():
+        raise InvalidInput.one("organiser", "Ange användarnamnet på den som ska äga de nya mötena.")
+    user = s.scalar(select(User).where(User.username == username.strip()))
+    if user is None or not user.active or (user.is_demo and not ctx.settings.demo):
+        raise InvalidInput.one(
+            "organiser",
+            f"Det finns inget aktivt personalkonto med användarnamnet {username.strip()[:40]}.",
+        )
+    return user
 
 
 def _chosen(form: FormData, count: int) -> set[int]:
