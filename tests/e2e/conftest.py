@@ -60,22 +60,24 @@ def _postgres_database(server_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _server(tmp_path_factory: pytest.TempPathFactory, name: str, *, media: bool) -> Iterator[Server]:
-    """_server serves from a fresh var folder, on a fresh PostgreSQL database when
+def fresh_server(
+    tmp_path_factory: pytest.TempPathFactory, name: str, *, media: bool, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """fresh_server serves from a fresh var folder, on a fresh PostgreSQL database when
     VARDMOTE_TEST_DATABASE_URL names a server, else on the server's own SQLite file."""
     var_dir = tmp_path_factory.mktemp(name) / "var"
     postgres = os.environ.get("VARDMOTE_TEST_DATABASE_URL", "")
     if postgres:
         for database_url in _postgres_database(postgres):
-            yield from serve(var_dir, database_url, media=media)
+            yield from serve(var_dir, database_url, media=media, env=env)
     else:
-        yield from serve(var_dir, None, media=media)
+        yield from serve(var_dir, None, media=media, env=env)
 
 
 @pytest.fixture(scope="package")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """demo_server is a running demo server (media off) with a fresh database."""
-    yield from _server(tmp_path_factory, "e2e-var", media=False)
+    yield from fresh_server(tmp_path_factory, "e2e-var", media=False)
 
 
 @pytest.fixture(scope="package")
@@ -92,7 +94,7 @@ def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     Its ``call`` speaks to the JSON API; ``book_protected_meeting`` (servers.py) books on it;
     ``kill_janus`` and ``wait_for_janus_restart`` test losing Janus (leave it restarted and up).
     """
-    yield from _server(tmp_path_factory, "e2e-media", media=True)
+    yield from fresh_server(tmp_path_factory, "e2e-media", media=True)
 
 
 @pytest.fixture(scope="package")

@@ -181,7 +181,14 @@ export class ParticipantList {
             "span",
             { class: "person-name" },
             p.name,
-            p.invited_as ? h("span", { class: "invited-as", text: `Inbjuden som: ${p.invited_as}` }) : null,
+            p.invited_as
+              ? h(
+                  "span",
+                  { class: "invited-as" },
+                  h("span", { class: "visually-hidden", text: ", " }),
+                  `Inbjuden som: ${p.invited_as}`,
+                )
+              : null,
           ),
           h(
             "span",
