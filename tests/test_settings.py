@@ -259,3 +259,49 @@ def test_an_internal_relay_without_tls_or_login_is_allowed_when_chosen() -> None
         }
     )
     assert (settings.smtp_port, settings.smtp_starttls, settings.smtp_username) == (25, False, "")
+
+
+def test_the_interpreter_service_and_the_patients_e_identification_are_read(tmp_path: Path) -> None:
+    secret_file = tmp_path / "oidc_secret"
+    secret_file.write_text("klienthemlighet\n")
+    settings = load_settings(
+        {
+            "VARDMOTE_INTERPRETER_SERVICE_ADDRESS": "tolkservice@regionvastmanland.example.se",
+            "VARDMOTE_PATIENT_OIDC_ISSUER": "https://eid.example.se/oidc",
+            "VARDMOTE_PATIENT_OIDC_CLIENT_ID": "vardmote",
+            "VARDMOTE_PATIENT_OIDC_CLIENT_SECRET_FILE": str(secret_file),
+            "VARDMOTE_PATIENT_OIDC_PERSONNUMMER_CLAIM": "ssn",
+        }
+    )
+    assert settings.interpreter_service_address == "tolkservice@regionvastmanland.example.se"
+    assert settings.patient_oidc_issuer == "https://eid.example.se/oidc"
+    assert settings.patient_oidc_client_id == "vardmote"
+    assert settings.patient_oidc_client_secret.reveal() == "klienthemlighet"
+    assert "klienthemlighet" not in repr(settings)
+    assert settings.patient_oidc_personnummer_claim == "ssn"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        pytest.param(
+            {"VARDMOTE_INTERPRETER_SERVICE_ADDRESS": "tolkservice"},
+            "INTERPRETER_SERVICE_ADDRESS",
+            id="address",
+        ),
+        pytest.param({"VARDMOTE_PATIENT_OIDC_ISSUER": "eid.example.se"}, "PATIENT_OIDC_ISSUER", id="issuer"),
+        pytest.param(
+            {
+                "VARDMOTE_PATIENT_OIDC_ISSUER": "https://eid.example.se",
+                "VARDMOTE_PATIENT_OIDC_CLIENT_ID": "x",
+            },
+            "PATIENT_OIDC_CLIENT_SECRET",
+            id="no-secret",
+        ),
+    ],
+)
+def test_a_wrong_interpreter_address_or_e_identification_stops_the_start(
+    env: dict[str, str], named: str
+) -> None:
+    with pytest.raises(SettingsError, match=named):
+        load_settings(env)
