@@ -129,7 +129,10 @@ def test_a_guardian_reads_the_childs_inbox_as_ombud_and_not_their_own(
     assert read_at(ctx, childs.message_id) is not None
     booked = client.get("/inkorg/bokade-tider").text
     assert f"/inkorg/meddelanden/{childs.message_id}" in booked and "Herrgården" not in booked
-    assert "Du ser Olles inkorg" in text_of(client.get("/inkorg").text)
+    start = client.get("/inkorg").text
+    assert "Du ser Olles inkorg" in text_of(start)
+    assert "Du agerar ombud för Olle just nu." in text_of(start)
+    assert f'name="barn" value="{family.olle.id}"' not in start
 
 
 def test_reading_as_ombud_is_audited_with_both_masked_numbers(

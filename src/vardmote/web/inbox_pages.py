@@ -301,6 +301,7 @@ def start(request: Request, current: Signed, ctx: Ctx, s: Db) -> Response:
         owner_name=service.first_name(inbox.owner),
         as_ombud=inbox.as_ombud,
         children=service.children_choices(s, inbox.reader, current.today),
+        acting_for=inbox.owner.id if inbox.as_ombud else None,
         next_booked=booked[0] if booked else None,
         when=lambda a, b: _when(ctx, a, b),
     )
