@@ -270,7 +270,8 @@ def test_an_external_party_gets_a_calendar_invitation_with_their_own_link_and_no
     calendar, event = event_of(message)
     assert calendar["METHOD"] == "REQUEST"
     assert str(event["SUMMARY"]) == "Samverkansmöte SIP"
-    assert event["UID"] == f"{meeting['id']}@vardmote"
+    (recipient,) = [r for r in recipients(ctx) if r.kind == "extern"]
+    assert event["UID"] == f"{meeting['id']}-{recipient.id}@vardmote"  # an event of their own
     assert str(event["LOCATION"]) == "Skyddat videomöte med Region Västmanland"
     description = str(event["DESCRIPTION"])
     with ctx.db.session() as s:
@@ -568,3 +569,187 @@ def test_a_personnummer_in_the_invitations_message_is_refused_with_the_message_a
     description = str(event_of(message)[1]["DESCRIPTION"])
     assert description.startswith("Välkomna! Vi börjar med en kort presentationsrunda.")
     assert "» Anslut till videomötet: http://vardmote.test/m/" in description
+
+
+def test_a_guardian_of_a_child_under_13_is_refused_in_any_order_and_under_any_kind(
+    ctx: Context, annika: TestClient, olle: Personnummer
+) -> None:
+    maria = str(number_born(38, "386"))
+    meeting = protected(annika)
+    # Maria first, as a relative: allowed until the child's message says who the patient is...
+    assert (
+        send(
+            annika,
+            meeting["id"],
+            "inkorg",
+            kind="narstaende",
+            personnummer=maria,
+            template="skyddat-digitalt-vardmote",
+        )[0]
+        == 303
+    )
+    # ...then the child is refused until Maria's own message is removed.
+    status, page, _ = send(
+        annika,
+        meeting["id"],
+        "inkorg",
+        kind="patient",
+        personnummer=str(olle),
+        template="skyddat-digitalt-vardmote",
+    )
+    assert status == 422 and "en vårdnadshavare har redan fått ett eget meddelande" in page
+    (first,) = recipients(ctx)
+    page = annika.get(f"/moten/{meeting['id']}")
+    annika.post(f"/moten/{meeting['id']}/mottagare/{first.id}/ta-bort", data={"csrf": csrf_of(page.text)})
+    assert (
+        send(
+            annika,
+            meeting["id"],
+            "inkorg",
+            kind="patient",
+            personnummer=str(olle),
+            template="skyddat-digitalt-vardmote",
+        )[0]
+        == 303
+    )
+    # A registered guardian is refused also when staff call her a relative.
+    status, page, _ = send(
+        annika,
+        meeting["id"],
+        "inkorg",
+        kind="narstaende",
+        personnummer=maria,
+        template="skyddat-digitalt-vardmote",
+    )
+    assert status == 422 and "Patienten är under 13 år. Meddelandet går till barnets inkorg" in page
+
+
+def test_a_guardians_own_address_and_name_are_kept_out_of_invitations_too(
+    ctx: Context, annika: TestClient, olle: Personnummer, smtp_server: tuple[SmtpInbox, int]
+) -> None:
+    meeting = protected(annika)
+    send(
+        annika,
+        meeting["id"],
+        "inkorg",
+        kind="patient",
+        personnummer=str(olle),
+        template="skyddat-digitalt-vardmote",
+    )
+    status, page, _ = send(
+        annika, meeting["id"], "kalender", kind="extern", address="maria.andersson@example.se"
+    )
+    assert status == 422 and "aldrig med e-post" in page
+    status, page, _ = send(
+        annika,
+        meeting["id"],
+        "kalender",
+        kind="extern",
+        address=SOCIAL_SERVICES,
+        note="Mamma Maria kommer också.",
+    )
+    assert status == 422 and MESSAGE in page
+    assert smtp_server[0].messages() == []
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        pytest.param("åsa@kommun.example.se", id="non-ascii"),
+        pytest.param("a" * 250 + "@kommun.example.se", id="too-long"),
+        pytest.param("socialtjansten@kommun", id="no-domain"),
+        pytest.param("socialtjansten@kommun.example.se\r\nBcc: x@y.se", id="header-injection"),
+    ],
+)
+def test_a_wrong_address_is_refused_in_swedish_and_nothing_is_sent(
+    ctx: Context, annika: TestClient, smtp_server: tuple[SmtpInbox, int], address: str
+) -> None:
+    meeting = protected(annika)
+    status, page, _ = send(
+        annika, meeting["id"], "kalender", kind="extern", address=address.replace("\\r\\n", "\r\n")
+    )
+    assert status == 422 and "Skriv en e-postadress" in page
+    assert smtp_server[0].messages() == [] and recipients(ctx) == []
+
+
+def test_an_address_removed_and_invited_again_gets_a_new_event_that_its_calendar_accepts(
+    ctx: Context, annika: TestClient, smtp_server: tuple[SmtpInbox, int]
+) -> None:
+    meeting = protected(annika)
+    send(annika, meeting["id"], "kalender", kind="extern", address=SOCIAL_SERVICES)
+    (first,) = recipients(ctx)
+    page = annika.get(f"/moten/{meeting['id']}")
+    annika.post(f"/moten/{meeting['id']}/mottagare/{first.id}/ta-bort", data={"csrf": csrf_of(page.text)})
+    assert send(annika, meeting["id"], "kalender", kind="extern", address=SOCIAL_SERVICES)[0] == 303
+    request, cancel, again = (event_of(m) for m in smtp_server[0].messages())
+    assert cancel[0]["METHOD"] == "CANCEL" and cancel[1]["UID"] == request[1]["UID"]
+    assert again[0]["METHOD"] == "REQUEST" and again[1]["UID"] != cancel[1]["UID"]
+    assert [r.link.recipient for r in recipients(ctx) if r.removed_at is None and r.link] == ["Extern part"]
+
+
+def test_revoking_a_sent_link_by_aterkalla_removes_the_recipient_and_cancels_their_invitation(
+    ctx: Context, annika: TestClient, smtp_server: tuple[SmtpInbox, int]
+) -> None:
+    meeting = protected(annika)
+    send(annika, meeting["id"], "kalender", kind="extern", address=SOCIAL_SERVICES)
+    (recipient,) = recipients(ctx)
+    page = annika.get(f"/moten/{meeting['id']}")
+    annika.post(
+        f"/moten/{meeting['id']}/lankar/{recipient.link_id}/aterkalla", data={"csrf": csrf_of(page.text)}
+    )
+    assert event_of(smtp_server[0].messages()[-1])[0]["METHOD"] == "CANCEL"
+    assert recipients(ctx)[0].removed_at is not None
+
+
+def test_changing_to_an_internal_type_cancels_guests_and_keeps_the_colleagues_invitation(
+    ctx: Context, annika: TestClient, smtp_server: tuple[SmtpInbox, int]
+) -> None:
+    make_user(ctx, "bertil")
+    meeting = protected(annika)
+    send(annika, meeting["id"], "kalender", kind="extern", address=SOCIAL_SERVICES)
+    send(
+        annika,
+        meeting["id"],
+        "kalender",
+        kind="personal",
+        address="bertil@region.example.se",
+        username="bertil",
+    )
+    page = annika.get(f"/moten/{meeting['id']}")
+    annika.post(f"/moten/{meeting['id']}/typ", data={"csrf": csrf_of(page.text), "type_key": "internt"})
+    cancels = [m for m in smtp_server[0].messages() if event_of(m)[0]["METHOD"] == "CANCEL"]
+    assert [m["To"].addresses[0].addr_spec for m in cancels] == [SOCIAL_SERVICES]
+    assert {r.kind: r.removed_at is None for r in recipients(ctx)} == {"extern": False, "personal": True}
+
+
+def test_the_under_13_rule_counts_the_childs_age_on_the_day_of_the_meeting(
+    ctx: Context, annika: TestClient
+) -> None:
+    # Twelve today and thirteen on the meeting's day (in a week): no ombud, the guardian may get
+    # a message of her own.
+    today = dt.datetime.now(TZ).date()
+    born = today.replace(year=today.year - 13) + dt.timedelta(days=3)
+    nine = born.strftime("%y%m%d") + "238"
+    almost = Personnummer(born.strftime("%Y%m%d") + "238" + str(check_digit(nine)))
+    assert almost.age_on(today) == 12
+    meeting = protected(annika)  # booked a week from today
+    status, page, _ = send(
+        annika,
+        meeting["id"],
+        "inkorg",
+        kind="patient",
+        personnummer=str(almost),
+        template="skyddat-digitalt-vardmote",
+    )
+    assert status == 303 and "Patienten är under 13 år" not in page
+    assert (
+        send(
+            annika,
+            meeting["id"],
+            "inkorg",
+            kind="vardnadshavare",
+            personnummer=str(number_born(40)),
+            template="skyddat-digitalt-vardmote",
+        )[0]
+        == 303
+    )

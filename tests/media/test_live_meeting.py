@@ -251,6 +251,18 @@ async def test_a_dropped_guest_who_comes_back_in_time_is_in_the_meeting_again_wi
         assert await host.wait_for_frames(david_id, before + 11) > before + 10
         assert back.errors() == [] and host.errors() == []
 
+async def test_a_colleague_who_was_not_invited_cannot_join_as_host_by_the_meeting_id(
+    server: Server, meeting: Booking
+) -> None:
+    """Staff host their own meetings and those they were sent a staff invitation to; knowing a
+    meeting's id (it is in every guest page) lets no other signed-in colleague in."""
+    async with people(server, meeting, sign_in(server, "admin")) as room:
+        colleague = await room.connect("Admin", staff=True)
+        answer = await colleague.join()
+        assert answer["type"] == "error" and answer["code"] == "not_found", answer
+        assert answer["message"] == "Mötet finns inte."
+
+
 
 @pytest.mark.parametrize(
     ("frame", "code"),

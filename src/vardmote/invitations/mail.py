@@ -106,6 +106,8 @@ class Invitation:
     """Aware; written in UTC."""
     organiser: Person
     attendees: Sequence[Person] = field(default_factory=tuple)
+    event_uid: str = ""
+    """The event's UID when it is not the meeting's own (one event per recipient); empty for that."""
 
     def __post_init__(self) -> None:
         if self.method not in ("REQUEST", "CANCEL"):
@@ -125,8 +127,8 @@ class Invitation:
 
     @property
     def uid(self) -> str:
-        """uid is the event's UID, stable for the meeting (the same as in the .ics export)."""
-        return f"{self.meeting_id}@vardmote"
+        """uid is the event's UID: event_uid, else the meeting's own (as in the .ics export)."""
+        return self.event_uid or f"{self.meeting_id}@vardmote"
 
 
 def _mailto(person: Person, **params: str) -> vCalAddress:
@@ -250,12 +252,12 @@ class SmtpMailer:
                 refused = smtp.send_message(message)
         except (OSError, smtplib.SMTPException) as e:
             log.warning(
-                "invitation %s not sent through %s:%s: %s: %s",
+                "invitation %s not sent through %s:%s: %s %s",
                 message["Message-ID"],
                 self.host,
                 self.port,
                 type(e).__name__,
-                e,
+                getattr(e, "smtp_code", ""),
             )
             raise MailNotSent(NOT_SENT) from e
         if refused:

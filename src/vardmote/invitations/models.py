@@ -54,15 +54,19 @@ class MeetingRecipient(Base):
     """The recipient's own link; None for staff, who sign in and need none."""
     kind: Mapped[str] = mapped_column(String(20))
     channel: Mapped[str] = mapped_column(String(20))
-    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), default=None)
+    patient_id: Mapped[int | None] = mapped_column(
+        ForeignKey("patients.id", ondelete="SET NULL"), default=None
+    )
     """The inbox the message went to (patient, relative or guardian), or the meeting's patient."""
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
     """The staff account of a staff recipient: they may open the meeting to host it."""
     address: Mapped[str | None] = mapped_column(String(254), default=None)
     """The e-mail address of a calendar invitation."""
     note: Mapped[str | None] = mapped_column(Text, default=None)
     """The sender's own words at the top of a calendar invitation (checked by the guard)."""
-    message_id: Mapped[int | None] = mapped_column(ForeignKey("inbox_messages.id"), default=None)
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("inbox_messages.id", ondelete="SET NULL"), default=None
+    )
     sent_sequence: Mapped[int] = mapped_column(Integer, default=0)
     """The meeting's SEQUENCE when the invitation was last sent; an update raises it."""
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)

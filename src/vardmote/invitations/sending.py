@@ -21,8 +21,10 @@ recipient, never the text.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -35,7 +37,7 @@ from vardmote.errors import InvalidInput, NotFound
 from vardmote.inbox.models import InboxMessage
 from vardmote.invitations import templates
 from vardmote.invitations.guard import KnownPerson
-from vardmote.invitations.mail import Invitation, Method, Person, mailer_from, send_invitation
+from vardmote.invitations.mail import Invitation, Method, Person, build_message, mailer_from
 from vardmote.invitations.models import MeetingRecipient
 from vardmote.lib.text import has_control_characters
 from vardmote.meetings import ical, links
@@ -75,6 +77,10 @@ UNDER_13_GUARDIAN = (
     "Patienten är under 13 år. Meddelandet går till barnets inkorg, och vårdnadshavare läser det där "
     "genom att \u201dAgera ombud\u201d. Skicka inget eget meddelande till vårdnadshavare."
 )
+UNDER_13_GUARDIAN_FIRST = (
+    "Patienten är under 13 år och en vårdnadshavare har redan fått ett eget meddelande. Ta bort det "
+    "först: meddelandet ska bara finnas i barnets inkorg, där vårdnadshavare läser det som ombud."
+)
 PATIENT_ADDRESS = (
     "Det här är en e-postadress till en patient eller närstående i mötet. Patienter och närstående får "
     "länken i inkorgen, aldrig med e-post."
@@ -84,8 +90,9 @@ NO_INTERPRETER_SERVICE = (
     "VARDMOTE_INTERPRETER_SERVICE_ADDRESS."
 )
 ALREADY_SENT = "Den här mottagaren har redan fått en länk till mötet. Ta bort den först om en ny behövs."
-_ADDRESS = re.compile(
-    r"^[^@\s<>()\[\],;:\"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$"
+_ADDRESS = re.compile(  # ASCII only: a non-ASCII local part cannot be sent without SMTPUTF8
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9-]{1,63})+$"
 )
 CANCELLED_SUBJECT = "Mötet är avbokat"
 
@@ -105,16 +112,33 @@ def _active(s: Session, meeting: Meeting) -> list[MeetingRecipient]:
     return [r for r in recipients_of(s, meeting) if r.removed_at is None]
 
 
-def patients_of(s: Session, meeting: Meeting) -> list[Patient]:
-    """patients_of lists the people of the meeting's inbox messages whose recipient kind is patient."""
-    return [r.patient for r in _active(s, meeting) if r.kind == RecipientKind.PATIENT and r.patient]
+def people_of(s: Session, meeting: Meeting) -> list[Patient]:
+    """people_of is everyone the meeting's link was sent to by inbox (patients, guardians,
+    relatives), and the registered guardians of its patients, who read a child's message as ombud."""
+    seen: dict[int, Patient] = {}
+    for r in recipients_of(s, meeting):
+        if r.patient is None:
+            continue
+        seen[r.patient.id] = r.patient
+        if r.kind == RecipientKind.PATIENT:
+            seen.update((g.id, g) for g in registry.guardians_of(s, r.patient))
+    return list(seen.values())
 
 
 def known_people(s: Session, meeting: Meeting) -> list[KnownPerson]:
-    """known_people is what the guard must keep out of the meeting's invitations: every patient,
-    guardian and relative the link was sent to."""
-    seen = {r.patient.id: r.patient for r in recipients_of(s, meeting) if r.patient is not None}
-    return [registry.known_person(p) for p in seen.values()]
+    """known_people is what the guard must keep out of the meeting's invitations: see people_of."""
+    return [registry.known_person(p) for p in people_of(s, meeting)]
+
+
+def _lock(s: Session, meeting: Meeting) -> None:
+    """_lock serialises sending for one meeting, so that a double submit makes one recipient.
+    (PostgreSQL: the meeting row is locked; SQLite: every write transaction holds the lock.)"""
+    s.execute(select(Meeting.id).where(Meeting.id == meeting.id).with_for_update())
+
+
+def meeting_day(ctx: Context, meeting: Meeting) -> dt.date:
+    """meeting_day is the meeting's local date: a child's age is counted on it."""
+    return meeting.starts_at.astimezone(ctx.tz).date()
 
 
 def _sendable(ctx: Context, meeting: Meeting, needs_guest_link: bool) -> None:
@@ -131,9 +155,13 @@ def _sendable(ctx: Context, meeting: Meeting, needs_guest_link: bool) -> None:
 
 
 def _label(s: Session, meeting: Meeting, kind: RecipientKind) -> str:
-    """_label is the kind's label, numbered from the second of its kind ("Närstående 2")."""
-    same = sum(1 for r in recipients_of(s, meeting) if r.kind == kind)
-    return LABELS[kind] if same == 0 else f"{LABELS[kind]} {same + 1}"
+    """_label is the kind's label, numbered from the second of its kind ("Närstående 2"): the first
+    not held by a recipient who still has their link."""
+    taken = {r.link.recipient for r in _active(s, meeting) if r.link is not None}
+    number = 1
+    while (label := LABELS[kind] if number == 1 else f"{LABELS[kind]} {number}") in taken:
+        number += 1
+    return label
 
 
 def clinic_of(ctx: Context, user: User) -> str:
@@ -170,19 +198,18 @@ def send_message(
     """
     recipient_kind = _kind(kind, INBOX_KINDS)
     _sendable(ctx, meeting, needs_guest_link=True)
+    _lock(s, meeting)
     today = utcnow().astimezone(ctx.tz).date()
     number = registry.parse_field("personnummer", personnummer, today)
     try:
         template = templates.current(s, template_key)
     except NotFound:
         raise InvalidInput.one("template", "Välj en av de centrala mallarna.") from None
-    if recipient_kind is RecipientKind.GUARDIAN and any(
-        registry.needs_ombud(child, today) for child in patients_of(s, meeting)
-    ):
-        raise InvalidInput.one("kind", UNDER_13_GUARDIAN)
     person = registry.find_or_add(s, number)
-    if any(r.patient_id == person.id and r.channel == INBOX for r in _active(s, meeting)):
+    active = _active(s, meeting)
+    if any(r.patient_id == person.id and r.channel == INBOX for r in active):
         raise InvalidInput.one("personnummer", ALREADY_SENT)
+    _check_ombud_rule(s, ctx, meeting, person, recipient_kind, active)
     actor = f"user:{user.username}"
     link = links.make_recipient_link(ctx, s, meeting, actor, _label(s, meeting, recipient_kind))
     message = InboxMessage(
@@ -219,11 +246,42 @@ def send_message(
             "recipient_kind": recipient_kind.value,
             "channel": INBOX,
             "link": link.id,
-            "ombud": recipient_kind is RecipientKind.PATIENT and registry.needs_ombud(person, today),
+            "ombud": recipient_kind is RecipientKind.PATIENT
+            and registry.needs_ombud(person, meeting_day(ctx, meeting)),
             "together": together,
         },
     )
     return recipient
+
+
+def _check_ombud_rule(
+    s: Session,
+    ctx: Context,
+    meeting: Meeting,
+    person: Patient,
+    kind: RecipientKind,
+    active: list[MeetingRecipient],
+) -> None:
+    """_check_ombud_rule refuses a message of their own to a guardian of a child who is under 13 on
+    the meeting's day (the child's inbox is read as ombud), whatever kind staff chose and whichever
+    was sent first."""
+    day = meeting_day(ctx, meeting)
+    children = [r.patient for r in active if r.kind == RecipientKind.PATIENT and r.patient is not None]
+    if kind is RecipientKind.PATIENT:
+        children = [person]
+    young = [c for c in children if registry.needs_ombud(c, day)]
+    if not young:
+        return
+    guardians = {g.id for c in young for g in registry.guardians_of(s, c)}
+    if kind is RecipientKind.PATIENT:
+        if any(
+            r.patient_id in guardians or r.kind == RecipientKind.GUARDIAN
+            for r in active
+            if r.channel == INBOX
+        ):
+            raise InvalidInput.one("personnummer", UNDER_13_GUARDIAN_FIRST)
+    elif kind is RecipientKind.GUARDIAN or person.id in guardians:
+        raise InvalidInput.one("kind", UNDER_13_GUARDIAN)
 
 
 MAX_NOTE = 2000
@@ -243,6 +301,23 @@ def _staff_join_url(ctx: Context, meeting: Meeting) -> str:
     return ctx.url(f"/moten/{meeting.id}/starta")
 
 
+def _event_uid(meeting: Meeting, recipient: MeetingRecipient) -> str:
+    """_event_uid is the recipient's own event: each has their own link in it, and removing one
+    recipient (a CANCEL) must not touch another's event or the organiser's own."""
+    return f"{meeting.id}-{recipient.id}@vardmote"
+
+
+def _join_url(ctx: Context, meeting: Meeting, recipient: MeetingRecipient) -> str:
+    if recipient.link is None:
+        return _staff_join_url(ctx, meeting)
+    url = links.guest_url(ctx, recipient.link)
+    if url is None:
+        raise InvalidInput.one(
+            "send", "Mottagarens länk kan inte visas eftersom tjänstens nyckel har bytts. Ta bort mottagaren."
+        )
+    return url
+
+
 def _calendar_invitation(
     ctx: Context,
     s: Session,
@@ -251,46 +326,44 @@ def _calendar_invitation(
     method: Method,
 ) -> Invitation:
     label = recipient.link.recipient if recipient.link is not None else LABELS[RecipientKind.STAFF]
-    attendee = Person(label or "Deltagare", recipient.address or "")
-    organiser = Person(meeting.organiser.display_name, ctx.settings.effective_mail_from)
+    common: dict[str, Any] = {
+        "meeting_id": meeting.id,
+        "event_uid": _event_uid(meeting, recipient),
+        "starts_at": meeting.starts_at,
+        "ends_at": meeting.ends_at,
+        "organiser": Person(meeting.organiser.display_name, ctx.settings.effective_mail_from),
+        "attendees": (Person(label or "Deltagare", recipient.address or ""),),
+    }
     if method == "CANCEL":
         return Invitation(
-            meeting_id=meeting.id,
             sequence=meeting.sequence + 1,
             method="CANCEL",
             subject=CANCELLED_SUBJECT,
             location="",
             body="Mötet är avbokat eller så har din inbjudan tagits bort. Länken fungerar inte längre.",
-            starts_at=meeting.starts_at,
-            ends_at=meeting.ends_at,
-            organiser=organiser,
-            attendees=(attendee,),
+            **common,
         )
-    join_url = (
-        links.guest_url(ctx, recipient.link) if recipient.link is not None else _staff_join_url(ctx, meeting)
-    ) or _staff_join_url(ctx, meeting)
     return Invitation(
-        meeting_id=meeting.id,
         sequence=meeting.sequence,
         method="REQUEST",
         subject=meeting.title,
         location=location(ctx, meeting),
-        body=_invitation_body(ctx, s, meeting, join_url, recipient.note),
-        starts_at=meeting.starts_at,
-        ends_at=meeting.ends_at,
-        organiser=organiser,
-        attendees=(attendee,),
+        body=_invitation_body(ctx, s, meeting, _join_url(ctx, meeting, recipient), recipient.note),
+        **common,
     )
 
 
-def _send(ctx: Context, s: Session, meeting: Meeting, invitation: Invitation) -> None:
-    send_invitation(
-        mailer_from(ctx.settings),
-        invitation,
-        sender=ctx.settings.effective_mail_from,
-        known=known_people(s, meeting),
-        now=utcnow(),
-    )
+def _deliver(ctx: Context, s: Session, meeting: Meeting, invitations: list[Invitation]) -> None:
+    """_deliver builds every message first (the guard on each), then sends them: an invitation the
+    guard refuses stops them all before any is sent. A mail server failing half-way cannot be
+    undone; the messages already sent are then the only ones out (MailNotSent is raised)."""
+    known = known_people(s, meeting)
+    now = utcnow()
+    sender = ctx.settings.effective_mail_from
+    built = [build_message(i, sender=sender, known=known, now=now) for i in invitations]
+    mailer = mailer_from(ctx.settings)
+    for message in built:
+        mailer.send(message)
 
 
 def _staff_account(s: Session, username: str) -> User:
@@ -320,6 +393,7 @@ def send_calendar_invitation(
     """
     recipient_kind = _kind(kind, CALENDAR_KINDS)
     _sendable(ctx, meeting, needs_guest_link=recipient_kind is not RecipientKind.STAFF)
+    _lock(s, meeting)
     if recipient_kind is RecipientKind.INTERPRETER:
         address = ctx.settings.interpreter_service_address
         if not address:
@@ -327,7 +401,7 @@ def send_calendar_invitation(
     address = address.strip()
     if not _ADDRESS.match(address) or len(address) > 254:
         raise InvalidInput.one("address", "Skriv en e-postadress, t.ex. namn@kommun.se.")
-    known_addresses = {(r.patient.email or "").lower() for r in recipients_of(s, meeting) if r.patient}
+    known_addresses = {(p.email or "").lower() for p in people_of(s, meeting) if p.email}
     if address.lower() in known_addresses:
         raise InvalidInput.one("address", PATIENT_ADDRESS)
     if any(
@@ -358,7 +432,7 @@ def send_calendar_invitation(
     recipient.link = link
     s.add(recipient)
     s.flush()
-    _send(ctx, s, meeting, _calendar_invitation(ctx, s, meeting, recipient, "REQUEST"))
+    _deliver(ctx, s, meeting, [_calendar_invitation(ctx, s, meeting, recipient, "REQUEST")])
     record(
         s,
         actor,
@@ -396,7 +470,7 @@ def remove_recipient(
     if recipient.removed_at is not None:
         return
     if recipient.channel == CALENDAR and meeting.cancelled_at is None:
-        _send(ctx, s, meeting, _calendar_invitation(ctx, s, meeting, recipient, "CANCEL"))
+        _deliver(ctx, s, meeting, [_calendar_invitation(ctx, s, meeting, recipient, "CANCEL")])
     recipient.removed_at = utcnow()
     if recipient.link is not None:
         links.revoke(ctx, s, recipient.link, actor)
@@ -411,33 +485,38 @@ def remove_recipient(
 
 def meeting_changed(ctx: Context, s: Session, meeting: Meeting, actor: str) -> None:
     """meeting_changed tells every recipient of a change of time or title: calendar recipients get
-    an update (REQUEST, the meeting's new SEQUENCE; the guard first, so a title with personal data
-    stops the change), inbox messages show the new time and become unread again."""
-    for recipient in _active(s, meeting):
+    an update (REQUEST, the meeting's new SEQUENCE; the guard first on all of them, so a title with
+    personal data stops the change before anything is sent), inbox messages show the new time and
+    become unread again."""
+    active = _active(s, meeting)
+    calendar = [r for r in active if r.channel == CALENDAR]
+    _deliver(ctx, s, meeting, [_calendar_invitation(ctx, s, meeting, r, "REQUEST") for r in calendar])
+    for recipient in active:
         if recipient.channel == CALENDAR:
-            _send(ctx, s, meeting, _calendar_invitation(ctx, s, meeting, recipient, "REQUEST"))
             recipient.sent_sequence = meeting.sequence
-            action = "invitation.updated"
-        else:
-            message = s.get(InboxMessage, recipient.message_id) if recipient.message_id else None
+        elif recipient.message_id is not None:
+            message = s.get(InboxMessage, recipient.message_id)
             if message is not None:
                 message.read_at = None
-            action = "message.updated"
         record(
             s,
             actor,
-            action,
+            "invitation.updated" if recipient.channel == CALENDAR else "message.updated",
             meeting.id,
             {"recipient_kind": recipient.kind, "channel": recipient.channel, "sequence": meeting.sequence},
         )
 
 
-def meeting_cancelled(ctx: Context, s: Session, meeting: Meeting, actor: str) -> None:
-    """meeting_cancelled sends a CANCEL to every calendar recipient and withdraws every link
-    (the meeting's own cancellation or its protection removed)."""
-    for recipient in _active(s, meeting):
-        if recipient.channel == CALENDAR:
-            _send(ctx, s, meeting, _calendar_invitation(ctx, s, meeting, recipient, "CANCEL"))
+def meeting_cancelled(
+    ctx: Context, s: Session, meeting: Meeting, actor: str, *, guests_only: bool = False
+) -> None:
+    """meeting_cancelled sends a CANCEL to every calendar recipient and withdraws every link (the
+    meeting cancelled or its protection removed). With guests_only (the type changed to one without
+    guest links) staff recipients keep their invitation: the meeting still takes place."""
+    gone = [r for r in _active(s, meeting) if not (guests_only and r.link_id is None)]
+    calendar = [r for r in gone if r.channel == CALENDAR]
+    _deliver(ctx, s, meeting, [_calendar_invitation(ctx, s, meeting, r, "CANCEL") for r in calendar])
+    for recipient in gone:
         recipient.removed_at = utcnow()
         record(
             s,

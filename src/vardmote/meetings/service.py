@@ -194,7 +194,7 @@ def choose_type(ctx: Context, s: Session, user: User, meeting_id: str, type_key:
         {"from": before, "to": meeting_type.key},
     )
     if not meeting_type.has_guest_link:
-        _tell_recipients(ctx, s, meeting, user, "cancelled")
+        _tell_recipients(ctx, s, meeting, user, "guests_removed")
         links.revoke_all(ctx, s, meeting, actor_of(user))
     elif links.general_link(ctx, s, meeting) is None:
         links.make_link(ctx, s, meeting, actor_of(user))
@@ -280,7 +280,11 @@ def meetings_between(
 
 
 def _tell_recipients(
-    ctx: Context, s: Session, meeting: Meeting, user: User, what: Literal["changed", "cancelled"]
+    ctx: Context,
+    s: Session,
+    meeting: Meeting,
+    user: User,
+    what: Literal["changed", "cancelled", "guests_removed"],
 ) -> None:
     """_tell_recipients sends the meeting's recipients an update or a cancellation."""
     from vardmote.invitations import sending  # imported here: sending builds on this module
@@ -288,7 +292,7 @@ def _tell_recipients(
     if what == "changed":
         sending.meeting_changed(ctx, s, meeting, actor_of(user))
     else:
-        sending.meeting_cancelled(ctx, s, meeting, actor_of(user))
+        sending.meeting_cancelled(ctx, s, meeting, actor_of(user), guests_only=what == "guests_removed")
 
 
 def _touch(meeting: Meeting) -> None:

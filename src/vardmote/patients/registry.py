@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vardmote.db import utcnow
@@ -53,10 +54,16 @@ def find(s: Session, number: Personnummer) -> Patient | None:
 def find_or_add(s: Session, number: Personnummer) -> Patient:
     """find_or_add returns the patient with number, adding one without a name if unknown."""
     patient = find(s, number)
-    if patient is None:
-        patient = Patient(personnummer=number.digits, created_at=utcnow())
-        s.add(patient)
-        s.flush()
+    if patient is not None:
+        return patient
+    try:
+        with s.begin_nested():  # two requests may add the same new number at once: one wins
+            patient = Patient(personnummer=number.digits, created_at=utcnow())
+            s.add(patient)
+    except IntegrityError:
+        found = find(s, number)
+        assert found is not None, "the other request's patient"
+        return found
     return patient
 
 

@@ -28,10 +28,10 @@ from vardmote.accounts.service import (
 from vardmote.audit.log import verify
 from vardmote.audit.models import AuditEntry
 from vardmote.context import Context
-from vardmote.db import utcnow
-from vardmote.errors import Forbidden, InvalidInput, NotSignedIn, TooManyAttempts, VardmoteError
+from vardmote.errors import FieldError, Forbidden, InvalidInput, NotSignedIn, TooManyAttempts, VardmoteError
 from vardmote.invitations import sending
 from vardmote.invitations.mail import MailNotSent
+from vardmote.invitations.models import MeetingRecipient
 from vardmote.invitations.templates import letter_text
 from vardmote.lib.timeutil import MONTHS, WEEKDAYS, week_start
 from vardmote.lib.tokens import new_token
@@ -453,6 +453,11 @@ async def revoke_link(
     await checked_form(request, row)
     meeting = meetings.get_meeting(ctx, s, row.user, meeting_id)
     link = next((k for k in links.links_of(s, meeting) if k.id == link_id), None)
+    recipient = next((r for r in sending.recipients_of(s, meeting) if r.link_id == link_id), None)
+    if recipient is not None:
+        # The link was sent to someone: remove them, so that a calendar recipient gets a CANCEL
+        # and later changes are not sent to a link that no longer works.
+        return await _remove(request, ctx, s, row, meeting, recipient)
     if link is not None:
         links.revoke(ctx, s, link, meetings.actor_of(row.user))
     return RedirectResponse(f"/moten/{meeting_id}", status_code=303)
@@ -465,7 +470,9 @@ async def _send_action(
     user = row.user
     meeting = meetings.get_meeting(ctx, s, user, meeting_id)
     typed = {
-        name: text(form, name)[:254] for name in ("kind", "personnummer", "template", "address", "username")
+        # Cut only far beyond every limit, so that too long is refused rather than shortened.
+        name: text(form, name)[:400]
+        for name in ("kind", "personnummer", "template", "address", "username")
     }
     typed["together"] = text(form, "together")
     typed["note"] = text(form, "note")[: sending.MAX_NOTE + 1]
@@ -482,7 +489,7 @@ async def _send_action(
                 together=typed["together"] == "1",
             )
             under_13 = recipient.patient is not None and registry.needs_ombud(
-                recipient.patient, utcnow().astimezone(ctx.tz).date()
+                recipient.patient, sending.meeting_day(ctx, meeting)
             )
             sent = "ombud" if under_13 and recipient.kind == sending.RecipientKind.PATIENT else "inkorg"
         else:
@@ -503,6 +510,15 @@ async def _send_action(
         if channel == sending.CALENDAR:
             typed["calendar_kind"] = typed.pop("kind")
         problem = e if isinstance(e, InvalidInput) else InvalidInput.one("send", e.message)
+        if channel == sending.CALENDAR and any(f.field == "kind" for f in problem.fields):
+            # The calendar form has its own "Mottagaren är".
+            problem = InvalidInput(
+                [
+                    FieldError("calendar_kind" if f.field == "kind" else f.field, f.message)
+                    for f in problem.fields
+                ],
+                problem.message,
+            )
         view = with_error(send_view(ctx, s, meeting), problem, typed)
         return _meeting_page(request, ctx, s, meeting, e.status, send=view)
     return RedirectResponse(f"/moten/{meeting_id}?skickat={sent}#skicka", status_code=303)
@@ -524,10 +540,16 @@ async def remove_recipient(
 ) -> Response:
     await checked_form(request, row)
     meeting = meetings.get_meeting(ctx, s, row.user, meeting_id)
-    recipient = sending.get_recipient(s, meeting, recipient_id)
+    return await _remove(request, ctx, s, row, meeting, sending.get_recipient(s, meeting, recipient_id))
+
+
+async def _remove(
+    request: Request, ctx: Context, s: Db, row: StaffSession, meeting: Meeting, recipient: MeetingRecipient
+) -> Response:
+    meeting_id = meeting.id
     try:
         sending.remove_recipient(ctx, s, meetings.actor_of(row.user), meeting, recipient)
-    except MailNotSent as e:
+    except (MailNotSent, InvalidInput) as e:
         s.rollback()
         meeting = meetings.get_meeting(ctx, s, row.user, meeting_id)
         return _meeting_page(request, ctx, s, meeting, e.status, error=e.message)

@@ -183,11 +183,17 @@ def upgrade() -> None:
             ["message_id"],
             ["inbox_messages.id"],
             name=op.f("fk_meeting_recipients_message_id_inbox_messages"),
+            ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
-            ["patient_id"], ["patients.id"], name=op.f("fk_meeting_recipients_patient_id_patients")
+            ["patient_id"],
+            ["patients.id"],
+            name=op.f("fk_meeting_recipients_patient_id_patients"),
+            ondelete="SET NULL",
         ),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_meeting_recipients_user_id_users")),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_meeting_recipients_user_id_users"), ondelete="SET NULL"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_meeting_recipients")),
     )
     with op.batch_alter_table("meeting_recipients", schema=None) as batch_op:
