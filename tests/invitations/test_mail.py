@@ -189,6 +189,27 @@ def test_an_invitation_with_personal_data_is_refused_and_nothing_reaches_the_ser
     assert inbox.envelopes == []
 
 
+def test_the_guard_does_not_read_inside_the_join_link_vardmote_wrote_but_does_elsewhere(
+    smtp_server: tuple[SmtpInbox, int],
+) -> None:
+    # A random token may by chance hold digits that pass as a personnummer (12121212-1212 here).
+    link = "https://vardmote.example.se/m/Ab3-12121212-1212-xYz"
+    body = f"Välkommen.\n» Anslut till videomötet {link}"
+    inbox, port = smtp_server
+    with pytest.raises(PersonalDataInInvitation):
+        send_invitation(_plain_smtp(port), dataclasses.replace(INVITATION, body=body), sender=SENDER, now=NOW)
+    own = dataclasses.replace(INVITATION, body=body, own_links=(link,))
+    send_invitation(_plain_smtp(port), own, sender=SENDER, now=NOW)
+    assert link in str(event_of(inbox.messages()[0])[1]["DESCRIPTION"])
+    with pytest.raises(PersonalDataInInvitation):  # the same number typed beside the link is still caught
+        send_invitation(
+            _plain_smtp(port),
+            dataclasses.replace(own, body=body + "\nGäller 12121212-1212."),
+            sender=SENDER,
+            now=NOW,
+        )
+
+
 def test_a_server_that_is_down_gives_a_clear_swedish_error_and_sends_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -343,12 +343,14 @@ def _calendar_invitation(
             body="Mötet är avbokat eller så har din inbjudan tagits bort. Länken fungerar inte längre.",
             **common,
         )
+    join_url = _join_url(ctx, meeting, recipient)
     return Invitation(
         sequence=meeting.sequence,
         method="REQUEST",
         subject=meeting.title,
         location=location(ctx, meeting),
-        body=_invitation_body(ctx, s, meeting, _join_url(ctx, meeting, recipient), recipient.note),
+        body=_invitation_body(ctx, s, meeting, join_url, recipient.note),
+        own_links=(join_url,),
         **common,
     )
 
