@@ -251,6 +251,7 @@ async def test_a_dropped_guest_who_comes_back_in_time_is_in_the_meeting_again_wi
         assert await host.wait_for_frames(david_id, before + 11) > before + 10
         assert back.errors() == [] and host.errors() == []
 
+
 async def test_a_colleague_who_was_not_invited_cannot_join_as_host_by_the_meeting_id(
     server: Server, meeting: Booking
 ) -> None:
@@ -261,7 +262,6 @@ async def test_a_colleague_who_was_not_invited_cannot_join_as_host_by_the_meetin
         answer = await colleague.join()
         assert answer["type"] == "error" and answer["code"] == "not_found", answer
         assert answer["message"] == "Mötet finns inte."
-
 
 
 @pytest.mark.parametrize(
