@@ -264,3 +264,10 @@ def test_sign_in_and_out_are_audited_with_masked_numbers_only(ctx: Context, clie
     assert str(person.number) not in everything
     assert "Kim" not in everything and "Berg" not in everything
     assert not re.search(r"\d{8}-?\d{4}", everything.replace("-****", ""))
+
+
+def test_an_unknown_inbox_address_is_answered_in_the_inbox_layout(client: TestClient) -> None:
+    response = client.get("/inkorg/finns-inte")
+    assert response.status_code == 404
+    assert "Logga in i inkorgen" not in response.text  # an error page, not the sign-in
+    assert "Till inloggningen" in response.text and 'href="/kalender"' not in response.text

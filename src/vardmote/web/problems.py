@@ -65,7 +65,9 @@ def _is_api(request: Request) -> bool:
 def _error_page(
     request: Request, status: int, title: str, detail: str, headers: Mapping[str, str] | None = None
 ) -> Response:
-    response = render(request, "error.html", status, title=title, detail=detail)
+    # A patient in the inbox sees its own calm layout, never the staff pages' header.
+    template = "inbox_error.html" if request.url.path.startswith("/inkorg") else "error.html"
+    response = render(request, template, status, title=title, detail=detail, page=None)
     if headers:
         response.headers.update(headers)
     return response
