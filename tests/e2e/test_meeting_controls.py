@@ -417,7 +417,7 @@ def test_the_anonymous_information_meeting_shows_attendees_only_the_host_until_g
     _admit(host, sara, "Sara")
     expect(host.get_by_role("heading", name="I det här mötet (3)")).to_be_visible()
     expect(_row(host, "Olle")).to_contain_text("Olle (gäst)")
-    expect(_row(host, "Sara")).to_contain_text("Sara (gäst)")
+    expect(_row(host, "Sara")).to_contain_text("Sara (gäst, inbjuden som Närstående)")  # her personal link
 
     for me, other in ((olle, "Sara"), (sara, "Olle")):
         expect(me.locator("#videor li")).to_have_count(1)
