@@ -527,16 +527,3 @@ def meeting_cancelled(
             meeting.id,
             {"recipient_kind": recipient.kind, "channel": recipient.channel},
         )
-
-
-def message_facts(ctx: Context, message: InboxMessage, meeting: Meeting) -> templates.MessageFacts:
-    """message_facts are the values of a message as shown now: the meeting's current time and the
-    recipient's link while it works."""
-    return templates.MessageFacts(
-        starts_at=meeting.starts_at.astimezone(ctx.tz),
-        clinic=message.clinic,
-        organisation=ctx.settings.organisation,
-        join_url=links.guest_url(ctx, message.link) if links.is_active(ctx, message.link) else None,
-        privacy_url=ctx.url("/personuppgifter"),
-        together=message.together,
-    )
