@@ -9,11 +9,25 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import Undefined
 
 from vardmote.context import Context
 from vardmote.lib.timeutil import MONTHS, WEEKDAYS, WEEKDAYS_SHORT
 
+
+class PrintedUndefined(Undefined):
+    """PrintedUndefined lets a template test a missing value (``{% if error %}``) but refuses to
+    print one: ``{{ t.key }}`` on something without ``key`` is a mistake, not an empty string."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        self._fail_with_undefined_error()
+        return ""  # not reached
+
+
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+templates.env.undefined = PrintedUndefined
 
 
 def _local(ctx: Context, moment: dt.datetime) -> dt.datetime:
