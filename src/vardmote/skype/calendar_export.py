@@ -28,6 +28,7 @@ from icalendar.cal import Component
 from icalendar.prop import vDDDLists, vDDDTypes
 
 from vardmote.errors import InvalidInput
+from vardmote.skype.recognition import TEXT_PROPERTIES as SEARCHED_PROPERTIES
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 """Largest calendar file read: 20 MB, years of an ordinary calendar."""
@@ -45,12 +46,7 @@ MAX_SOURCE = 400
 """Longest source key stored (SkypeRebooking.source); longer ones are replaced by a hash."""
 
 TEXT_PROPERTIES = (
-    "SUMMARY",
-    "LOCATION",
-    "DESCRIPTION",
-    "X-ALT-DESC",
-    "URL",
-    "X-MICROSOFT-LOCATIONDISPLAYNAME",
+    *SEARCHED_PROPERTIES,
     "X-MICROSOFT-ONLINEMEETINGINFORMATION",
     "X-MICROSOFT-SKYPETEAMSMEETINGURL",
     "X-MICROSOFT-ONLINEMEETINGCONFLINK",

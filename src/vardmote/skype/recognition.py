@@ -137,17 +137,7 @@ def classify(properties: Mapping[str, str]) -> Verdict:
             return Verdict(True, f"Skype-länk ({link})")
         if name == "X-MICROSOFT-ONLINEMEETINGCONFLINK":
             return Verdict(True, "Outlook: Skype-konferens (SIP)")
-    text = "\n".join(
-        properties.get(name, "")
-        for name in (
-            "SUMMARY",
-            "LOCATION",
-            "DESCRIPTION",
-            "X-ALT-DESC",
-            "URL",
-            "X-MICROSOFT-LOCATIONDISPLAYNAME",
-        )
-    )
+    text = "\n".join(properties.get(name, "") for name in TEXT_PROPERTIES)
     link = skype_link(text)
     if link is not None:
         return Verdict(True, f"Skype-länk ({link})")

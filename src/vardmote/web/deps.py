@@ -14,7 +14,7 @@ import hmac
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from vardmote.accounts.models import StaffSession, User
@@ -78,6 +78,14 @@ def staff_session(request: Request, ctx: Ctx, s: Db) -> StaffSession:
     ):
         check_csrf(row, request.headers.get(CSRF_HEADER))
     return row
+
+
+def set_signin_csrf_cookie(ctx: Context, response: Response, name: str, token: str, path: str) -> None:
+    """set_signin_csrf_cookie gives a sign-in form's CSRF token to the browser as a cookie on the form's
+    own path; the post must carry the same token in its field (there is no session yet)."""
+    response.set_cookie(
+        name, token, httponly=True, samesite="strict", secure=ctx.settings.cookie_secure, path=path
+    )
 
 
 def check_csrf(row: StaffSession, given: str | None) -> None:

@@ -41,7 +41,8 @@ from vardmote.invitations.templates import JOIN_LINK_TEXT
 from vardmote.lib.tokens import new_token
 from vardmote.patients.models import PatientSession
 from vardmote.patients.registry import number_of
-from vardmote.web.deps import CSRF_FAILED, Ctx, Db
+from vardmote.web.deps import CSRF_FAILED, Ctx, Db, set_signin_csrf_cookie
+from vardmote.web.pages import text
 from vardmote.web.templating import render, when
 
 SIGNIN = "/inkorg/logga-in"
@@ -152,11 +153,6 @@ async def _checked_form(request: Request, row: PatientSession) -> FormData:
     return form
 
 
-def _field(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
-
-
 def _set_session_cookie(ctx: Context, response: Response, token: str) -> None:
     response.set_cookie(
         PATIENT_COOKIE,
@@ -197,14 +193,7 @@ def _login_page(
         signed_out=signed_out,
         demo_patients=DEMO_PATIENTS if ctx.settings.demo else (),
     )
-    response.set_cookie(
-        LOGIN_CSRF_COOKIE,
-        token,
-        httponly=True,
-        samesite="strict",
-        secure=ctx.settings.cookie_secure,
-        path=SIGNIN,
-    )
+    set_signin_csrf_cookie(ctx, response, LOGIN_CSRF_COOKIE, token, SIGNIN)
     return response
 
 
@@ -228,9 +217,9 @@ def _signed_in(ctx: Context, request: Request, s: Db, token: str) -> Response:
 @router.post("/inkorg/logga-in")
 async def login(request: Request, ctx: Ctx, s: Db) -> Response:
     form = await request.form()
-    typed = _field(form, "personnummer")[:40]
+    typed = text(form, "personnummer")[:40]
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    given = _field(form, "csrf")
+    given = text(form, "csrf")
     if not cookie or not hmac.compare_digest(cookie.encode(), given.encode()):
         return _login_page(request, ctx, 400, LOGIN_EXPIRED, typed)
     if not ctx.settings.demo:
@@ -392,7 +381,7 @@ def booked(request: Request, current: Signed, ctx: Ctx, s: Db) -> Response:
 @router.post("/inkorg/ombud")
 async def act_as_ombud(request: Request, current: Signed, ctx: Ctx, s: Db) -> Response:
     form = await _checked_form(request, current.row)
-    chosen = _field(form, "barn")
+    chosen = text(form, "barn")
     if not _DIGITS.fullmatch(chosen):
         raise InvalidInput.one("barn", service.CHOOSE_CHILD)
     try:

@@ -50,6 +50,7 @@ from vardmote.web.deps import (
     check_csrf,
     client_address,
     session_token,
+    set_signin_csrf_cookie,
 )
 from vardmote.web.send_view import SendView, send_view, with_error
 from vardmote.web.templating import render
@@ -130,14 +131,7 @@ def _login_page(
         nasta=nasta,
         demo=ctx.settings.demo,
     )
-    response.set_cookie(
-        LOGIN_CSRF_COOKIE,
-        token,
-        httponly=True,
-        samesite="strict",
-        secure=ctx.settings.cookie_secure,
-        path="/logga-in",
-    )
+    set_signin_csrf_cookie(ctx, response, LOGIN_CSRF_COOKIE, token, "/logga-in")
     return response
 
 
