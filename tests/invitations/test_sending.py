@@ -101,6 +101,26 @@ def send(annika: TestClient, meeting_id: str, channel: str, **fields: str) -> tu
     return response.status_code, response.text, ""
 
 
+def to_inbox(
+    annika: TestClient, meeting_id: str, number: object, kind: str = "patient"
+) -> tuple[int, str, str]:
+    """to_inbox sends a message from the care meeting template to the inbox of number."""
+    return send(
+        annika,
+        meeting_id,
+        "inkorg",
+        kind=kind,
+        personnummer=str(number),
+        template="skyddat-digitalt-vardmote",
+    )
+
+
+def remove(annika: TestClient, meeting_id: str, recipient_id: int) -> None:
+    """remove presses "Ta bort" beside one recipient."""
+    page = annika.get(f"/moten/{meeting_id}")
+    annika.post(f"/moten/{meeting_id}/mottagare/{recipient_id}/ta-bort", data={"csrf": csrf_of(page.text)})
+
+
 def recipients(ctx: Context) -> list[MeetingRecipient]:
     with ctx.db.session() as s:
         return list(s.scalars(select(MeetingRecipient).order_by(MeetingRecipient.id)))
@@ -123,14 +143,7 @@ def test_a_child_under_13_gets_the_message_in_the_childs_own_inbox(
     ctx: Context, annika: TestClient, olle: Personnummer
 ) -> None:
     meeting = protected(annika)
-    status, page, location = send(
-        annika,
-        meeting["id"],
-        "inkorg",
-        kind="patient",
-        personnummer=str(olle),
-        template="skyddat-digitalt-vardmote",
-    )
+    status, page, location = to_inbox(annika, meeting["id"], str(olle))
     assert status == 303 and location.endswith("#skicka")
     assert "Patienten är under 13 år: vårdnadshavare läser det som ombud" in page
     assert olle.masked() in page and str(olle) not in page
@@ -153,17 +166,7 @@ def test_a_guardian_of_a_child_under_13_is_not_sent_a_message_of_their_own(
     ctx: Context, annika: TestClient, olle: Personnummer
 ) -> None:
     meeting = protected(annika)
-    assert (
-        send(
-            annika,
-            meeting["id"],
-            "inkorg",
-            kind="patient",
-            personnummer=str(olle),
-            template="skyddat-digitalt-vardmote",
-        )[0]
-        == 303
-    )
+    assert to_inbox(annika, meeting["id"], str(olle))[0] == 303
     status, page, _ = send(
         annika,
         meeting["id"],
@@ -216,14 +219,7 @@ def test_from_13_the_young_person_guardians_and_relatives_each_get_their_own_mes
         assert {m.template.key for m in messages} == {"skyddat-digitalt-vardmote-i-grupp"}
         assert all(m.together for m in messages)
         assert len({m.patient_id for m in messages}) == 4
-    again = send(
-        annika,
-        meeting["id"],
-        "inkorg",
-        kind="narstaende",
-        personnummer=str(other),
-        template="skyddat-digitalt-vardmote",
-    )
+    again = to_inbox(annika, meeting["id"], str(other), kind="narstaende")
     assert again[0] == 422 and "redan fått en länk" in again[1]
 
 
@@ -255,14 +251,7 @@ def test_an_external_party_gets_a_calendar_invitation_with_their_own_link_and_no
 ) -> None:
     inbox, _ = smtp_server
     meeting = protected(annika, "Samverkansmöte SIP")
-    send(
-        annika,
-        meeting["id"],
-        "inkorg",
-        kind="patient",
-        personnummer=str(olle),
-        template="skyddat-digitalt-vardmote",
-    )
+    to_inbox(annika, meeting["id"], str(olle))
     status, page, _ = send(annika, meeting["id"], "kalender", kind="extern", address=SOCIAL_SERVICES)
     assert status == 303 and "Kalenderinbjudan är skickad." in page
     (message,) = inbox.messages()
@@ -312,14 +301,7 @@ def test_an_invitation_with_personal_data_is_refused_pointing_at_the_text_and_no
     title = title.replace("20150615-2384", str(olle))
     offending = offending.replace("20150615-2384", str(olle))
     meeting = protected(annika, title)
-    send(
-        annika,
-        meeting["id"],
-        "inkorg",
-        kind="patient",
-        personnummer=str(olle),
-        template="skyddat-digitalt-vardmote",
-    )
+    to_inbox(annika, meeting["id"], str(olle))
     status, page, _ = send(annika, meeting["id"], "kalender", kind="extern", address=SOCIAL_SERVICES)
     assert status == 422
     assert MESSAGE in page
@@ -334,14 +316,7 @@ def test_a_patients_own_e_mail_address_is_never_sent_an_invitation(
     ctx: Context, annika: TestClient, olle: Personnummer, smtp_server: tuple[SmtpInbox, int]
 ) -> None:
     meeting = protected(annika)
-    send(
-        annika,
-        meeting["id"],
-        "inkorg",
-        kind="patient",
-        personnummer=str(olle),
-        template="skyddat-digitalt-vardmote",
-    )
+    to_inbox(annika, meeting["id"], str(olle))
     with ctx.db.session() as s:
         maria = s.scalar(select(Patient).where(Patient.name == "Maria Andersson"))
         assert maria is not None and maria.email
@@ -423,14 +398,7 @@ def test_a_changed_time_updates_every_invitation_and_marks_the_message_unread_ag
     ctx: Context, annika: TestClient, olle: Personnummer, smtp_server: tuple[SmtpInbox, int]
 ) -> None:
     meeting = protected(annika)
-    send(
-        annika,
-        meeting["id"],
-        "inkorg",
-        kind="patient",
-        personnummer=str(olle),
-        template="skyddat-digitalt-vardmote",
-    )
+    to_inbox(annika, meeting["id"], str(olle))
     send(annika, meeting["id"], "kalender", kind="extern", address=SOCIAL_SERVICES)
     with ctx.db.session() as s:
         s.scalars(select(InboxMessage)).one().read_at = dt.datetime.now(dt.UTC)
@@ -524,14 +492,7 @@ def test_the_page_shows_whom_the_link_was_sent_to_without_names_or_whole_numbers
     ctx: Context, annika: TestClient, olle: Personnummer
 ) -> None:
     meeting = protected(annika)
-    send(
-        annika,
-        meeting["id"],
-        "inkorg",
-        kind="patient",
-        personnummer=str(olle),
-        template="skyddat-digitalt-vardmote",
-    )
+    to_inbox(annika, meeting["id"], str(olle))
     send(annika, meeting["id"], "kalender", kind="extern", address=SOCIAL_SERVICES)
     page = annika.get(f"/moten/{meeting['id']}").text
     section = page.split('id="skicka"')[1]
@@ -577,50 +538,15 @@ def test_a_guardian_of_a_child_under_13_is_refused_in_any_order_and_under_any_ki
     maria = str(number_born(38, "386"))
     meeting = protected(annika)
     # Maria first, as a relative: allowed until the child's message says who the patient is...
-    assert (
-        send(
-            annika,
-            meeting["id"],
-            "inkorg",
-            kind="narstaende",
-            personnummer=maria,
-            template="skyddat-digitalt-vardmote",
-        )[0]
-        == 303
-    )
+    assert to_inbox(annika, meeting["id"], maria, kind="narstaende")[0] == 303
     # ...then the child is refused until Maria's own message is removed.
-    status, page, _ = send(
-        annika,
-        meeting["id"],
-        "inkorg",
-        kind="patient",
-        personnummer=str(olle),
-        template="skyddat-digitalt-vardmote",
-    )
+    status, page, _ = to_inbox(annika, meeting["id"], str(olle))
     assert status == 422 and "en vårdnadshavare har redan fått ett eget meddelande" in page
     (first,) = recipients(ctx)
-    page = annika.get(f"/moten/{meeting['id']}")
-    annika.post(f"/moten/{meeting['id']}/mottagare/{first.id}/ta-bort", data={"csrf": csrf_of(page.text)})
-    assert (
-        send(
-            annika,
-            meeting["id"],
-            "inkorg",
-            kind="patient",
-            personnummer=str(olle),
-            template="skyddat-digitalt-vardmote",
-        )[0]
-        == 303
-    )
+    remove(annika, meeting["id"], first.id)
+    assert to_inbox(annika, meeting["id"], str(olle))[0] == 303
     # A registered guardian is refused also when staff call her a relative.
-    status, page, _ = send(
-        annika,
-        meeting["id"],
-        "inkorg",
-        kind="narstaende",
-        personnummer=maria,
-        template="skyddat-digitalt-vardmote",
-    )
+    status, page, _ = to_inbox(annika, meeting["id"], maria, kind="narstaende")
     assert status == 422 and "Patienten är under 13 år. Meddelandet går till barnets inkorg" in page
 
 
@@ -628,14 +554,7 @@ def test_a_guardians_own_address_and_name_are_kept_out_of_invitations_too(
     ctx: Context, annika: TestClient, olle: Personnummer, smtp_server: tuple[SmtpInbox, int]
 ) -> None:
     meeting = protected(annika)
-    send(
-        annika,
-        meeting["id"],
-        "inkorg",
-        kind="patient",
-        personnummer=str(olle),
-        template="skyddat-digitalt-vardmote",
-    )
+    to_inbox(annika, meeting["id"], str(olle))
     status, page, _ = send(
         annika, meeting["id"], "kalender", kind="extern", address="maria.andersson@example.se"
     )
@@ -678,8 +597,7 @@ def test_an_address_removed_and_invited_again_gets_a_new_event_that_its_calendar
     meeting = protected(annika)
     send(annika, meeting["id"], "kalender", kind="extern", address=SOCIAL_SERVICES)
     (first,) = recipients(ctx)
-    page = annika.get(f"/moten/{meeting['id']}")
-    annika.post(f"/moten/{meeting['id']}/mottagare/{first.id}/ta-bort", data={"csrf": csrf_of(page.text)})
+    remove(annika, meeting["id"], first.id)
     assert send(annika, meeting["id"], "kalender", kind="extern", address=SOCIAL_SERVICES)[0] == 303
     request, cancel, again = (event_of(m) for m in smtp_server[0].messages())
     assert cancel[0]["METHOD"] == "CANCEL" and cancel[1]["UID"] == request[1]["UID"]
@@ -733,23 +651,6 @@ def test_the_under_13_rule_counts_the_childs_age_on_the_day_of_the_meeting(
     almost = Personnummer(born.strftime("%Y%m%d") + "238" + str(check_digit(nine)))
     assert almost.age_on(today) == 12
     meeting = protected(annika)  # booked a week from today
-    status, page, _ = send(
-        annika,
-        meeting["id"],
-        "inkorg",
-        kind="patient",
-        personnummer=str(almost),
-        template="skyddat-digitalt-vardmote",
-    )
+    status, page, _ = to_inbox(annika, meeting["id"], str(almost))
     assert status == 303 and "Patienten är under 13 år" not in page
-    assert (
-        send(
-            annika,
-            meeting["id"],
-            "inkorg",
-            kind="vardnadshavare",
-            personnummer=str(number_born(40)),
-            template="skyddat-digitalt-vardmote",
-        )[0]
-        == 303
-    )
+    assert to_inbox(annika, meeting["id"], str(number_born(40)), kind="vardnadshavare")[0] == 303
