@@ -173,7 +173,7 @@ def test_a_cancellation_says_cancel_and_cancelled(smtp_server: tuple[SmtpInbox, 
     ],
 )
 def test_an_invitation_with_personal_data_is_refused_and_nothing_reaches_the_server(
-    smtp_server: tuple[SmtpInbox, int], changes: dict[str, str], field: str, removal: str
+    smtp_server: tuple[SmtpInbox, int], changes: dict[str, Any], field: str, removal: str
 ) -> None:
     inbox, port = smtp_server
     with pytest.raises(PersonalDataInInvitation) as caught:

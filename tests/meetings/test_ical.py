@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from icalendar import Calendar, Event
+from icalendar import Calendar
 
 from booking_helpers import ORGANISATION, TZ, audit, book, meeting_body, path_of
 from conftest import bearer
 from vardmote.accounts.models import User
 from vardmote.context import Context
 
-PARTICIPANTS = {
+PARTICIPANTS: dict[str, Any] = {
     "required": ["anna.andersson@kommun.example.se", "tolk.bengtsson@tolkservice.example.se"],
     "optional": ["cecilia.carlsson@regionvastmanland.example.se"],
 }
@@ -34,12 +34,13 @@ def _unfolded(data: bytes) -> str:
     return data.decode().replace("\r\n ", "").replace("\r\n\t", "")
 
 
-def _events(data: bytes) -> list[Event]:
-    events: list[Event] = Calendar.from_ical(data).walk("VEVENT")
+def _events(data: bytes) -> list[Any]:
+    """_events are the file's VEVENTs, typed Any as icalendar's property values are (see smtp_helpers)."""
+    events: list[Any] = Calendar.from_ical(data).walk("VEVENT")
     return events
 
 
-def _only_event(data: bytes) -> Event:
+def _only_event(data: bytes) -> Any:
     [event] = _events(data)
     return event
 
@@ -187,14 +188,14 @@ def _new_feed(client: TestClient, headers: dict[str, str]) -> str:
     return url
 
 
-def _feed(client: TestClient, url: str) -> list[Event]:
+def _feed(client: TestClient, url: str) -> list[Any]:
     response = client.get(path_of(url))
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "text/calendar; charset=utf-8"
     return _events(response.content)
 
 
-def _by_title(events: list[Event]) -> dict[str, Any]:
+def _by_title(events: list[Any]) -> dict[str, Any]:
     return {str(e["summary"]): e for e in events}
 
 

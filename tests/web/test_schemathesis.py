@@ -15,6 +15,7 @@ import datetime as dt
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -132,7 +133,7 @@ def _towards_valid(case: Case, data: st.DataObject, tz: ZoneInfo) -> None:
         params["key"] = data.draw(st.sampled_from(TYPE_KEYS), label="key")
     if "link_id" in params:
         params["link_id"] = data.draw(st.integers(1, 4), label="link_id")
-    body = case.body
+    body: Any = case.body
     if not isinstance(body, dict):
         return
     if "start" in body:
