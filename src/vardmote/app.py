@@ -27,8 +27,9 @@ from vardmote.demo import load_demo
 from vardmote.invitations.templates import ensure_templates
 from vardmote.media.embedded import EmbeddedJanus
 from vardmote.media.placement import placement_from_settings
+from vardmote.media.plane import MediaPlane
 from vardmote.meetings.types import ensure_meeting_types
-from vardmote.rooms.live import LiveMeetings, MediaPlane
+from vardmote.rooms.live import LiveMeetings
 from vardmote.settings import Settings
 from vardmote.web import admin_skype, admin_templates, api, inbox_pages, pages, problems, signalling
 from vardmote.web.signalling import audit_sink

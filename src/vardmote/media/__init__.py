@@ -6,6 +6,7 @@ package is how vardmote drives Janus:
 - :mod:`vardmote.media.janus` — the asyncio client of Janus's WebSocket API;
 - :mod:`vardmote.media.videoroom` — the VideoRoom requests vardmote uses, typed;
 - :mod:`vardmote.media.placement` — which Janus node holds a meeting;
+- :mod:`vardmote.media.plane` — the pool of Janus connections and sessions, one per node;
 - :mod:`vardmote.media.embedded` — the Janus that vardmote starts and supervises
   when no nodes are configured.
 """

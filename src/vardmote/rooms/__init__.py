@@ -11,11 +11,19 @@ Modules:
 
 - :mod:`.policy` — :class:`RoomPolicy`, read from a meeting type's row.
 - :mod:`.messages` — frames → typed commands; raises :class:`errors.ProtocolError`.
-- :mod:`.room` — :class:`Room`: every message, drop, resume, take-over, tick.
+- :mod:`.room` — :class:`Room`: join, resume, take-over, drop, tick, dispatch, ``sync``.
+- :mod:`.joining` — who may join, as what, and whether straight in or to the lobby.
+- :mod:`.limits` — the participant limit (join and admit alike).
+- :mod:`.host_left` — the countdown after the last host has left.
+- :mod:`.publishing` — who may publish camera and screen.
+- :mod:`.participant_commands` — leave, negotiation, sharing, hands, chat.
+- :mod:`.host_commands` — admit, deny, remove, mute, lock, floor, end.
 - :mod:`.effects` — what the glue must do: send, close, Janus, audit.
 - :mod:`.participant` — identities, participants, their list entry.
 - :mod:`.visibility` — who may see whom.
-- :mod:`.errors` — the fixed error codes and their Swedish texts.
+- :mod:`.errors` — the fixed error codes and their default texts.
+- :mod:`.texts` — every Swedish sentence people see.
+- :mod:`.live` — the I/O edge: carries out the effects on Janus and sockets.
 """
 
 from vardmote.rooms.errors import ErrorCode, ProtocolError

@@ -1,15 +1,17 @@
-"""Protocol errors: the fixed list of codes and the Swedish text people see.
+"""Protocol errors: the fixed list of codes and the default Swedish text of each.
 
 Every refusal in ``docs/protocol.md`` is one :class:`ErrorCode` with a Swedish
-``message``. :class:`ProtocolError` is raised only by :mod:`.messages` when a
-frame cannot become a command; the room itself never raises for a refusal but
-returns a ``SendError`` effect.
+``message``, written in :mod:`.texts`. :class:`ProtocolError` is raised only
+by :mod:`.messages` when a frame cannot become a command; the room itself
+never raises for a refusal but returns a ``SendError`` effect.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 from typing import Any
+
+from vardmote.rooms import texts
 
 
 class ErrorCode(StrEnum):
@@ -33,53 +35,23 @@ class ErrorCode(StrEnum):
 
 
 DEFAULT_TEXT: dict[ErrorCode, str] = {
-    ErrorCode.BAD_MESSAGE: "Meddelandet kunde inte läsas.",
-    ErrorCode.UNKNOWN_TYPE: "Okänd meddelandetyp.",
-    ErrorCode.TOO_LARGE: "Meddelandet är för stort.",
-    ErrorCode.RATE_LIMITED: "För många meddelanden på kort tid. Vänta en stund.",
-    ErrorCode.NOT_JOINED: "Anslut till mötet först.",
-    ErrorCode.ALREADY_JOINED: "Du är redan ansluten till mötet.",
-    ErrorCode.NOT_FOUND: "Deltagaren finns inte i mötet.",
-    ErrorCode.LINK_GONE: (
-        "Länken gäller inte längre. Mötet kan vara avslutat eller ändrat. "
-        "Kontakta din mottagning om du behöver en ny länk."
-    ),
-    ErrorCode.NOT_ALLOWED: "Det är inte tillåtet i det här mötet.",
-    ErrorCode.NOT_ADMITTED: "Du väntar i lobbyn. En värd släpper in dig när mötet börjar.",
-    ErrorCode.MEETING_FULL: "Mötet är fullt.",
-    ErrorCode.LOCKED: "Mötet är låst. Det går inte att ansluta just nu.",
-    ErrorCode.REMOVED: "Du har tagits bort från mötet och kan inte ansluta igen med den här länken.",
-    ErrorCode.MEETING_ENDED: "Mötet är avslutat.",
-    ErrorCode.MEDIA_UNAVAILABLE: "Videotjänsten svarar inte just nu. Försök igen om en liten stund.",
+    ErrorCode.BAD_MESSAGE: texts.BAD_MESSAGE,
+    ErrorCode.UNKNOWN_TYPE: texts.UNKNOWN_TYPE,
+    ErrorCode.TOO_LARGE: texts.TOO_LARGE,
+    ErrorCode.RATE_LIMITED: texts.RATE_LIMITED,
+    ErrorCode.NOT_JOINED: texts.NOT_JOINED,
+    ErrorCode.ALREADY_JOINED: texts.ALREADY_JOINED,
+    ErrorCode.NOT_FOUND: texts.NOT_FOUND,
+    ErrorCode.LINK_GONE: texts.LINK_GONE,
+    ErrorCode.NOT_ALLOWED: texts.NOT_ALLOWED,
+    ErrorCode.NOT_ADMITTED: texts.NOT_ADMITTED,
+    ErrorCode.MEETING_FULL: texts.MEETING_FULL,
+    ErrorCode.LOCKED: texts.LOCKED,
+    ErrorCode.REMOVED: texts.BARRED,
+    ErrorCode.MEETING_ENDED: texts.MEETING_ENDED,
+    ErrorCode.MEDIA_UNAVAILABLE: texts.MEDIA_UNAVAILABLE,
 }
-"""The text of each code where nothing more specific is said."""
-
-ONLY_HOSTS = "Bara en värd kan göra det."
-STAFF_ONLY = "Det här mötet är bara för inloggad personal."
-NO_DEVICES = "Rumsenheter kan bara ansluta till möten av typen Vårdrum."
-NO_IDENTITY = "Öppna mötet från din länk, eller logga in som personal."
-CANNOT_UNMUTE = "Vårdpersonalen har stängt av din mikrofon. I det här mötet kan du inte slå på den själv."
-NEEDS_FLOOR = "I det här mötet sänds ditt ljud och din bild bara när en värd ger dig ordet."
-SHARE_FIRST = "Starta skärmdelningen först."
-WRONG_DIRECTION = "Den anslutningen kan inte ta emot det meddelandet."
-FLOOR_ONLY_ANONYMOUS = "Ordet ges bara i möten med anonymt deltagande."
-FLOOR_NOT_FOR_HOSTS = "Värdar har alltid ordet."
-NOT_ONESELF = "Det går inte att göra med dig själv."
-NOT_IN_LOBBY = "Deltagaren väntar inte i lobbyn."
-NOT_IN_MEETING = "Deltagaren är inte med i mötet."
-
-
-def meeting_full(limit: int) -> str:
-    """meeting_full is the reason "Tillåt" (or a direct entry) is refused at the limit."""
-    return f"Mötet är fullt: högst {limit} deltagare får vara med."
-
-
-def host_left(seconds: int) -> str:
-    """host_left is what admitted participants are told when the last host has gone."""
-    return (
-        f"Vårdpersonalen har lämnat mötet. Mötet avslutas om {seconds} sekunder"
-        " om ingen från vårdpersonalen kommer tillbaka."
-    )
+"""The text of each code where nothing more specific is said (the sentences live in :mod:`.texts`)."""
 
 
 class ProtocolError(Exception):

@@ -33,9 +33,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from vardmote.media import videoroom as vr
-from vardmote.media.janus import JanusClient, JanusEvent, JanusException, JanusHandle, JanusSession, Jsep
-from vardmote.media.placement import JanusNode, Placement
+from vardmote.media.janus import JanusEvent, JanusException, JanusHandle, Jsep
+from vardmote.media.plane import MediaPlane
 from vardmote.rooms import messages as m
+from vardmote.rooms import texts
 from vardmote.rooms.effects import (
     Audit,
     CloseConnection,
@@ -60,7 +61,6 @@ from vardmote.rooms.room import Room
 
 log = logging.getLogger("vardmote.live")
 
-MEDIA_UNAVAILABLE = "Videotjänsten svarar inte just nu. Försök igen om en stund."
 _AUDIO_MID = re.compile(r"^m=audio .*?^a=mid:(\S+)", re.MULTILINE | re.DOTALL)
 _KINDS: dict[str, StreamKind] = {"publisher": "camera", "screen": "screen"}
 _JANUS_GONE = frozenset({"closed", "timeout"})
@@ -105,46 +105,6 @@ class _Media:
     audio_mid: str | None = None
     subscribed: set[str] = field(default_factory=set)
     published: set[str] = field(default_factory=set)
-
-
-class MediaPlane:
-    """MediaPlane keeps one Janus connection and session per node, made again when lost."""
-
-    def __init__(self, placement: Placement) -> None:
-        self.placement = placement
-        self._sessions: dict[str, JanusSession] = {}
-        self._clients: dict[str, JanusClient] = {}
-        self._lock = asyncio.Lock()
-
-    async def session_for(self, node: JanusNode) -> JanusSession:
-        """session_for returns a live session on node, connecting if needed."""
-        async with self._lock:
-            session = self._sessions.get(node.url)
-            client = self._clients.get(node.url)
-            if session is not None and client is not None and not client.closed and not session.ended:
-                return session
-            client = await JanusClient.connect(node.url, node.api_secret)
-            session = await client.create_session()
-            self._clients[node.url] = client
-            self._sessions[node.url] = session
-            return session
-
-    async def node_up(self, node: JanusNode, timeout: float = 2.0) -> bool:
-        """node_up tells whether node answers (for /healthz); it keeps the session it makes."""
-        try:
-            session = await asyncio.wait_for(self.session_for(node), timeout)
-            await asyncio.wait_for(session.keepalive(), timeout)
-            return True
-        except (JanusException, TimeoutError, OSError):
-            return False
-
-    async def close(self) -> None:
-        """close ends every session and connection."""
-        for client in self._clients.values():
-            with contextlib.suppress(Exception):
-                await client.close()
-        self._clients.clear()
-        self._sessions.clear()
 
 
 class LiveMeeting:
@@ -239,7 +199,9 @@ class LiveMeeting:
                 if participant is not None and participant.conn is not None:
                     connection = self._conns.get(participant.conn)
                     if connection is not None:
-                        await connection.send(error_frame(ErrorCode.MEDIA_UNAVAILABLE, MEDIA_UNAVAILABLE))
+                        await connection.send(
+                            error_frame(ErrorCode.MEDIA_UNAVAILABLE, texts.MEDIA_UNAVAILABLE)
+                        )
             queue[0:0] = more
         self._arm_timer()
 
@@ -441,7 +403,7 @@ class LiveMeeting:
                 if event.kind in _JANUS_GONE and was_published and participant and participant.conn:
                     # Janus died or dropped our session: the PeerConnection went with it, and
                     # only a new offer (to the restarted Janus) brings the stream back.
-                    await self.error(participant.conn, ErrorCode.MEDIA_UNAVAILABLE, MEDIA_UNAVAILABLE)
+                    await self.error(participant.conn, ErrorCode.MEDIA_UNAVAILABLE, texts.MEDIA_UNAVAILABLE)
 
     # ---- timers --------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
+from vardmote.rooms import texts
 from vardmote.rooms.effects import Pc
 from vardmote.rooms.errors import ErrorCode, ProtocolError
 
@@ -30,9 +31,8 @@ MAX_ID_CHARS = 64
 MAX_TOKEN_CHARS = 200
 MAX_CANDIDATE_CHARS = 2000
 
-NAME_INVALID = f"Skriv ditt namn med högst {MAX_NAME_CHARS} tecken."
-LINK_OR_DEVICE = "Anslut antingen med en länk eller som rumsenhet, inte båda."
-CHAT_INVALID = f"Ett chattmeddelande ska ha 1–{MAX_CHAT_CHARS} tecken."
+NAME_INVALID = texts.name_invalid(MAX_NAME_CHARS)
+CHAT_INVALID = texts.chat_invalid(MAX_CHAT_CHARS)
 
 
 @dataclass(frozen=True)
@@ -228,9 +228,7 @@ class _Fields:
         self.request = request
 
     def bad(self, field: str, text: str | None = None) -> ProtocolError:
-        return ProtocolError(
-            ErrorCode.BAD_MESSAGE, text or f"Fältet {field!r} saknas eller är fel.", self.request
-        )
+        return ProtocolError(ErrorCode.BAD_MESSAGE, text or texts.field_invalid(field), self.request)
 
     def text(
         self, field: str, max_chars: int, *, optional: bool = False, newlines: bool = False
@@ -285,7 +283,7 @@ def _join(f: _Fields) -> Join:
     link = f.text("link", MAX_TOKEN_CHARS, optional=True)
     device = f.text("device", MAX_TOKEN_CHARS, optional=True)
     if link is not None and device is not None:
-        raise f.bad("device", LINK_OR_DEVICE)
+        raise f.bad("device", texts.LINK_OR_DEVICE)
     return Join(link=link, name=name, resume=f.text("resume", MAX_TOKEN_CHARS, optional=True), device=device)
 
 
@@ -356,7 +354,7 @@ def decode(frame: str | bytes) -> Command:
     parsing; the glue closes the connection after ``too_large``.
     """
     if isinstance(frame, bytes):
-        raise ProtocolError(ErrorCode.BAD_MESSAGE, "Skicka meddelanden som text (JSON).")
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, texts.TEXT_FRAMES_ONLY)
     if len(frame.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES:
         raise ProtocolError(ErrorCode.TOO_LARGE)
     try:
