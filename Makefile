@@ -11,7 +11,7 @@ LOCK_HASH  := $(shell sha1sum package-lock.json | cut -c1-12)
 NODE_RUN_STAMP := node_modules/.run-$(LOCK_HASH)
 NODE_STAMP := node_modules/.installed-$(LOCK_HASH)
 
-.PHONY: run test lint typecheck jscheck test-sqlite test-postgresql system-test clean
+.PHONY: run test lint typecheck jscheck test-sqlite test-postgresql clean
 
 # The service's own packages (what `make run` needs).
 $(RUN_STAMP): pyproject.toml

@@ -1,8 +1,11 @@
 """Booking benchmark: request latency of booking and of the week view, through a real server.
 
-Starts ``vardmote serve`` on a free loopback port with a fresh SQLite file (or
-the database in ``VARDMOTE_DATABASE_URL``), signs in over the API, then times
-a bounded number of requests of each kind and prints percentiles. The health
+Starts ``vardmote serve`` (tests/servers.py, in demo mode, in the tests' network
+namespace: tests/netns.py, as root) on a free loopback port with a fresh SQLite
+file (or a fresh database on the PostgreSQL server in ``VARDMOTE_TEST_DATABASE_URL``,
+or the database in ``VARDMOTE_DATABASE_URL``), signs in over the API as annika, then
+times a bounded number of requests of each kind (``python bench/booking.py N``: N
+of each, default 200) and prints percentiles. The health
 check, which touches the database with a single ``SELECT 1``, is the raw path
 the others are compared with. Last line::
 
@@ -13,26 +16,22 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test helpers
+
 import httpx
 
-BOOKINGS = 200
-READS = 200
+from netns import enter_test_namespace
+from servers import serve
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+BOOKINGS = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+READS = BOOKINGS
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:
@@ -51,69 +50,48 @@ def _time(n: int, call: Callable[[int], httpx.Response]) -> list[float]:
 
 
 def main() -> int:
-    """main runs the benchmark and prints its figures."""
-    var = Path(tempfile.mkdtemp(prefix="vardmote-bench-"))
-    port = _free_port()
-    env = {
-        **os.environ,
-        "VARDMOTE_VAR_DIR": str(var),
-        "VARDMOTE_PORT": str(port),
-        "VARDMOTE_HOST": "127.0.0.1",
-        "VARDMOTE_NEW_PASSWORD": "bench-password",
-    }
-    vardmote = str(Path(sys.executable).with_name("vardmote"))
-    subprocess.run(
-        [vardmote, "user", "add", "bench", "--name", "Bench"], env=env, check=True, capture_output=True
-    )
-    server = subprocess.Popen(
-        [vardmote, "serve", "--log-level", "warning"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
+    """main runs the benchmark in the test namespace and prints its figures."""
+    namespace = enter_test_namespace()
     try:
-        with httpx.Client(base_url=base, timeout=10) as client:
-            for _ in range(100):
-                try:
-                    if client.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
-            token = client.post(
-                "/api/v1/session", json={"username": "bench", "password": "bench-password"}
-            ).json()["token"]
-            auth = {"Authorization": f"Bearer {token}"}
-            monday = dt.date.today() + dt.timedelta(days=7 - dt.date.today().weekday())
-
-            def book(i: int) -> httpx.Response:
-                day = monday + dt.timedelta(days=i % 5)
-                start = dt.datetime.combine(day, dt.time(8)) + dt.timedelta(minutes=3 * (i // 5))
-                end = start + dt.timedelta(minutes=30)
-                return client.post(
-                    "/api/v1/meetings",
-                    headers=auth,
-                    json={
-                        "title": f"Möte {i}",
-                        "start": start.isoformat(timespec="minutes"),
-                        "end": end.isoformat(timespec="minutes"),
-                        "type_key": "vardmote_patient",
-                    },
-                )
-
-            booked = _time(BOOKINGS, book)
-            week = {"from": monday.isoformat(), "to": (monday + dt.timedelta(days=7)).isoformat()}
-            week_api = _time(READS, lambda i: client.get("/api/v1/meetings", headers=auth, params=week))
-            page_cookie = {"vm_session": token}
-            calendar_page = _time(
-                READS,
-                lambda i: client.get("/kalender", params={"vecka": monday.isoformat()}, cookies=page_cookie),
-            )
-            healthz = _time(READS, lambda i: client.get("/healthz"))
+        return _measure()
     finally:
-        server.terminate()
-        server.wait(10)
+        namespace.close()
+
+
+def _measure() -> int:
+    with (
+        tempfile.TemporaryDirectory(prefix="vardmote-bench-") as folder,
+        serve(Path(folder) / "var", database_url=os.environ.get("VARDMOTE_DATABASE_URL")) as server,
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        token = server.sign_in()
+        auth = {"Authorization": f"Bearer {token}"}
+        monday = dt.date.today() + dt.timedelta(days=7 - dt.date.today().weekday())
+
+        def book(i: int) -> httpx.Response:
+            day = monday + dt.timedelta(days=i % 5)
+            start = dt.datetime.combine(day, dt.time(8)) + dt.timedelta(minutes=3 * (i // 5))
+            end = start + dt.timedelta(minutes=30)
+            return client.post(
+                "/api/v1/meetings",
+                headers=auth,
+                json={
+                    "title": f"Möte {i}",
+                    "start": start.isoformat(timespec="minutes"),
+                    "end": end.isoformat(timespec="minutes"),
+                    "type_key": "vardmote_patient",
+                },
+            )
+
+        booked = _time(BOOKINGS, book)
+        week = {"from": monday.isoformat(), "to": (monday + dt.timedelta(days=7)).isoformat()}
+        week_api = _time(READS, lambda i: client.get("/api/v1/meetings", headers=auth, params=week))
+        page_cookie = {"vm_session": token}
+        calendar_page = _time(
+            READS,
+            lambda i: client.get("/kalender", params={"vecka": monday.isoformat()}, cookies=page_cookie),
+        )
+        healthz = _time(READS, lambda i: client.get("/healthz"))
     rows = {"book": booked, "week_api": week_api, "calendar_page": calendar_page, "healthz": healthz}
     print(f"{BOOKINGS} protected meetings booked in one week; {READS} reads of each kind")
     for name, samples in rows.items():

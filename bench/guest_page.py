@@ -1,7 +1,8 @@
 """The patient's way in, timed in Debian's Chromium on a slowed-down CPU (an old phone).
 
-Starts ``vardmote serve`` (demo mode, a fresh var folder, its embedded Janus,
-ICE held to this machine's own address) and, RUNS times, a patient in a
+Starts ``vardmote serve`` (tests/servers.py: demo mode, a fresh var folder,
+its embedded Janus, ICE held to the veth address of the tests' network
+namespace, which this script enters first: tests/netns.py, as root) and, RUNS times, a patient in a
 Pixel 5 emulation whose CPU Chromium slows down THROTTLE times (DevTools
 ``Emulation.setCPUThrottlingRate``), and a clinician already in the meeting.
 Measured per run:
@@ -18,11 +19,11 @@ Measured per run:
 - ``admit_ms``: the clinician's "Tillåt" until the patient's page has decoded
   the clinician's first video frame (from getStats).
 
-``python bench/guest_page.py 1`` runs without the slow-down. Medians over RUNS
+``python bench/guest_page.py 1`` runs without the slow-down; a second number sets RUNS. Medians over RUNS
 are printed last; nothing is asserted. Headless Chromium draws WebGL in
 software (SwiftShader), so the effect's figures are lower than on a phone
-with a GPU. Everything stays on
-this machine. Last line::
+with a GPU. Everything stays in
+the namespace. Last line::
 
     welcome_ms=… page_kib=… setup_ms=… blur_ms=… blur_fps=… lobby_ms=… admit_ms=… throttle=…
 """
@@ -41,11 +42,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from e2e.conftest import CHROMIUM, CHROMIUM_ARGS
-from e2e.servers import Server, book_protected_meeting, serve
 from e2e.test_meeting_pages import FRAMES_DECODED, RECORD_PEER_CONNECTIONS
+from netns import enter_test_namespace
+from servers import Server, book_protected_meeting, serve
 
-RUNS = 3
 THROTTLE = int(sys.argv[1]) if len(sys.argv) > 1 else 4
+RUNS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
 BLUR_SECONDS = 5.0
 TIMEOUT_MS = 60_000
 
@@ -139,21 +141,33 @@ def _one_run(browser: Browser, phone: dict[str, Any], server: Server) -> dict[st
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="vardmote-bench-") as folder, sync_playwright() as p:
-        phone = {k: v for k, v in p.devices["Pixel 5"].items() if k != "default_browser_type"}
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        results: list[dict[str, float]] = []
-        for server in serve(Path(folder) / "var", None, media=True):
-            _one_run(browser, phone, server)  # a first run warms the server and Chromium's caches
-            for run in range(RUNS):
-                figures = _one_run(browser, phone, server)
-                results.append(figures)
-                print(f"run {run + 1}: " + " ".join(f"{k}={v:.0f}" for k, v in figures.items()), flush=True)
-        browser.close()
+    namespace = enter_test_namespace()
+    try:
+        results = _measure()
+    finally:
+        namespace.close()
     keys = list(results[0])
     medians = {k: statistics.median(r[k] for r in results) for k in keys}
     print(" ".join(f"{k}={v:.1f}" if k == "blur_fps" else f"{k}={v:.0f}" for k, v in medians.items()), end="")
     print(f" throttle={THROTTLE}")
+
+
+def _measure() -> list[dict[str, float]]:
+    results: list[dict[str, float]] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="vardmote-bench-") as folder,
+        sync_playwright() as p,
+        serve(Path(folder) / "var", media=True) as server,
+    ):
+        phone = {k: v for k, v in p.devices["Pixel 5"].items() if k != "default_browser_type"}
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        _one_run(browser, phone, server)  # a first run warms the server and Chromium's caches
+        for run in range(RUNS):
+            figures = _one_run(browser, phone, server)
+            results.append(figures)
+            print(f"run {run + 1}: " + " ".join(f"{k}={v:.0f}" for k, v in figures.items()), flush=True)
+        browser.close()
+    return results
 
 
 if __name__ == "__main__":

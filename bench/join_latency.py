@@ -1,8 +1,9 @@
 """Join latency benchmark: from "Tillåt" to the guest's first video frame, through vardmote and direct.
 
-Starts ``vardmote serve`` (demo mode, a fresh var folder, its embedded Janus
-on free loopback ports, ICE held to this machine's own address) and measures,
-in one run:
+Starts ``vardmote serve`` (tests/servers.py: demo mode, a fresh var folder,
+its embedded Janus on free loopback ports, ICE held to the veth address of
+the tests' network namespace, which this script enters first: tests/netns.py,
+as root) and measures, in one run:
 
 a. through vardmote: a host publishes; a guest waits in the lobby; the time
    from the host sending ``admit`` to the guest's first decoded video frame
@@ -30,7 +31,8 @@ frames a second) starve it so that frames are lost. vardmote carries no
 media, so its figure does not depend on this.
 
 Nothing is asserted. The clients are aiortc peers with no ICE servers, in this
-process; media stays on this machine. Last line::
+process; media stays in the namespace. ``python bench/join_latency.py RUNS PEOPLE``
+sets the counts (default 7 and 10). Last line::
 
     admit_to_first_frame_ms=… direct_ms=… ratio=… app_cpu_pct=…
 """
@@ -45,31 +47,23 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "media"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "media"))  # the media clients
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the helpers: servers, netns
 
 from aiortc import MediaStreamTrack, RTCSessionDescription
-from janus_fixtures import local_address
-from live_clients import (
-    PacedCamera,
-    Person,
-    Server,
-    book,
-    extra_links,
-    only_local_candidates,
-    peer_connection,
-    serve,
-    sign_in,
-)
+from live_clients import PacedCamera, Person, extra_links, only_local_candidates, peer_connection
 from rtc_peers import RtcPublisher
 
+from netns import enter_test_namespace, media_address
+from servers import Server, book_protected_meeting, serve
 from vardmote.media import videoroom
 from vardmote.media.janus import JanusClient, JanusSession
 from vardmote.media.videoroom import PLUGIN, RoomControl, SubscribeTo
 from vardmote.settings import Secret
 
-RUNS = 7
+RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 7
 PAUSE = 1.5
-PEOPLE = 10
+PEOPLE = int(sys.argv[2]) if len(sys.argv) > 2 else 10
 STEADY_SECONDS = 10.0
 STEADY_VIDEO = (320, 240)
 STEADY_FPS = 15.0
@@ -85,8 +79,8 @@ def cpu_seconds(pid: int) -> float:
 
 async def through_vardmote(server: Server) -> list[float]:
     """through_vardmote: ms from the host's admit to each guest's first frame of the host."""
-    session = sign_in(server)
-    meeting = book(server, session)
+    session = server.sign_in()
+    meeting = book_protected_meeting(server, session=session)
     tokens = extra_links(server, meeting.meeting_id, RUNS)
     host = await Person.connect(server, meeting.meeting_id, "Annika", session=session)
     samples = []
@@ -137,7 +131,7 @@ async def first_frame_direct(session: JanusSession, room: str, feed: str, privat
         assert subscription.offer is not None
         await pc.setRemoteDescription(RTCSessionDescription(subscription.offer["sdp"], "offer"))
         await pc.setLocalDescription(await pc.createAnswer())
-        answer = only_local_candidates(pc.localDescription.sdp, local_address())
+        answer = only_local_candidates(pc.localDescription.sdp, media_address())
         await videoroom.start(handle, {"type": "answer", "sdp": answer})
         try:
             async with asyncio.timeout(FRAME_TIMEOUT):
@@ -185,8 +179,8 @@ async def steady_meeting(server: Server) -> tuple[float, float, float, int]:
     """steady_meeting: vardmote's and Janus's CPU % of one core, and the frames per second
     everyone received together, over STEADY_SECONDS of a meeting of PEOPLE; also how many
     of the PEOPLE × (PEOPLE - 1) streams delivered video."""
-    session = sign_in(server)
-    meeting = book(server, session)
+    session = server.sign_in()
+    meeting = book_protected_meeting(server, session=session)
     tokens = extra_links(server, meeting.meeting_id, PEOPLE - 1)
     everyone: list[Person] = []
     try:
@@ -256,12 +250,17 @@ async def measure(server: Server) -> None:
 
 
 def main() -> int:
-    """main starts the server, runs the three measurements and prints the figures."""
-    with (
-        tempfile.TemporaryDirectory(prefix="vardmote-bench-") as folder,
-        serve(Path(folder) / "var") as server,
-    ):
-        asyncio.run(measure(server))
+    """main enters the test namespace, starts the server, runs the three measurements and
+    prints the figures."""
+    namespace = enter_test_namespace()
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="vardmote-bench-") as folder,
+            serve(Path(folder) / "var", media=True) as server,
+        ):
+            asyncio.run(measure(server))
+    finally:
+        namespace.close()
     return 0
 
 

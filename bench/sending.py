@@ -1,11 +1,14 @@
 """Sending-the-link benchmark: how long "Skicka anslutningslänk" and the patient inbox take.
 
-Starts ``vardmote serve`` in demo mode on a free loopback port with a fresh SQLite file (or
-the database in ``VARDMOTE_DATABASE_URL``), its invitations going to a real SMTP server
-(aiosmtpd) in this process. As annika it books MEETINGS meetings through the API and on each
-meeting page sends: a message to the demo adult's inbox, a calendar invitation to an external
-address (through SMTP), and one the guard refuses (a personnummer in the message). Then the
-adult signs in to the inbox and the message list and each message are read. Last line::
+Starts ``vardmote serve`` (tests/servers.py, in demo mode, in the tests' network namespace:
+tests/netns.py, as root) on a free loopback port with a fresh SQLite file (or a fresh database
+on the PostgreSQL server in ``VARDMOTE_TEST_DATABASE_URL``, or the database in
+``VARDMOTE_DATABASE_URL``), its invitations going to a real SMTP server (aiosmtpd) in this
+process. As annika it books MEETINGS meetings (``python bench/sending.py N``: N, default 40)
+through the API and on each meeting page sends: a message to the demo adult's inbox, a
+calendar invitation to an external address (through SMTP), and one the guard refuses (a
+personnummer in the message). Then the adult signs in to the inbox and the message list and
+each message are read. Last line::
 
     inbox_send_p50_ms=… calendar_send_p50_ms=… refused_p50_ms=… inbox_list_p50_ms=… message_p50_ms=…
     guard_2000_chars_us=…
@@ -16,9 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,12 +27,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test helpers
+
 import httpx
 from aiosmtpd.controller import Controller
 
+from machine import free_tcp_port
+from netns import enter_test_namespace
+from servers import serve
 from vardmote.invitations.guard import find_personal_data
 
-MEETINGS = 40
+MEETINGS = int(sys.argv[1]) if len(sys.argv) > 1 else 40
 ADULT = "19900602-2397"
 """The demo's adult patient (Skatteverket's test number)."""
 GUARD_RUNS = 500
@@ -44,13 +50,6 @@ class _Inbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.count += 1
         return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _p50_p95(samples: list[float]) -> tuple[float, float]:
@@ -101,45 +100,33 @@ def _send_three(staff: httpx.Client, path: str, address: str, samples: dict[str,
 
 
 def main() -> int:
-    """main runs the benchmark and prints its figures."""
+    """main runs the benchmark in the test namespace and prints its figures."""
+    namespace = enter_test_namespace()
+    try:
+        return _measure()
+    finally:
+        namespace.close()
+
+
+def _measure() -> int:
     smtp = _Inbox()
-    smtp_port = _free_port()
+    smtp_port = free_tcp_port()
     controller = Controller(smtp, hostname="127.0.0.1", port=smtp_port)
     controller.start()
-    var = Path(tempfile.mkdtemp(prefix="vardmote-bench-"))
-    port = _free_port()
     env = {
-        **os.environ,
-        "VARDMOTE_VAR_DIR": str(var),
-        "VARDMOTE_PORT": str(port),
-        "VARDMOTE_HOST": "127.0.0.1",
-        "VARDMOTE_DEMO": "1",
-        "VARDMOTE_MEDIA": "0",
         "VARDMOTE_SMTP_HOST": "127.0.0.1",
         "VARDMOTE_SMTP_PORT": str(smtp_port),
         "VARDMOTE_SMTP_STARTTLS": "0",
     }
-    vardmote = str(Path(sys.executable).with_name("vardmote"))
-    server = subprocess.Popen(
-        [vardmote, "serve", "--log-level", "warning"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
+    database_url = os.environ.get("VARDMOTE_DATABASE_URL")
     samples: dict[str, list[float]] = {k: [] for k in ("inbox_send", "calendar_send", "refused")}
     try:
         with (
-            httpx.Client(base_url=base, timeout=20) as staff,
-            httpx.Client(base_url=base, timeout=20) as patient,
+            tempfile.TemporaryDirectory(prefix="vardmote-bench-") as folder,
+            serve(Path(folder) / "var", env=env, database_url=database_url) as server,
+            httpx.Client(base_url=server.url, timeout=20) as staff,
+            httpx.Client(base_url=server.url, timeout=20) as patient,
         ):
-            for _ in range(200):
-                try:
-                    if staff.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
             token = staff.post("/api/v1/session", json={"username": "annika", "password": "demo"}).json()[
                 "token"
             ]
@@ -169,8 +156,6 @@ def main() -> int:
                 raise SystemExit("the adult's inbox shows no messages")
             messages = [_timed(lambda m=m: patient.get(f"/inkorg/meddelanden/{m}"), 200) for m in ids]
     finally:
-        server.terminate()
-        server.wait(10)
         controller.stop()
     guard = _guard_microseconds()
     rows = {**samples, "inbox_list": listing, "message": messages}

@@ -2,15 +2,17 @@
 
 Set ``VARDMOTE_TEST_DATABASE_URL`` to a PostgreSQL server URL (``make test``
 does) and the whole suite runs against a fresh database made on that server
-for this run; otherwise against a SQLite file. The schema is migrated once
+for this run (databases.py; every server a test starts gets one of its own);
+otherwise against a SQLite file. The schema is migrated once
 per run with the real Alembic scripts; every test starts from empty tables
 plus the default meeting types.
+
+The run happens in a network namespace of its own (netns.py), entered at the
+start of the session: every socket and subprocess of the tests stays in it.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,8 +20,9 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
+from databases import fresh_database, postgres_server_url
+from netns import NamespaceError, enter_test_namespace
 from smtp_helpers import smtp_server  # noqa: F401  (a fixture for every test folder)
 from vardmote.accounts import passwords
 from vardmote.accounts.models import Role, User
@@ -35,21 +38,14 @@ from vardmote.settings import Secret, Settings
 PASSWORD = "rätt-lösenord-1"
 
 
-def _postgres_database(server_url: str) -> Iterator[str]:
-    """_postgres_database makes an empty database for this run and drops it afterwards."""
-    import psycopg
-
-    url = make_url(server_url)
-    name = f"vardmote_test_{uuid.uuid4().hex[:10]}"
-    admin = url.set(drivername="postgresql", database="postgres")
-    conninfo = admin.render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """pytest_sessionstart moves the run into a network namespace of its own (netns.py) before
+    any socket, thread or subprocess is made, and deletes it when the run ends."""
     try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        namespace = enter_test_namespace()
+    except NamespaceError as e:
+        raise pytest.UsageError(str(e)) from None
+    session.config.add_cleanup(namespace.close)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -66,9 +62,9 @@ def cheap_password_hashing() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """database_url is the migrated database of this test run."""
-    server = os.environ.get("VARDMOTE_TEST_DATABASE_URL", "")
+    server = postgres_server_url()
     if server:
-        for url in _postgres_database(server):
+        with fresh_database(server) as url:
             upgrade(url)
             yield url
     else:

@@ -1,17 +1,15 @@
-"""Machine: free ports and this machine's own address, for tests that start servers.
+"""Machine: free ports, for tests that start servers.
 
-Shared by the media tests (tests/media) and the browser tests (tests/e2e), so
-that every server a test starts gets ports of its own and media stays on this
-machine (docs/design-notes.md).
+Shared by the media tests (tests/media), the browser tests (tests/e2e) and the
+benchmarks, so that every server a test starts gets ports of its own. The
+ports are those of the test network namespace (netns.py), which every test
+run enters first: its loopback is its own.
 """
 
 from __future__ import annotations
 
 import random
 import socket
-from functools import cache
-
-import ifaddr
 
 RTP_BLOCK = 100
 # Below Linux's ephemeral ports (32768-) and above the default range of `make run` (20000-20999).
@@ -49,13 +47,3 @@ def free_rtp_range(size: int = RTP_BLOCK) -> tuple[int, int]:
         if all(_udp_free(p) for p in range(start, start + size)):
             return start, start + size - 1
     raise RuntimeError(f"no free block of {size} UDP ports in {low}-{high}")
-
-
-@cache
-def local_address() -> str:
-    """local_address is this machine's first IPv4 address that is not loopback."""
-    for adapter in ifaddr.get_adapters():
-        for ip in adapter.ips:
-            if isinstance(ip.ip, str) and not ip.ip.startswith("127."):
-                return ip.ip
-    raise RuntimeError("the media tests need a non-loopback IPv4 address (aiortc and Janus skip loopback)")

@@ -1,10 +1,15 @@
 """Fixtures for the end-to-end tests: real servers, Debian's Chromium, screenshots.
 
-A server is ``vardmote serve`` in a subprocess (servers.py), in demo mode, on
-a free loopback port, with its own var folder: ``server_url`` without media,
-``media_server`` with its embedded Janus. When ``VARDMOTE_TEST_DATABASE_URL``
-names a PostgreSQL server, a fresh database is made on it for each server and
-dropped afterwards; otherwise each server keeps its default SQLite file.
+A server is ``vardmote serve`` in a subprocess (tests/servers.py), in demo
+mode, on a free loopback port, with its own var folder: ``server_url``
+without media, ``media_server`` with its embedded Janus. When
+``VARDMOTE_TEST_DATABASE_URL`` names a PostgreSQL server, a fresh database is
+made on it for each server and dropped afterwards; otherwise each server
+keeps its default SQLite file. A server's log is checked when its fixture
+ends (an error in it fails the teardown).
+
+Chromium, like everything of the run, lives in the tests' own network
+namespace (tests/netns.py): 127.0.0.1 is the namespace's loopback.
 
 Chromium is Debian's (``/usr/bin/chromium``), never a downloaded one. Every
 browser context may reach the server only: a request to any other host is
@@ -14,9 +19,7 @@ is caught here.
 
 from __future__ import annotations
 
-import os
 import shutil
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,9 +27,8 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, sync_playwright
-from sqlalchemy.engine import make_url
 
-from .servers import Server, serve
+from servers import Server, serve
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -44,40 +46,11 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def _postgres_database(server_url: str) -> Iterator[str]:
-    """_postgres_database makes an empty database for the server and drops it afterwards."""
-    import psycopg
-
-    url = make_url(server_url)
-    name = f"vardmote_e2e_{uuid.uuid4().hex[:10]}"
-    conninfo = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def fresh_server(
-    tmp_path_factory: pytest.TempPathFactory, name: str, *, media: bool, env: dict[str, str] | None = None
-) -> Iterator[Server]:
-    """fresh_server serves from a fresh var folder, on a fresh PostgreSQL database when
-    VARDMOTE_TEST_DATABASE_URL names a server, else on the server's own SQLite file."""
-    var_dir = tmp_path_factory.mktemp(name) / "var"
-    postgres = os.environ.get("VARDMOTE_TEST_DATABASE_URL", "")
-    if postgres:
-        for database_url in _postgres_database(postgres):
-            yield from serve(var_dir, database_url, media=media, env=env)
-    else:
-        yield from serve(var_dir, None, media=media, env=env)
-
-
 @pytest.fixture(scope="package")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """demo_server is a running demo server (media off) with a fresh database."""
-    yield from fresh_server(tmp_path_factory, "e2e-var", media=False)
+    with serve(tmp_path_factory.mktemp("e2e-var") / "var", media=False) as server:
+        yield server
 
 
 @pytest.fixture(scope="package")
@@ -88,13 +61,14 @@ def server_url(demo_server: Server) -> str:
 
 @pytest.fixture(scope="package")
 def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """media_server is a demo server with media on: its embedded Janus is up, ICE held to this
-    machine's non-loopback IPv4 address, RTP on free ports; a fresh database as for server_url.
+    """media_server is a demo server with media on: its embedded Janus is up, ICE held to the
+    test namespace's veth address, RTP on free ports; a fresh database as for server_url.
 
-    Its ``call`` speaks to the JSON API; ``book_protected_meeting`` (servers.py) books on it;
-    ``kill_janus`` and ``wait_for_janus_restart`` test losing Janus (leave it restarted and up).
+    Its ``call`` speaks to the JSON API; ``book_protected_meeting`` (tests/servers.py) books on
+    it; ``kill_janus`` and ``wait_for_janus_restart`` test losing Janus (leave it restarted and up).
     """
-    yield from fresh_server(tmp_path_factory, "e2e-media", media=True)
+    with serve(tmp_path_factory.mktemp("e2e-media") / "var", media=True) as server:
+        yield server
 
 
 @pytest.fixture(scope="package")

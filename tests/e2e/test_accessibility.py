@@ -20,9 +20,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, Playwright, expect
 
+from servers import Server, book_protected_meeting
+
 from .axe import assert_accessible
 from .conftest import NewContext, Steps
-from .servers import Server, book_protected_meeting
 
 pytestmark = pytest.mark.e2e
 

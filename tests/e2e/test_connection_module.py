@@ -22,8 +22,9 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Page
 
+from servers import Server, book_protected_meeting
+
 from .conftest import NewContext
-from .servers import Server, book_protected_meeting
 
 pytestmark = pytest.mark.e2e
 

@@ -19,9 +19,10 @@ from collections.abc import Callable, Iterator
 import pytest
 from playwright.sync_api import Locator, Page, Playwright, expect
 
+from servers import Booking, Server, book_protected_meeting
+
 from .axe import assert_accessible
 from .conftest import NewContext, Steps
-from .servers import Booking, Server, book_protected_meeting
 from .test_meeting_pages import (
     FRAMES_DECODED,
     VIDEO_PLAYING,

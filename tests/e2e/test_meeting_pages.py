@@ -23,9 +23,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, Page, Playwright, expect
 
+from servers import Server, book_protected_meeting
+
 from .axe import assert_accessible
 from .conftest import NewContext, Steps
-from .servers import Server, book_protected_meeting
 
 # Every RTCPeerConnection the page makes is kept in window.__pcs (read-only use: getStats).
 RECORD_PEER_CONNECTIONS = """

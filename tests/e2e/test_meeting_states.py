@@ -16,7 +16,6 @@ then runs.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -25,9 +24,10 @@ from contextlib import contextmanager
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect
 
+from servers import Booking, Server, book_protected_meeting, serve
+
 from .axe import assert_accessible
-from .conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, NewContext, Steps, _contexts, _postgres_database
-from .servers import Booking, Server, book_protected_meeting, serve
+from .conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, NewContext, Steps, _contexts
 from .test_meeting_pages import _context, _phone, _sign_in_and_start
 
 # The server's sentences (rooms/room.py, meetings/links.py) that the pages show as they are.
@@ -60,12 +60,8 @@ def quick_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """quick_server is a media server whose host-left countdown is HOST_LEFT_SECONDS, not 60."""
     var_dir = tmp_path_factory.mktemp("e2e-host-left") / "var"
     env = {"VARDMOTE_HOST_LEFT_SECONDS": str(HOST_LEFT_SECONDS)}
-    postgres = os.environ.get("VARDMOTE_TEST_DATABASE_URL", "")
-    if postgres:
-        for database_url in _postgres_database(postgres):
-            yield from serve(var_dir, database_url, media=True, env=env)
-    else:
-        yield from serve(var_dir, None, media=True, env=env)
+    with serve(var_dir, media=True, env=env) as server:
+        yield server
 
 
 @contextmanager

@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, Playwright, expect
 
+from servers import Server, book_protected_meeting, serve
 from smtp_helpers import SmtpInbox, calendar_part, event_of
 
 from .axe import assert_accessible
-from .conftest import NewContext, Steps, fresh_server
-from .servers import Server, book_protected_meeting
+from .conftest import NewContext, Steps
 
 pytestmark = [pytest.mark.e2e, pytest.mark.media]
 
@@ -43,7 +43,7 @@ def mail_and_server(
     """A demo server with media on that sends its invitations to the test's SMTP server."""
     inbox, port = smtp_server_module
     env = {"VARDMOTE_SMTP_HOST": "127.0.0.1", "VARDMOTE_SMTP_PORT": str(port), "VARDMOTE_SMTP_STARTTLS": "0"}
-    for server in fresh_server(tmp_path_factory, "e2e-sending", media=True, env=env):
+    with serve(tmp_path_factory.mktemp("e2e-sending") / "var", media=True, env=env) as server:
         yield inbox, server
 
 

@@ -9,10 +9,10 @@ conftest.py here (that would shadow tests/conftest.py).
 ICE and loopback: Janus 1.x never gathers candidates on a loopback interface
 (it skips IFF_LOOPBACK), and with ``ice_enforce_list = "lo"`` it finds nothing
 to enforce and falls back to every interface, IPv6 included. aiortc (aioice)
-skips 127.0.0.1 too. So the tests hold Janus to this machine's own first
-non-loopback IPv4 address: packets between two local addresses never leave
-the machine (the kernel delivers them through lo), and neither side offers
-any other address.
+skips 127.0.0.1 too. So the tests hold Janus to the veth address of their own
+network namespace (tests/netns.py, ``media_address``), which reaches nothing
+outside the namespace; the aiortc peers there gather only the namespace's
+veth addresses.
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from machine import RTP_BLOCK, free_rtp_range, free_tcp_port, listening, local_address
+from machine import RTP_BLOCK, free_rtp_range, free_tcp_port, listening
+from netns import media_address
 from vardmote.media.embedded import EmbeddedJanus
 from vardmote.media.janus import JanusClient, JanusHandle, JanusSession
 from vardmote.media.videoroom import PLUGIN, RoomControl
 from vardmote.settings import Settings
 
-__all__ = ["RTP_BLOCK", "free_rtp_range", "free_tcp_port", "listening", "local_address"]
+__all__ = ["RTP_BLOCK", "free_rtp_range", "free_tcp_port", "listening", "media_address"]
 
 
 def janus_settings(tmp_path: Path) -> Settings:
@@ -37,7 +38,7 @@ def janus_settings(tmp_path: Path) -> Settings:
         var_dir=tmp_path / "var",
         janus_ws_port=free_tcp_port(),
         janus_rtp_ports=free_rtp_range(),
-        janus_ice_interfaces=local_address(),
+        janus_ice_interfaces=media_address(),
     )
 
 

@@ -1,14 +1,11 @@
-"""Clients of a running vardmote: the server itself, booking, and people in a live meeting.
+"""Clients of a running vardmote: people in a live meeting, and a look into its Janus.
 
-Used by ``test_live_meeting.py``, ``test_live_sharing_and_end.py`` and
-``bench/join_latency.py``.
+Used by ``test_live_meeting.py``, ``test_live_sharing_and_end.py``,
+``test_room_device.py`` and ``bench/join_latency.py``. The server itself, its
+``server`` fixture and booking are tests/servers.py's (``server_fixture``,
+``annika``, ``meeting``, ``book_protected_meeting``), as for the browser tests.
 
-- :func:`serve` runs ``vardmote serve`` as a subprocess (demo mode, its own
-  var folder, free loopback ports, its embedded Janus), as in production;
-  :func:`server_fixture` makes a test module's ``server`` fixture of it, and
-  :func:`annika` and :func:`meeting` are the fixtures on top.
-- :func:`sign_in`, :func:`book` and :func:`extra_links` book a meeting through
-  the API and give the tokens of its guest links.
+- :func:`extra_links` gives the tokens of more guest links of a meeting.
 - :class:`Person` is one browser: a WebSocket to ``/ws/meetings/{id}`` that
   speaks docs/protocol.md, a publisher PeerConnection (aiortc: a synthetic
   camera and a silent microphone), a screen PeerConnection (a synthetic screen,
@@ -19,11 +16,11 @@ Used by ``test_live_meeting.py``, ``test_live_sharing_and_end.py`` and
   closes them all; :func:`feeds_in_janus` and :func:`room_in_janus` look into
   the server's Janus with the secrets in its var folder.
 
-Loopback: Janus 1.x never gathers candidates on a loopback interface and
-aiortc skips 127.0.0.1, so the server's Janus is held to this machine's own
-address (``janus_fixtures.local_address``) and a Person offers host candidates
-on that address only. Packets between two addresses of this machine never
-leave it. Every PeerConnection has no ICE servers.
+Addresses: Janus 1.x never gathers candidates on a loopback interface and
+aiortc skips 127.0.0.1, so the server's Janus is held to the veth address of
+the tests' own network namespace (``netns.media_address``) and a Person
+offers host candidates on that address only. Nothing leaves the namespace.
+Every PeerConnection has no ICE servers.
 
 Concurrency: one event loop. A Person's reader task keeps every message and
 hands subscriber offers to one task, so they are answered in order.
@@ -33,24 +30,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import json
-import os
 import re
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import pytest
 import websockets
 from aiortc import (
     MediaStreamTrack,
@@ -63,214 +50,20 @@ from aiortc import (
 from aiortc.mediastreams import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, AudioStreamTrack, MediaStreamError
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, unpack_remb_fci
 from aiortc.sdp import candidate_from_sdp
-from janus_fixtures import free_rtp_range, free_tcp_port, local_address
 from rtc_peers import SyntheticCamera
 from websockets.asyncio.client import ClientConnection
 
+from netns import media_address
+from servers import Booking, Server
 from vardmote.context import Context
-from vardmote.db import Database
 from vardmote.media import videoroom
 from vardmote.media.janus import JanusClient
 from vardmote.media.videoroom import Feed, RoomControl
 from vardmote.meetings import links
 from vardmote.meetings.models import Meeting
-from vardmote.settings import Secret, Settings
-
-STARTUP_TIMEOUT = 30.0
-DEMO_PASSWORD = "demo"
-TZ = ZoneInfo("Europe/Stockholm")
+from vardmote.settings import Secret
 
 Message = dict[str, Any]
-
-
-# ---- the server -------------------------------------------------------------------------------
-
-
-@dataclass
-class Server:
-    """Server is a running ``vardmote serve`` with its embedded Janus."""
-
-    process: subprocess.Popen[bytes]
-    var_dir: Path
-    port: int
-    janus_ws_port: int
-    log: Path
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def ws_url(self, meeting_id: str) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/meetings/{meeting_id}"
-
-    @property
-    def janus_url(self) -> str:
-        return f"ws://127.0.0.1:{self.janus_ws_port}"
-
-    def janus_pid(self) -> int:
-        """janus_pid is the process id of the server's embedded Janus."""
-        return int((self.var_dir / "janus" / "janus.pid").read_text().strip())
-
-    def janus_secrets(self) -> dict[str, str]:
-        """janus_secrets are the embedded Janus's api_secret and admin_key."""
-        data: dict[str, str] = json.loads((self.var_dir / "janus" / "secrets.json").read_text())
-        return data
-
-    def health(self) -> dict[str, Any]:
-        """health is the server's /healthz (also when it answers 503)."""
-        try:
-            with urllib.request.urlopen(self.base_url + "/healthz", timeout=2) as response:
-                body: dict[str, Any] = json.load(response)
-        except urllib.error.HTTPError as e:
-            body = json.load(e)
-        return body
-
-    def wait_for_janus_restarts(self, restarts: int, timeout: float = 15.0) -> None:
-        """wait_for_janus_restarts waits until the embedded Janus was restarted that often and is up."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            janus = self.health()["janus"]
-            if janus["up"] and janus["restarts"] >= restarts:
-                return
-            time.sleep(0.1)
-        raise TimeoutError(f"Janus was not back up within {timeout} s: {self.health()}")
-
-    def database(self) -> Database:
-        """database opens the server's SQLite file (for what the API does not show)."""
-        return Database(f"sqlite:///{(self.var_dir / 'vardmote.sqlite3').resolve()}")
-
-    def settings(self) -> Settings:
-        """settings are enough of the server's settings to open its links (the secret key)."""
-        return Settings(var_dir=self.var_dir, public_url=self.base_url, media=False)
-
-
-def _wait_until_healthy(server: Server) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(
-                f"vardmote serve exited with {server.process.returncode}:\n{server.log.read_text()}"
-            )
-        try:
-            with urllib.request.urlopen(server.base_url + "/healthz", timeout=2) as response:
-                health = json.load(response)
-                if response.status == 200 and health["janus"].get("up"):
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"vardmote serve did not become healthy in time:\n{server.log.read_text()}")
-
-
-@contextlib.contextmanager
-def serve(var_dir: Path, **env: str) -> Iterator[Server]:
-    """serve runs ``vardmote serve`` in demo mode until the block ends.
-
-    env adds ``VARDMOTE_*`` variables without the prefix (e.g. HOST_LEFT_SECONDS="3").
-    """
-    var_dir.mkdir(parents=True, exist_ok=True)
-    port, janus_port = free_tcp_port(), free_tcp_port()
-    low, high = free_rtp_range()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("VARDMOTE_")}
-    environment.update(
-        VARDMOTE_DEMO="1",
-        VARDMOTE_VAR_DIR=str(var_dir),
-        VARDMOTE_HOST="127.0.0.1",
-        VARDMOTE_PORT=str(port),
-        VARDMOTE_PUBLIC_URL=f"http://127.0.0.1:{port}",
-        VARDMOTE_JANUS_WS_PORT=str(janus_port),
-        VARDMOTE_JANUS_RTP_PORTS=f"{low}-{high}",
-        VARDMOTE_JANUS_ICE_INTERFACES=local_address(),
-    )
-    environment.update({f"VARDMOTE_{k}": v for k, v in env.items()})
-    log = var_dir / "server.log"
-    command = str(Path(sys.executable).parent / "vardmote")
-    with log.open("wb") as out:
-        process = subprocess.Popen([command, "serve"], env=environment, stdout=out, stderr=subprocess.STDOUT)
-    server = Server(process, var_dir, port, janus_port, log)
-    try:
-        _wait_until_healthy(server)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def server_fixture(folder: str, **env: str) -> Any:
-    """server_fixture makes a test module's ``server`` fixture: one ``vardmote serve`` for the module.
-
-    folder names its folder under pytest's temporary folder; env goes to
-    :func:`serve`. Bind it in the module as ``server = server_fixture(...)``
-    (pytest finds fixtures by the module's names), with :func:`annika` and
-    :func:`meeting` beside it if the module uses them.
-    """
-
-    @pytest.fixture(scope="module")
-    def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-        """server is ``vardmote serve`` in demo mode, for one test module."""
-        var_dir = tmp_path_factory.mktemp(folder) / "var"
-        with serve(var_dir, **env) as running:
-            yield running
-
-    return server
-
-
-# ---- the API ----------------------------------------------------------------------------------
-
-
-def _call(server: Server, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(server.base_url + path, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    if token is not None:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
-
-
-def sign_in(server: Server, username: str = "annika") -> str:
-    """sign_in signs a demo account in and returns its session token (also the cookie)."""
-    answer = _call(server, "POST", "/api/v1/session", {"username": username, "password": DEMO_PASSWORD})
-    token: str = answer["token"]
-    return token
-
-
-@dataclass(frozen=True)
-class Booking:
-    """Booking is a booked meeting and the token of its general guest link."""
-
-    meeting_id: str
-    guest_link: str
-
-
-def book(server: Server, token: str, type_key: str = "vardmote_patient") -> Booking:
-    """book books a meeting tomorrow through the API; its guest link works already today."""
-    day = dt.datetime.now(TZ).date() + dt.timedelta(days=1)
-    body = {
-        "title": "Uppföljning",
-        "start": f"{day.isoformat()}T09:00",
-        "end": f"{day.isoformat()}T09:30",
-        "type_key": type_key,
-    }
-    (meeting,) = _call(server, "POST", "/api/v1/meetings", body, token)
-    guest_url: str = meeting["guest_url"]
-    return Booking(meeting["id"], guest_url.rsplit("/m/", 1)[1])
-
-
-@pytest.fixture
-def annika(server: Server) -> str:
-    """annika is the clinician's session token (sent as the vm_session cookie)."""
-    return sign_in(server)
-
-
-@pytest.fixture
-def meeting(server: Server, annika: str) -> Booking:
-    """meeting is a "Vårdmöte patient" booked for tomorrow; its guest link works now."""
-    return book(server, annika)
 
 
 def extra_links(server: Server, meeting_id: str, count: int) -> list[str]:
@@ -515,7 +308,7 @@ class Person:
             self.publisher.addTrack(AudioStreamTrack())
         self.publisher.addTrack(self.camera)
         await self.publisher.setLocalDescription(await self.publisher.createOffer())
-        sdp = only_local_candidates(self.publisher.localDescription.sdp, local_address())
+        sdp = only_local_candidates(self.publisher.localDescription.sdp, media_address())
         mark = len(self.messages)
         await self.send({"type": "offer", "pc": "publisher", "sdp": sdp})
         answer = await self.wait_for(
@@ -529,7 +322,7 @@ class Person:
         pc = peer_connection()
         pc.addTrack(SyntheticCamera(*self.video_size))
         await pc.setLocalDescription(await pc.createOffer())
-        sdp = only_local_candidates(pc.localDescription.sdp, local_address())
+        sdp = only_local_candidates(pc.localDescription.sdp, media_address())
         await pc.close()
         mark = len(self.messages)
         await self.send({"type": "offer", "pc": pc_name, "sdp": sdp})
@@ -547,7 +340,7 @@ class Person:
         self.screen_remb = []
         self._note_remb(self.screen.addTrack(PacedCamera(*self.screen_size, self.screen_fps)))
         await self.screen.setLocalDescription(await self.screen.createOffer())
-        sdp = only_local_candidates(self.screen.localDescription.sdp, local_address())
+        sdp = only_local_candidates(self.screen.localDescription.sdp, media_address())
         mark = len(self.messages)
         await self.send({"type": "offer", "pc": "screen", "sdp": sdp})
         answer = await self.wait_for("answer", lambda m: m.get("pc") == "screen", after=mark, timeout=timeout)
@@ -595,7 +388,7 @@ class Person:
         self._stream_kinds = {s["mid"]: (s["participant"], s["kind"]) for s in offer.get("streams", [])}
         await self.subscriber.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
         await self.subscriber.setLocalDescription(await self.subscriber.createAnswer())
-        sdp = only_local_candidates(self.subscriber.localDescription.sdp, local_address())
+        sdp = only_local_candidates(self.subscriber.localDescription.sdp, media_address())
         await self.send({"type": "answer", "pc": "subscriber", "sdp": sdp})
         self.offers_answered += 1
         async with self._changed:
@@ -718,7 +511,7 @@ class People:
     async def guest(self, name: str = "David", link: str | None = None) -> Person:
         """guest is someone on a guest link, waiting in the lobby."""
         person = await self.connect(name)
-        joined = await person.join(link or self.meeting.guest_link)
+        joined = await person.join(link or self.meeting.link)
         assert joined["type"] == "joined" and joined["state"] == "lobby", joined
         return person
 
