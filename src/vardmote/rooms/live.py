@@ -408,7 +408,11 @@ class LiveMeeting:
     # ---- timers --------------------------------------------------------------------------------
 
     def _arm_timer(self) -> None:
-        """_arm_timer makes one task wait for the room's next deadline; called with the lock held."""
+        """_arm_timer makes one task wait for the room's next deadline; called with the lock held.
+
+        The deadlines are the room's (a reconnect window, the host-left countdown
+        of :mod:`.host_left`); this edge only sleeps until then and ticks the room.
+        """
         deadline = self.room.next_deadline()
         if self._timer is not None and not self._timer.done():
             self._timer.cancel()
