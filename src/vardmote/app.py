@@ -31,7 +31,20 @@ from vardmote.media.plane import MediaPlane
 from vardmote.meetings.types import ensure_meeting_types
 from vardmote.rooms.live import LiveMeetings
 from vardmote.settings import Settings
-from vardmote.web import admin_skype, admin_templates, api, inbox_pages, pages, problems, signalling
+from vardmote.web import (
+    admin_pages,
+    admin_skype,
+    admin_templates,
+    api,
+    calendar_pages,
+    inbox_pages,
+    meeting_pages,
+    problems,
+    public_pages,
+    sending_pages,
+    signalling,
+    signin_pages,
+)
 from vardmote.web.signalling import audit_sink
 
 log = logging.getLogger("vardmote")
@@ -147,7 +160,12 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     problems.install(app)
     app.include_router(api.router)
-    app.include_router(pages.router)
+    app.include_router(public_pages.router)
+    app.include_router(signin_pages.router)
+    app.include_router(calendar_pages.router)
+    app.include_router(meeting_pages.router)
+    app.include_router(sending_pages.router)
+    app.include_router(admin_pages.router)
     app.include_router(inbox_pages.router)
     app.include_router(admin_templates.router)
     app.include_router(admin_skype.router)

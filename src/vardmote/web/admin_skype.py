@@ -43,8 +43,7 @@ from vardmote.meetings.types import list_types
 from vardmote.skype.calendar_export import MAX_FILE_BYTES
 from vardmote.skype.listing import Listing, find_skype_meetings
 from vardmote.skype.rebooking import DEFAULT_TYPE, Outcome, Rebookable, rebook, rebooked_meetings
-from vardmote.web.deps import Ctx, Db
-from vardmote.web.pages import PageSession, _errors, _require_admin, checked_form, text
+from vardmote.web.deps import Ctx, Db, PageSession, checked_form, field_errors, require_admin, text
 from vardmote.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -200,7 +199,7 @@ def _page(
 
 @router.get("/admin/skype")
 def skype_form(request: Request, row: PageSession, ctx: Ctx, s: Db) -> Response:
-    _require_admin(row)
+    require_admin(row)
     return _page(request, ctx, s, row, cutoff=_default_cutoff(ctx))
 
 
@@ -221,7 +220,7 @@ def _cutoff(raw: str) -> dt.date:
 
 @router.post("/admin/skype")
 async def skype_list(request: Request, row: PageSession, ctx: Ctx, s: Db) -> Response:
-    _require_admin(row)
+    require_admin(row)
     form = await checked_form(request, row)
     raw_cutoff = text(form, "cutoff")[:20]
     errors: list[FieldError] = []
@@ -237,7 +236,7 @@ async def skype_list(request: Request, row: PageSession, ctx: Ctx, s: Db) -> Res
     except InvalidInput as e:
         errors += e.fields
     if errors:
-        return _page(request, ctx, s, row, 422, cutoff=raw_cutoff, errors=_errors(InvalidInput(errors)))
+        return _page(request, ctx, s, row, 422, cutoff=raw_cutoff, errors=field_errors(InvalidInput(errors)))
     done = rebooked_meetings(s, [m.source for m in listing.meetings])
     handover = Handover.of(listing, done)
     sealed = seal(ctx, row.user, handover, dt.datetime.now(dt.UTC))
@@ -266,14 +265,14 @@ def _chosen(form: FormData, count: int) -> set[int]:
 
 @router.post("/admin/skype/boka-om")
 async def skype_rebook(request: Request, row: PageSession, ctx: Ctx, s: Db) -> Response:
-    _require_admin(row)
+    require_admin(row)
     form = await checked_form(request, row)
     now = dt.datetime.now(dt.UTC)
     raw = text(form, "underlag")
     try:
         handover = unseal(ctx, row.user, raw, now)
     except InvalidInput as e:
-        return _page(request, ctx, s, row, 422, cutoff=_default_cutoff(ctx), errors=_errors(e))
+        return _page(request, ctx, s, row, 422, cutoff=_default_cutoff(ctx), errors=field_errors(e))
     cutoff = handover.cutoff.isoformat()
     chosen = _chosen(form, len(handover.items))
     try:
@@ -291,7 +290,7 @@ async def skype_rebook(request: Request, row: PageSession, ctx: Ctx, s: Db) -> R
             row,
             422,
             cutoff=cutoff,
-            errors=_errors(e),
+            errors=field_errors(e),
             handover=handover,
             sealed=raw,
             form=form,

@@ -20,8 +20,7 @@ from vardmote.errors import InvalidInput, NotFound
 from vardmote.invitations import templates
 from vardmote.invitations.models import MessageTemplate
 from vardmote.meetings.service import actor_of
-from vardmote.web.deps import Ctx, Db
-from vardmote.web.pages import PageSession, _require_admin, checked_form, text
+from vardmote.web.deps import Ctx, Db, PageSession, checked_form, require_admin, text
 from vardmote.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -52,7 +51,7 @@ def _saved_at(ctx: Context, moment: dt.datetime) -> str:
 
 @router.get("/admin/mallar")
 def template_list(request: Request, row: PageSession, ctx: Ctx, s: Db) -> Response:
-    _require_admin(row)
+    require_admin(row)
     rows = sorted(templates.current_templates(s), key=lambda t: _swedish_key(t.title))
     return render(
         request,
@@ -112,7 +111,7 @@ def _edit_page(
 def template_form(
     request: Request, key: str, row: PageSession, ctx: Ctx, s: Db, tillsammans: int = 0, sparad: int = 0
 ) -> Response:
-    _require_admin(row)
+    require_admin(row)
     # Only a version that exists: the address cannot be made to announce anything else.
     notice = f"Version {sparad} är sparad." if 0 < sparad <= templates.current(s, key).version else ""
     return _edit_page(request, ctx, s, key, together=bool(tillsammans), notice=notice)
@@ -120,7 +119,7 @@ def template_form(
 
 @router.post("/admin/mallar/{key}")
 async def save_template(request: Request, key: str, row: PageSession, ctx: Ctx, s: Db) -> Response:
-    _require_admin(row)
+    require_admin(row)
     form = await checked_form(request, row)
     templates.current(s, key)  # a 404 for an unknown key before anything else
     typed = {name: text(form, name) for name in ("title", "internal_name", "body")}
@@ -152,7 +151,7 @@ async def save_template(request: Request, key: str, row: PageSession, ctx: Ctx, 
 def template_version(
     request: Request, key: str, number: str, row: PageSession, ctx: Ctx, s: Db, tillsammans: int = 0
 ) -> Response:
-    _require_admin(row)
+    require_admin(row)
     if not (number.isascii() and number.isdigit()) or len(number) > 9:
         raise NotFound("Den versionen av mallen finns inte.")
     shown = templates.version_of(s, key, int(number))

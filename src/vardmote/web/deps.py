@@ -1,4 +1,7 @@
-"""Request dependencies: the context, a database session, the signed-in staff member, CSRF.
+"""Request dependencies and helpers shared by the pages and the API.
+
+The context, a database session, the signed-in staff member (API and pages), CSRF, reading
+a posted form's fields, the Swedish field errors, admin-only pages and a safe "nasta" path.
 
 Staff are recognised by the ``vm_session`` cookie (pages and the browser's API
 calls) or by ``Authorization: Bearer <token>`` (scripts). A request signed in
@@ -12,15 +15,17 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from vardmote.accounts.models import StaffSession, User
 from vardmote.accounts.service import require_session, resolve_session
 from vardmote.context import Context
-from vardmote.errors import Forbidden
+from vardmote.errors import Forbidden, InvalidInput
 
 SESSION_COOKIE = "vm_session"
 LOGIN_CSRF_COOKIE = "vm_login_csrf"
@@ -109,3 +114,67 @@ def admin(user: Annotated[User, Depends(staff)]) -> User:
 Staff = Annotated[User, Depends(staff)]
 StaffRow = Annotated[StaffSession, Depends(staff_session)]
 Admin = Annotated[User, Depends(admin)]
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PageUser:
+    """PageUser is what templates show of the signed-in user.
+
+    A plain copy, not the database row: when a request fails, its transaction
+    is rolled back (expiring every row) before the error page is rendered.
+    """
+
+    username: str
+    display_name: str
+    is_admin: bool
+
+
+def page_session(request: Request, ctx: Ctx, s: Db) -> StaffSession:
+    """page_session requires sign-in and makes the user and CSRF token known to templates."""
+    token, _ = session_token(request)
+    row = require_session(ctx, s, token)
+    request.state.user = PageUser(row.user.username, row.user.display_name, row.user.is_admin)
+    request.state.csrf = row.csrf_token
+    return row
+
+
+PageSession = Annotated[StaffSession, Depends(page_session)]
+
+
+async def checked_form(request: Request, row: StaffSession) -> FormData:
+    """checked_form reads a posted form and checks its CSRF token."""
+    form = await request.form()
+    value = form.get("csrf")
+    check_csrf(row, value if isinstance(value, str) else None)
+    return form
+
+
+def text(form: FormData, name: str) -> str:
+    """text is a form field as text; files and missing fields are empty."""
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def field_errors(e: InvalidInput) -> dict[str, str]:
+    """field_errors maps each field to its first Swedish message, as the forms show them."""
+    out: dict[str, str] = {}
+    for f in e.fields:
+        out.setdefault(f.field, f.message)
+    return out
+
+
+def require_admin(row: StaffSession) -> None:
+    """require_admin raises Forbidden unless the signed-in user is an administrator."""
+    if not row.user.is_admin:
+        raise Forbidden("Bara administratörer får se den här sidan.")
+
+
+def safe_next(target: str) -> str:
+    """safe_next is where to go after sign-in: only our own paths, never an absolute or
+    scheme-relative address; otherwise the calendar."""
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/kalender"

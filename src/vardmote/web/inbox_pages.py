@@ -41,8 +41,7 @@ from vardmote.invitations.templates import JOIN_LINK_TEXT
 from vardmote.lib.tokens import new_token
 from vardmote.patients.models import PatientSession
 from vardmote.patients.registry import number_of
-from vardmote.web.deps import CSRF_FAILED, Ctx, Db, set_signin_csrf_cookie
-from vardmote.web.pages import text
+from vardmote.web.deps import CSRF_FAILED, Ctx, Db, set_signin_csrf_cookie, text
 from vardmote.web.templating import render, when
 
 SIGNIN = "/inkorg/logga-in"
