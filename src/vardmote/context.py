@@ -2,6 +2,9 @@
 
 One :class:`Context` is built when the app (or a command) starts and passed to
 the service layer, so pages, API and command line share the same rules.
+
+Building a Context also builds its domain event bus and subscribes every layer
+to it (`vardmote.wiring`), so no Context in use can miss a subscription.
 """
 
 from __future__ import annotations
@@ -10,22 +13,29 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from vardmote.db import Database
+from vardmote.lib.events import EventBus
 from vardmote.lib.tokens import Sealer
 from vardmote.settings import Settings
 
 
 @dataclass
 class Context:
-    """Context is the settings, the database and the token sealer of one process."""
+    """Context is the settings, the database, the token sealer and the event bus of one process."""
 
     settings: Settings
     db: Database
     sealer: Sealer = field(init=False)
     tz: ZoneInfo = field(init=False)
+    events: EventBus[Context] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.sealer = Sealer(self.settings.effective_secret_key())
         self.tz = ZoneInfo(self.settings.timezone)
+        self.events = EventBus(self)
+        # Imported here, not at the top: the subscribing layers' modules import this one.
+        from vardmote.wiring import subscribe_all
+
+        subscribe_all(self.events)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Context:

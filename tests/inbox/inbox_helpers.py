@@ -20,7 +20,7 @@ from conftest import make_user
 from vardmote.accounts.models import User
 from vardmote.context import Context
 from vardmote.db import utcnow
-from vardmote.inbox.models import InboxMessage
+from vardmote.invitations.models import InboxMessage
 from vardmote.invitations.templates import CARE_MEETING, current
 from vardmote.meetings.booking import BookingForm
 from vardmote.meetings.links import make_recipient_link

@@ -82,7 +82,7 @@ def test_the_list_shows_newest_first_with_olast_and_the_unread_count(
     older = send_message(ctx, patient, days=3, sent_at=utcnow() - dt.timedelta(days=2))
     newer = send_message(ctx, patient, days=5, clinic="Barnmottagningen, Köping")
     with ctx.db.session() as s:
-        from vardmote.inbox.models import InboxMessage
+        from vardmote.invitations.models import InboxMessage
 
         row = s.get(InboxMessage, older.message_id)
         assert row is not None
@@ -231,7 +231,7 @@ def test_bokade_tider_lists_upcoming_meetings_but_not_cancelled_or_past_ones(
     move(ctx, past.meeting_id, yesterday, yesterday + dt.timedelta(minutes=30))
     again = send_message(ctx, patient, days=2)  # a second message about the first meeting
     with ctx.db.session() as s:
-        from vardmote.inbox.models import InboxMessage
+        from vardmote.invitations.models import InboxMessage
 
         row = s.get(InboxMessage, again.message_id)
         assert row is not None

@@ -23,9 +23,8 @@ from vardmote.accounts.models import User
 from vardmote.app import create_app
 from vardmote.audit.models import AuditEntry
 from vardmote.context import Context
-from vardmote.inbox.models import InboxMessage
 from vardmote.invitations.guard import MESSAGE
-from vardmote.invitations.models import MeetingRecipient
+from vardmote.invitations.models import InboxMessage, MeetingRecipient
 from vardmote.meetings.models import MeetingLink
 from vardmote.patients import registry
 from vardmote.patients.models import Patient

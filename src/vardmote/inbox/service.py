@@ -23,8 +23,8 @@ from vardmote.audit.log import record
 from vardmote.context import Context
 from vardmote.db import utcnow
 from vardmote.errors import Forbidden, NotFound
-from vardmote.inbox.models import InboxMessage
 from vardmote.inbox.sessions import actor
+from vardmote.invitations.models import InboxMessage
 from vardmote.invitations.templates import MessageFacts, RenderedMessage, render
 from vardmote.meetings.links import guest_url, is_active
 from vardmote.meetings.models import Meeting

@@ -34,15 +34,14 @@ from vardmote.audit.log import record
 from vardmote.context import Context
 from vardmote.db import utcnow
 from vardmote.errors import InvalidInput, NotFound
-from vardmote.inbox.models import InboxMessage
 from vardmote.invitations import templates
 from vardmote.invitations.guard import KnownPerson
 from vardmote.invitations.mail import Invitation, Method, Person, build_message, mailer_from
-from vardmote.invitations.models import MeetingRecipient
+from vardmote.invitations.models import InboxMessage, MeetingRecipient
 from vardmote.lib.text import has_control_characters
 from vardmote.meetings import ical, links
+from vardmote.meetings.ical import location
 from vardmote.meetings.models import Meeting
-from vardmote.meetings.service import location
 from vardmote.patients import registry
 from vardmote.patients.models import Patient
 
@@ -127,7 +126,22 @@ def people_of(s: Session, meeting: Meeting) -> list[Patient]:
 
 def known_people(s: Session, meeting: Meeting) -> list[KnownPerson]:
     """known_people is what the guard must keep out of the meeting's invitations: see people_of."""
-    return [registry.known_person(p) for p in people_of(s, meeting)]
+    return [known_person(p) for p in people_of(s, meeting)]
+
+
+def known_person(patient: Patient) -> KnownPerson:
+    """known_person is what the guard must keep out of invitations about this patient:
+    the whole name, each part of it, the phone number, e-mail and address."""
+    names: list[str] = []
+    if patient.name:
+        names.append(patient.name)
+        names += [part for part in patient.name.split() if len(part) > 1]
+    return KnownPerson(
+        names=tuple(dict.fromkeys(names)),
+        phone_numbers=(patient.phone,) if patient.phone else (),
+        email_addresses=(patient.email,) if patient.email else (),
+        addresses=(patient.address,) if patient.address else (),
+    )
 
 
 def _lock(s: Session, meeting: Meeting) -> None:
@@ -449,11 +463,6 @@ def send_calendar_invitation(
         },
     )
     return recipient
-
-
-def may_host(s: Session, meeting: Meeting, user: User) -> bool:
-    """may_host tells whether user was sent a staff invitation to meeting (and it was not removed)."""
-    return any(r.user_id == user.id for r in _active(s, meeting) if r.kind == RecipientKind.STAFF)
 
 
 def get_recipient(s: Session, meeting: Meeting, recipient_id: int) -> MeetingRecipient:

@@ -24,11 +24,15 @@ from vardmote.errors import NotFound
 from vardmote.lib.tokens import hash_token, looks_like_token, new_token
 from vardmote.meetings import links
 from vardmote.meetings.models import Meeting
-from vardmote.meetings.service import location
 
 FEED_PAST = dt.timedelta(days=31)
 FEED_AHEAD = dt.timedelta(days=366)
 FEED_NOT_FOUND = "Kalenderadressen finns inte. Hämta en ny adress under Kalenderprenumeration."
+
+
+def location(ctx: Context, meeting: Meeting) -> str:
+    """location is the calendar location of a protected meeting, empty otherwise."""
+    return f"Skyddat videomöte med {ctx.settings.organisation}" if meeting.is_protected else ""
 
 
 def body_lines(ctx: Context, s: Session, meeting: Meeting) -> list[tuple[str, str | None]]:

@@ -24,6 +24,7 @@ from vardmote.db import utcnow
 from vardmote.errors import Conflict, InvalidInput, LinkGone, NotFound
 from vardmote.lib.text import has_control_characters
 from vardmote.lib.tokens import hash_token, looks_like_token, new_token
+from vardmote.meetings.events import LinkRevoked
 from vardmote.meetings.models import Meeting, MeetingLink
 
 GENERAL = "general"
@@ -142,6 +143,7 @@ def revoke(ctx: Context, s: Session, link: MeetingLink, actor: str) -> None:
     if link.revoked_at is None:
         link.revoked_at = utcnow()
         record(s, actor, "link.revoked", link.meeting_id, {"link": link.id})
+        ctx.events.publish(s, LinkRevoked(link.meeting_id, link.id, actor))
 
 
 def revoke_all(ctx: Context, s: Session, meeting: Meeting, actor: str) -> None:

@@ -4,6 +4,10 @@ Every function here runs inside the caller's transaction and writes its audit
 entry in it, so a change and its audit entry are saved together or not at
 all. Staff see and change only the meetings they organise; any other meeting
 is "not found", so ids reveal nothing.
+
+A change, a new type, "Ta bort möte" and a cancellation each publish a meeting
+event (`vardmote.meetings.events`) in that transaction: this layer does not know
+who reacts (the invitations' updates and cancellations, the live rooms).
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +26,7 @@ from vardmote.db import utcnow
 from vardmote.errors import FieldError, InvalidInput, NotFound
 from vardmote.meetings import links
 from vardmote.meetings.booking import Booking, BookingForm, occurrences, validate_booking
+from vardmote.meetings.events import MeetingCancelled, MeetingChanged, MeetingTypeChosen, MeetingTypeRemoved
 from vardmote.meetings.models import Meeting, MeetingParticipant, MeetingSeries, MeetingType
 from vardmote.meetings.types import get_type
 
@@ -33,11 +37,6 @@ MEETING_NOT_FOUND = "Mötet finns inte, eller så är det inte ditt."
 def actor_of(user: User) -> str:
     """actor_of is how a staff member is named in the audit log."""
     return f"user:{user.username}"
-
-
-def location(ctx: Context, meeting: Meeting) -> str:
-    """location is the calendar location of a protected meeting, empty otherwise."""
-    return f"Skyddat videomöte med {ctx.settings.organisation}" if meeting.is_protected else ""
 
 
 def _participants(booking: Booking) -> list[MeetingParticipant]:
@@ -120,21 +119,16 @@ def _bookable_type(s: Session, type_key: str) -> MeetingType:
     return meeting_type
 
 
+def find_meeting(s: Session, meeting_id: str) -> Meeting | None:
+    """find_meeting is the meeting with meeting_id, whoever organises it, or None: for callers
+    that decide themselves who may see it (get_meeting: only its organiser)."""
+    return s.get(Meeting, meeting_id) if _MEETING_ID.match(meeting_id) else None
+
+
 def get_meeting(ctx: Context, s: Session, user: User, meeting_id: str) -> Meeting:
     """get_meeting returns one of user's meetings, cancelled ones included."""
-    meeting = s.get(Meeting, meeting_id) if _MEETING_ID.match(meeting_id) else None
+    meeting = find_meeting(s, meeting_id)
     if meeting is None or meeting.organiser_id != user.id:
-        raise NotFound(MEETING_NOT_FOUND)
-    return meeting
-
-
-def meeting_to_host(ctx: Context, s: Session, user: User, meeting_id: str) -> Meeting:
-    """meeting_to_host is a meeting user may open as host: their own, or one a colleague sent
-    them a staff invitation to ("Skicka anslutningslänk", recipient Personal)."""
-    from vardmote.invitations.sending import may_host  # imported here: sending builds on this module
-
-    meeting = s.get(Meeting, meeting_id) if _MEETING_ID.match(meeting_id) else None
-    if meeting is None or (meeting.organiser_id != user.id and not may_host(s, meeting, user)):
         raise NotFound(MEETING_NOT_FOUND)
     return meeting
 
@@ -170,7 +164,7 @@ def change(ctx: Context, s: Session, user: User, meeting_id: str, form: BookingF
             "participants": len(meeting.participants),
         },
     )
-    _tell_recipients(ctx, s, meeting, user, "changed")
+    ctx.events.publish(s, MeetingChanged(meeting.id, actor_of(user)))
     return meeting
 
 
@@ -193,8 +187,8 @@ def choose_type(ctx: Context, s: Session, user: User, meeting_id: str, type_key:
         meeting.id,
         {"from": before, "to": meeting_type.key},
     )
+    ctx.events.publish(s, MeetingTypeChosen(meeting.id, actor_of(user), before, meeting_type.key))
     if not meeting_type.has_guest_link:
-        _tell_recipients(ctx, s, meeting, user, "guests_removed")
         links.revoke_all(ctx, s, meeting, actor_of(user))
     elif links.general_link(ctx, s, meeting) is None:
         links.make_link(ctx, s, meeting, actor_of(user))
@@ -208,7 +202,7 @@ def remove_protection(ctx: Context, s: Session, user: User, meeting_id: str) -> 
     if meeting.type_key is None:
         return meeting
     record(s, actor_of(user), "meeting.type_removed", meeting.id, {"from": meeting.type_key})
-    _tell_recipients(ctx, s, meeting, user, "cancelled")
+    ctx.events.publish(s, MeetingTypeRemoved(meeting.id, actor_of(user)))
     links.revoke_all(ctx, s, meeting, actor_of(user))
     meeting.type_key = None
     meeting.meeting_type = None
@@ -247,7 +241,7 @@ def _cancel(
 ) -> list[Meeting]:
     now = utcnow()
     for target in targets:
-        _tell_recipients(ctx, s, target, user, "cancelled")
+        ctx.events.publish(s, MeetingCancelled(target.id, actor_of(user)))
         target.cancelled_at = now
         _touch(target)
         links.revoke_all(ctx, s, target, actor_of(user))
@@ -277,22 +271,6 @@ def meetings_between(
     if not include_cancelled:
         query = query.where(Meeting.cancelled_at.is_(None))
     return list(s.scalars(query.order_by(Meeting.starts_at, Meeting.id)))
-
-
-def _tell_recipients(
-    ctx: Context,
-    s: Session,
-    meeting: Meeting,
-    user: User,
-    what: Literal["changed", "cancelled", "guests_removed"],
-) -> None:
-    """_tell_recipients sends the meeting's recipients an update or a cancellation."""
-    from vardmote.invitations import sending  # imported here: sending builds on this module
-
-    if what == "changed":
-        sending.meeting_changed(ctx, s, meeting, actor_of(user))
-    else:
-        sending.meeting_cancelled(ctx, s, meeting, actor_of(user), guests_only=what == "guests_removed")
 
 
 def _touch(meeting: Meeting) -> None:

@@ -6,7 +6,6 @@ from alembic import context
 
 import vardmote.accounts.models
 import vardmote.audit.models
-import vardmote.inbox.models
 import vardmote.invitations.models
 import vardmote.meetings.models
 import vardmote.patients.models

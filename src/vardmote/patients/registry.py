@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from vardmote.db import utcnow
 from vardmote.errors import InvalidInput
-from vardmote.invitations.guard import KnownPerson
 from vardmote.patients.models import Guardianship, Patient
 from vardmote.patients.personnummer import InvalidPersonnummer, Personnummer, parse
 
@@ -98,18 +97,3 @@ def add_guardian(s: Session, guardian: Patient, child: Patient) -> None:
     if not is_guardian_of(s, guardian, child):
         s.add(Guardianship(guardian_id=guardian.id, child_id=child.id))
         s.flush()
-
-
-def known_person(patient: Patient) -> KnownPerson:
-    """known_person is what the guard must keep out of invitations about this patient:
-    the whole name, each part of it, the phone number, e-mail and address."""
-    names: list[str] = []
-    if patient.name:
-        names.append(patient.name)
-        names += [part for part in patient.name.split() if len(part) > 1]
-    return KnownPerson(
-        names=tuple(dict.fromkeys(names)),
-        phone_numbers=(patient.phone,) if patient.phone else (),
-        email_addresses=(patient.email,) if patient.email else (),
-        addresses=(patient.address,) if patient.address else (),
-    )

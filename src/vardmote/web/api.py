@@ -184,7 +184,7 @@ def meeting_out(
         ends_local=meeting.ends_at.astimezone(ctx.tz).strftime(local),
         type_key=meeting.type_key,
         type_label=meeting.meeting_type.label if meeting.meeting_type else None,
-        location=meetings.location(ctx, meeting),
+        location=ical.location(ctx, meeting),
         series_id=meeting.series_id,
         cancelled=meeting.cancelled_at is not None,
         sequence=meeting.sequence,

@@ -19,7 +19,7 @@ from starlette.datastructures import FormData
 from vardmote.accounts.models import StaffSession
 from vardmote.context import Context
 from vardmote.errors import InvalidInput
-from vardmote.invitations import sending
+from vardmote.invitations import hosting, sending
 from vardmote.meetings import ical, links
 from vardmote.meetings import service as meetings
 from vardmote.meetings.booking import BookingForm
@@ -223,7 +223,7 @@ def meeting_ics(meeting_id: str, row: PageSession, ctx: Ctx, s: Db) -> Response:
 
 @router.get("/moten/{meeting_id}/starta")
 def start_meeting(request: Request, meeting_id: str, row: PageSession, ctx: Ctx, s: Db) -> Response:
-    meeting = meetings.meeting_to_host(ctx, s, row.user, meeting_id)
+    meeting = hosting.meeting_to_host(ctx, s, row.user, meeting_id)
     if meeting.cancelled_at is not None or not meeting.is_protected:
         raise InvalidInput.one("meeting", "Bara ett skyddat möte som inte är avbokat kan startas.")
     return render(

@@ -31,7 +31,7 @@ from vardmote.accounts.service import resolve_session
 from vardmote.audit.log import record
 from vardmote.context import Context
 from vardmote.errors import Forbidden, LinkGone, NotFound
-from vardmote.invitations.sending import may_host
+from vardmote.invitations.hosting import may_host
 from vardmote.lib.ratelimit import TokenBucket
 from vardmote.meetings import links
 from vardmote.meetings.models import Meeting
@@ -127,7 +127,7 @@ def _identify(ctx: Context, meeting_id: str, join: m.Join, cookie: str | None) -
                     ErrorCode.NOT_ALLOWED, "Logga in eller använd din länk till mötet.", "join"
                 )
             meeting = _meeting(s, meeting_id)
-            if meeting.organiser_id != row.user.id and not may_host(s, meeting, row.user):
+            if not may_host(s, meeting, row.user):
                 # Staff host their own meetings and those a colleague invited them to; the same
                 # answer as for a meeting that does not exist.
                 raise ProtocolError(ErrorCode.NOT_FOUND, MEETING_NOT_FOUND, "join")
