@@ -77,16 +77,20 @@ def load_demo_patients(s: Session) -> None:
     add_guardian(s, guardian, child)
 
 
+WALL_CLOCK = "%Y-%m-%dT%H:%M"
+"""How the booking form takes a time: Swedish wall-clock time, as a person types it."""
+
+
 def _slots(ctx: Context, count: int) -> list[dt.datetime]:
-    """_slots returns count future wall-clock starts, this week where possible."""
+    """_slots returns count future starts in the service's time zone, this week where possible."""
     now_local = utcnow().astimezone(ctx.tz)
-    earliest = now_local.replace(tzinfo=None) + dt.timedelta(minutes=30)
+    earliest = now_local + dt.timedelta(minutes=30)
     day = now_local.date()
     slots: list[dt.datetime] = []
     while len(slots) < count:
         if day.weekday() < 5:
             for hour in (9, 11, 14):
-                start = dt.datetime(day.year, day.month, day.day, hour, 0)
+                start = dt.datetime(day.year, day.month, day.day, hour, 0, tzinfo=ctx.tz)
                 if start > earliest and len(slots) < count:
                     slots.append(start)
         day += dt.timedelta(days=1)
@@ -136,7 +140,7 @@ def load_demo(ctx: Context, s: Session) -> None:
     for (title, key, minutes), start in zip(_MEETINGS, _slots(ctx, len(_MEETINGS)), strict=True):
         form = BookingForm(
             title=title,
-            start=start.isoformat(timespec="minutes"),
-            end=(start + dt.timedelta(minutes=minutes)).isoformat(timespec="minutes"),
+            start=start.strftime(WALL_CLOCK),
+            end=(start + dt.timedelta(minutes=minutes)).strftime(WALL_CLOCK),
         )
         book(ctx, s, annika, form, key)

@@ -45,7 +45,7 @@ import shutil
 import signal
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -244,31 +244,39 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
-async def _port_frees(port: int, *, within: float) -> bool:
-    """_port_frees waits until the port is free (a Janus just ended may still hold it)."""
+async def _until(condition: Callable[[], bool], *, within: float) -> bool:
+    """_until polls condition until it holds or within seconds have passed, and tells which.
+
+    Polling, because the kernel offers no event for "this port is free again" or
+    "every thread of that process has exited"; each check is one cheap syscall.
+    """
     deadline = time.monotonic() + within
-    while not _port_is_free(port):
+    while not condition():
         if time.monotonic() >= deadline:
             return False
         await asyncio.sleep(0.05)
     return True
 
 
-async def _end_leftover(pid_file: Path, conf: Path) -> None:
-    """_end_leftover ends a Janus of this var folder left running by a crashed vardmote."""
+def _leftover_pid(pid_file: Path, conf: Path) -> int | None:
+    """_leftover_pid is the pid of a Janus of this var folder that still runs, if any."""
     try:
         pid = int(pid_file.read_text().strip())
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (OSError, ValueError):
-        return
-    if str(conf).encode() not in cmdline:
+        return None
+    return pid if str(conf).encode() in cmdline else None
+
+
+async def _end_leftover(pid_file: Path, conf: Path) -> None:
+    """_end_leftover ends a Janus of this var folder left running by a crashed vardmote."""
+    pid = await asyncio.to_thread(_leftover_pid, pid_file, conf)
+    if pid is None:
         return
     log.warning("ending the Janus (pid %s) a previous vardmote left running", pid)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline and _running(pid):
-        await asyncio.sleep(0.05)
+    await _until(lambda: not _running(pid), within=3)
 
 
 def _running(pid: int) -> bool:
@@ -383,21 +391,29 @@ class EmbeddedJanus:
         with contextlib.suppress(FileNotFoundError):
             (self.folder / "janus.pid").unlink()
 
-    async def _launch(self) -> None:
-        """_launch starts one Janus process and returns once it answers info."""
+    def _prepare_files(self, server_name: str) -> tuple[Path, Path]:
+        """_prepare_files writes Janus's configuration and rotates its log (disk work, run in a thread)."""
         assert self._secrets is not None
-        if not await _port_frees(self.settings.janus_ws_port, within=3.0):
-            raise EmbeddedJanusError(
-                f"port {self.settings.janus_ws_port} on 127.0.0.1 is taken; set VARDMOTE_JANUS_WS_PORT"
-            )
-        server_name = f"vardmote-{secrets.token_hex(6)}"
         conf = write_config(
             self.settings, self._secrets, server_name=server_name, session_timeout=self._session_timeout
         )
         log_path = self.folder / "janus.log"
         if log_path.exists() and log_path.stat().st_size > LOG_ROTATE_BYTES:
             log_path.replace(self.folder / "janus.log.1")
-        with open(log_path, "ab") as output:
+        return conf, log_path
+
+    async def _launch(self) -> None:
+        """_launch starts one Janus process and returns once it answers info."""
+        assert self._secrets is not None
+        port = self.settings.janus_ws_port
+        if not await _until(lambda: _port_is_free(port), within=3.0):  # a Janus just ended may hold it
+            raise EmbeddedJanusError(
+                f"port {self.settings.janus_ws_port} on 127.0.0.1 is taken; set VARDMOTE_JANUS_WS_PORT"
+            )
+        server_name = f"vardmote-{secrets.token_hex(6)}"
+        conf, log_path = await asyncio.to_thread(self._prepare_files, server_name)
+        output = await asyncio.to_thread(log_path.open, "ab")
+        try:
             self._process = await asyncio.create_subprocess_exec(
                 self.settings.janus_binary,
                 "--configs-folder",
@@ -410,8 +426,10 @@ class EmbeddedJanus:
                 cwd=self.folder,
                 start_new_session=True,  # a Ctrl-C meant for vardmote reaches Janus through stop()
             )
+        finally:
+            output.close()
         self._started_at = time.monotonic()
-        (self.folder / "janus.pid").write_text(f"{self._process.pid}\n")
+        await asyncio.to_thread((self.folder / "janus.pid").write_text, f"{self._process.pid}\n")
         log.info("started Janus (pid %s) at %s; its log is %s", self._process.pid, self.url, log_path)
         try:
             await self._wait_answering(server_name)

@@ -199,7 +199,8 @@ def validate_booking(
     recurrence = _recurrence(form, start_day, now, errors)
     if errors:
         raise InvalidInput(errors)
-    assert starts_at is not None and ends_at is not None
+    assert starts_at is not None
+    assert ends_at is not None
     return Booking(title, starts_at, ends_at, required or [], optional or [], recurrence)
 
 
