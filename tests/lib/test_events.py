@@ -40,6 +40,24 @@ def _saved(ctx: Context, action: str) -> int:
         return int(s.scalar(select(func.count(AuditEntry.id)).where(AuditEntry.action == action)) or 0)
 
 
+def _publish_in_a_failing_transaction(ctx: Context, bus: EventBus[Context], event: DomainEvent) -> None:
+    with ctx.db.session() as s:
+        bus.publish(s, event)
+        raise RuntimeError("the change failed")
+
+
+def _publish_in_a_failing_savepoint(s: Session, bus: EventBus[Context], event: DomainEvent) -> None:
+    with s.begin_nested():
+        bus.publish(s, event)
+        raise RuntimeError("the change failed")
+
+
+def _record_and_publish(ctx: Context, bus: EventBus[Context], action: str, event: DomainEvent) -> None:
+    with ctx.db.session() as s:
+        record(s, "user:kliniker", action)
+        bus.publish(s, event)
+
+
 def test_it_delivers_to_after_commit_subscribers_only_once_the_transaction_commits(ctx: Context) -> None:
     bus = EventBus(ctx)
     got: list[DomainEvent] = []
@@ -56,9 +74,8 @@ def test_it_delivers_nothing_when_the_transaction_rolls_back(ctx: Context) -> No
     bus = EventBus(ctx)
     got: list[DomainEvent] = []
     bus.subscribe(MeetingCancelled, got.append)
-    with pytest.raises(RuntimeError), ctx.db.session() as s:
-        bus.publish(s, CANCELLED)
-        raise RuntimeError("the change failed")
+    with pytest.raises(RuntimeError, match="the change failed"):
+        _publish_in_a_failing_transaction(ctx, bus, CANCELLED)
     assert got == []
 
 
@@ -85,9 +102,8 @@ def test_it_drops_the_events_of_a_savepoint_that_rolls_back(ctx: Context) -> Non
     with ctx.db.session() as s:
         record(s, "user:kliniker", "test.savepoint")
         bus.publish(s, changed)
-        with pytest.raises(RuntimeError), s.begin_nested():
-            bus.publish(s, CANCELLED)
-            raise RuntimeError("the inner step failed")
+        with pytest.raises(RuntimeError, match="the change failed"):
+            _publish_in_a_failing_savepoint(s, bus, CANCELLED)
         with s.begin_nested():
             bus.publish(s, CANCELLED)
         assert got == [], "a released savepoint is not a commit"
@@ -118,9 +134,8 @@ def test_an_in_transaction_refusal_rolls_the_change_back_and_delivers_nothing(ct
 
     bus.handle(MeetingCancelled, refuse)
     bus.subscribe(MeetingCancelled, got.append)
-    with pytest.raises(InvalidInput), ctx.db.session() as s:
-        record(s, "user:kliniker", "test.refused")
-        bus.publish(s, CANCELLED)
+    with pytest.raises(InvalidInput):
+        _record_and_publish(ctx, bus, "test.refused", CANCELLED)
     assert _saved(ctx, "test.refused") == 0
     assert got == []
 
