@@ -9,6 +9,10 @@ by cookie must prove it comes from our own pages before it changes anything:
 forms carry the session's CSRF token in a ``csrf`` field, API calls in the
 ``X-CSRF-Token`` header. Bearer requests need no CSRF token, since a browser
 never adds that header on its own.
+
+The patient inbox has its own session cookie and table, but the same CSRF check: its
+forms go through :func:`checked_form` with the patient's session, and both sign-in
+forms (which have no session yet) through :func:`signin_csrf_ok`.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Request, Response
 from sqlalchemy.orm import Session
@@ -93,7 +97,14 @@ def set_signin_csrf_cookie(ctx: Context, response: Response, name: str, token: s
     )
 
 
-def check_csrf(row: StaffSession, given: str | None) -> None:
+class CsrfBound(Protocol):
+    """CsrfBound is a signed-in session with its CSRF token: a staff member's or a patient's."""
+
+    @property
+    def csrf_token(self) -> str: ...
+
+
+def check_csrf(row: CsrfBound, given: str | None) -> None:
     """check_csrf raises Forbidden unless given is the session's CSRF token."""
     if not given or not hmac.compare_digest(given.encode(), row.csrf_token.encode()):
         raise Forbidden(CSRF_FAILED)
@@ -144,8 +155,9 @@ def page_session(request: Request, ctx: Ctx, s: Db) -> StaffSession:
 PageSession = Annotated[StaffSession, Depends(page_session)]
 
 
-async def checked_form(request: Request, row: StaffSession) -> FormData:
-    """checked_form reads a posted form and checks its CSRF token."""
+async def checked_form(request: Request, row: CsrfBound) -> FormData:
+    """checked_form reads a posted form and checks its CSRF token against the session's
+    (a staff member's on the staff pages, a patient's in the inbox)."""
     form = await request.form()
     value = form.get("csrf")
     check_csrf(row, value if isinstance(value, str) else None)
@@ -156,6 +168,14 @@ def text(form: FormData, name: str) -> str:
     """text is a form field as text; files and missing fields are empty."""
     value = form.get(name)
     return value if isinstance(value, str) else ""
+
+
+def signin_csrf_ok(request: Request, form: FormData, cookie: str) -> bool:
+    """signin_csrf_ok tells whether a posted sign-in form's CSRF field matches the token the
+    form's page set in the cookie (see :func:`set_signin_csrf_cookie`). Each sign-in page
+    answers a mismatch with its own form and message."""
+    expected = request.cookies.get(cookie, "")
+    return bool(expected) and hmac.compare_digest(expected.encode(), text(form, "csrf").encode())
 
 
 def field_errors(e: InvalidInput) -> dict[str, str]:

@@ -13,7 +13,6 @@ Swedish page with a 4xx status that changes nothing.
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -23,11 +22,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
-from starlette.datastructures import FormData
 
 from vardmote.context import Context
 from vardmote.demo import DEMO_PATIENTS
-from vardmote.errors import Forbidden, InvalidInput, NotFound, NotSignedIn, VardmoteError
+from vardmote.errors import InvalidInput, NotFound, NotSignedIn, VardmoteError
 from vardmote.inbox import oidc, service
 from vardmote.inbox.sessions import (
     COOKIE_PATH,
@@ -41,7 +39,7 @@ from vardmote.invitations.templates import JOIN_LINK_TEXT
 from vardmote.lib.tokens import new_token
 from vardmote.patients.models import PatientSession
 from vardmote.patients.registry import number_of
-from vardmote.web.deps import CSRF_FAILED, Ctx, Db, set_signin_csrf_cookie, text
+from vardmote.web.deps import Ctx, Db, checked_form, set_signin_csrf_cookie, signin_csrf_ok, text
 from vardmote.web.templating import render, when
 
 SIGNIN = "/inkorg/logga-in"
@@ -144,14 +142,6 @@ def _show(request: Request, current: Current, s: Db, name: str, active: str, **v
     return render(request, name, page=page, active=active, **values)
 
 
-async def _checked_form(request: Request, row: PatientSession) -> FormData:
-    form = await request.form()
-    given = form.get("csrf")
-    if not isinstance(given, str) or not hmac.compare_digest(given.encode(), row.csrf_token.encode()):
-        raise Forbidden(CSRF_FAILED)
-    return form
-
-
 def _set_session_cookie(ctx: Context, response: Response, token: str) -> None:
     response.set_cookie(
         PATIENT_COOKIE,
@@ -217,9 +207,7 @@ def _signed_in(ctx: Context, request: Request, s: Db, token: str) -> Response:
 async def login(request: Request, ctx: Ctx, s: Db) -> Response:
     form = await request.form()
     typed = text(form, "personnummer")[:40]
-    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    given = text(form, "csrf")
-    if not cookie or not hmac.compare_digest(cookie.encode(), given.encode()):
+    if not signin_csrf_ok(request, form, LOGIN_CSRF_COOKIE):
         return _login_page(request, ctx, 400, LOGIN_EXPIRED, typed)
     if not ctx.settings.demo:
         return _login_page(request, ctx, 403, TEST_SIGNIN_OFF)
@@ -266,7 +254,7 @@ def oidc_done(request: Request, ctx: Ctx, s: Db) -> Response:
 
 @router.post("/inkorg/logga-ut")
 async def logout(request: Request, current: Signed, ctx: Ctx, s: Db) -> Response:
-    await _checked_form(request, current.row)
+    await checked_form(request, current.row)
     end_session(ctx, s, current.row)
     response = RedirectResponse(SIGNIN + "?utloggad=1", status_code=303)
     response.delete_cookie(PATIENT_COOKIE, path=COOKIE_PATH)
@@ -379,7 +367,7 @@ def booked(request: Request, current: Signed, ctx: Ctx, s: Db) -> Response:
 
 @router.post("/inkorg/ombud")
 async def act_as_ombud(request: Request, current: Signed, ctx: Ctx, s: Db) -> Response:
-    form = await _checked_form(request, current.row)
+    form = await checked_form(request, current.row)
     chosen = text(form, "barn")
     if not _DIGITS.fullmatch(chosen):
         raise InvalidInput.one("barn", service.CHOOSE_CHILD)
@@ -393,6 +381,6 @@ async def act_as_ombud(request: Request, current: Signed, ctx: Ctx, s: Db) -> Re
 
 @router.post("/inkorg/ombud/sluta")
 async def stop_ombud(request: Request, current: Signed, s: Db) -> Response:
-    await _checked_form(request, current.row)
+    await checked_form(request, current.row)
     service.stop_ombud(s, current.row)
     return RedirectResponse("/inkorg", status_code=303)

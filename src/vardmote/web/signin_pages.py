@@ -29,6 +29,7 @@ from vardmote.web.deps import (
     client_address,
     safe_next,
     set_signin_csrf_cookie,
+    signin_csrf_ok,
     text,
 )
 from vardmote.web.templating import render
@@ -69,8 +70,7 @@ async def login(request: Request, ctx: Ctx) -> Response:
     form = await request.form()
     username, password = text(form, "username"), text(form, "password")
     nasta = safe_next(text(form, "nasta"))
-    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not cookie or cookie != text(form, "csrf"):
+    if not signin_csrf_ok(request, form, LOGIN_CSRF_COOKIE):
         return _login_page(
             request, ctx, 400, "Sidan har varit öppen för länge. Försök igen.", username, nasta
         )
