@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test helpers
 
@@ -30,6 +31,7 @@ import httpx
 from netns import enter_test_namespace
 from servers import serve
 
+TZ = ZoneInfo("Europe/Stockholm")
 BOOKINGS = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 READS = BOOKINGS
 
@@ -66,7 +68,8 @@ def _measure() -> int:
     ):
         token = server.sign_in()
         auth = {"Authorization": f"Bearer {token}"}
-        monday = dt.date.today() + dt.timedelta(days=7 - dt.date.today().weekday())
+        today = dt.datetime.now(TZ).date()
+        monday = today + dt.timedelta(days=7 - today.weekday())
 
         def book(i: int) -> httpx.Response:
             day = monday + dt.timedelta(days=i % 5)

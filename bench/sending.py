@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test helpers
 
@@ -37,6 +38,7 @@ from netns import enter_test_namespace
 from servers import serve
 from vardmote.invitations.guard import find_personal_data
 
+TZ = ZoneInfo("Europe/Stockholm")
 MEETINGS = int(sys.argv[1]) if len(sys.argv) > 1 else 40
 ADULT = "19900602-2397"
 """The demo's adult patient (Skatteverket's test number)."""
@@ -79,7 +81,7 @@ def _guard_microseconds() -> float:
     )[:2000]
     start = time.perf_counter()
     for _ in range(GUARD_RUNS):
-        find_personal_data(note, today=dt.date.today())
+        find_personal_data(note, today=dt.datetime.now(TZ).date())
     return (time.perf_counter() - start) / GUARD_RUNS * 1e6
 
 
@@ -131,7 +133,7 @@ def _measure() -> int:
                 "token"
             ]
             staff.cookies.set("vm_session", token)
-            day = dt.date.today() + dt.timedelta(days=1)
+            day = dt.datetime.now(TZ).date() + dt.timedelta(days=1)
             for i in range(MEETINGS):
                 start = dt.datetime.combine(day + dt.timedelta(days=i // 10), dt.time(8)) + dt.timedelta(
                     minutes=40 * (i % 10)

@@ -76,7 +76,7 @@ def _alive(pid: int) -> bool:
 def remove_stale() -> list[str]:
     """remove_stale deletes every vardmote-test-<pid> namespace whose process is gone
     (or that has this process's id: a leftover of an earlier process); returns their names."""
-    removed = []
+    removed: list[str] = []
     if not NETNS_DIR.is_dir():
         return removed
     for entry in NETNS_DIR.iterdir():

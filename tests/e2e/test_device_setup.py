@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,11 +45,9 @@ STREAM_VIDEO = "window.setup.stream.getVideoTracks()[0].id"
 
 
 @pytest.fixture
-def guest_link(server_url: str) -> str:
+def guest_link(demo_server: Server) -> str:
     """guest_link is the guest link token of a meeting Annika books through the API."""
-    # Only the server's address is used for the API calls; the folders are not looked at.
-    server = Server(server_url, Path(), Path(), media=False)
-    return book_protected_meeting(server, "Uppföljning efter operation").link
+    return book_protected_meeting(demo_server, "Uppföljning efter operation").link
 
 
 def open_setup(page: Page, link: str) -> None:
