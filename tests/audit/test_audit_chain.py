@@ -66,9 +66,14 @@ def test_entries_written_in_separate_transactions_chain_too(ctx: Context) -> Non
 
 def test_a_rolled_back_change_leaves_no_entry(ctx: Context) -> None:
     _record_five(ctx)
-    with pytest.raises(RuntimeError), ctx.db.session() as s:
-        record(s, "system", "doomed")
-        raise RuntimeError("the change failed")
+
+    def doomed_change() -> None:
+        with ctx.db.session() as s:
+            record(s, "system", "doomed")
+            raise RuntimeError("the change failed")
+
+    with pytest.raises(RuntimeError, match="the change failed"):
+        doomed_change()
     assert _verify(ctx) == Verdict(True, 5)
 
 

@@ -14,7 +14,8 @@ def test_it_allows_a_burst_and_then_refuses() -> None:
 
 def test_it_refills_at_the_rate() -> None:
     bucket = TokenBucket(rate=2, burst=2)
-    assert bucket.allow(0.0) and bucket.allow(0.0)
+    assert bucket.allow(0.0)
+    assert bucket.allow(0.0)
     assert not bucket.allow(0.1)
     assert bucket.allow(0.6)  # 0.5 s at 2/s is one token
     assert not bucket.allow(0.6)

@@ -128,7 +128,8 @@ def test_attendee_chat_goes_to_the_hosts_only() -> None:
     }
     for who in (CLINICIAN, COLLEAGUE, PATIENT):
         assert to(effects, who) == [chat]
-    assert to(effects, GUARDIAN) == [] and to(effects, INTERPRETER) == []
+    assert to(effects, GUARDIAN) == []
+    assert to(effects, INTERPRETER) == []
 
 
 def test_host_chat_goes_to_everyone() -> None:

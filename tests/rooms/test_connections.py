@@ -145,7 +145,8 @@ def test_resuming_on_a_new_connection_while_the_old_one_is_open_takes_over_the_p
     token = resume_token(meeting.join(PATIENT), PATIENT)
     meeting.send(CLINICIAN, {"type": "admit", "participant": meeting.pid(PATIENT)})
     effects = meeting.join(PATIENT, conn="david-2", resume=token)
-    assert to(effects, PATIENT, "taken_over") and closed(effects) == ["david"]
+    assert to(effects, PATIENT, "taken_over")
+    assert closed(effects) == ["david"]
     assert to(effects, "david-2", "joined")[0]["state"] == "admitted"
 
 
@@ -172,7 +173,8 @@ def test_a_guest_may_leave_the_lobby() -> None:
     meeting = Meeting()
     meeting.join(PATIENT)
     effects = meeting.send(PATIENT, {"type": "leave"})
-    assert closed(effects) == ["david"] and of(effects, JanusDetach) == []
+    assert closed(effects) == ["david"]
+    assert of(effects, JanusDetach) == []
     assert effects[-1] == DestroyJanusRoom()
 
 
@@ -198,7 +200,8 @@ def test_guests_are_removed_when_the_countdown_ends_and_the_lobby_keeps_waiting(
         "reason": "host_left",
         "message": "Vårdpersonalen har lämnat mötet, så mötet är avslutat.",
     }
-    assert to(effects, PATIENT) == [ended] and to(effects, GUARDIAN) == [ended]
+    assert to(effects, PATIENT) == [ended]
+    assert to(effects, GUARDIAN) == [ended]
     assert sorted(closed(effects)) == ["david", "maria"]
     assert audits(effects) == [Audit("meeting.host_left_timeout", "system", {"removed": 2})]
     assert [p.name for p in meeting.room.participants.values()] == ["Olle"]
@@ -266,7 +269,8 @@ def test_two_people_on_the_general_link_are_two_participants_and_neither_takes_o
     meeting = Meeting()
     meeting.admitted(CLINICIAN, SHARED_PATIENT)
     effects = meeting.join(SHARED_RELATIVE)
-    assert not to(effects, SHARED_PATIENT, "taken_over") and closed(effects) == []
+    assert not to(effects, SHARED_PATIENT, "taken_over")
+    assert closed(effects) == []
     assert meeting.state(SHARED_PATIENT) == "admitted"
     assert meeting.state(SHARED_RELATIVE) == "lobby"
     assert meeting.pid(SHARED_PATIENT) != meeting.pid(SHARED_RELATIVE)
@@ -290,4 +294,5 @@ def test_removing_someone_from_the_general_link_does_not_bar_the_others() -> Non
     meeting.admitted(CLINICIAN, SHARED_PATIENT)
     meeting.send(CLINICIAN, {"type": "remove", "participant": meeting.pid(SHARED_PATIENT)})
     joined = to(meeting.join(SHARED_RELATIVE), SHARED_RELATIVE, "joined")
-    assert joined and joined[0]["state"] == "lobby"
+    assert joined
+    assert joined[0]["state"] == "lobby"

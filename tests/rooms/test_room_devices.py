@@ -69,7 +69,8 @@ def test_another_device_or_a_link_does_not_take_the_room_device_s_place(other: P
     meeting = Meeting("vardrum")
     meeting.admitted(CLINICIAN, ROOM_DEVICE)
     effects = meeting.join(other)
-    assert not to(effects, ROOM_DEVICE, "taken_over") and closed(effects) == []
+    assert not to(effects, ROOM_DEVICE, "taken_over")
+    assert closed(effects) == []
     assert meeting.state(ROOM_DEVICE) == "admitted"
 
 
