@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -35,7 +36,9 @@ def _count(ctx: Context, model: type[StaffSession] | type[Meeting]) -> int:
 
 
 def _meeting_body() -> dict[str, str]:
-    start = (dt.datetime.now() + dt.timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    start = (dt.datetime.now(ZoneInfo("Europe/Stockholm")) + dt.timedelta(days=1)).replace(
+        hour=9, minute=0, second=0, microsecond=0
+    )
     return {
         "title": "Återbesök",
         "start": start.strftime("%Y-%m-%dT%H:%M"),

@@ -71,7 +71,8 @@ def test_start_shows_the_inbox_with_its_unread_count_and_the_booked_times(
     assert "Karin Ek Logga ut" in text
     assert "Start Inkorg 2 olästa Bokade tider" in text
     assert "Inkorg Se inkorg 2 olästa" in text
-    assert "Bokade tider Nästa:" in text and "Se bokade tider" in text
+    assert "Bokade tider Nästa:" in text
+    assert "Se bokade tider" in text
     assert "Agera ombud" not in text  # Karin has no children
     assert 'aria-current="page">Start' in page.text
 
@@ -126,7 +127,8 @@ def test_opening_a_message_shows_it_as_1177_does_and_marks_it_read(
     assert "Du är här: Start / Inkorg / Skyddat digitalt vårdmöte" in text
     assert f"Skyddat digitalt vårdmöte {CLINIC} Information Skickat" in text
     day = (dt.datetime.now(TZ).date() + dt.timedelta(days=4)).isoformat()
-    assert f"Datum: {day}" in text and "Tid: klockan 08:00" in text
+    assert f"Datum: {day}" in text
+    assert "Tid: klockan 08:00" in text
     assert "<h2>Så ansluter du</h2>" in page.text
     assert (
         '<p class="text">Hej,\nDu har fått tid för ett digitalt vårdmöte' in page.text
@@ -141,7 +143,8 @@ def test_opening_a_message_shows_it_as_1177_does_and_marks_it_read(
     assert read_at(ctx, sent.message_id) is not None
     listing = client.get("/inkorg/meddelanden")
     assert "OLÄST" not in listing.text
-    assert "Inkorgen är tom" not in listing.text and "0 olästa" in text_of(listing.text)
+    assert "Inkorgen är tom" not in listing.text
+    assert "0 olästa" in text_of(listing.text)
 
 
 def test_the_message_is_rendered_with_the_meeting_time_now(
@@ -154,7 +157,8 @@ def test_the_message_is_rendered_with_the_meeting_time_now(
     )
     sign_in(client, patient.typed)
     text = text_of(client.get(f"/inkorg/meddelanden/{sent.message_id}").text)
-    assert f"Datum: {later.date().isoformat()}" in text and "Tid: klockan 13:15" in text
+    assert f"Datum: {later.date().isoformat()}" in text
+    assert "Tid: klockan 13:15" in text
 
 
 def test_a_message_whose_link_no_longer_works_says_so(
@@ -171,7 +175,8 @@ def test_a_message_whose_link_no_longer_works_says_so(
     text = text_of(page.text)
     assert "Anslutningslänk: Länken gäller inte längre." in text
     assert "Länken till videomötet gäller inte längre." in text
-    assert "/m/" not in page.text and "join-link" not in page.text
+    assert "/m/" not in page.text
+    assert "join-link" not in page.text
 
 
 def test_another_persons_message_is_not_found_exactly_as_a_missing_one(
@@ -186,7 +191,8 @@ def test_another_persons_message_is_not_found_exactly_as_a_missing_one(
         answers.append(text_of(response.text))
     assert answers[0] == answers[1]
     assert NOT_FOUND in answers[0]
-    assert "Per" not in answers[0] and CLINIC not in answers[0]
+    assert "Per" not in answers[0]
+    assert CLINIC not in answers[0]
     assert read_at(ctx, theirs.message_id) is None
 
 
@@ -206,9 +212,11 @@ def test_the_list_is_shown_in_pages(ctx: Context, client: TestClient, patient: P
         send_message(ctx, patient, days=2 + i % 5, sent_at=utcnow() - dt.timedelta(hours=i))
     sign_in(client, patient.typed)
     first = text_of(client.get("/inkorg/meddelanden").text)
-    assert "Visar 1-20 av 21 21 olästa" in first and "Sida 1 av 2 Nästa" in first
+    assert "Visar 1-20 av 21 21 olästa" in first
+    assert "Sida 1 av 2 Nästa" in first
     second = client.get("/inkorg/meddelanden?sida=2")
-    assert "Visar 21-21 av 21" in text_of(second.text) and "Föregående" in second.text
+    assert "Visar 21-21 av 21" in text_of(second.text)
+    assert "Föregående" in second.text
     for bad, status, message in (
         ("abc", 422, "Sidnumret ska vara ett heltal, 1 eller större."),
         ("0", 422, "Sidnumret ska vara ett heltal, 1 eller större."),
@@ -268,7 +276,8 @@ def test_reading_is_audited_with_the_meeting_and_message_and_no_full_number(
     assert entry.actor == f"patient:{patient.number.masked()}"
     assert entry.meeting_id == sent.meeting_id
     assert json.loads(entry.details) == {"message": sent.message_id}
-    assert patient.number.digits not in everything and patient.number.digits[2:] not in everything
+    assert patient.number.digits not in everything
+    assert patient.number.digits[2:] not in everything
     assert "Karin" not in everything
 
 

@@ -68,7 +68,9 @@ def _start(client: TestClient) -> str:
     response = client.get("/inkorg/oidc/start", follow_redirects=False)
     assert response.status_code == 303, response.text
     cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("vm_patient_oidc="))
-    assert "HttpOnly" in cookie and "Path=/inkorg/oidc" in cookie and "Max-Age=600" in cookie
+    assert "HttpOnly" in cookie
+    assert "Path=/inkorg/oidc" in cookie
+    assert "Max-Age=600" in cookie
     location: str = response.headers["location"]
     return location
 
@@ -88,14 +90,14 @@ def test_signing_in_with_e_identification_opens_the_inbox(
     address = _start(client)
     query = parse_qs(urlsplit(address).query)
     assert address.startswith(provider.issuer + "/authorize?")
-    assert (
-        query["client_id"] == [CLIENT_ID]
-        and query["response_type"] == ["code"]
-        and query["scope"] == ["openid"]
-    )
+    assert query["client_id"] == [CLIENT_ID]
+    assert query["response_type"] == ["code"]
+    assert query["scope"] == ["openid"]
     assert query["redirect_uri"] == ["http://vardmote.test/inkorg/oidc/klar"]
-    assert query["code_challenge_method"] == ["S256"] and len(query["code_challenge"][0]) == 43
-    assert len(query["state"][0]) >= 32 and len(query["nonce"][0]) >= 32
+    assert query["code_challenge_method"] == ["S256"]
+    assert len(query["code_challenge"][0]) == 43
+    assert len(query["state"][0]) >= 32
+    assert len(query["nonce"][0]) >= 32
     assert query["state"] != query["nonce"]
 
     response = client.get(_at_provider(address), follow_redirects=False)
@@ -103,14 +105,16 @@ def test_signing_in_with_e_identification_opens_the_inbox(
     assert response.status_code == 303, response.text
     assert response.headers["location"] == "/inkorg"
     (token_request,) = provider.seen
-    assert token_request["grant_type"] == "authorization_code" and len(token_request["code_verifier"]) >= 43
+    assert token_request["grant_type"] == "authorization_code"
+    assert len(token_request["code_verifier"]) >= 43
     assert "client_id" not in token_request  # the secret went by Basic authentication
     start = client.get("/inkorg")
     assert start.status_code == 200
     assert "19900602-2397 Logga ut" in text_of(start.text)
     with ctx.db.session() as s:
         row = s.scalars(select(PatientSession)).one()
-        assert row.method == "oidc" and row.patient.personnummer == "199006022397"
+        assert row.method == "oidc"
+        assert row.patient.personnummer == "199006022397"
         assert not row.patient.is_demo
         entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "inbox.signed_in")).one()
     assert (entry.actor, json.loads(entry.details)) == ("patient:19900602-****", {"method": "oidc"})

@@ -253,7 +253,7 @@ def test_a_valid_number_inside_a_longer_run_of_digits_is_not_found(
     assert not any(f.text == number for f in find_personal_data(text, today=today))
 
 
-@given(st.datetimes(dt.datetime(1800, 1, 1), dt.datetime(2200, 12, 31)), words, words)
+@given(st.datetimes(dt.datetime(1800, 1, 1), dt.datetime(2200, 12, 31)), words, words)  # noqa: DTZ001 (only written out)
 def test_dates_and_times_are_not_found(moment: dt.datetime, prefix: str, suffix: str) -> None:
     for written in (
         f"{moment:%Y-%m-%d}",

@@ -107,7 +107,8 @@ def test_the_calendar_text_is_utf8_with_lines_folded_at_75_octets(smtp_server: t
     data = calendar_part(message).get_payload(decode=True)
     assert isinstance(data, bytes)
     text = data.decode("utf-8")
-    assert "Västmanland" in text and "Åsa Öberg" in text
+    assert "Västmanland" in text
+    assert "Åsa Öberg" in text
     lines = data.split(b"\r\n")
     assert max(len(line) for line in lines) <= 75
     for line in lines:
@@ -222,7 +223,8 @@ def test_a_server_that_is_down_gives_a_clear_swedish_error_and_sends_nothing(
     )
     assert "Traceback" not in caught.value.message
     assert f"127.0.0.1:{port}" in caplog.text, "the log has the details"
-    assert SOCIAL_WORKER.email not in caplog.text and "vårdmöte" not in caplog.text
+    assert SOCIAL_WORKER.email not in caplog.text
+    assert "vårdmöte" not in caplog.text
 
 
 def test_a_server_without_starttls_is_not_used_in_clear_text(smtp_server: tuple[SmtpInbox, int]) -> None:
@@ -342,7 +344,7 @@ def test_the_mailer_is_smtp_when_a_host_is_set_else_the_outbox(settings: Setting
         ),
         pytest.param({"attendees": ()}, "Invitation needs at least one attendee", id="no-attendees"),
         pytest.param(
-            {"starts_at": dt.datetime(2024, 5, 15, 8, 40)},
+            {"starts_at": dt.datetime(2024, 5, 15, 8, 40)},  # noqa: DTZ001 (naive on purpose)
             "Invitation times must be aware",
             id="naive-time",
         ),

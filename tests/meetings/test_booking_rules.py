@@ -223,7 +223,8 @@ def test_it_tidies_the_title_spacing() -> None:
 def test_it_reads_times_in_stockholm_and_returns_utc(local: str, expected: dt.datetime) -> None:
     parsed = parse_time(local, TZ)
     assert parsed == expected
-    assert parsed is not None and parsed.utcoffset() == dt.timedelta(0)
+    assert parsed is not None
+    assert parsed.utcoffset() == dt.timedelta(0)
 
 
 def test_the_missing_spring_hour_lands_after_the_change_not_before() -> None:

@@ -69,7 +69,8 @@ def test_the_upload_lists_the_skype_meetings_with_their_flags(admin: TestClient)
     page = _listed(admin)
     rows = _rows(page)[1:]
     assert len(rows) == 8
-    assert "Veckomöte rehabteamet" in rows[0] and "återkommande" in rows[0]
+    assert "Veckomöte rehabteamet" in rows[0]
+    assert "återkommande" in rows[0]
     skype_organiser = "Organisatör i Skype: annika.lakare@regionvastmanland.se"
     assert any(
         f"Ring upp [telefonnummer] {skype_organiser} PERSONUPPGIFTER: telefonnummer (Ämne)" in r for r in rows
@@ -86,11 +87,12 @@ def test_the_upload_lists_the_skype_meetings_with_their_flags(admin: TestClient)
         PHONE,
     ):
         assert absent not in page
-    assert page.count('name="valda"') == 8 and page.count("checked") == 8
+    assert page.count('name="valda"') == 8
+    assert page.count("checked") == 8
 
 
 @pytest.mark.parametrize(
-    "data, message",
+    ("data", "message"),
     [
         pytest.param(outlook_export().encode("cp1252"), NOT_UTF8, id="latin-1"),
         pytest.param(b"%PDF-1.7\n", NOT_ICALENDAR, id="not-icalendar"),
@@ -168,7 +170,7 @@ def test_boka_om_alla_for_a_chosen_staff_account_and_never_twice(ctx: Context, a
 
 
 @pytest.mark.parametrize(
-    "change, field, message",
+    ("change", "field", "message"),
     [
         pytest.param({"vilka": "valda"}, "valda", NOTHING_CHOSEN, id="nothing-chosen"),
         pytest.param(
@@ -211,7 +213,8 @@ def test_a_file_read_again_shows_what_is_already_rebooked_unchosen(ctx: Context,
         meeting_id = s.scalars(select(Meeting.id)).one()
     page = _listed(admin)
     assert page.count(f'<a href="/moten/{meeting_id}">Redan ombokat') == 1
-    assert page.count('name="valda"') == 8 and page.count("checked") == 7
+    assert page.count('name="valda"') == 8
+    assert page.count("checked") == 7
     assert 'id="valt-1" name="valda" value="1"  aria-labelledby' in page
 
 
@@ -225,7 +228,8 @@ def test_a_long_list_is_rebooked_in_rounds(
     body = {**_form_fields(first), "vilka": "alla", "organiser": "admin", "type_key": "vardmote_patient"}
     assert admin.post("/admin/skype/boka-om", data=body).status_code == 200
     second = _listed(admin)
-    assert second.count('name="valda"') == 3 and "Redan ombokat" not in second
+    assert second.count('name="valda"') == 3
+    assert "Redan ombokat" not in second
     assert "Ytterligare 2 Skypemöten visas inte" in second
     assert count(ctx, Meeting) == 3
 

@@ -138,7 +138,7 @@ def test_the_dial_in_number_of_the_skype_invitation_is_not_personal_data() -> No
 
 
 @pytest.mark.parametrize(
-    "description, found",
+    ("description", "found"),
     [
         pytest.param(f"Ring {PHONE} om ni blir sena.", "telefonnummer (Meddelande)", id="mobile"),
         pytest.param("Patientens nummer: +46 70 123 45 67", "telefonnummer (Meddelande)", id="international"),
@@ -264,7 +264,7 @@ def _bad(data: bytes) -> str:
 
 
 @pytest.mark.parametrize(
-    "data, message",
+    ("data", "message"),
     [
         pytest.param(b"", EMPTY, id="empty"),
         pytest.param(b"  \r\n", EMPTY, id="blank"),

@@ -88,7 +88,7 @@ def test_the_chosen_type_is_booked(ctx: Context, clinician: User) -> None:
 
 
 @pytest.mark.parametrize(
-    "type_key, message",
+    ("type_key", "message"),
     [
         pytest.param(
             "digitalt_vardmote",

@@ -18,7 +18,7 @@ def _properties(extra: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    "properties, verdict",
+    ("properties", "verdict"),
     [
         pytest.param(
             {INFORMATION: '{"OnlineMeetingChannelId":null\\,"OnlineMeetingProvider":1}'},
@@ -103,7 +103,7 @@ def test_an_event_is_judged_by_what_outlook_wrote(properties: dict[str, str], ve
 
 
 @pytest.mark.parametrize(
-    "information, provider",
+    ("information", "provider"),
     [
         pytest.param('{"OnlineMeetingChannelId":null\\,"OnlineMeetingProvider":1}', 1, id="escaped-comma"),
         pytest.param('{"OnlineMeetingProvider":3}', 3, id="plain"),
