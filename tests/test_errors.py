@@ -15,7 +15,7 @@ def _every_module() -> None:
             importlib.import_module(module.name)
 
 
-def _subclasses(cls: type) -> set[type]:
+def _subclasses(cls: type[errors.VardmoteError]) -> set[type[errors.VardmoteError]]:
     found = set(cls.__subclasses__())
     for sub in list(found):
         found |= _subclasses(sub)

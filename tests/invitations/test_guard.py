@@ -395,7 +395,8 @@ def addresses(draw: st.DrawFn) -> tuple[str, str]:
         f"{street}{draw(gap)}{house}{draw(st.sampled_from([',', '']))}{draw(gap)}"
         f"{str(postcode)[:3]}{draw(st.sampled_from(['', ' ']))}{str(postcode)[3:]}{draw(gap)}{city}"
     )
-    case: Callable[[str], str] = draw(st.sampled_from([str.upper, str.lower, str]))
+    cases: list[Callable[[str], str]] = [str.upper, str.lower, str]
+    case = draw(st.sampled_from(cases))
     return known, case(written)
 
 
