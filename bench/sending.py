@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -156,7 +157,7 @@ def _measure() -> int:
             )
             if not ids:
                 raise SystemExit("the adult's inbox shows no messages")
-            messages = [_timed(lambda m=m: patient.get(f"/inkorg/meddelanden/{m}"), 200) for m in ids]
+            messages = [_timed(partial(patient.get, f"/inkorg/meddelanden/{m}"), 200) for m in ids]
     finally:
         controller.stop()
     guard = _guard_microseconds()

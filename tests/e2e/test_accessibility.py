@@ -80,7 +80,8 @@ def test_the_pages_a_stranger_reaches_are_accessible(
     _check(page, shots, "privacy")
 
     response = page.goto("/m/ingen-sadan-lank")
-    assert response is not None and response.status == 404
+    assert response is not None
+    assert response.status == 404
     expect(page.get_by_role("heading", name="Länken fungerar inte")).to_be_visible()
     _check(page, shots, "link-not-found")
 
@@ -125,7 +126,8 @@ def test_a_clinicians_pages_are_accessible(
     _check(page, shots, "edit-meeting")
 
     response = page.goto("/moten/finns-inte")
-    assert response is not None and response.status == 404
+    assert response is not None
+    assert response.status == 404
     _check(page, shots, "meeting-not-found")
 
     page.goto("/kalenderprenumeration")
@@ -174,4 +176,5 @@ def test_keyboard_focus_is_visible(new_context: NewContext) -> None:
     style = focused.evaluate(
         "(e) => { const s = getComputedStyle(e); return [s.outlineStyle, s.outlineWidth, s.outlineColor]; }"
     )
-    assert style[0] != "none" and style[1] != "0px", f"the focused button has no outline: {style}"
+    assert style[0] != "none", f"the focused button has no outline: {style}"
+    assert style[1] != "0px", f"the focused button has no outline: {style}"

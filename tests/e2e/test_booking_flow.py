@@ -180,7 +180,8 @@ def test_a_newcomer_books_downloads_and_cancels_a_protected_meeting(
     expect(page.get_by_role("link", name="Starta möte", exact=True)).to_be_visible()
     meeting_url = page.url
     guest_url = join.get_attribute("href")
-    assert guest_url is not None and guest_url.startswith(page.url.split("/moten/")[0] + "/m/"), guest_url
+    assert guest_url is not None, guest_url
+    assert guest_url.startswith(page.url.split("/moten/")[0] + "/m/"), guest_url
     shots.shot(page, "meeting-booked")
 
     open_week_of(page, day)
@@ -192,7 +193,8 @@ def test_a_newcomer_books_downloads_and_cancels_a_protected_meeting(
 
     guest = new_context().new_page()
     response = guest.goto(guest_url)
-    assert response is not None and response.status == 200
+    assert response is not None
+    assert response.status == 200
     expect(
         guest.get_by_role("heading", name="Välkommen till ditt videomöte med Region Västmanland")
     ).to_be_visible()
@@ -234,7 +236,8 @@ def test_a_newcomer_books_downloads_and_cancels_a_protected_meeting(
     shots.shot(page, "calendar-without-meeting")
 
     response = guest.goto(guest_url)
-    assert response is not None and response.status == 410
+    assert response is not None
+    assert response.status == 410
     expect(guest.get_by_role("heading", name="Länken fungerar inte")).to_be_visible()
     shots.shot(guest, "guest-link-gone")
 

@@ -283,7 +283,8 @@ def test_a_revoked_link_is_refused_before_and_after_the_set_up(
     # Opened afresh, the link is refused by the server's own page.
     again = guest.context.new_page()
     response = again.goto(booking.guest_url)
-    assert response is not None and response.status == 410
+    assert response is not None
+    assert response.status == 410
     expect(again.get_by_role("heading", name="Länken fungerar inte", level=1)).to_be_visible()
     expect(again.get_by_text(LINK_GONE)).to_be_visible()
     expect(again.get_by_text(CONTACT)).to_be_visible()

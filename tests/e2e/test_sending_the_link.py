@@ -141,7 +141,8 @@ def test_a_clinician_sends_the_link_and_the_guardian_follows_it_as_ombud(
     message = _the_invitation(inbox)
     part = calendar_part(message)
     assert part.get_content_type() == "text/calendar"
-    assert part.get_param("method") == "REQUEST" and part.get_content_charset() == "utf-8"
+    assert part.get_param("method") == "REQUEST"
+    assert part.get_content_charset() == "utf-8"
     calendar, event = event_of(message)
     assert calendar["METHOD"] == "REQUEST"
     assert re.fullmatch(re.escape(booking.meeting_id) + r"-\d+@vardmote", str(event["UID"]))  # her own event

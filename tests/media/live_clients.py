@@ -50,6 +50,7 @@ from aiortc import (
 from aiortc.mediastreams import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, AudioStreamTrack, MediaStreamError
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, unpack_remb_fci
 from aiortc.sdp import candidate_from_sdp
+from av import VideoFrame
 from rtc_peers import SyntheticCamera
 from websockets.asyncio.client import ClientConnection
 
@@ -395,7 +396,8 @@ class Person:
             self._changed.notify_all()
 
     async def _add_candidate(self, message: Message) -> None:
-        pc = {"subscriber": self.subscriber, "screen": self.screen}.get(message.get("pc"), self.publisher)
+        others: dict[str, RTCPeerConnection | None] = {"subscriber": self.subscriber, "screen": self.screen}
+        pc = others.get(str(message.get("pc")), self.publisher)
         raw = message.get("candidate")
         if pc is None:
             return
@@ -418,7 +420,7 @@ class Person:
         try:
             while True:
                 frame = await track.recv()
-                if track.kind != "video":
+                if track.kind != "video" or not isinstance(frame, VideoFrame):
                     continue
                 self.frames_by_mid[mid] += 1
                 self._frames_by_participant[self._streams.get(mid, "?")] += 1
@@ -503,7 +505,8 @@ class People:
         """host is Annika, joined (and publishing if asked)."""
         annika = await self.connect("Annika", staff=True)
         joined = await annika.join()
-        assert joined["type"] == "joined" and joined["state"] == "admitted", joined
+        assert joined["type"] == "joined", joined
+        assert joined["state"] == "admitted", joined
         if publish:
             await annika.publish()
         return annika
@@ -512,7 +515,8 @@ class People:
         """guest is someone on a guest link, waiting in the lobby."""
         person = await self.connect(name)
         joined = await person.join(link or self.meeting.link)
-        assert joined["type"] == "joined" and joined["state"] == "lobby", joined
+        assert joined["type"] == "joined", joined
+        assert joined["state"] == "lobby", joined
         return person
 
     async def admitted_guest(self, host: Person, name: str = "David", link: str | None = None) -> Person:

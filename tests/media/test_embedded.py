@@ -72,7 +72,8 @@ async def test_the_configuration_loads_only_the_videoroom_and_websockets_on_loop
         "wss = false",
     ):
         assert f"\t{line}\n" in transport
-    assert secrets["api_secret"] not in cmdline and secrets["admin_key"] not in cmdline
+    assert secrets["api_secret"] not in cmdline
+    assert secrets["admin_key"] not in cmdline
     assert _mode(folder) == 0o700
     for private in ("secrets.json", "conf/janus.jcfg", "conf/janus.plugin.videoroom.jcfg"):
         assert _mode(folder / private) == 0o600, private
@@ -162,7 +163,8 @@ async def test_a_killed_janus_is_restarted_and_its_clients_learn_it_is_gone(tmp_
             await waiting
         assert not isinstance(dropped.value, JanusTimeout)  # it failed because the connection dropped
         await _until(lambda: client.closed)
-        assert len(closed) == 1 and session.ended
+        assert len(closed) == 1
+        assert session.ended
         await _until(lambda: janus.healthy() and janus.restarts == 1)
         assert janus.pid != first_pid
         assert janus.status()["up"] is True
@@ -190,8 +192,10 @@ async def test_a_janus_that_stops_answering_is_killed_and_restarted(tmp_path: Pa
 async def test_stop_ends_janus_and_reports_it_down(tmp_path: Path) -> None:
     async with running_janus(tmp_path) as janus:
         pid = janus.pid
-    assert pid is not None and not Path(f"/proc/{pid}").exists()
-    assert not janus.healthy() and janus.status()["up"] is False
+    assert pid is not None
+    assert not Path(f"/proc/{pid}").exists()
+    assert not janus.healthy()
+    assert janus.status()["up"] is False
     assert not (janus.folder / "janus.pid").exists()
     with pytest.raises(JanusUnavailable):
         await JanusClient.connect(janus.url, timeout=1.0)
@@ -215,7 +219,8 @@ async def test_a_janus_left_running_by_a_crashed_vardmote_is_ended_at_start(tmp_
         await janus.start()
         try:
             assert leftover.wait(timeout=5) == -signal.SIGKILL
-            assert janus.healthy() and janus.pid != leftover.pid
+            assert janus.healthy()
+            assert janus.pid != leftover.pid
         finally:
             await janus.stop()
     finally:

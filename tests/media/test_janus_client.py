@@ -35,7 +35,8 @@ async def test_a_session_attaches_a_videoroom_handle_and_detaches_it(tmp_path: P
     async with running_janus(tmp_path) as janus, connected(janus) as client:
         session = await client.create_session()
         handle = await session.attach(PLUGIN)
-        assert handle.id > 0 and handle.plugin == PLUGIN
+        assert handle.id > 0
+        assert handle.plugin == PLUGIN
         data, jsep = await handle.message({"request": "exists", "room": "ingen"})
         assert data == {"videoroom": "success", "room": "ingen", "exists": False}
         assert jsep is None
@@ -101,7 +102,9 @@ async def test_requests_fail_as_unavailable_after_the_client_closed(tmp_path: Pa
         session = await client.create_session()
         handle = await session.attach(PLUGIN)
         await client.close()
-        assert client.closed and session.ended and handle.closed
+        assert client.closed
+        assert session.ended
+        assert handle.closed
         assert (await handle.events.get()).kind == "closed"
         with pytest.raises(JanusUnavailable):
             await client.info()

@@ -150,10 +150,13 @@ async def test_a_screen_share_is_its_own_publisher_stream_that_the_host_receives
             server, meeting.meeting_id, "meeting.share_started", "meeting.share_stopped"
         )
         assert [action for action, _, _ in entries] == ["meeting.share_started", "meeting.share_stopped"]
-        assert {actor for _, actor, _ in entries} == {entries[0][1]} and entries[0][1].startswith("guest:")
+        assert {actor for _, actor, _ in entries} == {entries[0][1]}
+        assert entries[0][1].startswith("guest:")
         assert all(details == {"participant": david.id} for _, _, details in entries)
-        assert host.errors() == [] and david.errors() == []
-        assert host.of_type("client_failure") == [] and david.of_type("client_failure") == []
+        assert host.errors() == []
+        assert david.errors() == []
+        assert host.of_type("client_failure") == []
+        assert david.of_type("client_failure") == []
 
 
 async def test_an_mdk_meeting_shares_at_full_resolution_with_no_bitrate_cap(
@@ -176,7 +179,8 @@ async def test_an_mdk_meeting_shares_at_full_resolution_with_no_bitrate_cap(
         # frames are through (see the test above). An MDK share gets none: it is not capped.
         await asyncio.sleep(1.0)
         assert david.screen_remb == []
-        assert host.errors() == [] and david.errors() == []
+        assert host.errors() == []
+        assert david.errors() == []
 
 
 async def test_a_screen_offer_without_an_accepted_share_start_is_not_allowed(
@@ -199,7 +203,8 @@ async def test_a_screen_offer_without_an_accepted_share_start_is_not_allowed(
 
         await asyncio.sleep(0.3)
         assert david.of_type("answer") == []
-        assert host.of_type("streams") == [] and host.of_type("offer") == []
+        assert host.of_type("streams") == []
+        assert host.of_type("offer") == []
 
 
 async def test_avsluta_mötet_ends_it_for_everyone_and_links_get_meeting_ended_until_a_host_is_back(
@@ -246,7 +251,9 @@ async def test_avsluta_mötet_ends_it_for_everyone_and_links_get_meeting_ended_u
         assert [(actor, details) for _, actor, details in entries] == [("user:annika", {"participants": 2})]
         refusals = await audit_entries(server, meeting.meeting_id, "meeting.join_refused")
         assert [details for _, _, details in refusals] == [{"reason": "meeting_ended"}] * 2
-        assert back.errors() == [] and host.errors() == [] and david.errors() == []
+        assert back.errors() == []
+        assert host.errors() == []
+        assert david.errors() == []
 
 
 async def test_an_anonymous_meeting_shows_attendees_only_the_host_and_the_floor_lets_one_be_heard_by_hosts(
@@ -291,5 +298,7 @@ async def test_an_anonymous_meeting_shows_attendees_only_the_host_and_the_floor_
         assert [m["streams"] for m in david.of_type("streams")] == [
             [{"participant": host.id, "kind": "camera"}]
         ]
-        assert eva.frames_from(host.id) > 10 and david.frames_from(host.id) > 10
-        assert host.errors() == [] and eva.errors() == []
+        assert eva.frames_from(host.id) > 10
+        assert david.frames_from(host.id) > 10
+        assert host.errors() == []
+        assert eva.errors() == []

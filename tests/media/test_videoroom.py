@@ -62,7 +62,8 @@ async def test_participants_lists_who_joined_and_destroy_ends_the_room(tmp_path:
         await rooms.create(MEETING)
         clinician = await session.attach(PLUGIN)
         joined = await videoroom.join_as_publisher(clinician, MEETING, "Annika Testsson")
-        assert joined.room == MEETING and joined.feeds == ()
+        assert joined.room == MEETING
+        assert joined.feeds == ()
         assert [(p.id, p.display, p.publisher) for p in await rooms.participants(MEETING)] == [
             (joined.id, "Annika Testsson", False)
         ]
