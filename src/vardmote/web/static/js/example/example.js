@@ -19,7 +19,7 @@ const connection = new MeetingConnection({ meetingId, link, name: params.get("na
 /** @type {Map<string, HTMLVideoElement>} one element per received stream */
 const shown = new Map();
 
-/** @param {import("../meeting/connection.js").ParticipantEntry} p */
+/** @param {import("../meeting/protocol.js").ParticipantEntry} p */
 function showWaiting(p) {
   lobby.querySelector(`[data-id="${p.id}"]`)?.remove();
   if (connection.role !== "host" || p.state !== "lobby") return;

@@ -12,7 +12,7 @@ import { find, h } from "./dom.js";
 import { ROLE_NAMES } from "./participant-list.js";
 
 /** @typedef {import("./connection.js").MeetingConnection} MeetingConnection */
-/** @typedef {import("./connection.js").ChatMessage} ChatMessage */
+/** @typedef {import("./protocol.js").ChatMessage} ChatMessage */
 
 /**
  * @typedef {Object} ChatElements the chat's part of _meeting_room.html

@@ -9,11 +9,12 @@
  * @module meeting/join
  */
 
-import { ConnectionError, MeetingConnection } from "./connection.js";
+import { MeetingConnection } from "./connection.js";
+import { ConnectionError } from "./protocol.js";
 import { DeviceSetup, SetupError } from "./device-setup.js";
 import { MeetingRoom } from "./room.js";
 
-/** @typedef {import("./connection.js").JoinedMessage} JoinedMessage */
+/** @typedef {import("./protocol.js").JoinedMessage} JoinedMessage */
 /** @typedef {"namn" | "installning" | "ansluter" | "lobby" | "mote"} StepName */
 /** @typedef {"webblasare" | "behorighet" | "inga-enheter" | "upptagen" | "lanken" | "fullt" | "last" | "nekad" | "borttagen" | "avslutat" | "lamnat" | "annan-flik" | "bruten"} StateName */
 

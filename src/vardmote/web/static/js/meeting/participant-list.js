@@ -11,7 +11,7 @@
 import { find, h } from "./dom.js";
 
 /** @typedef {import("./connection.js").MeetingConnection} MeetingConnection */
-/** @typedef {import("./connection.js").ParticipantEntry} ParticipantEntry */
+/** @typedef {import("./protocol.js").ParticipantEntry} ParticipantEntry */
 
 /**
  * ROLE_NAMES are the roles as the page names them (the chat names hosts the same way).

@@ -17,11 +17,11 @@ import { ParticipantList } from "./participant-list.js";
 import { playArrivalChime } from "./sounds.js";
 
 /** @typedef {import("./connection.js").MeetingConnection} MeetingConnection */
-/** @typedef {import("./connection.js").JoinedMessage} JoinedMessage */
-/** @typedef {import("./connection.js").ParticipantEntry} ParticipantEntry */
-/** @typedef {import("./connection.js").Settings} Settings */
-/** @typedef {import("./connection.js").Policy} Policy */
-/** @typedef {import("./connection.js").StreamKind} StreamKind */
+/** @typedef {import("./protocol.js").JoinedMessage} JoinedMessage */
+/** @typedef {import("./protocol.js").ParticipantEntry} ParticipantEntry */
+/** @typedef {import("./protocol.js").Settings} Settings */
+/** @typedef {import("./protocol.js").Policy} Policy */
+/** @typedef {import("./protocol.js").StreamKind} StreamKind */
 
 /**
  * @typedef {Object} RoomOptions

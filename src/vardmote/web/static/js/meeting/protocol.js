@@ -1,0 +1,93 @@
+// @ts-check
+/**
+ * The data structures and messages of the meeting WebSocket (docs/protocol.md),
+ * as JSDoc types: what the server sends a browser; and ConnectionError, what a
+ * refusal (an `error` message) or a lost connection becomes. connection.js and
+ * the UI modules import them.
+ * @module meeting/protocol
+ */
+
+/** @typedef {"camera" | "screen"} StreamKind */
+/** @typedef {"host" | "guest" | "room_device"} Role */
+
+/**
+ * @typedef {Object} Policy
+ * @property {number | null} participant_limit
+ * @property {boolean} lobby
+ * @property {boolean} anonymous
+ * @property {"standard" | "full_resolution"} content_sharing
+ */
+
+/**
+ * @typedef {Object} Settings
+ * @property {boolean} locked
+ * @property {boolean} guests_may_unmute
+ */
+
+/**
+ * @typedef {Object} ParticipantEntry
+ * @property {string} id
+ * @property {string} name
+ * @property {Role} role
+ * @property {"lobby" | "admitted" | "gone"} state
+ * @property {boolean} camera
+ * @property {boolean} microphone
+ * @property {boolean} host_muted
+ * @property {boolean} connected
+ * @property {boolean} sharing
+ * @property {boolean} floor
+ * @property {string} [invited_as] what a guest's personal link was made for ("Patient", "Tolk"); hosts only
+ */
+
+/**
+ * @typedef {Object} StreamName
+ * @property {string} participant
+ * @property {StreamKind} kind
+ */
+
+/**
+ * @typedef {Object} JoinedMessage
+ * @property {"joined"} type
+ * @property {string} participant
+ * @property {Role} role
+ * @property {"lobby" | "admitted"} state
+ * @property {boolean} resumed
+ * @property {string} resume
+ * @property {Policy} policy
+ * @property {Settings} settings
+ * @property {ParticipantEntry[]} participants
+ * @property {string[]} hands
+ */
+
+/** @typedef {{type: "lobby", hosts_present: boolean}} LobbyMessage */
+/** @typedef {{type: "admitted", participants: ParticipantEntry[], hands: string[], settings: Settings}} AdmittedMessage */
+/** @typedef {{type: "denied" | "removed" | "taken_over" | "host_left", message: string, seconds?: number}} NoticeMessage */
+/** @typedef {{type: "ended", reason: "ended_by_host" | "host_left", message: string}} EndedMessage */
+/** @typedef {{type: "host_returned"}} HostReturnedMessage */
+/** @typedef {{type: "participant", change: "add" | "update" | "remove", participant: ParticipantEntry}} ParticipantMessage */
+/** @typedef {{type: "hands", queue: string[]}} HandsMessage */
+/** @typedef {{type: "streams", streams: StreamName[]}} StreamsMessage */
+/** @typedef {{type: "settings"} & Settings} SettingsMessage */
+/** @typedef {{type: "chat", from: string, name: string, role: Role, text: string, to_hosts: boolean}} ChatMessage */
+/** @typedef {{type: "muted", by: string, may_unmute: boolean}} MutedMessage */
+/** @typedef {{type: "floor", granted: boolean}} FloorMessage */
+/** @typedef {{type: "error", code: string, message: string, request?: string}} ErrorMessage */
+
+/**
+ * ConnectionError is a refusal of the server (an `error` message) or a lost connection.
+ */
+export class ConnectionError extends Error {
+  /**
+   * @param {string} code the protocol's error code, or "closed"
+   * @param {string} message
+   * @param {string} [request]
+   */
+  constructor(code, message, request) {
+    super(message);
+    this.name = "ConnectionError";
+    /** @type {string} */
+    this.code = code;
+    /** @type {string | undefined} */
+    this.request = request;
+  }
+}
