@@ -52,6 +52,9 @@ NOT_IN_MEETING = "Deltagaren är inte med i mötet."
 
 # ---- reading a frame (messages.decode) ---------------------------------------------------------
 
+MEETING_NOT_FOUND = "Mötet finns inte."
+SIGN_IN_OR_LINK = "Logga in eller använd din länk till mötet."
+NO_ROOM = "Videomöten är avstängda i den här installationen."
 LINK_OR_DEVICE = "Anslut antingen med en länk eller som rumsenhet, inte båda."
 TEXT_FRAMES_ONLY = "Skicka meddelanden som text (JSON)."
 

@@ -36,6 +36,7 @@ from vardmote.lib.ratelimit import TokenBucket
 from vardmote.meetings import links
 from vardmote.meetings.models import Meeting
 from vardmote.rooms import messages as m
+from vardmote.rooms import texts
 from vardmote.rooms.errors import DEFAULT_TEXT, ErrorCode, ProtocolError, error_frame
 from vardmote.rooms.live import LiveMeetings
 from vardmote.rooms.participant import Device, Identity, LinkHolder, Staff
@@ -45,9 +46,6 @@ from vardmote.web.deps import SESSION_COOKIE
 log = logging.getLogger("vardmote.signalling")
 
 router = APIRouter()
-
-MEETING_NOT_FOUND = "Mötet finns inte."
-NO_ROOM = "Videomöten är avstängda i den här installationen."
 
 
 class _Socket:
@@ -123,14 +121,12 @@ def _identify(ctx: Context, meeting_id: str, join: m.Join, cookie: str | None) -
         else:
             row = resolve_session(ctx, s, cookie)
             if row is None:
-                raise ProtocolError(
-                    ErrorCode.NOT_ALLOWED, "Logga in eller använd din länk till mötet.", "join"
-                )
+                raise ProtocolError(ErrorCode.NOT_ALLOWED, texts.SIGN_IN_OR_LINK, "join")
             meeting = _meeting(s, meeting_id)
             if not may_host(s, meeting, row.user):
                 # Staff host their own meetings and those a colleague invited them to; the same
                 # answer as for a meeting that does not exist.
-                raise ProtocolError(ErrorCode.NOT_FOUND, MEETING_NOT_FOUND, "join")
+                raise ProtocolError(ErrorCode.NOT_FOUND, texts.MEETING_NOT_FOUND, "join")
             identity = Staff(row.user.username, row.user.display_name)
         assert meeting.meeting_type is not None
         return _Entry(identity, RoomPolicy.from_meeting_type(meeting.meeting_type))
@@ -140,7 +136,7 @@ def _meeting(s: Session, meeting_id: str) -> Meeting:
     """_meeting is the protected, uncancelled meeting staff or a room device join by its id."""
     found = s.get(Meeting, meeting_id) if len(meeting_id) == 36 else None
     if found is None or found.cancelled_at is not None or found.meeting_type is None:
-        raise ProtocolError(ErrorCode.NOT_FOUND, MEETING_NOT_FOUND, "join")
+        raise ProtocolError(ErrorCode.NOT_FOUND, texts.MEETING_NOT_FOUND, "join")
     return found
 
 
@@ -167,7 +163,7 @@ async def meeting_socket(ws: WebSocket, meeting_id: str) -> None:
     await ws.accept()
     socket = _Socket(ws)
     if live_meetings is None:
-        await socket.send(error_frame(ErrorCode.MEDIA_UNAVAILABLE, NO_ROOM, "join"))
+        await socket.send(error_frame(ErrorCode.MEDIA_UNAVAILABLE, texts.NO_ROOM, "join"))
         await socket.close("media_off")
         return
     bucket = TokenBucket(m.MESSAGES_PER_SECOND, m.MESSAGE_BURST)
