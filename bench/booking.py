@@ -53,11 +53,8 @@ def _time(n: int, call: Callable[[int], httpx.Response]) -> list[float]:
 
 def main() -> int:
     """main runs the benchmark in the test namespace and prints its figures."""
-    namespace = enter_test_namespace()
-    try:
+    with enter_test_namespace():
         return _measure()
-    finally:
-        namespace.close()
 
 
 def _measure() -> int:

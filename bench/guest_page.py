@@ -141,11 +141,8 @@ def _one_run(browser: Browser, phone: dict[str, Any], server: Server) -> dict[st
 
 
 def main() -> None:
-    namespace = enter_test_namespace()
-    try:
+    with enter_test_namespace():
         results = _measure()
-    finally:
-        namespace.close()
     keys = list(results[0])
     medians = {k: statistics.median(r[k] for r in results) for k in keys}
     print(" ".join(f"{k}={v:.1f}" if k == "blur_fps" else f"{k}={v:.0f}" for k, v in medians.items()), end="")

@@ -252,15 +252,12 @@ async def measure(server: Server) -> None:
 def main() -> int:
     """main enters the test namespace, starts the server, runs the three measurements and
     prints the figures."""
-    namespace = enter_test_namespace()
-    try:
-        with (
-            tempfile.TemporaryDirectory(prefix="vardmote-bench-") as folder,
-            serve(Path(folder) / "var", media=True) as server,
-        ):
-            asyncio.run(measure(server))
-    finally:
-        namespace.close()
+    with (
+        enter_test_namespace(),
+        tempfile.TemporaryDirectory(prefix="vardmote-bench-") as folder,
+        serve(Path(folder) / "var", media=True) as server,
+    ):
+        asyncio.run(measure(server))
     return 0
 
 

@@ -104,11 +104,8 @@ def _send_three(staff: httpx.Client, path: str, address: str, samples: dict[str,
 
 def main() -> int:
     """main runs the benchmark in the test namespace and prints its figures."""
-    namespace = enter_test_namespace()
-    try:
+    with enter_test_namespace():
         return _measure()
-    finally:
-        namespace.close()
 
 
 def _measure() -> int:

@@ -48,11 +48,20 @@ class NamespaceError(RuntimeError):
 
 @dataclass
 class Namespace:
-    """Namespace is the test run's network namespace, entered by this process's main thread."""
+    """Namespace is the test run's network namespace, entered by this process's main thread.
+
+    As a context manager (``with enter_test_namespace(): ...``) it is closed when the block ends.
+    """
 
     name: str
     address: str
     """The non-loopback address inside the namespace (vm0's)."""
+
+    def __enter__(self) -> Namespace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         """close deletes the namespace's name (best effort); the kernel frees it when this
