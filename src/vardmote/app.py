@@ -8,6 +8,7 @@ database without racing on the schema.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -45,6 +46,7 @@ from vardmote.web import (
     signalling,
     signin_pages,
 )
+from vardmote.web.live_booking import follow_the_booking
 from vardmote.web.signalling import audit_sink
 
 log = logging.getLogger("vardmote")
@@ -134,6 +136,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
                 host_left_seconds=settings.host_left_seconds,
                 reconnect_seconds=settings.reconnect_seconds,
             )
+            follow_the_booking(context, app.state.live, asyncio.get_running_loop())
         app.state.embedded_janus = embedded
         try:
             yield

@@ -86,7 +86,7 @@ def deny(room: Room, host: Participant, command: m.Deny, now: float) -> Effects:
     if isinstance(target, SendError):
         return [target]
     message = {"type": "denied", "message": texts.DENIED}
-    return _send_away(room, host, target, "meeting.denied", message, now)
+    return send_away(room, host.actor, target, "meeting.denied", message, now)
 
 
 def remove(room: Room, host: Participant, command: m.Remove, now: float) -> Effects:
@@ -99,14 +99,16 @@ def remove(room: Room, host: Participant, command: m.Remove, now: float) -> Effe
     if not is_shared(target.identity):
         room.barred.add(identity_key(target.identity))
     message = {"type": "removed", "message": texts.REMOVED}
-    return _send_away(room, host, target, "meeting.removed", message, now)
+    return send_away(room, host.actor, target, "meeting.removed", message, now)
 
 
-def _send_away(
-    room: Room, host: Participant, target: Participant, action: str, message: dict[str, Any], now: float
+def send_away(
+    room: Room, actor: str, target: Participant, action: str, message: dict[str, Any], now: float
 ) -> Effects:
+    """send_away tells target message, takes them out of the room and closes their connection;
+    audited as action by actor (a host, or the system when the booking changed)."""
     conn = target.conn
-    effects: Effects = [Audit(action, host.actor, {"participant": target.actor})]
+    effects: Effects = [Audit(action, actor, {"participant": target.actor})]
     if conn is not None:
         effects.append(Send((conn,), message))
     effects += room.take_out(target)
@@ -234,6 +236,13 @@ def end(room: Room, host: Participant, command: m.End, now: float) -> Effects:
     """end ("Avsluta mötet") ends the meeting for everyone; only a host may open it again."""
     effects: Effects = [Audit("meeting.ended", host.actor, {"participants": room.admitted_count})]
     message = {"type": "ended", "reason": "ended_by_host", "message": texts.MEETING_ENDED}
+    return effects + end_for_everyone(room, message)
+
+
+def end_for_everyone(room: Room, message: dict[str, Any]) -> Effects:
+    """end_for_everyone tells everyone message (an ``ended``), closes every connection, leaves
+    Janus and empties the room; only a host may open it again."""
+    effects: Effects = []
     for p in list(room.participants.values()):
         if p.conn is not None:
             effects += [Send((p.conn,), message), CloseConnection(p.conn, "ended")]

@@ -35,8 +35,8 @@ from typing import Any, Protocol
 from vardmote.media import videoroom as vr
 from vardmote.media.janus import JanusEvent, JanusException, JanusHandle, Jsep
 from vardmote.media.plane import MediaPlane
+from vardmote.rooms import booking_changes, texts
 from vardmote.rooms import messages as m
-from vardmote.rooms import texts
 from vardmote.rooms.effects import (
     Audit,
     CloseConnection,
@@ -164,6 +164,24 @@ class LiveMeeting:
         connection = self._conns.get(conn)
         if connection is not None:
             await connection.send(error_frame(code, message, request))
+
+    # ---- the booking changed (rooms.booking_changes) -------------------------------------------
+
+    async def link_gone(self, link_id: int) -> None:
+        """link_gone: one of the meeting's links stopped working; whoever came by it goes."""
+        async with self.lock:
+            await self._apply(booking_changes.link_gone(self.room, link_id, self._clock()))
+
+    async def meeting_over(self, reason: str, message: str) -> None:
+        """meeting_over: the meeting was cancelled or lost its protection; it ends for everyone."""
+        async with self.lock:
+            await self._apply(booking_changes.meeting_over(self.room, reason, message))
+
+    async def type_changed(self, policy: RoomPolicy) -> None:
+        """type_changed: the meeting has another type; its rules hold now, guests come back."""
+        async with self.lock:
+            self.policy = policy
+            await self._apply(booking_changes.type_changed(self.room, policy, self._clock()))
 
     @property
     def idle(self) -> bool:

@@ -64,6 +64,15 @@ DENIED = "Vårdpersonalen har inte släppt in dig i mötet."
 REMOVED = "Vårdpersonalen har tagit bort dig från mötet."
 TAKEN_OVER = "Du har anslutit till mötet i ett annat fönster eller på en annan enhet."
 ENDED_HOST_LEFT = "Vårdpersonalen har lämnat mötet, så mötet är avslutat."
+MEETING_CANCELLED = "Mötet är avbokat."
+"""Said to everyone in a meeting that staff cancel ("Avboka") while it is live."""
+MEETING_UNPROTECTED = "Mötet är inte längre ett videomöte. Kontakta din mottagning om du har frågor."
+"""Said to everyone in a meeting whose protection staff remove ("Ta bort möte") while it is live."""
+TYPE_CHANGED = (
+    "Vårdpersonalen har ändrat mötet. Öppna din länk igen för att ansluta, "
+    "så väntar du i lobbyn tills du blir insläppt."
+)
+"""Said to every guest when staff give a live meeting another type ("Välj om mötestyp")."""
 
 
 def name_invalid(max_chars: int) -> str:

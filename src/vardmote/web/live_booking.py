@@ -1,0 +1,77 @@
+"""Live booking: the live meetings of this process follow their bookings at once.
+
+The meetings layer publishes what changed (vardmote.meetings.events); this
+module subscribes the live rooms to it when the app starts with media on
+(app.py), as after-commit subscribers: a change that is rolled back never
+reaches a room. What a room then does is the pure rule in
+vardmote.rooms.booking_changes:
+
+- ``link.revoked``: whoever came by the link gets ``link_gone`` and goes;
+- ``meeting.cancelled`` and ``meeting.type_removed``: ``ended`` for everyone;
+- ``meeting.type_chosen``: the new type's rules, read from the database, hold
+  from now; guests get ``ended`` (``type_changed``) and may come back.
+
+Concurrency: subscribers run in the thread that committed (a page's event
+loop or the thread pool), so each change is handed to the app's event loop
+and applied there under the meeting's lock, in the order it was published.
+A meeting with no live room is left alone: the next join reads the booking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from starlette.concurrency import run_in_threadpool
+
+from vardmote.context import Context
+from vardmote.meetings.events import LinkRevoked, MeetingCancelled, MeetingTypeChosen, MeetingTypeRemoved
+from vardmote.meetings.types import get_type
+from vardmote.rooms import texts
+from vardmote.rooms.live import LiveMeeting, LiveMeetings
+from vardmote.rooms.policy import RoomPolicy
+
+log = logging.getLogger("vardmote.live_booking")
+
+Change = Callable[[LiveMeeting], Awaitable[None]]
+
+
+def follow_the_booking(ctx: Context, live: LiveMeetings, loop: asyncio.AbstractEventLoop) -> None:
+    """follow_the_booking subscribes live's rooms to the booking events of ctx's bus."""
+
+    def hand_over(meeting_id: str, change: Change) -> None:
+        if loop.is_closed():
+            return
+        asyncio.run_coroutine_threadsafe(_apply(live, meeting_id, change), loop)
+
+    def policy_of(type_key: str) -> RoomPolicy:
+        with ctx.db.session() as s:
+            return RoomPolicy.from_meeting_type(get_type(s, type_key))
+
+    async def retype(meeting: LiveMeeting, type_key: str) -> None:
+        await meeting.type_changed(await run_in_threadpool(policy_of, type_key))
+
+    bus = ctx.events
+    bus.subscribe(LinkRevoked, lambda e: hand_over(e.meeting_id, lambda m: m.link_gone(e.link_id)))
+    bus.subscribe(
+        MeetingCancelled,
+        lambda e: hand_over(e.meeting_id, lambda m: m.meeting_over("cancelled", texts.MEETING_CANCELLED)),
+    )
+    bus.subscribe(
+        MeetingTypeRemoved,
+        lambda e: hand_over(e.meeting_id, lambda m: m.meeting_over("unprotected", texts.MEETING_UNPROTECTED)),
+    )
+    bus.subscribe(MeetingTypeChosen, lambda e: hand_over(e.meeting_id, lambda m: retype(m, e.to_type)))
+
+
+async def _apply(live: LiveMeetings, meeting_id: str, change: Change) -> None:
+    """_apply makes the change to the meeting's live room, if it has one; a failure is logged
+    (the booking is saved by then, and the next join reads it)."""
+    meeting = live.find(meeting_id)
+    if meeting is None:
+        return
+    try:
+        await change(meeting)
+    except Exception:
+        log.exception("the live meeting %s could not follow its booking", meeting_id)
