@@ -50,7 +50,7 @@ connection.on("track_removed", ({ participant, kind }) => {
   shown.get(`${participant}/${kind}`)?.remove();
   shown.delete(`${participant}/${kind}`);
 });
-for (const end of /** @type {const} */ (["denied", "removed", "ended"])) {
+for (const end of /** @type {const} */ (["denied", "removed", "link_gone", "ended"])) {
   connection.on(end, (m) => (state.textContent = m.message));
 }
 connection.on("error", (m) => (state.textContent = m.message));

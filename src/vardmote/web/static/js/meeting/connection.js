@@ -56,6 +56,7 @@ import { ConnectionError } from "./protocol.js";
  * @property {AdmittedMessage} admitted
  * @property {NoticeMessage} denied
  * @property {NoticeMessage} removed
+ * @property {NoticeMessage} link_gone
  * @property {EndedMessage} ended
  * @property {NoticeMessage} host_left
  * @property {HostReturnedMessage} host_returned
@@ -283,6 +284,7 @@ export class MeetingConnection {
         return;
       case "denied":
       case "removed":
+      case "link_gone":
       case "ended":
         this._forget();
         this._emit(message.type, message);

@@ -343,6 +343,7 @@ class JoinPage {
     });
     connection.on("denied", (message) => this.showState("nekad", message.message));
     connection.on("removed", (message) => this.showState("borttagen", message.message));
+    connection.on("link_gone", (message) => this.showState("lanken", message.message));
     connection.on("taken_over", () => this.showState("annan-flik"));
     connection.on("ended", (message) => this.showState("avslutat", message.message));
     connection.on("closed", () => {

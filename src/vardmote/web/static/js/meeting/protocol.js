@@ -61,8 +61,8 @@
 
 /** @typedef {{type: "lobby", hosts_present: boolean}} LobbyMessage */
 /** @typedef {{type: "admitted", participants: ParticipantEntry[], hands: string[], settings: Settings}} AdmittedMessage */
-/** @typedef {{type: "denied" | "removed" | "taken_over" | "host_left", message: string, seconds?: number}} NoticeMessage */
-/** @typedef {{type: "ended", reason: "ended_by_host" | "host_left", message: string}} EndedMessage */
+/** @typedef {{type: "denied" | "removed" | "link_gone" | "taken_over" | "host_left", message: string, seconds?: number}} NoticeMessage */
+/** @typedef {{type: "ended", reason: "ended_by_host" | "host_left" | "cancelled" | "unprotected" | "type_changed", message: string}} EndedMessage */
 /** @typedef {{type: "host_returned"}} HostReturnedMessage */
 /** @typedef {{type: "participant", change: "add" | "update" | "remove", participant: ParticipantEntry}} ParticipantMessage */
 /** @typedef {{type: "hands", queue: string[]}} HandsMessage */
