@@ -529,6 +529,22 @@ class People:
         await asyncio.gather(*(p.close() for p in self.everyone), return_exceptions=True)
 
 
+def participants_named(message: dict[str, Any]) -> set[str]:
+    """participants_named is every participant id a server message names (entries, hands, streams, chat)."""
+    named: set[str] = set()
+    entry = message.get("participant")
+    if isinstance(entry, dict):
+        named.add(entry["id"])
+    elif isinstance(entry, str):
+        named.add(entry)
+    named.update(p["id"] for p in message.get("participants", ()))
+    named.update(message.get("hands", ()))
+    named.update(message.get("queue", ()))
+    named.update(s["participant"] for s in message.get("streams", ()))
+    named.update(message[key] for key in ("from", "by") if key in message)
+    return named
+
+
 @contextlib.asynccontextmanager
 async def people(server: Server, meeting: Booking, session: str) -> AsyncIterator[People]:
     everyone = People(server, meeting, session)

@@ -21,6 +21,7 @@ from live_clients import (
     extra_links,
     feeds_in_janus,
     frames_stop,
+    participants_named,
     people,
     room_in_janus,
 )
@@ -83,22 +84,6 @@ async def audit_entries(server: Server, meeting_id: str, *actions: str) -> list[
     finally:
         db.dispose()
     return found
-
-
-def participants_named(message: dict[str, Any]) -> set[str]:
-    """participants_named is every participant id a server message names (entries, hands, streams, chat)."""
-    named: set[str] = set()
-    entry = message.get("participant")
-    if isinstance(entry, dict):
-        named.add(entry["id"])
-    elif isinstance(entry, str):
-        named.add(entry)
-    named.update(p["id"] for p in message.get("participants", ()))
-    named.update(message.get("hands", ()))
-    named.update(message.get("queue", ()))
-    named.update(s["participant"] for s in message.get("streams", ()))
-    named.update(message[key] for key in ("from", "by") if key in message)
-    return named
 
 
 async def test_a_screen_share_is_its_own_publisher_stream_that_the_host_receives_until_share_stop(

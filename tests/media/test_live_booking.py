@@ -1,0 +1,131 @@
+"""A live meeting follows its booking at once, end to end on a live server with real Janus.
+
+Annika hosts a meeting on ``vardmote serve`` (tests/servers.py) while she changes
+its booking through the API, as the meeting page would: a personal link is
+revoked, the meeting gets another type, the meeting is cancelled. The guests are
+aiortc peers on the meeting WebSocket (live_clients.py); what they receive is
+what a browser would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from live_clients import participants_named, people, room_in_janus
+
+import servers
+from servers import Booking, Server, book_protected_meeting
+
+pytestmark = pytest.mark.media
+
+LINK_GONE = (
+    "Länken gäller inte längre. Mötet kan vara avslutat eller ändrat. "
+    "Kontakta din mottagning om du behöver en ny länk."
+)
+TYPE_CHANGED = (
+    "Vårdpersonalen har ändrat mötet. Öppna din länk igen för att ansluta, "
+    "så väntar du i lobbyn tills du blir insläppt."
+)
+
+server = servers.server_fixture("live-booking")
+annika = servers.annika
+meeting = servers.meeting
+
+
+async def _call(server: Server, method: str, path: str, session: str, body: Any = None) -> Any:
+    """_call is one API request as Annika, off the event loop the clients read on."""
+    return await asyncio.to_thread(server.call, method, path, body, session)
+
+
+async def test_a_revoked_personal_link_takes_its_holder_out_at_once_and_the_host_sees_them_go(
+    server: Server, meeting: Booking, annika: str
+) -> None:
+    path = f"/api/v1/meetings/{meeting.meeting_id}/links"
+    interpreter = await _call(server, "POST", path, annika, {"recipient": "Tolk"})
+    token = interpreter["url"].rsplit("/m/", 1)[1]
+    async with people(server, meeting, annika) as room:
+        host = await room.host(publish=True)
+        david = await room.admitted_guest(host)
+        sara = await room.admitted_guest(host, "Sara", token)
+        await sara.publish()
+        assert await host.wait_for_frames(sara.id, 5) > 0
+        mark = len(host.messages)
+
+        await _call(server, "POST", f"{path}/{interpreter['id']}/revoke", annika)
+
+        assert await sara.wait_for("link_gone") == {"type": "link_gone", "message": LINK_GONE}
+        async with asyncio.timeout(5):
+            await sara.closed.wait()
+        removed = await host.wait_for("participant", lambda m: m["change"] == "remove", after=mark)
+        assert removed["participant"] == {"id": sara.id}
+        again = await room.connect("Sara")
+        refused = await again.join(token)
+        assert (refused["type"], refused.get("code")) == ("error", "link_gone")
+        assert david.of_type("link_gone") == []
+        assert host.errors() == []
+
+
+async def test_a_new_type_sends_the_guests_away_and_they_come_back_under_its_rules(
+    server: Server, annika: str
+) -> None:
+    booking = book_protected_meeting(server, session=annika)
+    async with people(server, booking, annika) as room:
+        host = await room.host(publish=True)
+        david = await room.admitted_guest(host, "David")
+        eva = await room.admitted_guest(host, "Eva")
+        await david.publish()
+        assert await eva.wait_for_frames(david.id, 5) > 0
+
+        await _call(
+            server,
+            "PUT",
+            f"/api/v1/meetings/{booking.meeting_id}/type",
+            annika,
+            {"type_key": "informationsmote_patient"},
+        )
+
+        for guest in (david, eva):
+            ended = await guest.wait_for("ended")
+            assert ended == {"type": "ended", "reason": "type_changed", "message": TYPE_CHANGED}
+            async with asyncio.timeout(5):
+                await guest.closed.wait()
+        assert not host.closed.is_set()
+
+        # Back by the same link: the anonymous type's lobby, and only the hosts are seen.
+        david_back = await room.admitted_guest(host, "David")
+        eva_back = await room.admitted_guest(host, "Eva")
+        seen = set().union(*map(participants_named, eva_back.messages))
+        assert seen == {host.id, eva_back.id}
+        assert david_back.id not in seen
+        joined = await eva_back.wait_for("joined")
+        assert joined["policy"]["anonymous"] is True
+        assert host.errors() == []
+
+
+async def test_a_cancelled_meeting_ends_for_everyone_and_its_janus_room_is_destroyed(
+    server: Server, annika: str
+) -> None:
+    booking = book_protected_meeting(server, session=annika)
+    async with people(server, booking, annika) as room:
+        host = await room.host(publish=True)
+        david = await room.admitted_guest(host, "David")
+        eva = await room.guest("Eva")  # still in the lobby
+        async with room_in_janus(server) as janus:
+            assert await janus.exists(booking.meeting_id)
+
+            await _call(server, "DELETE", f"/api/v1/meetings/{booking.meeting_id}", annika)
+
+            for person in (host, david, eva):
+                ended = await person.wait_for("ended")
+                assert ended == {"type": "ended", "reason": "cancelled", "message": "Mötet är avbokat."}
+                async with asyncio.timeout(5):
+                    await person.closed.wait()
+            async with asyncio.timeout(5):
+                while await janus.exists(booking.meeting_id):
+                    await asyncio.sleep(0.1)
+
+        again = await room.connect("David")
+        refused = await again.join(booking.link)
+        assert (refused["type"], refused.get("code")) == ("error", "link_gone")
