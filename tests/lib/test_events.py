@@ -14,6 +14,7 @@ from vardmote.audit.log import record
 from vardmote.audit.models import AuditEntry
 from vardmote.context import Context
 from vardmote.errors import InvalidInput
+from vardmote.invitations.events import HostingWithdrawn
 from vardmote.lib.events import DomainEvent, EventBus, UnknownEvent, from_json, registered, to_json
 from vardmote.meetings.events import (
     LinkRevoked,
@@ -32,6 +33,7 @@ EXAMPLES: list[DomainEvent] = [
     MeetingTypeRemoved(MEETING, "user:kliniker"),
     CANCELLED,
     LinkRevoked(MEETING, 12, "user:kliniker"),
+    HostingWithdrawn(MEETING, "bertil", "user:kliniker"),
 ]
 
 

@@ -1,8 +1,9 @@
 """A live meeting follows its booking at once, end to end on a live server with real Janus.
 
 Annika hosts a meeting on ``vardmote serve`` (tests/servers.py) while she changes
-its booking through the API, as the meeting page would: a personal link is
-revoked, the meeting gets another type, the meeting is cancelled. The guests are
+its booking through the API or the meeting page: a personal link is revoked,
+the meeting gets another type, the meeting is cancelled, a colleague's staff
+invitation is removed. The guests are
 aiortc peers on the meeting WebSocket (live_clients.py); what they receive is
 what a browser would.
 """
@@ -12,11 +13,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 import pytest
 from live_clients import participants_named, people, room_in_janus
+from sqlalchemy import select
 
 import servers
+from booking_helpers import csrf_of
 from servers import Booking, Server, book_protected_meeting
+from vardmote.invitations.models import MeetingRecipient
 
 pytestmark = pytest.mark.media
 
@@ -129,3 +134,55 @@ async def test_a_cancelled_meeting_ends_for_everyone_and_its_janus_room_is_destr
         again = await room.connect("David")
         refused = await again.join(booking.link)
         assert (refused["type"], refused.get("code")) == ("error", "link_gone")
+
+
+async def test_a_colleague_whose_staff_invitation_is_removed_leaves_the_meeting_they_host(
+    server: Server, meeting: Booking, annika: str
+) -> None:
+    page = f"/moten/{meeting.meeting_id}"
+
+    def as_annika(path: str, data: dict[str, str] | None = None) -> httpx.Response:
+        with httpx.Client(base_url=server.url, cookies={"vm_session": annika}) as client:
+            if data is None:
+                return client.get(path)
+            form = {"csrf": csrf_of(client.get(page).text), **data}
+            return client.post(path, data=form, follow_redirects=False)
+
+    invited = await asyncio.to_thread(
+        as_annika,
+        f"{page}/skicka/kalender",
+        {"kind": "personal", "address": "admin@regionvastmanland.example.se", "username": "admin"},
+    )
+    assert invited.status_code == 303, invited.text
+    admin = await asyncio.to_thread(server.sign_in, "admin")
+    async with people(server, meeting, annika) as room, people(server, meeting, admin) as colleagues:
+        host = await room.host(publish=True)
+        colleague = await colleagues.host()
+        david = await room.admitted_guest(host)
+        assert colleague.id != host.id
+
+        db = server.database()
+        try:
+            with db.session() as s:
+                recipient = s.scalars(
+                    select(MeetingRecipient.id).where(
+                        MeetingRecipient.meeting_id == meeting.meeting_id, MeetingRecipient.kind == "personal"
+                    )
+                ).one()
+        finally:
+            db.dispose()
+        mark = len(host.messages)
+        removed = await asyncio.to_thread(as_annika, f"{page}/mottagare/{recipient}/ta-bort", {})
+        assert removed.status_code == 303, removed.text
+
+        told = await colleague.wait_for("removed")
+        assert told == {"type": "removed", "message": "Du är inte längre inbjuden att leda det här mötet."}
+        async with asyncio.timeout(5):
+            await colleague.closed.wait()
+        gone = await host.wait_for("participant", lambda m: m["change"] == "remove", after=mark)
+        assert gone["participant"] == {"id": colleague.id}
+        again = await colleagues.connect("Admin", staff=True)
+        refused = await again.join()
+        assert (refused["type"], refused.get("code")) == ("error", "not_found")
+        assert david.of_type("removed") == []
+        assert not host.closed.is_set()

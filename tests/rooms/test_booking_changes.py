@@ -121,3 +121,21 @@ def test_after_a_change_to_an_anonymous_type_a_returning_guest_sees_only_the_hos
     [seen] = to(admitted, GUARDIAN, "admitted")
     assert [p["name"] for p in seen["participants"]] == ["Annika Berg", "Maria"]
     assert "David" not in str(to(admitted, GUARDIAN))
+
+
+def test_a_colleague_whose_invitation_to_host_is_removed_leaves_and_the_organiser_stays() -> None:
+    meeting = Meeting()
+    meeting.admitted(CLINICIAN, COLLEAGUE, PATIENT)
+    pid = meeting.pid(COLLEAGUE)
+    effects = booking_changes.hosting_withdrawn(meeting.room, "bertil", meeting.now)
+    message = "Du är inte längre inbjuden att leda det här mötet."
+    assert to(effects, COLLEAGUE) == [{"type": "removed", "message": message}]
+    assert closed(effects) == ["bertil"]
+    assert audits(effects) == [
+        Audit("meeting.hosting_withdrawn", "system:booking", {"participant": "user:bertil"})
+    ]
+    assert to(effects, PATIENT, "participant") == [
+        {"type": "participant", "change": "remove", "participant": {"id": pid}}
+    ]
+    assert meeting.state(CLINICIAN) == "admitted"
+    assert booking_changes.hosting_withdrawn(meeting.room, "annika-finns-inte", meeting.now) == []

@@ -35,6 +35,7 @@ from vardmote.context import Context
 from vardmote.db import utcnow
 from vardmote.errors import InvalidInput, NotFound
 from vardmote.invitations import templates
+from vardmote.invitations.events import HostingWithdrawn
 from vardmote.invitations.guard import KnownPerson
 from vardmote.invitations.mail import Invitation, Method, Person, build_message, mailer_from
 from vardmote.invitations.models import InboxMessage, MeetingRecipient
@@ -485,6 +486,9 @@ def remove_recipient(
     recipient.removed_at = utcnow()
     if recipient.link is not None:
         links.revoke(ctx, s, recipient.link, actor)
+    colleague = s.get(User, recipient.user_id) if recipient.user_id is not None else None
+    if recipient.kind == RecipientKind.STAFF.value and colleague is not None:
+        ctx.events.publish(s, HostingWithdrawn(meeting.id, colleague.username, actor))
     record(
         s,
         actor,

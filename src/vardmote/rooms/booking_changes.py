@@ -10,6 +10,9 @@ meetings layer's events here):
 - **the meeting is cancelled ("Avboka") or its protection removed ("Ta bort
   möte")**: everyone gets ``ended`` with a plain message and the room ends
   (the Janus room is destroyed);
+- **a colleague's invitation to host is removed** ("Ta bort" on a Personal
+  recipient): that colleague gets ``removed`` and goes; the organiser and the
+  others stay;
 - **the meeting gets another type ("Välj om mötestyp")**: the new type's rules
   hold from that moment. Every participant who is not a host (guests and room
   devices) gets ``ended`` (``type_changed``) and is taken out, so nobody sees,
@@ -28,7 +31,7 @@ from typing import TYPE_CHECKING
 from vardmote.rooms import texts
 from vardmote.rooms.effects import Audit, Effect, Send
 from vardmote.rooms.host_commands import end_for_everyone, send_away
-from vardmote.rooms.participant import LinkHolder
+from vardmote.rooms.participant import LinkHolder, Staff
 from vardmote.rooms.policy import RoomPolicy
 
 if TYPE_CHECKING:
@@ -60,6 +63,20 @@ def meeting_over(room: Room, reason: str, message: str) -> Effects:
     or its protection was removed (``unprotected``)."""
     audit = Audit("meeting.ended", SYSTEM, {"reason": reason, "participants": room.admitted_count})
     return [audit, *end_for_everyone(room, {"type": "ended", "reason": reason, "message": message})]
+
+
+def hosting_withdrawn(room: Room, username: str, now: float) -> Effects:
+    """hosting_withdrawn sends the staff member away whose invitation to host was removed (the
+    organiser's own hosting is never withdrawn: it is not an invitation)."""
+    message = {"type": "removed", "message": texts.HOSTING_WITHDRAWN}
+    effects: Effects = []
+    for p in [
+        p
+        for p in room.participants.values()
+        if isinstance(p.identity, Staff) and p.identity.username == username
+    ]:
+        effects += send_away(room, SYSTEM, p, "meeting.hosting_withdrawn", message, now)
+    return effects
 
 
 def type_changed(room: Room, policy: RoomPolicy, now: float) -> Effects:

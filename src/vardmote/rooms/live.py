@@ -177,6 +177,11 @@ class LiveMeeting:
         async with self.lock:
             await self._apply(booking_changes.meeting_over(self.room, reason, message))
 
+    async def hosting_withdrawn(self, username: str) -> None:
+        """hosting_withdrawn: a colleague may no longer host this meeting; they go."""
+        async with self.lock:
+            await self._apply(booking_changes.hosting_withdrawn(self.room, username, self._clock()))
+
     async def type_changed(self, policy: RoomPolicy) -> None:
         """type_changed: the meeting has another type; its rules hold now, guests come back."""
         async with self.lock:

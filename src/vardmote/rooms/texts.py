@@ -68,6 +68,8 @@ MEETING_CANCELLED = "Mötet är avbokat."
 """Said to everyone in a meeting that staff cancel ("Avboka") while it is live."""
 MEETING_UNPROTECTED = "Mötet är inte längre ett videomöte. Kontakta din mottagning om du har frågor."
 """Said to everyone in a meeting whose protection staff remove ("Ta bort möte") while it is live."""
+HOSTING_WITHDRAWN = "Du är inte längre inbjuden att leda det här mötet."
+"""Said to a colleague whose staff invitation is removed while they host the meeting."""
 TYPE_CHANGED = (
     "Vårdpersonalen har ändrat mötet. Öppna din länk igen för att ansluta, "
     "så väntar du i lobbyn tills du blir insläppt."

@@ -9,7 +9,9 @@ vardmote.rooms.booking_changes:
 - ``link.revoked``: whoever came by the link gets ``link_gone`` and goes;
 - ``meeting.cancelled`` and ``meeting.type_removed``: ``ended`` for everyone;
 - ``meeting.type_chosen``: the new type's rules, read from the database, hold
-  from now; guests get ``ended`` (``type_changed``) and may come back.
+  from now; guests get ``ended`` (``type_changed``) and may come back;
+- ``hosting.withdrawn``: the colleague whose staff invitation was removed gets
+  ``removed`` and goes.
 
 Concurrency: subscribers run in the thread that committed (a page's event
 loop or the thread pool), so each change is handed to the app's event loop
@@ -26,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from starlette.concurrency import run_in_threadpool
 
 from vardmote.context import Context
+from vardmote.invitations.events import HostingWithdrawn
 from vardmote.meetings.events import LinkRevoked, MeetingCancelled, MeetingTypeChosen, MeetingTypeRemoved
 from vardmote.meetings.types import get_type
 from vardmote.rooms import texts
@@ -63,6 +66,9 @@ def follow_the_booking(ctx: Context, live: LiveMeetings, loop: asyncio.AbstractE
         lambda e: hand_over(e.meeting_id, lambda m: m.meeting_over("unprotected", texts.MEETING_UNPROTECTED)),
     )
     bus.subscribe(MeetingTypeChosen, lambda e: hand_over(e.meeting_id, lambda m: retype(m, e.to_type)))
+    bus.subscribe(
+        HostingWithdrawn, lambda e: hand_over(e.meeting_id, lambda m: m.hosting_withdrawn(e.username))
+    )
 
 
 async def _apply(live: LiveMeetings, meeting_id: str, change: Change) -> None:
