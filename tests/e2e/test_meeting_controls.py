@@ -514,3 +514,44 @@ def test_the_host_admits_with_the_keyboard_and_keeps_focus(
     assert_accessible(host, "the host after admitting with the keyboard")
     s.shot(host, "vardgivare-slappte-in-med-tangentbordet")
     s.shot(sara, "sara-i-motet")
+
+
+def test_a_meeting_made_anonymous_while_live_sends_the_guests_away_and_they_return_seeing_only_the_host(
+    media_server: Server, host_page: Page, phone_page: Callable[[], Page], steps: Callable[[str], Steps]
+) -> None:
+    booking = book_protected_meeting(media_server, "Information inför operation")
+    s = steps("meeting-becomes-anonymous")
+    host, olle, sara = host_page, phone_page(), phone_page()
+    _host_joins(host, booking.meeting_id)
+    _guest_to_lobby(olle, booking.guest_url, "Olle")
+    _guest_to_lobby(sara, booking.guest_url, "Sara")
+    _admit(host, olle, "Olle")
+    _admit(host, sara, "Sara")
+    expect(olle.locator("#videor")).to_contain_text("Sara")  # a care meeting: guests see each other
+
+    # Annika makes it an information meeting in another tab, while it goes on.
+    booking_tab = host.context.new_page()
+    booking_tab.goto(f"/moten/{booking.meeting_id}")
+    booking_tab.get_by_role("button", name="Välj om mötestyp").click()
+    booking_tab.get_by_role("radio", name="Informationsmöte patient").check()
+    booking_tab.get_by_role("button", name="Skapa möte").click()
+    expect(booking_tab.locator("main")).to_contain_text("Informationsmöte patient")
+
+    for guest in (olle, sara):
+        expect(guest.get_by_role("heading", name="Mötet har ändrats")).to_be_visible()
+        expect(guest.get_by_role("button", name="Anslut igen")).to_be_visible()
+    expect(host.get_by_role("heading", name="I det här mötet (1)")).to_be_visible()
+    assert_accessible(olle, "the page of a guest whose meeting changed type")
+    s.shot(olle, "olle-motet-har-andrats")
+    s.shot(host, "vardgivare-gasterna-har-gatt")
+
+    for guest, name in ((olle, "Olle"), (sara, "Sara")):
+        guest.get_by_role("button", name="Anslut igen").click()
+        _guest_to_lobby(guest, booking.guest_url, name)
+        _admit(host, guest, name)
+    for me, other in ((olle, "Sara"), (sara, "Olle")):
+        expect(me.locator("#videor li")).to_have_count(1)
+        expect(me.locator("#videor")).to_contain_text("Annika Berg")
+        assert other not in me.content(), f"an attendee's page names the other attendee, {other}"
+        _frames_decoded(me, "an attendee after the change")
+    s.shot(sara, "sara-ser-bara-vardgivaren")

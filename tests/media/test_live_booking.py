@@ -29,10 +29,7 @@ LINK_GONE = (
     "Länken gäller inte längre. Mötet kan vara avslutat eller ändrat. "
     "Kontakta din mottagning om du behöver en ny länk."
 )
-TYPE_CHANGED = (
-    "Vårdpersonalen har ändrat mötet. Öppna din länk igen för att ansluta, "
-    "så väntar du i lobbyn tills du blir insläppt."
-)
+TYPE_CHANGED = "Vårdpersonalen har ändrat mötet. Anslut igen, så väntar du i lobbyn tills du blir insläppt."
 
 server = servers.server_fixture("live-booking")
 annika = servers.annika

@@ -31,10 +31,7 @@ LINK_GONE = (
     "Länken gäller inte längre. Mötet kan vara avslutat eller ändrat. "
     "Kontakta din mottagning om du behöver en ny länk."
 )
-TYPE_CHANGED = (
-    "Vårdpersonalen har ändrat mötet. Öppna din länk igen för att ansluta, "
-    "så väntar du i lobbyn tills du blir insläppt."
-)
+TYPE_CHANGED = "Vårdpersonalen har ändrat mötet. Anslut igen, så väntar du i lobbyn tills du blir insläppt."
 
 
 def test_a_revoked_link_takes_its_holder_out_of_the_meeting_and_the_host_sees_them_go() -> None:

@@ -70,10 +70,7 @@ MEETING_UNPROTECTED = "Mötet är inte längre ett videomöte. Kontakta din mott
 """Said to everyone in a meeting whose protection staff remove ("Ta bort möte") while it is live."""
 HOSTING_WITHDRAWN = "Du är inte längre inbjuden att leda det här mötet."
 """Said to a colleague whose staff invitation is removed while they host the meeting."""
-TYPE_CHANGED = (
-    "Vårdpersonalen har ändrat mötet. Öppna din länk igen för att ansluta, "
-    "så väntar du i lobbyn tills du blir insläppt."
-)
+TYPE_CHANGED = "Vårdpersonalen har ändrat mötet. Anslut igen, så väntar du i lobbyn tills du blir insläppt."
 """Said to every guest when staff give a live meeting another type ("Välj om mötestyp")."""
 
 

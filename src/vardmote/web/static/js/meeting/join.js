@@ -16,7 +16,7 @@ import { MeetingRoom } from "./room.js";
 
 /** @typedef {import("./protocol.js").JoinedMessage} JoinedMessage */
 /** @typedef {"namn" | "installning" | "ansluter" | "lobby" | "mote"} StepName */
-/** @typedef {"webblasare" | "behorighet" | "inga-enheter" | "upptagen" | "lanken" | "fullt" | "last" | "nekad" | "borttagen" | "avslutat" | "lamnat" | "annan-flik" | "bruten"} StateName */
+/** @typedef {"webblasare" | "behorighet" | "inga-enheter" | "upptagen" | "lanken" | "fullt" | "last" | "nekad" | "borttagen" | "avslutat" | "andrat" | "lamnat" | "annan-flik" | "bruten"} StateName */
 
 const NAME_KEY = "vardmote.name.";
 const MAX_NAME_CHARS = 60;
@@ -345,7 +345,9 @@ class JoinPage {
     connection.on("removed", (message) => this.showState("borttagen", message.message));
     connection.on("link_gone", (message) => this.showState("lanken", message.message));
     connection.on("taken_over", () => this.showState("annan-flik"));
-    connection.on("ended", (message) => this.showState("avslutat", message.message));
+    connection.on("ended", (message) =>
+      this.showState(message.reason === "type_changed" ? "andrat" : "avslutat", message.message),
+    );
     connection.on("closed", () => {
       if (connection !== this.connection || this.finished) return;
       this.reconnect();
