@@ -11,6 +11,8 @@ what a browser would.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,7 +23,9 @@ from sqlalchemy import select
 import servers
 from booking_helpers import csrf_of
 from servers import Booking, Server, book_protected_meeting
+from vardmote.db import utcnow
 from vardmote.invitations.models import MeetingRecipient
+from vardmote.meetings.models import Meeting
 
 pytestmark = pytest.mark.media
 
@@ -183,3 +187,34 @@ async def test_a_colleague_whose_staff_invitation_is_removed_leaves_the_meeting_
         assert (refused["type"], refused.get("code")) == ("error", "not_found")
         assert david.of_type("removed") == []
         assert not host.closed.is_set()
+
+
+async def test_when_the_meetings_links_expire_the_guest_goes_and_the_host_stays(
+    tmp_path: Path,
+) -> None:
+    env = {"VARDMOTE_LINK_GRACE_MINUTES": "0"}
+    with servers.serve(tmp_path / "var", media=True, env=env) as expiring:
+        session = await asyncio.to_thread(expiring.sign_in)
+        booking = await asyncio.to_thread(book_protected_meeting, expiring, session=session)
+        db = expiring.database()
+        try:
+            with db.session() as s:  # the meeting runs over: it "ended" a moment from now
+                booked = s.get(Meeting, booking.meeting_id)
+                assert booked is not None
+                booked.starts_at = utcnow() - dt.timedelta(minutes=30)
+                booked.ends_at = utcnow() + dt.timedelta(seconds=4)
+        finally:
+            db.dispose()
+        async with people(expiring, booking, session) as room:
+            host = await room.host(publish=True)
+            david = await room.admitted_guest(host)
+            assert await david.wait_for("link_gone", timeout=10) == {
+                "type": "link_gone",
+                "message": LINK_GONE,
+            }
+            async with asyncio.timeout(5):
+                await david.closed.wait()
+            assert not host.closed.is_set()
+            again = await room.connect("David")
+            refused = await again.join(booking.link)
+            assert (refused["type"], refused.get("code")) == ("error", "link_gone")

@@ -136,3 +136,19 @@ def test_a_colleague_whose_invitation_to_host_is_removed_leaves_and_the_organise
     ]
     assert meeting.state(CLINICIAN) == "admitted"
     assert booking_changes.hosting_withdrawn(meeting.room, "annika-finns-inte", meeting.now) == []
+
+
+def test_when_the_links_time_is_over_everyone_who_came_by_a_link_goes_once_and_the_hosts_stay() -> None:
+    meeting = Meeting()
+    meeting.admitted(CLINICIAN, PATIENT)
+    meeting.join(GUARDIAN)
+    meeting.room.links_expire_at = 10.0
+    assert meeting.room.next_deadline() == 10.0
+    assert meeting.room.tick(9.9) == []
+    effects = meeting.room.tick(10.0)
+    assert to(effects, PATIENT) == [{"type": "link_gone", "message": LINK_GONE}]
+    assert to(effects, GUARDIAN) == [{"type": "link_gone", "message": LINK_GONE}]
+    assert sorted(closed(effects)) == ["david", "maria"]
+    assert meeting.state(CLINICIAN) == "admitted"
+    assert meeting.room.next_deadline() is None
+    assert meeting.room.tick(20.0) == []

@@ -10,6 +10,8 @@ meetings layer's events here):
 - **the meeting is cancelled ("Avboka") or its protection removed ("Ta bort
   möte")**: everyone gets ``ended`` with a plain message and the room ends
   (the Janus room is destroyed);
+- **the links' time is over** (the meeting's end and its grace, followed by
+  ``Room.links_expire_at``): everyone who came by a link goes as above;
 - **a colleague's invitation to host is removed** ("Ta bort" on a Personal
   recipient): that colleague gets ``removed`` and goes; the organiser and the
   others stay;
@@ -26,6 +28,7 @@ Pure: no I/O. Each function returns the effects for the I/O edge (live.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from vardmote.rooms import texts
@@ -46,10 +49,20 @@ audited as the staff member who made it)."""
 
 def link_gone(room: Room, link_id: int, now: float) -> Effects:
     """link_gone takes out everyone who came by the link (the general link may have several)."""
+    return _holders_go(room, lambda link: link.link_id == link_id, now)
+
+
+def links_expired(room: Room, now: float) -> Effects:
+    """links_expired takes out everyone who came by a link: the links' time is over
+    (``Room.links_expire_at``, the meeting's end and its grace)."""
+    return _holders_go(room, lambda link: True, now)
+
+
+def _holders_go(room: Room, which: Callable[[LinkHolder], bool], now: float) -> Effects:
+    """_holders_go sends ``link_gone`` to everyone who came by a link that which picks, and
+    takes them out."""
     holders = [
-        p
-        for p in room.participants.values()
-        if isinstance(p.identity, LinkHolder) and p.identity.link_id == link_id
+        p for p in room.participants.values() if isinstance(p.identity, LinkHolder) and which(p.identity)
     ]
     message = {"type": "link_gone", "message": texts.LINK_GONE}
     effects: Effects = []

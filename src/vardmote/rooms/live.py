@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import itertools
 import logging
 import re
@@ -176,6 +177,13 @@ class LiveMeeting:
         """meeting_over: the meeting was cancelled or lost its protection; it ends for everyone."""
         async with self.lock:
             await self._apply(booking_changes.meeting_over(self.room, reason, message))
+
+    async def links_expire(self, at: dt.datetime) -> None:
+        """links_expire sets when the meeting's links stop working (UTC, from the booking); the
+        room's timer then takes out whoever came by one."""
+        async with self.lock:
+            self.room.links_expire_at = self._clock() + (at - dt.datetime.now(dt.UTC)).total_seconds()
+            await self._apply([])
 
     async def hosting_withdrawn(self, username: str) -> None:
         """hosting_withdrawn: a colleague may no longer host this meeting; they go."""

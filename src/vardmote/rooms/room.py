@@ -30,7 +30,7 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from vardmote.rooms import host_commands, joining, limits, participant_commands, texts
+from vardmote.rooms import booking_changes, host_commands, joining, limits, participant_commands, texts
 from vardmote.rooms import messages as m
 from vardmote.rooms.effects import (
     Audit,
@@ -105,6 +105,9 @@ class Room:
         self.barred: set[str] = set()
         """Identity keys removed with "Ta bort från mötet"; they cannot come back."""
         self.ended = False
+        self.links_expire_at: float | None = None
+        """When, on the room's clock, every link of the meeting stops working (the booking's end
+        and its grace); set by the I/O edge. Whoever came by a link goes then."""
         self._conns: dict[ConnId, str] = {}
         self._next_id = 1
         self._hand_seq = 0
@@ -150,6 +153,8 @@ class Room:
         host_left_deadline = self.host_left.deadline()
         if host_left_deadline is not None:
             times.append(host_left_deadline)
+        if self.links_expire_at is not None:
+            times.append(self.links_expire_at)
         return min(times, default=None)
 
     # ---- connections ---------------------------------------------------------------------------
@@ -277,8 +282,12 @@ class Room:
         return effects + self.announce(p, before) + self.sync(now)
 
     def tick(self, now: float) -> Effects:
-        """tick applies the reconnect window and the host-left timeout (call it at next_deadline)."""
+        """tick applies the reconnect window, the host-left timeout and the links' expiry (call it
+        at next_deadline)."""
         effects: Effects = []
+        if self.links_expire_at is not None and now >= self.links_expire_at:
+            self.links_expire_at = None
+            effects += booking_changes.links_expired(self, now)
         for p in list(self.participants.values()):
             if p.dropped_at is not None and now >= p.dropped_at + self.reconnect_seconds:
                 effects.append(

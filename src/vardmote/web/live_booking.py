@@ -10,6 +10,8 @@ vardmote.rooms.booking_changes:
 - ``meeting.cancelled`` and ``meeting.type_removed``: ``ended`` for everyone;
 - ``meeting.type_chosen``: the new type's rules, read from the database, hold
   from now; guests get ``ended`` (``type_changed``) and may come back;
+- ``meeting.changed``: the meeting's new end decides when its links stop
+  working; whoever came by one goes then (``link_gone``);
 - ``hosting.withdrawn``: the colleague whose staff invitation was removed gets
   ``removed`` and goes.
 
@@ -22,6 +24,7 @@ A meeting with no live room is left alone: the next join reads the booking.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -29,7 +32,15 @@ from starlette.concurrency import run_in_threadpool
 
 from vardmote.context import Context
 from vardmote.invitations.events import HostingWithdrawn
-from vardmote.meetings.events import LinkRevoked, MeetingCancelled, MeetingTypeChosen, MeetingTypeRemoved
+from vardmote.meetings import links
+from vardmote.meetings.events import (
+    LinkRevoked,
+    MeetingCancelled,
+    MeetingChanged,
+    MeetingTypeChosen,
+    MeetingTypeRemoved,
+)
+from vardmote.meetings.models import Meeting
 from vardmote.meetings.types import get_type
 from vardmote.rooms import texts
 from vardmote.rooms.live import LiveMeeting, LiveMeetings
@@ -55,6 +66,16 @@ def follow_the_booking(ctx: Context, live: LiveMeetings, loop: asyncio.AbstractE
     async def retype(meeting: LiveMeeting, type_key: str) -> None:
         await meeting.type_changed(await run_in_threadpool(policy_of, type_key))
 
+    def links_expire_at(meeting_id: str) -> dt.datetime | None:
+        with ctx.db.session() as s:
+            meeting = s.get(Meeting, meeting_id)
+            return links.expires_at(ctx, meeting) if meeting is not None else None
+
+    async def moved(meeting: LiveMeeting) -> None:
+        at = await run_in_threadpool(links_expire_at, meeting.meeting_id)
+        if at is not None:
+            await meeting.links_expire(at)
+
     bus = ctx.events
     bus.subscribe(LinkRevoked, lambda e: hand_over(e.meeting_id, lambda m: m.link_gone(e.link_id)))
     bus.subscribe(
@@ -65,6 +86,7 @@ def follow_the_booking(ctx: Context, live: LiveMeetings, loop: asyncio.AbstractE
         MeetingTypeRemoved,
         lambda e: hand_over(e.meeting_id, lambda m: m.meeting_over("unprotected", texts.MEETING_UNPROTECTED)),
     )
+    bus.subscribe(MeetingChanged, lambda e: hand_over(e.meeting_id, moved))
     bus.subscribe(MeetingTypeChosen, lambda e: hand_over(e.meeting_id, lambda m: retype(m, e.to_type)))
     bus.subscribe(
         HostingWithdrawn, lambda e: hand_over(e.meeting_id, lambda m: m.hosting_withdrawn(e.username))

@@ -15,6 +15,7 @@ lobby until a host lets it in, so a stolen token alone opens no meeting.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import time
 from collections.abc import Mapping
@@ -76,6 +77,7 @@ class _Socket:
 class _Entry:
     identity: Identity
     policy: RoomPolicy
+    links_expire_at: dt.datetime
 
 
 def _same_origin(ws: WebSocket, ctx: Context) -> bool:
@@ -129,7 +131,8 @@ def _identify(ctx: Context, meeting_id: str, join: m.Join, cookie: str | None) -
                 raise ProtocolError(ErrorCode.NOT_FOUND, texts.MEETING_NOT_FOUND, "join")
             identity = Staff(row.user.username, row.user.display_name)
         assert meeting.meeting_type is not None
-        return _Entry(identity, RoomPolicy.from_meeting_type(meeting.meeting_type))
+        policy = RoomPolicy.from_meeting_type(meeting.meeting_type)
+        return _Entry(identity, policy, links.expires_at(ctx, meeting))
 
 
 def _meeting(s: Session, meeting_id: str) -> Meeting:
@@ -202,6 +205,7 @@ async def meeting_socket(ws: WebSocket, meeting_id: str) -> None:
                     await socket.send(error_frame(e.code, e.message_sv, e.request))
                     break
                 live = live_meetings.get(meeting_id, entry.policy)
+                await live.links_expire(entry.links_expire_at)
                 await live.join(conn, socket, entry.identity, command.name, command.resume)
             else:
                 await live.handle(conn, command)
