@@ -40,6 +40,7 @@ from vardmote.web import (
     calendar_pages,
     inbox_pages,
     meeting_pages,
+    metrics_page,
     problems,
     public_pages,
     sending_pages,
@@ -173,6 +174,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     app.include_router(admin_templates.router)
     app.include_router(admin_skype.router)
     app.include_router(signalling.router)
+    app.include_router(metrics_page.router)
     _mount_selfie_segmentation(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
