@@ -1,7 +1,7 @@
 """deploy/haproxy.cfg with Debian's HAProxy (tests/haproxy.py): round robin without stickiness,
 requests that still succeed while a backend dies and after its health checks take it out, a
-backend that answers /healthz with 503 kept in, the forwarded headers, and a real ``vardmote
-serve``'s signalling WebSocket through it."""
+backend that answers /healthz with 503 kept in, the forwarded headers, /metrics refused, and a
+real ``vardmote serve``'s signalling WebSocket through it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import contextlib
 import json
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
 from websockets.sync.client import connect
 from websockets.typing import Origin
 
@@ -111,6 +113,15 @@ def test_the_client_address_and_scheme_are_forwarded(tmp_path: Path) -> None:
         assert headers["host"] == f"127.0.0.1:{proxy.port}"
 
 
+def test_metrics_are_refused_from_outside(tmp_path: Path) -> None:
+    with _backends("a") as (a,), running_haproxy(tmp_path, [a.address]) as proxy:
+        for path in ("/metrics", "/metrics/", "/metrics?x=1", "/%6detrics", "/metrics/%2e%2e"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                _get(proxy.url + path)
+            assert refused.value.code == 403, path
+        assert _get(proxy.url + "/metricsarkiv")["name"] == "a"
+
+
 def test_requests_succeed_while_a_backend_dies_and_after_it_is_marked_down(tmp_path: Path) -> None:
     with _backends("a", "b") as (a, b), running_haproxy(tmp_path, [a.address, b.address]) as proxy:
         proxy.wait_for_state(b.address, "UP")
@@ -150,6 +161,12 @@ def test_the_signalling_websocket_passes_through_to_vardmote(tmp_path: Path) -> 
             proxy.wait_for_state(backend, "UP")
             health = _get(proxy.url + "/healthz")
             assert health["status"] == "ok"
+            # Prometheus scrapes the process itself; through HAProxy /metrics is refused.
+            with urllib.request.urlopen(server.url + "/metrics", timeout=5) as response:
+                assert b"vardmote_websockets" in response.read()
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(proxy.url + "/metrics", timeout=5)
+            assert refused.value.code == 403
 
             # A browser's socket: its Origin is HAProxy's address, which vardmote accepts as its Host.
             with connect(proxy.ws_url("/ws/meetings/x"), origin=Origin(proxy.url), open_timeout=5) as ws:
