@@ -1,7 +1,7 @@
 """deploy/haproxy.cfg with Debian's HAProxy (tests/haproxy.py): round robin without stickiness,
 requests that still succeed while a backend dies and after its health checks take it out, a
-backend that answers /healthz with 503 kept in, the forwarded headers, /metrics refused, and a
-real ``vardmote serve``'s signalling WebSocket through it."""
+backend that answers /healthz with 503 kept in, the forwarded headers, no paths in its log,
+/metrics refused, and a real ``vardmote serve``'s signalling WebSocket through it."""
 
 from __future__ import annotations
 
@@ -111,6 +111,20 @@ def test_the_client_address_and_scheme_are_forwarded(tmp_path: Path) -> None:
         assert headers["x-forwarded-for"] == "127.0.0.1"
         assert headers["x-forwarded-proto"] == "http"
         assert headers["host"] == f"127.0.0.1:{proxy.port}"
+
+
+def test_the_proxy_log_has_no_request_paths(tmp_path: Path) -> None:
+    """Paths hold guest-link and calendar-feed tokens (docs/operations.md, Logs)."""
+    with _backends("a") as (a,), running_haproxy(tmp_path, [a.address]) as proxy:
+        _get(proxy.url + "/m/hemlig-gastlank-123?x=kalender-456")
+        deadline = time.monotonic() + 5
+        while " GET" not in proxy.log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        log = proxy.log.read_text()
+    assert " 200 " in log
+    assert " GET" in log
+    for secret in ("hemlig", "kalender", "/m/"):
+        assert secret not in log
 
 
 def test_metrics_are_refused_from_outside(tmp_path: Path) -> None:
