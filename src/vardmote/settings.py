@@ -124,6 +124,10 @@ class Settings:
     empty lets Janus use every interface. Janus never gathers on loopback, so
     ``lo`` alone does not work (it falls back to every interface)."""
 
+    janus_reclaim_seconds: int = 30
+    """Janus ``reclaim_session_timeout``: seconds a session outlives its connection to
+    vardmote (counted from its last keepalive), for another vardmote to claim; 0: none."""
+
     host_left_seconds: int = 60
     """Seconds guests may stay after the last host left before they are removed."""
 
@@ -383,6 +387,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         janus_ws_port=_int(env, "JANUS_WS_PORT", defaults.janus_ws_port, 1, 65535),
         janus_rtp_ports=_port_range(env, "JANUS_RTP_PORTS", defaults.janus_rtp_ports),
         janus_ice_interfaces=_read(env, "JANUS_ICE_INTERFACES") or defaults.janus_ice_interfaces,
+        janus_reclaim_seconds=_int(env, "JANUS_RECLAIM_SECONDS", defaults.janus_reclaim_seconds, 0, 3600),
         host_left_seconds=_int(env, "HOST_LEFT_SECONDS", defaults.host_left_seconds, 1, 3600),
         reconnect_seconds=_int(env, "RECONNECT_SECONDS", defaults.reconnect_seconds, 1, 600),
         vendor_dir=_vendor_dir(env, defaults.vendor_dir),

@@ -182,6 +182,7 @@ general: {{
 \tserver_name = {_quote(server_name)}
 \tapi_secret = {_quote(keys.api_secret.reveal())}
 \tsession_timeout = {int(session_timeout)}
+\treclaim_session_timeout = {int(settings.janus_reclaim_seconds)}
 \thide_dependencies = true
 \texit_on_dl_error = true
 }}

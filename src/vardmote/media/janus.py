@@ -37,6 +37,21 @@ requests and queues events, and never runs callers' code. A handle's event
 callback runs in the handle's own task, one event at a time and in order, so a
 callback may itself make requests. Bodies are never logged: they carry room
 secrets and the admin key.
+
+Hand-over (Janus's ``claim``): when a connection goes away, Janus ends its
+sessions at once, unless ``reclaim_session_timeout`` (janus.jcfg) is set; then
+a session, its handles and their PeerConnections live on for that many seconds,
+counted from the session's last request (a keepalive counts), and another
+connection may take it over with :meth:`JanusClient.claim_session`. Janus
+answers a claim with ``success``, or error 458 for a session it does not know
+(never made, destroyed or expired). From then on the session's events go to the
+claiming connection only; a connection that had it before, still open or not,
+is not told and gets no more events of it, and its closing no longer affects
+the session. Events Janus had for the session while no connection held it are
+lost. A claim names no handles: :meth:`JanusSession.adopt` registers the
+handles the claimer knows of, with no request to Janus.
+:meth:`JanusClient.abandon` drops a connection on purpose and leaves its
+sessions to be claimed.
 """
 
 from __future__ import annotations
@@ -66,6 +81,9 @@ DEFAULT_TIMEOUT = 10.0
 
 KEEPALIVE_INTERVAL = 25.0
 """Seconds between keepalives; Janus drops a silent session after 60 s by default."""
+
+MAX_UNADOPTED = 256
+"""Events a claimed session keeps for handles not adopted yet; later ones are dropped."""
 
 CLOSING_KINDS = frozenset({"detached", "timeout", "closed"})
 """Event kinds after which a handle receives nothing more."""
@@ -252,11 +270,67 @@ class JanusClient:
         self._sessions[session.id] = session
         return session
 
+    async def claim_session(
+        self, session_id: int, *, keepalive_interval: float | None = KEEPALIVE_INTERVAL
+    ) -> JanusSession:
+        """claim_session takes over a session another connection made (Janus's ``claim``),
+        e.g. one a killed vardmote left, and keeps it alive like create_session.
+
+        Its handles are unknown here until adopted (JanusSession.adopt); their
+        events that arrive before that are kept for adopt. Raises JanusError
+        (code 458) when Janus no longer has the session. A session of this very
+        connection is returned as it is.
+        """
+        known = self._sessions.get(session_id)
+        if known is not None:
+            return known
+        # Registered before the claim is sent: events may follow Janus's answer at once.
+        session = JanusSession(self, session_id, keepalive_interval, claimed=True)
+        self._sessions[session_id] = session
+        try:
+            await self.request({"janus": "claim", "session_id": session_id})
+        except BaseException:
+            session._end(None)
+            raise
+        return session
+
+    @property
+    def sessions(self) -> tuple[JanusSession, ...]:
+        """sessions are the sessions this connection holds (made or claimed, not ended)."""
+        return tuple(self._sessions.values())
+
     async def close(self) -> None:
-        """close closes the connection; pending requests fail with JanusUnavailable."""
+        """close closes the connection; pending requests fail with JanusUnavailable,
+        and every session and handle gets a ``closed`` event.
+
+        It sends no ``destroy``: Janus ends the sessions when the connection is
+        gone, at once, or reclaim_session_timeout seconds later when that is set
+        (destroy them first to end them now).
+        """
         self._closing = True
         await self._ws.close()
         await self._reader
+
+    async def abandon(self, *, timeout: float = 1.0) -> None:
+        """abandon drops the connection and leaves its sessions in Janus, for another
+        connection (another vardmote) to claim within reclaim_session_timeout.
+
+        Each session first gets a keepalive (within timeout seconds), since
+        Janus counts that time from a session's last request. Then, unlike
+        close(), the sessions and handles here end silently: no ``closed``
+        events, no callbacks, no keepalives. Pending requests fail with
+        JanusUnavailable.
+        """
+        sessions = list(self._sessions.values())
+        if sessions and self._closed is None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await asyncio.gather(*(s.keepalive() for s in sessions), return_exceptions=True)
+        for session in sessions:
+            session._end(None)
+        if sessions:
+            log.info("left %d Janus session(s) to be claimed", len(sessions))
+        await self.close()
 
     async def wait_closed(self) -> None:
         """wait_closed returns once the connection is gone."""
@@ -341,11 +415,15 @@ class JanusClient:
 class JanusSession:
     """JanusSession is one Janus session; it keeps itself alive until destroyed."""
 
-    def __init__(self, client: JanusClient, session_id: int, keepalive_interval: float | None) -> None:
+    def __init__(
+        self, client: JanusClient, session_id: int, keepalive_interval: float | None, *, claimed: bool = False
+    ) -> None:
         self.client = client
         self.id = session_id
         self._handles: dict[int, JanusHandle] = {}
         self._ended = False
+        self._unadopted: list[Json] | None = [] if claimed else None
+        """A claimed session's events for handles not adopted yet (at most MAX_UNADOPTED)."""
         self._keepalive: asyncio.Task[None] | None = None
         if keepalive_interval is not None:
             self._keepalive = asyncio.create_task(
@@ -370,6 +448,30 @@ class JanusSession:
         answer = await self.request({"janus": "attach", "plugin": plugin})
         handle = JanusHandle(self, int(answer["data"]["id"]), plugin, on_event)
         self._handles[handle.id] = handle
+        return handle
+
+    def adopt(self, handle_id: int, plugin: str, *, on_event: EventCallback | None = None) -> JanusHandle:
+        """adopt takes on a handle that already exists in Janus (in a claimed session),
+        with no request to Janus: its events are routed here, as for attach,
+        starting with any that arrived since the claim.
+
+        Janus is not asked whether the handle exists: requests on a handle it
+        no longer has fail with JanusError (code 459). A handle adopted already
+        is returned as it is.
+        """
+        known = self._handles.get(handle_id)
+        if known is not None:
+            return known
+        handle = JanusHandle(self, handle_id, plugin, on_event)
+        if self._ended:
+            handle._stop()
+            return handle
+        self._handles[handle_id] = handle
+        if self._unadopted:
+            early = [m for m in self._unadopted if m.get("sender") == handle_id]
+            self._unadopted = [m for m in self._unadopted if m.get("sender") != handle_id]
+            for message in early:
+                self._route(message)
         return handle
 
     async def keepalive(self) -> None:
@@ -406,6 +508,9 @@ class JanusSession:
             return
         handle = self._handles.get(message.get("sender", 0))
         if handle is None:
+            if self._unadopted is not None and len(self._unadopted) < MAX_UNADOPTED:
+                self._unadopted.append(message)
+                return
             log.debug("Janus event %r for no known handle; ignored", kind)
             return
         event = JanusEvent(kind, message=message)
@@ -427,6 +532,7 @@ class JanusSession:
             else:
                 handle._deliver(event)
         self._handles.clear()
+        self._unadopted = None
         self.client._forget(self.id)
 
     def _forget(self, handle_id: int) -> None:

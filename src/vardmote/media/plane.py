@@ -1,10 +1,19 @@
-"""Plane: the pool of Janus connections and sessions, one per node, made again when lost.
+"""Plane: the pool of Janus connections, one per node, and the sessions on them, made again when lost.
 
-The rule it owns: every live meeting on a node shares one Janus connection
-and one session; a closed connection or an ended session is replaced on the
-next request instead of failing every meeting. :meth:`MediaPlane.node_up`
-answers ``/healthz``. This is I/O (WebSockets to Janus); the rooms reach it
-only through :mod:`vardmote.rooms.live`.
+The rules it owns:
+
+- one Janus connection per node, shared by every meeting on it; a closed
+  connection is replaced on the next request instead of failing every meeting;
+- one shared session per node (:meth:`MediaPlane.session_for`), replaced when
+  it ended;
+- sessions of their own for meetings that want them (:meth:`MediaPlane.new_session`),
+  so that another vardmote can take a meeting's session over with
+  :meth:`MediaPlane.claim_session` when this one dies or hands over
+  (:meth:`MediaPlane.abandon`); Janus keeps a session whose connection went
+  away for ``reclaim_session_timeout`` seconds (see :mod:`vardmote.media.janus`).
+
+:meth:`MediaPlane.node_up` answers ``/healthz``. This is I/O (WebSockets to
+Janus); the rooms reach it only through :mod:`vardmote.rooms.live`.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from vardmote.media.placement import JanusNode, Placement
 
 
 class MediaPlane:
-    """MediaPlane keeps one Janus connection and session per node, made again when lost."""
+    """MediaPlane keeps one Janus connection per node, and a shared session on each."""
 
     def __init__(self, placement: Placement) -> None:
         self.placement = placement
@@ -25,18 +34,39 @@ class MediaPlane:
         self._clients: dict[str, JanusClient] = {}
         self._lock = asyncio.Lock()
 
-    async def session_for(self, node: JanusNode) -> JanusSession:
-        """session_for returns a live session on node, connecting if needed."""
-        async with self._lock:
-            session = self._sessions.get(node.url)
-            client = self._clients.get(node.url)
-            if session is not None and client is not None and not client.closed and not session.ended:
-                return session
+    async def _client(self, node: JanusNode) -> JanusClient:
+        """_client returns the open connection to node, connecting if needed (lock held)."""
+        client = self._clients.get(node.url)
+        if client is None or client.closed:
             client = await JanusClient.connect(node.url, node.api_secret)
-            session = await client.create_session()
             self._clients[node.url] = client
-            self._sessions[node.url] = session
+            self._sessions.pop(node.url, None)
+        return client
+
+    async def session_for(self, node: JanusNode) -> JanusSession:
+        """session_for returns the node's shared live session, connecting if needed."""
+        async with self._lock:
+            client = await self._client(node)
+            session = self._sessions.get(node.url)
+            if session is None or session.ended:
+                session = await client.create_session()
+                self._sessions[node.url] = session
             return session
+
+    async def new_session(self, node: JanusNode) -> JanusSession:
+        """new_session makes a session of its own on the node's connection (connecting
+        if needed); its owner destroys it. Another vardmote may claim it by its id."""
+        async with self._lock:
+            client = await self._client(node)
+        return await client.create_session()
+
+    async def claim_session(self, node: JanusNode, session_id: int) -> JanusSession:
+        """claim_session takes over a session on node that another connection made
+        (e.g. a vardmote that was killed); adopt its handles on it. Raises
+        JanusError when Janus no longer has the session."""
+        async with self._lock:
+            client = await self._client(node)
+        return await client.claim_session(session_id)
 
     async def node_up(self, node: JanusNode, timeout: float = 2.0) -> bool:
         """node_up tells whether node answers (for /healthz); it keeps the session it makes."""
@@ -47,10 +77,27 @@ class MediaPlane:
         except (JanusException, TimeoutError, OSError):
             return False
 
-    async def close(self) -> None:
-        """close ends every session and connection."""
-        for client in self._clients.values():
-            with contextlib.suppress(Exception):
-                await client.close()
+    async def close(self, timeout: float = 2.0) -> None:
+        """close ends every session on the connections (within timeout seconds) and the
+        connections. Janus would otherwise keep the sessions reclaim_session_timeout
+        seconds more."""
+        clients = list(self._clients.values())
         self._clients.clear()
         self._sessions.clear()
+        sessions = [s for client in clients for s in client.sessions]
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await asyncio.gather(*(s.destroy() for s in sessions), return_exceptions=True)
+        for client in clients:
+            with contextlib.suppress(Exception):
+                await client.close()
+
+    async def abandon(self) -> None:
+        """abandon drops every connection and leaves every session in Janus, to be
+        claimed by another vardmote within reclaim_session_timeout (a hand-over)."""
+        clients = list(self._clients.values())
+        self._clients.clear()
+        self._sessions.clear()
+        for client in clients:
+            with contextlib.suppress(Exception):
+                await client.abandon()
