@@ -73,6 +73,20 @@ class Server:
     janus_ws_port: int
     expected_errors: list[str] = field(default_factory=list)
     """Regular expressions of error records the server's log may have (expect_in_log)."""
+    stopped: bool = False
+    """The test stopped the process itself (kill, stop): its ending is expected."""
+
+    def kill(self) -> None:
+        """kill ends the process with SIGKILL, as a crash or the OOM killer would."""
+        self.stopped = True
+        self.process.kill()
+        self.process.wait(timeout=STOP_TIMEOUT)
+
+    def stop(self) -> None:
+        """stop sends SIGTERM, as a rolling upgrade does, and waits for the process to end."""
+        self.stopped = True
+        self.process.terminate()
+        self.process.wait(timeout=STOP_TIMEOUT)
 
     @property
     def janus_url(self) -> str:
@@ -287,7 +301,7 @@ def _running(
         engine = "postgresql" if database_url.startswith("postgresql") else "sqlite"
         assert health["database"]["engine"] == engine, health
         yield server
-        if process.poll() is not None:
+        if process.poll() is not None and not server.stopped:
             pytest.fail(f"vardmote serve ended on its own with {process.returncode}:\n{log.read_text()}")
     finally:
         process.terminate()

@@ -23,6 +23,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from vardmote import __version__
+from vardmote.cluster.bus import RedisEventRelay
+from vardmote.cluster.meetings import SharedLiveMeetings
 from vardmote.context import Context
 from vardmote.demo import load_demo
 from vardmote.invitations.templates import ensure_templates
@@ -47,7 +49,12 @@ from vardmote.web import (
     signalling,
     signin_pages,
 )
-from vardmote.web.live_booking import follow_the_booking
+from vardmote.web.live_booking import (
+    booking_change,
+    follow_the_booking,
+    follow_the_booking_shared,
+    room_policy_reader,
+)
 from vardmote.web.signalling import audit_sink
 
 log = logging.getLogger("vardmote")
@@ -131,17 +138,35 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
             async def audit(meeting_id: str, actor: str, action: str, details: Mapping[str, Any]) -> None:
                 await audit_sink(context, meeting_id, actor, action, details)
 
-            app.state.live = LiveMeetings(
-                MediaPlane(placement),
-                audit,
-                host_left_seconds=settings.host_left_seconds,
-                reconnect_seconds=settings.reconnect_seconds,
-            )
-            follow_the_booking(context, app.state.live, asyncio.get_running_loop())
+            if settings.redis_url:
+                shared = SharedLiveMeetings(
+                    settings.redis_url,
+                    MediaPlane(placement),
+                    audit,
+                    policy_of=room_policy_reader(context),
+                    booking_change=booking_change(context),
+                    host_left_seconds=settings.host_left_seconds,
+                    reconnect_seconds=settings.reconnect_seconds,
+                )
+                relay = RedisEventRelay(settings.redis_url, shared.process, shared.relay_booking)
+                await shared.start()
+                await relay.start()
+                follow_the_booking_shared(context, relay)
+                app.state.live, app.state.bus_relay = shared, relay
+            else:
+                app.state.live = LiveMeetings(
+                    MediaPlane(placement),
+                    audit,
+                    host_left_seconds=settings.host_left_seconds,
+                    reconnect_seconds=settings.reconnect_seconds,
+                )
+                follow_the_booking(context, app.state.live, asyncio.get_running_loop())
         app.state.embedded_janus = embedded
         try:
             yield
         finally:
+            if app.state.bus_relay is not None:
+                await app.state.bus_relay.close()
             if app.state.live is not None:
                 await app.state.live.close()
             if embedded is not None:
@@ -160,6 +185,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     )
     app.state.ctx = context
     app.state.live = None
+    app.state.bus_relay = None
     app.state.embedded_janus = None
     app.add_middleware(SecurityHeaders)
     problems.install(app)

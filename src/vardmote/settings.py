@@ -128,6 +128,11 @@ class Settings:
     """Janus ``reclaim_session_timeout``: seconds a session outlives its connection to
     vardmote (counted from its last keepalive), for another vardmote to claim; 0: none."""
 
+    redis_url: str = ""
+    """Redis (``redis://host:port/db``) shared by several vardmote processes: the live meetings
+    and the event bus go through it (docs/operations.md, "Scaling out"). Empty: one process,
+    everything in memory."""
+
     host_left_seconds: int = 60
     """Seconds guests may stay after the last host left before they are removed."""
 
@@ -301,6 +306,17 @@ def _janus_nodes(env: Mapping[str, str]) -> tuple[JanusNodeSetting, ...]:
     return tuple(JanusNodeSetting(url, Secret(api_secret), Secret(admin_key)) for url in urls)
 
 
+def _redis_url(env: Mapping[str, str], default: str) -> str:
+    """_redis_url reads VARDMOTE_REDIS_URL (redis://, rediss:// or unix://)."""
+    raw = _read(env, "REDIS_URL")
+    if raw is None:
+        return default
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
+        # Not echoed: the URL may hold Redis's password.
+        raise SettingsError("VARDMOTE_REDIS_URL must start with redis://, rediss:// or unix://")
+    return raw
+
+
 def _vendor_dir(env: Mapping[str, str], default: Path | None) -> Path | None:
     """_vendor_dir reads VARDMOTE_VENDOR_DIR; a folder that does not exist is not an error
     here (the app logs a warning and runs without background effects)."""
@@ -388,6 +404,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         janus_rtp_ports=_port_range(env, "JANUS_RTP_PORTS", defaults.janus_rtp_ports),
         janus_ice_interfaces=_read(env, "JANUS_ICE_INTERFACES") or defaults.janus_ice_interfaces,
         janus_reclaim_seconds=_int(env, "JANUS_RECLAIM_SECONDS", defaults.janus_reclaim_seconds, 0, 3600),
+        redis_url=_redis_url(env, defaults.redis_url),
         host_left_seconds=_int(env, "HOST_LEFT_SECONDS", defaults.host_left_seconds, 1, 3600),
         reconnect_seconds=_int(env, "RECONNECT_SECONDS", defaults.reconnect_seconds, 1, 600),
         vendor_dir=_vendor_dir(env, defaults.vendor_dir),

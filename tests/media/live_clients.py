@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import re
 import time
@@ -184,6 +185,10 @@ class Person:
         """Every description Janus sent this person (answers and subscriber offers)."""
         self.frames_by_mid: Counter[str] = Counter()
         self.first_frame_at: float | None = None
+        self.frame_times: list[float] = []
+        """When (monotonic) each video frame arrived, from anyone: the gaps in media."""
+        self.link: str | None = None
+        """The guest link this person joined by (for reconnect)."""
         self.ended_mids: set[str] = set()
         self._streams: dict[str, str] = {}  # subscriber mid -> participant id
         self._stream_kinds: dict[str, tuple[str, str]] = {}  # subscriber mid -> (participant, kind)
@@ -283,10 +288,37 @@ class Person:
         mark = len(self.messages)
         message: Message = {"type": "join"}
         if link is not None:
+            self.link = link
             message.update(link=link, name=self.name)
         if resume is not None:
             message["resume"] = resume
         await self.send(message)
+        return await self._joined(mark)
+
+    async def reconnect(self, server: Server, meeting_id: str, *, session: str | None = None) -> Message:
+        """reconnect is what the page does when its WebSocket drops (a vardmote process died or
+        handed over): a new WebSocket, ``join`` with the resume token and ``keep_media``, and the
+        PeerConnections kept as they are. Returns ``joined`` (or the error)."""
+        headers = {"Cookie": f"vm_session={session}"} if session else None
+        url = server.ws_url(meeting_id)
+        self.ws = await websockets.connect(url, additional_headers=headers, max_size=None)
+        self.closed = asyncio.Event()
+        self.close_code = None
+        self._tasks.append(asyncio.create_task(self._read()))
+        mark = len(self.messages)
+        message: Message = {"type": "join", "resume": self.resume, "keep_media": True}
+        if self.link is not None:
+            message.update(link=self.link, name=self.name)
+        await self.send(message)
+        return await self._joined(mark)
+
+    def longest_frame_gap(self, since: float) -> float:
+        """longest_frame_gap is the longest time, in seconds, without a video frame from anyone
+        between since and now."""
+        times = [since, *(t for t in self.frame_times if t > since), time.monotonic()]
+        return max(b - a for a, b in itertools.pairwise(times))
+
+    async def _joined(self, mark: int) -> Message:
         async with asyncio.timeout(5), self._changed:
             while True:
                 for m in self.messages[mark:]:
@@ -429,6 +461,7 @@ class Person:
                 self.frame_sizes[stream] = (frame.width, frame.height)
                 if self.first_frame_at is None:
                     self.first_frame_at = time.monotonic()
+                self.frame_times.append(time.monotonic())
                 async with self._changed:
                     self._changed.notify_all()
         except MediaStreamError:

@@ -24,6 +24,11 @@ import contextlib
 from vardmote.media.janus import JanusClient, JanusException, JanusSession
 from vardmote.media.placement import JanusNode, Placement
 
+MEETING_KEEPALIVE_SECONDS = 10.0
+"""Keepalive of a meeting's own session. Janus counts reclaim_session_timeout from a session's
+last request, so a process killed just before a keepalive leaves the others that timeout less
+this interval to claim it (at least 20 s with the default 30)."""
+
 
 class MediaPlane:
     """MediaPlane keeps one Janus connection per node, and a shared session on each."""
@@ -58,7 +63,7 @@ class MediaPlane:
         if needed); its owner destroys it. Another vardmote may claim it by its id."""
         async with self._lock:
             client = await self._client(node)
-        return await client.create_session()
+        return await client.create_session(keepalive_interval=MEETING_KEEPALIVE_SECONDS)
 
     async def claim_session(self, node: JanusNode, session_id: int) -> JanusSession:
         """claim_session takes over a session on node that another connection made

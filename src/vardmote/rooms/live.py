@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from vardmote.media import videoroom as vr
-from vardmote.media.janus import JanusEvent, JanusException, JanusHandle, Jsep
+from vardmote.media.janus import JanusEvent, JanusException, JanusHandle, JanusSession, Jsep
 from vardmote.media.plane import MediaPlane
-from vardmote.rooms import booking_changes, texts
+from vardmote.rooms import booking_changes, handover, texts
 from vardmote.rooms import messages as m
 from vardmote.rooms.effects import (
     Audit,
@@ -134,20 +134,29 @@ class LiveMeeting:
         self._node = plane.placement.node_for(meeting_id)
         self._conns: dict[ConnId, Connection] = {}
         self._media: dict[str, _Media] = {}
+        self._session: JanusSession | None = None
         self._control: vr.RoomControl | None = None
         self._control_handle: JanusHandle | None = None
         self._janus_room = False
         self._timer: asyncio.Task[None] | None = None
+        self.on_change: Callable[[], None] | None = None
+        """Called after every change of the room (vardmote.cluster saves a snapshot then)."""
 
     # ---- events from connections ---------------------------------------------------------------
 
     async def join(
-        self, conn: ConnId, connection: Connection, identity: Identity, name: str | None, resume: str | None
+        self,
+        conn: ConnId,
+        connection: Connection,
+        identity: Identity,
+        name: str | None,
+        resume: str | None,
+        keep_media: bool = False,
     ) -> None:
         """join lets a proven identity in on a new connection."""
         async with self.lock:
             self._conns[conn] = connection
-            await self._apply(self.room.join(conn, identity, name, self._clock(), resume))
+            await self._apply(self.room.join(conn, identity, name, self._clock(), resume, keep_media))
 
     async def handle(self, conn: ConnId, command: m.Command) -> None:
         """handle applies one decoded message from conn."""
@@ -196,6 +205,104 @@ class LiveMeeting:
             self.policy = policy
             await self._apply(booking_changes.type_changed(self.room, policy, self._clock()))
 
+    # ---- hand-over between vardmote processes (rooms.handover, vardmote.cluster) ---------------
+
+    def attach(self, conn: ConnId, connection: Connection) -> None:
+        """attach tells the meeting how to reach a connection the room already knows (a
+        meeting taken over from another process: its participants' connections)."""
+        self._conns[conn] = connection
+
+    async def connections_lost(self, conns: list[ConnId]) -> None:
+        """connections_lost: these connections went with their process; media stays."""
+        async with self.lock:
+            for conn in conns:
+                self._conns.pop(conn, None)
+            await self._apply(handover.connections_lost(self.room, conns, self._clock()))
+
+    def media_state(self) -> dict[str, Any]:
+        """media_state is the meeting's Janus side as plain JSON: the node, the session and every
+        handle, so that another process can claim them (take_over_media)."""
+        session = self._session
+        return {
+            "node": self._node.url,
+            "session": session.id if session is not None and not session.ended else None,
+            "control": self._control_handle.id if self._control_handle is not None else None,
+            "janus_room": self._janus_room,
+            "participants": {
+                pid: {
+                    "handles": {pc: h.id for pc, h in media.handles.items() if not h.closed},
+                    "private_id": media.private_id,
+                    "audio_mid": media.audio_mid,
+                    "subscribed": sorted(media.subscribed),
+                    "published": sorted(media.published),
+                }
+                for pid, media in self._media.items()
+            },
+        }
+
+    async def take_over_media(self, state: Mapping[str, Any]) -> bool:
+        """take_over_media claims the Janus session of media_state and adopts its handles, so
+        that media goes on untouched. When Janus no longer has the session (its node died, or
+        nobody claimed it in time) every stream is taken as stopped and the connected
+        participants are told media_unavailable, so that they offer again. Tells whether the
+        media was kept."""
+        async with self.lock:
+            node = next((n for n in self._plane.placement.nodes if n.url == state.get("node")), None)
+            session_id = state.get("session")
+            if node is not None and isinstance(session_id, int):
+                self._node = node
+                try:
+                    self._session = await self._plane.claim_session(node, session_id)
+                except JanusException as e:
+                    log.warning("meeting %s: Janus session could not be claimed: %s", self.meeting_id, e)
+                    self._session = None
+            if self._session is None:
+                await self._media_lost(state)
+                return False
+            control = state.get("control")
+            if isinstance(control, int):
+                self._control_handle = self._session.adopt(control, vr.PLUGIN)
+                self._control = vr.RoomControl(self._control_handle, self._node.admin_key)
+                self._janus_room = bool(state.get("janus_room"))
+            for pid, saved in (state.get("participants") or {}).items():
+                media = _Media(
+                    private_id=saved.get("private_id"),
+                    audio_mid=saved.get("audio_mid"),
+                    subscribed=set(saved.get("subscribed") or ()),
+                    published=set(saved.get("published") or ()),
+                )
+                for pc, handle_id in (saved.get("handles") or {}).items():
+                    on_event = self._on_event(pid, pc)
+                    media.handles[pc] = self._session.adopt(handle_id, vr.PLUGIN, on_event=on_event)
+                self._media[pid] = media
+            await self._apply([])
+            return True
+
+    async def _media_lost(self, state: Mapping[str, Any]) -> None:
+        """_media_lost: the Janus side of a taken-over meeting is gone; streams stop, people re-offer."""
+        now = self._clock()
+        for pid, saved in (state.get("participants") or {}).items():
+            for pc in saved.get("published") or ():
+                kind = _KINDS.get(pc)
+                if kind is not None:
+                    await self._apply(self.room.stream_stopped(pid, kind, now))
+            participant = self.room.participants.get(pid)
+            if participant is not None and participant.conn is not None and saved.get("published"):
+                await self.error(participant.conn, ErrorCode.MEDIA_UNAVAILABLE, texts.MEDIA_UNAVAILABLE)
+        await self._apply([])
+
+    async def release(self) -> None:
+        """release lets the meeting go without touching Janus: another process takes it over
+        (with take_over_media). Timers stop here; the connections stay open."""
+        self.on_change = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._media.clear()
+        self._session = None
+        self._control = None
+        self._control_handle = None
+
     @property
     def idle(self) -> bool:
         """idle tells whether nobody is connected or waiting to come back."""
@@ -212,6 +319,9 @@ class LiveMeeting:
                 with contextlib.suppress(JanusException):
                     await self._control.destroy(self.meeting_id)
             self._janus_room = False
+            if self._session is not None:
+                await self._session.destroy()
+                self._session = None
 
     # ---- effects -------------------------------------------------------------------------------
 
@@ -235,6 +345,8 @@ class LiveMeeting:
                         )
             queue[0:0] = more
         self._arm_timer()
+        if self.on_change is not None:
+            self.on_change()
 
     async def _do(self, effect: Effect) -> list[Effect]:
         """_do carries out one effect and returns any effects that follow from it."""
@@ -291,8 +403,15 @@ class LiveMeeting:
 
     # ---- Janus ---------------------------------------------------------------------------------
 
+    async def _janus_session(self) -> JanusSession:
+        """_janus_session is the meeting's own Janus session (made again if Janus lost it), so
+        that another vardmote process can claim it with every handle (vardmote.cluster)."""
+        if self._session is None or self._session.ended:
+            self._session = await self._plane.new_session(self._node)
+        return self._session
+
     async def _ensure_room(self) -> vr.RoomControl:
-        session = await self._plane.session_for(self._node)
+        session = await self._janus_session()
         if self._control is None or self._control_handle is None or self._control_handle.closed:
             self._control_handle = await session.attach(vr.PLUGIN)
             self._control = vr.RoomControl(self._control_handle, self._node.admin_key)
@@ -305,14 +424,16 @@ class LiveMeeting:
         return self._control
 
     async def _attach(self, pid: str, pc: str) -> JanusHandle:
-        session = await self._plane.session_for(self._node)
+        session = await self._janus_session()
+        handle = await session.attach(vr.PLUGIN, on_event=self._on_event(pid, pc))
+        self._media.setdefault(pid, _Media()).handles[pc] = handle
+        return handle
 
+    def _on_event(self, pid: str, pc: str) -> Callable[[JanusEvent], Awaitable[None]]:
         async def on_event(event: JanusEvent) -> None:
             await self._janus_event(pid, pc, event)
 
-        handle = await session.attach(vr.PLUGIN, on_event=on_event)
-        self._media.setdefault(pid, _Media()).handles[pc] = handle
-        return handle
+        return on_event
 
     async def _ensure_publisher(self, pid: str, pc: str) -> JanusHandle:
         """_ensure_publisher joins the participant's camera (or screen) publisher handle."""
@@ -498,9 +619,51 @@ class LiveMeetings:
         """find returns the meeting's live room if there is one."""
         return self._meetings.get(meeting_id)
 
+    def door(self, meeting_id: str) -> LocalDoor:
+        """door is the meeting as a WebSocket reaches it (the same in vardmote.cluster)."""
+        return LocalDoor(self, meeting_id)
+
+    def meetings(self) -> list[LiveMeeting]:
+        """meetings are the live meetings of this process (for /metrics)."""
+        return list(self._meetings.values())
+
     async def close(self) -> None:
         """close leaves Janus for every meeting and closes the connections to Janus."""
         for live in list(self._meetings.values()):
             await live.close()
         self._meetings.clear()
         await self.plane.close()
+
+
+class LocalDoor:
+    """LocalDoor is one meeting of this process as its WebSockets reach it."""
+
+    def __init__(self, meetings: LiveMeetings, meeting_id: str) -> None:
+        self._meetings = meetings
+        self.meeting_id = meeting_id
+
+    async def join(
+        self,
+        conn: ConnId,
+        connection: Connection,
+        identity: Identity,
+        join: m.Join,
+        links_expire_at: dt.datetime,
+        policy: RoomPolicy,
+    ) -> None:
+        """join lets a proven identity in, making the meeting's live room on first use."""
+        live = self._meetings.get(self.meeting_id, policy)
+        await live.links_expire(links_expire_at)
+        await live.join(conn, connection, identity, join.name, join.resume, join.keep_media)
+
+    async def handle(self, conn: ConnId, command: m.Command, frame: str | bytes) -> None:
+        """handle applies one decoded frame of a joined connection."""
+        live = self._meetings.find(self.meeting_id)
+        if live is not None:
+            await live.handle(conn, command)
+
+    async def drop(self, conn: ConnId) -> None:
+        """drop: the connection closed."""
+        live = self._meetings.find(self.meeting_id)
+        if live is not None:
+            await live.drop(conn)

@@ -44,6 +44,9 @@ class Join:
     resume: str | None
     device: str | None = None
     """A registered room device's token (never together with link)."""
+    keep_media: bool = False
+    """With resume: the client kept its PeerConnections (its connection went with a vardmote
+    process) and goes on with them if the room kept its media (vardmote.rooms.handover)."""
 
 
 @dataclass(frozen=True)
@@ -284,7 +287,16 @@ def _join(f: _Fields) -> Join:
     device = f.text("device", MAX_TOKEN_CHARS, optional=True)
     if link is not None and device is not None:
         raise f.bad("device", texts.LINK_OR_DEVICE)
-    return Join(link=link, name=name, resume=f.text("resume", MAX_TOKEN_CHARS, optional=True), device=device)
+    keep_media = f.obj.get("keep_media", False)
+    if not isinstance(keep_media, bool):
+        raise f.bad("keep_media")
+    return Join(
+        link=link,
+        name=name,
+        resume=f.text("resume", MAX_TOKEN_CHARS, optional=True),
+        device=device,
+        keep_media=keep_media,
+    )
 
 
 def _candidate(f: _Fields) -> Candidate:

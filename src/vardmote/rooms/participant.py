@@ -114,6 +114,9 @@ class Participant:
     """share_start was accepted; a ``screen`` offer is allowed."""
     streams: set[StreamKind] = field(default_factory=set)
     """Publishers live in Janus (reported by the glue)."""
+    media_kept: bool = False
+    """The connection went with a vardmote process (:mod:`.handover`) while the participant's
+    Janus handles stay: a resume with keep_media goes on with the same PeerConnections."""
 
     @property
     def actor(self) -> str:

@@ -30,7 +30,15 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from vardmote.rooms import booking_changes, host_commands, joining, limits, participant_commands, texts
+from vardmote.rooms import (
+    booking_changes,
+    handover,
+    host_commands,
+    joining,
+    limits,
+    participant_commands,
+    texts,
+)
 from vardmote.rooms import messages as m
 from vardmote.rooms.effects import (
     Audit,
@@ -160,13 +168,20 @@ class Room:
     # ---- connections ---------------------------------------------------------------------------
 
     def join(
-        self, conn: ConnId, identity: Identity, name: str | None, now: float, resume: str | None = None
+        self,
+        conn: ConnId,
+        identity: Identity,
+        name: str | None,
+        now: float,
+        resume: str | None = None,
+        keep_media: bool = False,
     ) -> Effects:
         """join lets a proven identity in on connection conn (the ``join`` message).
 
         The glue has already resolved the link (not_found, link_gone), the room
         device or the staff session. name is the guest's chosen name; staff and
-        room devices use the name they are registered with.
+        room devices use the name they are registered with. keep_media: a resuming
+        client still has its PeerConnections (:mod:`.handover`).
         """
         if conn in self._conns:
             already = DEFAULT_TEXT[ErrorCode.ALREADY_JOINED]
@@ -179,6 +194,8 @@ class Room:
             token = resume.encode()
             resumed = next((p for p in same if hmac.compare_digest(p.resume_token.encode(), token)), None)
         if resumed is not None:
+            if keep_media and handover.media_kept(resumed):
+                return handover.resume_with_media(self, resumed, conn, now)
             return self._resume(resumed, conn, now)
         # A second connection of one person takes over; on a shared link it is someone else.
         existing = None if is_shared(identity) else next(iter(same), None)
@@ -216,7 +233,7 @@ class Room:
         self.participants[p.id] = p
         self._conns[conn] = p.id
         effects.append(Audit("meeting.joined", p.actor, {"participant": p.id, "state": str(p.state)}))
-        effects.append(Send((conn,), self._joined_message(p, resumed=False)))
+        effects.append(Send((conn,), self.joined_message(p, resumed=False)))
         if p.state is State.LOBBY:
             effects.append(Send((conn,), {"type": "lobby", "hosts_present": self._hosts_present()}))
         effects += self.announce(p, frozenset({p.id}))
@@ -232,9 +249,12 @@ class Room:
             del self._conns[p.conn]
             if p.admitted:
                 effects.append(JanusDetach(p.id))
+        elif p.media_kept:
+            effects.append(JanusDetach(p.id))  # lost with its process; this client negotiates afresh
         before = self.viewers_of(p)
         p.conn = conn
         p.dropped_at = None
+        p.media_kept = False
         p.streams.clear()
         p.may_share = False
         p.resume_token = self._new_secret()
@@ -242,7 +262,7 @@ class Room:
         self._subscribed.pop(p.id, None)
         self._hands_sent.pop(p.id, None)
         effects.append(Audit("meeting.resumed", p.actor, {"participant": p.id, "state": str(p.state)}))
-        effects.append(Send((conn,), self._joined_message(p, resumed=True)))
+        effects.append(Send((conn,), self.joined_message(p, resumed=True)))
         if p.state is State.LOBBY:
             effects.append(Send((conn,), {"type": "lobby", "hosts_present": self._hosts_present()}))
         if self.host_left.running and p.admitted and not p.is_host:
@@ -412,7 +432,8 @@ class Room:
         del self.participants[p.id]
         self._subscribed.pop(p.id, None)
         self._hands_sent.pop(p.id, None)
-        effects: Effects = [JanusDetach(p.id)] if was_admitted and p.conn is not None else []
+        has_media = p.conn is not None or p.media_kept
+        effects: Effects = [JanusDetach(p.id)] if was_admitted and has_media else []
         # The participant's own connection is closing; the others are told.
         return effects + self.announce(p, before - {p.id})
 
@@ -438,7 +459,20 @@ class Room:
     def _settings_message_body(self) -> dict[str, bool]:
         return {"locked": self.locked, "guests_may_unmute": self.guests_may_unmute}
 
-    def _joined_message(self, p: Participant, *, resumed: bool) -> dict[str, Any]:
+    def forget_conn(self, conn: ConnId) -> None:
+        """forget_conn: conn is no one's connection any more (for :mod:`.handover`)."""
+        self._conns.pop(conn, None)
+
+    def remember_conn(self, conn: ConnId, p: Participant) -> None:
+        """remember_conn: conn is p's connection now (for :mod:`.handover`)."""
+        self._conns[conn] = p.id
+
+    def new_resume_token(self) -> str:
+        """new_resume_token makes the secret a participant resumes with."""
+        return self._new_secret()
+
+    def joined_message(self, p: Participant, *, resumed: bool) -> dict[str, Any]:
+        """joined_message is the ``joined`` p is sent on joining or resuming."""
         return {
             "type": "joined",
             "participant": p.id,
@@ -471,7 +505,8 @@ class Room:
         elif change is Change.STOPPED:
             effects.append(Send(self.conns_of(admitted), host_returned_message()))
         self._hosts_were_present = present
-        publishers = [p for p in admitted if p.streams and p.conn is not None]
+        # Whoever was lost with a vardmote process still sends media (handover.py).
+        publishers = [p for p in admitted if p.streams and (p.conn is not None or p.media_kept)]
         queue = self.hands_queue()
         for viewer in admitted:
             if viewer.conn is None:

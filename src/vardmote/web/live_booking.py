@@ -15,6 +15,10 @@ vardmote.rooms.booking_changes:
 - ``hosting.withdrawn``: the colleague whose staff invitation was removed gets
   ``removed`` and goes.
 
+With several processes (``VARDMOTE_REDIS_URL``) the events go through Redis
+instead (follow_the_booking_shared, vardmote.cluster.bus) and the meeting's
+owner applies the same change (booking_change) from its inbox.
+
 Concurrency: subscribers run in the thread that committed (a page's event
 loop or the thread pool), so each change is handed to the app's event loop
 and applied there under the meeting's lock, in the order it was published.
@@ -30,8 +34,10 @@ from collections.abc import Awaitable, Callable
 
 from starlette.concurrency import run_in_threadpool
 
+from vardmote.cluster.bus import RedisEventRelay
 from vardmote.context import Context
 from vardmote.invitations.events import HostingWithdrawn
+from vardmote.lib.events import DomainEvent
 from vardmote.meetings import links
 from vardmote.meetings.events import (
     LinkRevoked,
@@ -49,15 +55,22 @@ from vardmote.rooms.policy import RoomPolicy
 log = logging.getLogger("vardmote.live_booking")
 
 Change = Callable[[LiveMeeting], Awaitable[None]]
+"""Change is what one booking event does to a live meeting."""
+
+FOLLOWED = (
+    LinkRevoked,
+    MeetingCancelled,
+    MeetingTypeRemoved,
+    MeetingChanged,
+    MeetingTypeChosen,
+    HostingWithdrawn,
+)
+"""The domain events live meetings follow."""
 
 
-def follow_the_booking(ctx: Context, live: LiveMeetings, loop: asyncio.AbstractEventLoop) -> None:
-    """follow_the_booking subscribes live's rooms to the booking events of ctx's bus."""
-
-    def hand_over(meeting_id: str, change: Change) -> None:
-        if loop.is_closed():
-            return
-        asyncio.run_coroutine_threadsafe(_apply(live, meeting_id, change), loop)
+def booking_change(ctx: Context) -> Callable[[DomainEvent], Change | None]:
+    """booking_change maps a domain event to what it does to its live meeting (None: nothing).
+    The booking is read again from ctx's database where the event does not carry it."""
 
     def policy_of(type_key: str) -> RoomPolicy:
         with ctx.db.session() as s:
@@ -76,21 +89,62 @@ def follow_the_booking(ctx: Context, live: LiveMeetings, loop: asyncio.AbstractE
         if at is not None:
             await meeting.links_expire(at)
 
-    bus = ctx.events
-    bus.subscribe(LinkRevoked, lambda e: hand_over(e.meeting_id, lambda m: m.link_gone(e.link_id)))
-    bus.subscribe(
-        MeetingCancelled,
-        lambda e: hand_over(e.meeting_id, lambda m: m.meeting_over("cancelled", texts.MEETING_CANCELLED)),
-    )
-    bus.subscribe(
-        MeetingTypeRemoved,
-        lambda e: hand_over(e.meeting_id, lambda m: m.meeting_over("unprotected", texts.MEETING_UNPROTECTED)),
-    )
-    bus.subscribe(MeetingChanged, lambda e: hand_over(e.meeting_id, moved))
-    bus.subscribe(MeetingTypeChosen, lambda e: hand_over(e.meeting_id, lambda m: retype(m, e.to_type)))
-    bus.subscribe(
-        HostingWithdrawn, lambda e: hand_over(e.meeting_id, lambda m: m.hosting_withdrawn(e.username))
-    )
+    def change(e: DomainEvent) -> Change | None:
+        match e:
+            case LinkRevoked():
+                return lambda m: m.link_gone(e.link_id)
+            case MeetingCancelled():
+                return lambda m: m.meeting_over("cancelled", texts.MEETING_CANCELLED)
+            case MeetingTypeRemoved():
+                return lambda m: m.meeting_over("unprotected", texts.MEETING_UNPROTECTED)
+            case MeetingChanged():
+                return moved
+            case MeetingTypeChosen():
+                return lambda m: retype(m, e.to_type)
+            case HostingWithdrawn():
+                return lambda m: m.hosting_withdrawn(e.username)
+        return None
+
+    return change
+
+
+def room_policy_reader(ctx: Context) -> Callable[[str], Awaitable[RoomPolicy | None]]:
+    """room_policy_reader reads a meeting's room policy from its booking (None: cancelled, not
+    protected or unknown), for a process that starts running a meeting it has no snapshot of."""
+
+    def read(meeting_id: str) -> RoomPolicy | None:
+        with ctx.db.session() as s:
+            meeting = s.get(Meeting, meeting_id)
+            if meeting is None or meeting.cancelled_at is not None or meeting.meeting_type is None:
+                return None
+            return RoomPolicy.from_meeting_type(meeting.meeting_type)
+
+    async def policy_of(meeting_id: str) -> RoomPolicy | None:
+        return await run_in_threadpool(read, meeting_id)
+
+    return policy_of
+
+
+def follow_the_booking(ctx: Context, live: LiveMeetings, loop: asyncio.AbstractEventLoop) -> None:
+    """follow_the_booking subscribes live's rooms (this process's) to the booking events of
+    ctx's bus."""
+    change_for = booking_change(ctx)
+
+    def hand_over(e: DomainEvent) -> None:
+        change = change_for(e)
+        if change is None or loop.is_closed():
+            return
+        asyncio.run_coroutine_threadsafe(_apply(live, getattr(e, "meeting_id", ""), change), loop)
+
+    for event_type in FOLLOWED:
+        ctx.events.subscribe(event_type, hand_over)
+
+
+def follow_the_booking_shared(ctx: Context, relay: RedisEventRelay) -> None:
+    """follow_the_booking_shared sends the booking events of ctx's bus to the Redis stream, from
+    which one process hands each to its meeting's inbox (vardmote.cluster.bus)."""
+    for event_type in FOLLOWED:
+        ctx.events.subscribe(event_type, relay.publish)
 
 
 async def _apply(live: LiveMeetings, meeting_id: str, change: Change) -> None:

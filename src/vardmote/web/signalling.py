@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from vardmote.accounts.devices import resolve_device
 from vardmote.accounts.service import resolve_session
 from vardmote.audit.log import record
+from vardmote.cluster.meetings import SharedLiveMeetings
 from vardmote.context import Context
 from vardmote.errors import Forbidden, LinkGone, NotFound
 from vardmote.invitations.hosting import may_host
@@ -159,7 +160,7 @@ async def audit_sink(
 async def meeting_socket(ws: WebSocket, meeting_id: str) -> None:
     """meeting_socket serves one participant's connection to a meeting."""
     ctx: Context = ws.app.state.ctx
-    live_meetings: LiveMeetings | None = ws.app.state.live
+    live_meetings: LiveMeetings | SharedLiveMeetings | None = ws.app.state.live
     if not _same_origin(ws, ctx):
         await ws.close(code=1008, reason="origin")
         return
@@ -171,7 +172,8 @@ async def meeting_socket(ws: WebSocket, meeting_id: str) -> None:
         return
     bucket = TokenBucket(m.MESSAGES_PER_SECOND, m.MESSAGE_BURST)
     conn = live_meetings.new_conn_id()
-    live = None
+    door = live_meetings.door(meeting_id)
+    joined = False
     last_rate_error = 0.0
     try:
         while True:
@@ -193,7 +195,7 @@ async def meeting_socket(ws: WebSocket, meeting_id: str) -> None:
                 if e.code == ErrorCode.TOO_LARGE:
                     break
                 continue
-            if live is None:
+            if not joined:
                 if not isinstance(command, m.Join):
                     await socket.send(error_frame(ErrorCode.NOT_JOINED, DEFAULT_TEXT[ErrorCode.NOT_JOINED]))
                     continue
@@ -204,18 +206,17 @@ async def meeting_socket(ws: WebSocket, meeting_id: str) -> None:
                 except ProtocolError as e:
                     await socket.send(error_frame(e.code, e.message_sv, e.request))
                     break
-                live = live_meetings.get(meeting_id, entry.policy)
-                await live.links_expire(entry.links_expire_at)
-                await live.join(conn, socket, entry.identity, command.name, command.resume)
+                joined = True
+                await door.join(conn, socket, entry.identity, command, entry.links_expire_at, entry.policy)
             else:
-                await live.handle(conn, command)
+                await door.handle(conn, command, frame)
             if socket.closed:
                 break
     except WebSocketDisconnect:
         pass
     finally:
-        if live is not None:
-            await live.drop(conn)
+        if joined:
+            await door.drop(conn)
         await socket.close("bye")
 
 

@@ -1,0 +1,103 @@
+"""Two vardmote processes behind HAProxy share live meetings through Redis, with real Janus.
+
+The topology (scale_out.py): Redis, one Janus node, two ``vardmote serve`` on one
+database, HAProxy round-robin without stickiness. Annika and her guests are
+aiortc peers on the meeting WebSocket through HAProxy, so their connections
+land on both processes. What they receive is what a browser would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from live_clients import Person, people
+from scale_out import Topology, scale_out
+
+from servers import book_protected_meeting
+
+pytestmark = pytest.mark.media
+
+MAX_MEDIA_GAP = 0.5
+"""Seconds without a video frame that count as a break in media (the issue's bound)."""
+
+
+def _entries(message: dict[str, object]) -> dict[str, dict[str, object]]:
+    participants = message.get("participants")
+    assert isinstance(participants, list), message
+    return {p["id"]: p for p in participants}
+
+
+async def _dropped(everyone: list[Person], within: float = 3.0) -> list[Person]:
+    """_dropped is everyone whose WebSocket the server closed within a few seconds."""
+
+    async def closed(person: Person) -> bool:
+        try:
+            async with asyncio.timeout(within):
+                await person.closed.wait()
+            return True
+        except TimeoutError:
+            return False
+
+    found = await asyncio.gather(*(closed(p) for p in everyone))
+    return [p for p, was in zip(everyone, found, strict=True) if was]
+
+
+async def _come_back(topology: Topology, meeting_id: str, dropped: list[Person], annika: str) -> None:
+    """_come_back does what each page does when its WebSocket closed: it resumes through the
+    load balancer, keeping its PeerConnections."""
+    for person in dropped:
+        session = annika if person.name == "Annika" else None
+        joined = await person.reconnect(topology.front, meeting_id, session=session)
+        assert joined["type"] == "joined", joined
+        assert joined.get("media_kept") is True, joined
+
+
+async def test_a_killed_process_loses_no_one_and_no_frame(tmp_path: Path) -> None:
+    async with scale_out(tmp_path) as topology:
+        front = topology.front
+        annika = front.sign_in()
+        booking = book_protected_meeting(front, session=annika)
+        async with people(front, booking, annika) as room:
+            host = await room.host(publish=True)
+            david = await room.admitted_guest(host, "David")
+            sara = await room.admitted_guest(host, "Sara")
+            for guest in (david, sara):
+                await guest.publish()
+            everyone = [host, david, sara]
+            for person in everyone:
+                for other in everyone:
+                    if other is not person:
+                        assert await person.wait_for_frames(other.id, 10) > 0
+            # What must survive: a raised hand, a host mute, the lock.
+            await david.send({"type": "raise_hand"})
+            await host.wait_for("hands", lambda m: m.get("queue") == [david.id])
+            await host.send({"type": "mute", "participant": sara.id})
+            await sara.wait_for("muted")
+            await host.send({"type": "lock"})
+            await host.wait_for("settings", lambda m: m.get("locked") is True)
+            owner = topology.owner_of(booking.meeting_id)
+            killed_at = time.monotonic()
+
+            owner.kill()
+
+            dropped = await _dropped(everyone)
+            assert host in dropped  # the first join made its process the owner
+            await _come_back(topology, booking.meeting_id, dropped, annika)
+            await asyncio.sleep(2)  # media goes on through the take-over, and after it
+
+            for person in everyone:
+                gap = person.longest_frame_gap(killed_at)
+                assert gap < MAX_MEDIA_GAP, f"{person.name}: {gap * 1000:.0f} ms without video"
+            assert topology.owner_of(booking.meeting_id) is topology.other_than(owner)
+            resumed = host.of_type("joined")[-1]
+            entries = _entries(resumed)
+            assert {str(e["name"]) for e in entries.values()} == {"Annika Berg", "David", "Sara"}
+            assert {str(e["state"]) for e in entries.values()} == {"admitted"}
+            assert entries[sara.id]["host_muted"] is True
+            assert resumed["hands"] == [david.id]
+            assert resumed["settings"]["locked"] is True
+            for person in everyone:
+                assert person.errors() == [], person.name
