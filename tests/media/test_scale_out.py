@@ -55,7 +55,10 @@ async def _come_back(topology: Topology, meeting_id: str, dropped: list[Person],
         assert joined.get("media_kept") is True, joined
 
 
-async def test_a_killed_process_loses_no_one_and_no_frame(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["kill", "stop"])
+async def test_a_process_killed_or_stopped_loses_no_one_and_no_frame(tmp_path: Path, how: str) -> None:
+    """kill: SIGKILL mid-meeting (a crash); stop: SIGTERM (a rolling upgrade), which hands the
+    meeting over at once."""
     async with scale_out(tmp_path) as topology:
         front = topology.front
         annika = front.sign_in()
@@ -81,7 +84,7 @@ async def test_a_killed_process_loses_no_one_and_no_frame(tmp_path: Path) -> Non
             owner = topology.owner_of(booking.meeting_id)
             killed_at = time.monotonic()
 
-            owner.kill()
+            await asyncio.to_thread(owner.kill if how == "kill" else owner.stop)
 
             dropped = await _dropped(everyone)
             assert host in dropped  # the first join made its process the owner

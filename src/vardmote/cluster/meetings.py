@@ -159,6 +159,12 @@ class SharedDoor:
         self._shared.let_go(conn)
         await self._shared.relay(self.meeting_id, {"kind": "drop", "conn": conn})
 
+    async def lost(self, conn: ConnId) -> None:
+        """lost relays that the connection closed because this process is stopping: its
+        participant keeps their media and resumes on another process."""
+        self._shared.let_go(conn)
+        await self._shared.relay(self.meeting_id, {"kind": "lost", "conn": conn})
+
 
 class SharedLiveMeetings:
     """SharedLiveMeetings runs this process's share of the live meetings through Redis."""
@@ -471,6 +477,8 @@ class SharedLiveMeetings:
             await live.handle(conn, command)
         elif kind == "drop":
             await live.drop(conn)
+        elif kind == "lost":
+            await live.connections_lost([conn])
         elif kind == "booking":
             change = self._booking_change(from_json(str(item["event"])))
             if change is not None:

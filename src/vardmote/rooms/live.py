@@ -667,3 +667,9 @@ class LocalDoor:
         live = self._meetings.find(self.meeting_id)
         if live is not None:
             await live.drop(conn)
+
+    async def lost(self, conn: ConnId) -> None:
+        """lost: the connection closed because this process is stopping; media stays."""
+        live = self._meetings.find(self.meeting_id)
+        if live is not None:
+            await live.connections_lost([conn])

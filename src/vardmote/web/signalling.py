@@ -49,6 +49,9 @@ log = logging.getLogger("vardmote.signalling")
 
 router = APIRouter()
 
+SERVICE_RESTART = 1012
+"""The close code uvicorn gives every WebSocket when this process is stopping (SIGTERM)."""
+
 
 class _Socket:
     """_Socket is a WebSocket as a LiveMeeting's Connection: sends and closes once."""
@@ -174,11 +177,13 @@ async def meeting_socket(ws: WebSocket, meeting_id: str) -> None:
     conn = live_meetings.new_conn_id()
     door = live_meetings.door(meeting_id)
     joined = False
+    server_stopping = False
     last_rate_error = 0.0
     try:
         while True:
             frame = await _receive(ws)
-            if frame is None:
+            if isinstance(frame, int):
+                server_stopping = frame == SERVICE_RESTART
                 break
             now = time.monotonic()
             if not bucket.allow(now):
@@ -215,16 +220,18 @@ async def meeting_socket(ws: WebSocket, meeting_id: str) -> None:
     except WebSocketDisconnect:
         pass
     finally:
-        if joined:
+        if joined and server_stopping:
+            await door.lost(conn)  # the browser keeps its media and resumes on another process
+        elif joined:
             await door.drop(conn)
         await socket.close("bye")
 
 
-async def _receive(ws: WebSocket) -> str | bytes | None:
-    """_receive returns the next frame, or None when the client closed."""
+async def _receive(ws: WebSocket) -> str | bytes | int:
+    """_receive returns the next frame, or the close code once the connection closed."""
     message = await ws.receive()
     if message["type"] == "websocket.disconnect":
-        return None
+        return int(message.get("code") or 1005)
     text = message.get("text")
     if text is not None:
         return str(text)
