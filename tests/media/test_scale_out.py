@@ -104,3 +104,53 @@ async def test_a_process_killed_or_stopped_loses_no_one_and_no_frame(tmp_path: P
             assert resumed["settings"]["locked"] is True
             for person in everyone:
                 assert person.errors() == [], person.name
+
+
+async def test_a_booking_change_saved_on_another_process_reaches_the_live_meeting(tmp_path: Path) -> None:
+    async with scale_out(tmp_path) as topology:
+        front = topology.front
+        annika = front.sign_in()
+        booking = book_protected_meeting(front, session=annika)
+        async with people(front, booking, annika) as room:
+            host = await room.host()
+            david = await room.admitted_guest(host, "David")
+            other = topology.other_than(topology.owner_of(booking.meeting_id))
+
+            await asyncio.to_thread(
+                other.call, "DELETE", f"/api/v1/meetings/{booking.meeting_id}", None, annika
+            )
+
+            for person in (host, david):
+                ended = await person.wait_for("ended", timeout=5)
+                assert ended["reason"] == "cancelled", ended
+            assert len(david.of_type("ended")) == 1
+
+
+async def test_the_host_left_countdown_fires_once_across_a_killed_process(tmp_path: Path) -> None:
+    seconds = 6
+    async with scale_out(tmp_path, env={"VARDMOTE_HOST_LEFT_SECONDS": str(seconds)}) as topology:
+        front = topology.front
+        annika = front.sign_in()
+        booking = book_protected_meeting(front, session=annika)
+        async with people(front, booking, annika) as room:
+            host = await room.host()
+            david = await room.admitted_guest(host, "David")
+            sara = await room.admitted_guest(host, "Sara")
+            owner = topology.owner_of(booking.meeting_id)
+            await host.send({"type": "leave"})
+            left_at = time.monotonic()
+            for guest in (david, sara):
+                await guest.wait_for("host_left")
+            await asyncio.sleep(1.5)
+
+            await asyncio.to_thread(owner.kill)
+
+            await _come_back(topology, booking.meeting_id, await _dropped([david, sara]), annika)
+            for guest in (david, sara):
+                ended = await guest.wait_for("ended", timeout=seconds + 5)
+                assert ended["reason"] == "host_left", ended
+            ended_after = time.monotonic() - left_at
+            assert seconds - 0.5 < ended_after < seconds + 2.5, ended_after
+            await asyncio.sleep(1.5)  # a second timer would have fired by now
+            for guest in (david, sara):
+                assert len(guest.of_type("ended")) == 1, guest.of_type("ended")
