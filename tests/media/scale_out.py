@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ class Topology:
     """Topology is the running scale-out set-up."""
 
     redis: RedisServer
-    janus: EmbeddedJanus
+    janus: list[EmbeddedJanus]
     servers: list[Server]
     haproxy: Haproxy
 
@@ -69,18 +70,28 @@ def _shared_database(folder: Path) -> Iterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def scale_out(tmp_path: Path, env: dict[str, str] | None = None) -> AsyncIterator[Topology]:
-    """scale_out starts the topology in tmp_path (env: more settings for both vardmote) and
-    stops it at the end, checking both servers' logs."""
-    async with running_janus(tmp_path / "janus-node") as janus:
+async def scale_out(
+    tmp_path: Path, env: dict[str, str] | None = None, *, janus_nodes: int = 1
+) -> AsyncIterator[Topology]:
+    """scale_out starts the topology in tmp_path (env: more settings for both vardmote;
+    janus_nodes: how many Janus nodes) and stops it at the end, checking both servers' logs."""
+    async with contextlib.AsyncExitStack() as nodes:
+        janus: list[EmbeddedJanus] = []
+        for n in range(1, janus_nodes + 1):
+            folder = tmp_path / f"janus-node-{n}"
+            if janus:  # every node takes the same secrets (VARDMOTE_JANUS_API_SECRET holds one)
+                secrets = folder / "var" / "janus" / "secrets.json"
+                secrets.parent.mkdir(parents=True)
+                shutil.copy2(janus[0].folder / "secrets.json", secrets)
+            janus.append(await nodes.enter_async_context(running_janus(folder)))
         with contextlib.ExitStack() as stack:
             redis = stack.enter_context(running_redis(tmp_path / "redis"))
             database_url = stack.enter_context(_shared_database(tmp_path / "db"))
             settings = {
                 "VARDMOTE_REDIS_URL": redis.url,
-                "VARDMOTE_JANUS_URLS": janus.node.url,
-                "VARDMOTE_JANUS_API_SECRET": janus.node.api_secret.reveal(),
-                "VARDMOTE_JANUS_ADMIN_KEY": janus.node.admin_key.reveal(),
+                "VARDMOTE_JANUS_URLS": " ".join(j.node.url for j in janus),
+                "VARDMOTE_JANUS_API_SECRET": janus[0].node.api_secret.reveal(),
+                "VARDMOTE_JANUS_ADMIN_KEY": janus[0].node.admin_key.reveal(),
                 **(env or {}),
             }
             servers = [

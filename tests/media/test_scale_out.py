@@ -9,10 +9,12 @@ land on both processes. What they receive is what a browser would.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
 import pytest
+import redis
 from live_clients import Person, people
 from scale_out import Topology, scale_out
 
@@ -154,3 +156,51 @@ async def test_the_host_left_countdown_fires_once_across_a_killed_process(tmp_pa
             await asyncio.sleep(1.5)  # a second timer would have fired by now
             for guest in (david, sara):
                 assert len(guest.of_type("ended")) == 1, guest.of_type("ended")
+
+
+def _meeting_node(topology: Topology, meeting_id: str) -> str:
+    """_meeting_node is the Janus node the meeting's owner runs it on (its last snapshot)."""
+    with redis.Redis.from_url(topology.redis.url) as client:
+        state = json.loads(client.get(f"vardmote:meeting:{meeting_id}:state") or b"{}")
+    return str(state["media"]["node"])
+
+
+async def test_a_dead_janus_node_moves_its_meetings_and_video_comes_back(tmp_path: Path) -> None:
+    async with scale_out(tmp_path, janus_nodes=2) as topology:
+        front = topology.front
+        annika = front.sign_in()
+        booking = book_protected_meeting(front, session=annika)
+        async with people(front, booking, annika) as room:
+            host = await room.host(publish=True)
+            david = await room.admitted_guest(host, "David")
+            await david.publish()
+            assert await host.wait_for_frames(david.id, 10) > 0
+            assert await david.wait_for_frames(host.id, 10) > 0
+            node = _meeting_node(topology, booking.meeting_id)
+            dying = next(j for j in topology.janus if j.node.url == node)
+            marks = [len(p.messages) for p in (host, david)]
+            died_at = time.monotonic()
+
+            await dying.stop()
+
+            for person, mark in zip((host, david), marks, strict=True):
+                await person.wait_error("media_unavailable", after=mark)
+            # What the page does on media_unavailable: offer again, which goes to a node that is up.
+            for person in (host, david):
+                await _publish_again(person)
+            before = host.frames_from(david.id), david.frames_from(host.id)
+            assert await host.wait_for_frames(david.id, before[0] + 10, timeout=5) > before[0]
+            assert await david.wait_for_frames(host.id, before[1] + 10, timeout=5) > before[1]
+            assert time.monotonic() - died_at < 5
+            assert _meeting_node(topology, booking.meeting_id) != node
+
+
+async def _publish_again(person: Person) -> None:
+    """_publish_again offers again until it is answered (the first may still meet the dead node)."""
+    async with asyncio.timeout(5):
+        while True:
+            try:
+                await person.publish(timeout=2)
+                return
+            except (TimeoutError, AssertionError):
+                await asyncio.sleep(0.3)

@@ -47,3 +47,8 @@ def outbox(process: str) -> str:
 def process_of(conn: str) -> str:
     """process_of is the process holding a connection (its id is ``<process>/<n>``)."""
     return conn.rpartition("/")[0]
+
+
+def janus_up(url: str) -> str:
+    """janus_up: whether a Janus node answered the last probe ("1" or "0"), with a short life."""
+    return f"{PREFIX}janus:{url}:up"

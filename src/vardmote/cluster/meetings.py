@@ -68,6 +68,8 @@ LEASE_MS = 3000
 """How long a lease holds without renewal: an owner that dies is replaced after at most this."""
 RENEW_SECONDS = 1.0
 """How often leases and the process's alive key are renewed, and ownerless meetings looked for."""
+NODE_HEALTH_MS = 5000
+"""A Janus node's shared health is forgotten this long after the last probe (then: up)."""
 STATE_TTL_SECONDS = 24 * 3600
 """A meeting's state and inbox are forgotten a day after its last change."""
 INBOX_MAXLEN = 10_000
@@ -253,6 +255,7 @@ class SharedLiveMeetings:
         self._tasks = [
             asyncio.create_task(self._listen(pubsub), name="cluster-listen"),
             asyncio.create_task(self._renew(), name="cluster-renew"),
+            asyncio.create_task(self._watch_nodes(), name="cluster-janus-health"),
         ]
 
     async def close(self) -> None:
@@ -322,6 +325,25 @@ class SharedLiveMeetings:
                     await self._ensure_owner(meeting_id)
             except (RedisError, OSError):
                 log.warning("Redis unreachable; retrying", exc_info=True)
+
+    async def _watch_nodes(self) -> None:
+        """_watch_nodes probes every Janus node each second and shares what it found through
+        Redis; placement then follows what the processes found last (media.placement)."""
+        nodes = list(self.plane.placement.nodes)
+        health = self.plane.placement.health
+        while True:
+            try:
+                for node in nodes:
+                    up = await self.plane.node_up(node, timeout=1.0)
+                    await self._redis.set(keys.janus_up(node.url), "1" if up else "0", px=NODE_HEALTH_MS)
+                shared = await self._redis.mget([keys.janus_up(n.url) for n in nodes])
+                for node, flag in zip(nodes, shared, strict=True):
+                    up = flag != b"0"
+                    health.mark(node.url, up)
+                    metrics.janus_node_health(node.url, up)
+            except (RedisError, OSError):
+                log.warning("Redis unreachable; Janus health not shared", exc_info=True)
+            await asyncio.sleep(RENEW_SECONDS)
 
     async def _lost_lease(self, meeting_id: str) -> None:
         owned = self._owned.pop(meeting_id, None)

@@ -8,9 +8,16 @@ replace these without touching the rules of the rooms.
 
 - :class:`SingleNode` — one node: the embedded Janus, or one external node.
 - :class:`HashPlacement` — several nodes, chosen by rendezvous hashing of the
-  meeting id: every vardmote process picks the same node with no shared state,
-  and adding or removing a node moves only the meetings of that node. It does
-  not balance load by how busy nodes are; that needs the shared store.
+  meeting id among the nodes that are up (:class:`NodeHealth`): every vardmote
+  process picks the same node for a meeting, and a node that goes down moves
+  only its own meetings, each to its next node by the same hash. It does not
+  balance load by how busy nodes are.
+
+Node health: a connection to a node that drops or cannot be made marks the
+node down at once (vardmote.media.plane); the probe of vardmote.cluster marks
+it up or down every second and shares that through Redis, so that every
+process places meetings alike. A meeting's room is on its node until that
+node's session is lost; then it is placed again (vardmote.rooms.live).
 """
 
 from __future__ import annotations
@@ -46,8 +53,29 @@ class JanusNode:
         return cls(setting.url, setting.api_secret, setting.admin_key)
 
 
+class NodeHealth:
+    """NodeHealth is which nodes are up, as this process last heard; unknown nodes are up."""
+
+    def __init__(self) -> None:
+        self._down: set[str] = set()
+
+    def up(self, url: str) -> bool:
+        """up tells whether the node at url is taken to be up."""
+        return url not in self._down
+
+    def mark(self, url: str, up: bool) -> None:
+        """mark records that the node at url is up or down."""
+        if up:
+            self._down.discard(url)
+        else:
+            self._down.add(url)
+
+
 class Placement(Protocol):
-    """Placement tells which node holds a meeting; the same answer every time it is asked."""
+    """Placement tells which node holds a meeting; the same answer every time it is asked, while
+    the nodes' health stays the same."""
+
+    health: NodeHealth
 
     @property
     def nodes(self) -> Sequence[JanusNode]:
@@ -64,6 +92,7 @@ class SingleNode:
 
     def __init__(self, node: JanusNode) -> None:
         self._node = node
+        self.health = NodeHealth()
 
     @property
     def nodes(self) -> Sequence[JanusNode]:
@@ -83,13 +112,15 @@ class HashPlacement:
         if len(set(urls)) != len(urls):
             raise ValueError(f"Janus node URLs must differ, got {urls}")
         self._nodes = tuple(nodes)
+        self.health = NodeHealth()
 
     @property
     def nodes(self) -> Sequence[JanusNode]:
         return self._nodes
 
     def node_for(self, meeting_id: str) -> JanusNode:
-        return max(self._nodes, key=lambda node: _weight(node.url, meeting_id))
+        healthy = [n for n in self._nodes if self.health.up(n.url)] or self._nodes
+        return max(healthy, key=lambda node: _weight(node.url, meeting_id))
 
 
 def _weight(url: str, meeting_id: str) -> bytes:

@@ -43,7 +43,15 @@ class MediaPlane:
         """_client returns the open connection to node, connecting if needed (lock held)."""
         client = self._clients.get(node.url)
         if client is None or client.closed:
-            client = await JanusClient.connect(node.url, node.api_secret)
+            health = self.placement.health
+            try:
+                client = await JanusClient.connect(
+                    node.url, node.api_secret, on_close=lambda _e: health.mark(node.url, False)
+                )
+            except JanusException:
+                health.mark(node.url, False)
+                raise
+            health.mark(node.url, True)
             self._clients[node.url] = client
             self._sessions.pop(node.url, None)
         return client

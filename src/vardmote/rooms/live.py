@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import vardmote.metrics as metrics
 from vardmote.media import videoroom as vr
 from vardmote.media.janus import JanusEvent, JanusException, JanusHandle, JanusSession, Jsep
 from vardmote.media.plane import MediaPlane
@@ -407,8 +408,30 @@ class LiveMeeting:
         """_janus_session is the meeting's own Janus session (made again if Janus lost it), so
         that another vardmote process can claim it with every handle (vardmote.cluster)."""
         if self._session is None or self._session.ended:
+            self._place_again()
             self._session = await self._plane.new_session(self._node)
         return self._session
+
+    def _place_again(self) -> None:
+        """_place_again moves the meeting to the node placement now gives (its node went down):
+        the room is made there afresh, and every handle on the old node is forgotten, so that
+        the next offers publish and subscribe on the new one."""
+        node = self._plane.placement.node_for(self.meeting_id)
+        if node.url == self._node.url:
+            return
+        log.warning(
+            "meeting %s: Janus %s is down; the meeting moves to %s", self.meeting_id, self._node.url, node.url
+        )
+        metrics.failover("janus_node")
+        self._node = node
+        self._control = None
+        self._control_handle = None
+        self._janus_room = False
+        for media in self._media.values():
+            media.handles.clear()
+            media.published.clear()
+            media.subscribed.clear()
+            media.private_id = None
 
     async def _ensure_room(self) -> vr.RoomControl:
         session = await self._janus_session()
