@@ -27,6 +27,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+import vardmote.metrics as metrics
 from vardmote.accounts.devices import resolve_device
 from vardmote.accounts.service import resolve_session
 from vardmote.audit.log import record
@@ -59,14 +60,25 @@ class _Socket:
     def __init__(self, ws: WebSocket) -> None:
         self._ws = ws
         self.closed = False
+        self._lobby_since: float | None = None
 
     async def send(self, message: Mapping[str, Any]) -> None:
         if self.closed:
             return
+        self._count(message)
         try:
             await self._ws.send_json(dict(message))
         except (WebSocketDisconnect, RuntimeError, OSError):
             self.closed = True
+
+    def _count(self, message: Mapping[str, Any]) -> None:
+        """_count measures the wait in the lobby for /metrics, from what this person is told."""
+        kind = message.get("type")
+        if kind == "joined" and message.get("state") == "lobby":
+            self._lobby_since = time.monotonic()
+        elif kind == "admitted" and self._lobby_since is not None:
+            metrics.lobby_waited(time.monotonic() - self._lobby_since)
+            self._lobby_since = None
 
     async def close(self, reason: str) -> None:
         if self.closed:
@@ -168,6 +180,16 @@ async def meeting_socket(ws: WebSocket, meeting_id: str) -> None:
         await ws.close(code=1008, reason="origin")
         return
     await ws.accept()
+    metrics.websocket_opened()
+    try:
+        await _serve(ws, ctx, live_meetings, meeting_id)
+    finally:
+        metrics.websocket_closed()
+
+
+async def _serve(
+    ws: WebSocket, ctx: Context, live_meetings: LiveMeetings | SharedLiveMeetings | None, meeting_id: str
+) -> None:
     socket = _Socket(ws)
     if live_meetings is None:
         await socket.send(error_frame(ErrorCode.MEDIA_UNAVAILABLE, texts.NO_ROOM, "join"))
