@@ -204,3 +204,29 @@ async def _publish_again(person: Person) -> None:
                 return
             except (TimeoutError, AssertionError):
                 await asyncio.sleep(0.3)
+
+
+async def test_without_redis_a_message_gets_a_clear_answer_and_media_goes_on(tmp_path: Path) -> None:
+    async with scale_out(tmp_path) as topology:
+        front = topology.front
+        annika = front.sign_in()
+        booking = book_protected_meeting(front, session=annika)
+        async with people(front, booking, annika) as room:
+            host = await room.host(publish=True)
+            david = await room.admitted_guest(host, "David")
+            assert await david.wait_for_frames(host.id, 10) > 0
+            for server in topology.servers:
+                server.expect_in_log("Redis|redis")
+
+            topology.redis.kill()
+            stopped_at = time.monotonic()
+
+            await david.send({"type": "raise_hand"})
+            refused = await david.wait_error("service_unavailable")
+            assert (
+                refused["message"] == "Mötestjänsten svarar inte just nu. Sidan försöker igen av sig själv."
+            )
+            async with asyncio.timeout(5):
+                await david.closed.wait()
+            await asyncio.sleep(1)
+            assert david.longest_frame_gap(stopped_at) < MAX_MEDIA_GAP  # Janus goes on

@@ -95,6 +95,10 @@ _SAVE = (
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
+class SharingUnavailable(Exception):
+    """SharingUnavailable: Redis cannot be reached, so nothing can be relayed to a meeting."""
+
+
 class RemoteConnection:
     """RemoteConnection is a participant's WebSocket held by another process, reached
     through that process's outbox channel."""
@@ -223,11 +227,15 @@ class SharedLiveMeetings:
     async def relay(self, meeting_id: str, item: Mapping[str, Any]) -> None:
         """relay adds item to the meeting's inbox; for a join, it makes sure someone owns the
         meeting (later items find an owner through the lease loop, within a second)."""
-        await self._redis.xadd(
-            keys.inbox(meeting_id), {"item": json.dumps(item)}, maxlen=INBOX_MAXLEN, approximate=True
-        )
-        if item.get("kind") in ("join", "booking"):
-            await self._ensure_owner(meeting_id)
+        try:
+            await self._redis.xadd(
+                keys.inbox(meeting_id), {"item": json.dumps(item)}, maxlen=INBOX_MAXLEN, approximate=True
+            )
+            if item.get("kind") in ("join", "booking"):
+                await self._ensure_owner(meeting_id)
+        except (RedisError, OSError) as e:
+            log.warning("meeting %s: Redis unreachable, nothing relayed: %s", meeting_id, type(e).__name__)
+            raise SharingUnavailable(str(e)) from e
 
     async def relay_booking(self, event: DomainEvent) -> None:
         """relay_booking hands a booking change to its meeting, if the meeting is live anywhere."""

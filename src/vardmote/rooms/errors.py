@@ -32,6 +32,8 @@ class ErrorCode(StrEnum):
     REMOVED = "removed"
     MEETING_ENDED = "meeting_ended"
     MEDIA_UNAVAILABLE = "media_unavailable"
+    SERVICE_UNAVAILABLE = "service_unavailable"
+    """The service cannot reach what it shares live meetings through (Redis): reconnect later."""
 
 
 DEFAULT_TEXT: dict[ErrorCode, str] = {
@@ -45,6 +47,7 @@ DEFAULT_TEXT: dict[ErrorCode, str] = {
     ErrorCode.LINK_GONE: texts.LINK_GONE,
     ErrorCode.NOT_ALLOWED: texts.NOT_ALLOWED,
     ErrorCode.NOT_ADMITTED: texts.NOT_ADMITTED,
+    ErrorCode.SERVICE_UNAVAILABLE: texts.SERVICE_UNAVAILABLE,
     ErrorCode.MEETING_FULL: texts.MEETING_FULL,
     ErrorCode.LOCKED: texts.LOCKED,
     ErrorCode.REMOVED: texts.BARRED,

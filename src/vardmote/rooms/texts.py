@@ -32,6 +32,7 @@ BARRED = "Du har tagits bort från mötet och kan inte ansluta igen med den här
 MEETING_ENDED = "Mötet är avslutat."
 """Said to a guest who joins an ended meeting, and to everyone when a host presses "Avsluta mötet"."""
 MEDIA_UNAVAILABLE = "Videotjänsten svarar inte just nu. Försök igen om en stund."
+SERVICE_UNAVAILABLE = "Mötestjänsten svarar inte just nu. Sidan försöker igen av sig själv."
 """Janus is not answering; the client may offer again."""
 
 # ---- refusals with more to say than the code's default -----------------------------------------

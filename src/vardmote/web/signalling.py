@@ -31,7 +31,7 @@ import vardmote.metrics as metrics
 from vardmote.accounts.devices import resolve_device
 from vardmote.accounts.service import resolve_session
 from vardmote.audit.log import record
-from vardmote.cluster.meetings import SharedLiveMeetings
+from vardmote.cluster.meetings import SharedLiveMeetings, SharingUnavailable
 from vardmote.context import Context
 from vardmote.errors import Forbidden, LinkGone, NotFound
 from vardmote.invitations.hosting import may_host
@@ -241,11 +241,16 @@ async def _serve(
                 break
     except WebSocketDisconnect:
         pass
+    except SharingUnavailable:
+        # Redis is unreachable: the page is told and reconnects later (media already flowing
+        # goes on in Janus meanwhile).
+        await socket.send(error_frame(ErrorCode.SERVICE_UNAVAILABLE, texts.SERVICE_UNAVAILABLE))
     finally:
-        if joined and server_stopping:
-            await door.lost(conn)  # the browser keeps its media and resumes on another process
-        elif joined:
-            await door.drop(conn)
+        with contextlib.suppress(SharingUnavailable):  # the owner then finds it on resume
+            if joined and server_stopping:
+                await door.lost(conn)  # the browser keeps its media and resumes on another process
+            elif joined:
+                await door.drop(conn)
         await socket.close("bye")
 
 
