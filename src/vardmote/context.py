@@ -41,7 +41,7 @@ class Context:
     def from_settings(cls, settings: Settings) -> Context:
         """from_settings opens the configured database."""
         settings.var_dir.mkdir(parents=True, exist_ok=True)
-        return cls(settings, Database(settings.effective_database_url))
+        return cls(settings, Database(settings.effective_database_url, settings.db_pool_size))
 
     def url(self, path: str) -> str:
         """url makes an absolute address from a path, for links people receive."""

@@ -7,7 +7,9 @@ model and query here works on both. Times are stored as naive UTC datetimes
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -56,13 +58,24 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def make_engine(url: str) -> Engine:
+DEFAULT_POOL_SIZE = 10
+"""Pooled connections per process, and as many requests at once that use the database
+(the ``db_pool_size`` setting; see :meth:`Database.request_slots`)."""
+POOL_OVERFLOW = 10
+"""Connections beyond the pool for what does not hold a request slot: the signalling
+WebSockets, the health check and background work."""
+
+
+def make_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
     """make_engine creates the engine for url; SQLite gets foreign keys and WAL."""
     kwargs: dict[str, Any] = {"future": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
         kwargs["pool_pre_ping"] = True
+    if url.startswith("postgresql") or (url.startswith("sqlite:///") and ":memory:" not in url):
+        kwargs["pool_size"] = pool_size
+        kwargs["max_overflow"] = POOL_OVERFLOW
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
 
@@ -89,10 +102,29 @@ def make_engine(url: str) -> Engine:
 class Database:
     """Database owns the engine and hands out sessions, one per unit of work."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = DEFAULT_POOL_SIZE) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.pool_size = pool_size
+        self.engine = make_engine(url, pool_size)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def request_slots(self) -> asyncio.Semaphore:
+        """request_slots limits the requests that hold a database session at once to the
+        pool's size (one semaphore per event loop; tests run several loops).
+
+        A request's session keeps its connection from its first query to its commit, across
+        several trips to the thread pool. Without this limit, more requests than
+        connections make the worker threads wait for a connection inside the pool while the
+        requests that hold one wait for a free thread: every request stalls until the pool's
+        timeout. Requests wait here instead, on the event loop, first come first served."""
+        loop = asyncio.get_running_loop()
+        slots = self._slots.get(loop)
+        if slots is None:
+            slots = self._slots[loop] = asyncio.Semaphore(self.pool_size)
+        return slots
 
     @property
     def is_postgresql(self) -> bool:
@@ -109,6 +141,26 @@ class Database:
             except BaseException:
                 s.rollback()
                 raise
+
+    def open_session(self) -> Session:
+        """open_session makes a session for the caller to end with :meth:`finish`; it
+        connects only at its first query. :meth:`session` is the usual way."""
+        return self._sessions()
+
+    @staticmethod
+    def finish(s: Session, *, commit: bool) -> None:
+        """finish ends a session from :meth:`open_session` as :meth:`session` does: commits
+        it (or, with commit false, rolls it back), rolls back if the commit fails, and closes it."""
+        try:
+            if commit:
+                s.commit()
+            else:
+                s.rollback()
+        except BaseException:
+            s.rollback()
+            raise
+        finally:
+            s.close()
 
     def dispose(self) -> None:
         """dispose closes every pooled connection."""

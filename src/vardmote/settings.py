@@ -68,6 +68,9 @@ class Settings:
     database_url: str = ""
     """SQLAlchemy URL; empty means a SQLite file ``vardmote.sqlite3`` in var_dir."""
 
+    db_pool_size: int = 10
+    """Pooled database connections per process, and requests using the database at once."""
+
     host: str = "127.0.0.1"
     """Address the web server listens on."""
 
@@ -386,6 +389,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         var_dir=Path(_read(env, "VAR_DIR") or defaults.var_dir),
         database_url=database_url,
+        db_pool_size=_int(env, "DB_POOL_SIZE", defaults.db_pool_size, 1, 1000),
         host=_read(env, "HOST") or defaults.host,
         port=_int(env, "PORT", defaults.port, 1, 65535),
         public_url=public_url,

@@ -18,12 +18,14 @@ forms (which have no session yet) through :func:`signin_csrf_ok`.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Protocol
 
+import anyio
 from fastapi import Depends, Request, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from vardmote.accounts.models import StaffSession, User
@@ -37,16 +39,35 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FAILED = "Sidan har varit öppen för länge eller kom inte härifrån. Ladda om sidan och försök igen."
 
 
-def get_ctx(request: Request) -> Context:
+# The dependencies that do no I/O are ``async def``: FastAPI runs every plain ``def``
+# dependency in the thread pool, and each such hop costs more than the work itself.
+
+
+async def get_ctx(request: Request) -> Context:
     """get_ctx returns the process's Context."""
     ctx: Context = request.app.state.ctx
     return ctx
 
 
-def db_session(ctx: Annotated[Context, Depends(get_ctx)]) -> Iterator[Session]:
-    """db_session yields one transaction per request: committed on success."""
-    with ctx.db.session() as s:
-        yield s
+async def db_session(ctx: Annotated[Context, Depends(get_ctx)]) -> AsyncIterator[Session]:
+    """db_session yields one transaction per request: committed on success, rolled back on error.
+
+    The request first waits for one of the database's request slots (Database.request_slots:
+    as many as pooled connections), on the event loop, so that a worker thread never waits
+    for a connection. Making the session does no I/O (it connects at its first query, in
+    whichever route or dependency runs it in the thread pool), so only the end, the commit
+    or rollback, takes a trip to the thread pool; shielded, so that a client going away
+    cannot leave the connection checked out."""
+    async with ctx.db.request_slots():
+        s = ctx.db.open_session()
+        try:
+            yield s
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(ctx.db.finish, s, commit=False)
+            raise
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(ctx.db.finish, s, commit=True)
 
 
 Ctx = Annotated[Context, Depends(get_ctx)]
@@ -110,12 +131,12 @@ def check_csrf(row: CsrfBound, given: str | None) -> None:
         raise Forbidden(CSRF_FAILED)
 
 
-def staff(row: Annotated[StaffSession, Depends(staff_session)]) -> User:
-    """staff returns the signed-in user."""
+async def staff(row: Annotated[StaffSession, Depends(staff_session)]) -> User:
+    """staff returns the signed-in user (loaded with the session: no I/O)."""
     return row.user
 
 
-def admin(user: Annotated[User, Depends(staff)]) -> User:
+async def admin(user: Annotated[User, Depends(staff)]) -> User:
     """admin requires an administrator."""
     if not user.is_admin:
         raise Forbidden("Bara administratörer får göra det här.")
