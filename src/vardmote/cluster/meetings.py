@@ -74,6 +74,9 @@ STATE_TTL_SECONDS = 24 * 3600
 """A meeting's state and inbox are forgotten a day after its last change."""
 INBOX_MAXLEN = 10_000
 """The inbox keeps about this many items; a snapshot is always far more recent."""
+IDLE_RELEASE_SECONDS = 60.0
+"""An owner lets a meeting nobody is in go after this long: its Janus room and session end, and
+its snapshot (barred people, the lock) waits in Redis for the next join, on any process."""
 FRESH_INBOX_SECONDS = 30
 """A meeting with no snapshot starts reading its inbox this far back (older items are leftovers)."""
 
@@ -122,6 +125,8 @@ class _Owned:
     position: str
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     dirty: asyncio.Event = field(default_factory=asyncio.Event)
+    idle_since: float | None = None
+    """Since when (monotonic) nobody has been in the meeting or connected to it."""
 
 
 class SharedDoor:
@@ -279,15 +284,20 @@ class SharedLiveMeetings:
             await self._redis.delete(keys.alive(self.process))
         await self._redis.aclose()
 
-    async def _hand_over(self, meeting_id: str) -> None:
+    async def _hand_over(self, meeting_id: str, *, end_media: bool = False) -> None:
+        """_hand_over lets another process run the meeting: the last snapshot, the lease given
+        up and said so. end_media: nobody is in it, so its Janus room and session end too;
+        otherwise they are left for the next owner to claim."""
         owned = self._owned.pop(meeting_id)
         for task in owned.tasks:
             task.cancel()
+        if end_media:
+            await owned.live.close()
         await self._save(meeting_id, owned)
         await owned.live.release()
         await self._redis.eval(_RELEASE, 1, keys.owner(meeting_id), self.process)
         await self._redis.publish(keys.RELEASED, meeting_id)
-        log.info("meeting %s handed over", meeting_id)
+        log.info("meeting %s %s", meeting_id, "let go (nobody in it)" if end_media else "handed over")
 
     async def _listen(self, pubsub: Any) -> None:
         """_listen delivers messages for this process's connections and takes over released meetings."""
@@ -329,10 +339,24 @@ class SharedLiveMeetings:
                         await self._lost_lease(meeting_id)
                     else:
                         await self._forget_dead_connections(meeting_id)
+                        await self._release_if_idle(meeting_id)
                 for meeting_id in {held for held, _ in self._local.values()} - set(self._owned):
                     await self._ensure_owner(meeting_id)
             except (RedisError, OSError):
                 log.warning("Redis unreachable; retrying", exc_info=True)
+            except Exception:
+                log.exception("keeping the leases failed; trying again")
+
+    async def _release_if_idle(self, meeting_id: str) -> None:
+        owned = self._owned.get(meeting_id)
+        if owned is None:
+            return
+        if not owned.live.idle:
+            owned.idle_since = None
+        elif owned.idle_since is None:
+            owned.idle_since = time.monotonic()
+        elif time.monotonic() - owned.idle_since >= IDLE_RELEASE_SECONDS:
+            await self._hand_over(meeting_id, end_media=True)
 
     async def _watch_nodes(self) -> None:
         """_watch_nodes probes every Janus node each second and shares what it found through
@@ -351,6 +375,8 @@ class SharedLiveMeetings:
                     metrics.janus_node_health(node.url, up)
             except (RedisError, OSError):
                 log.warning("Redis unreachable; Janus health not shared", exc_info=True)
+            except Exception:
+                log.exception("probing the Janus nodes failed; trying again")
             await asyncio.sleep(RENEW_SECONDS)
 
     async def _lost_lease(self, meeting_id: str) -> None:
