@@ -29,12 +29,14 @@ from servers import serve
 
 class _Backend:
     """_Backend is a tiny HTTP server standing in for a vardmote process: / answers with its
-    name and the headers it got (names in lower case), /healthz with health_status."""
+    name and the headers it got (names in lower case), /livez with live_status after live_delay
+    seconds, /healthz with 503 (a database or Janus outage, shared by every process)."""
 
     def __init__(self, name: str, port: int | None = None) -> None:
         self.name = name
         self.port = port or free_tcp_port()
-        self.health_status = 200
+        self.live_status = 200
+        self.live_delay = 0.0
         self._server: ThreadingHTTPServer | None = None
 
     @property
@@ -46,8 +48,11 @@ class _Backend:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                if self.path == "/healthz":
-                    status, body = backend.health_status, b"{}"
+                if self.path == "/livez":
+                    time.sleep(backend.live_delay)
+                    status, body = backend.live_status, b"{}"
+                elif self.path == "/healthz":
+                    status, body = 503, b"{}"
                 else:
                     status = 200
                     headers = {k.lower(): v for k, v in self.headers.items()}
@@ -158,13 +163,17 @@ def test_requests_succeed_while_a_backend_dies_and_after_it_is_marked_down(tmp_p
             back.stop()
 
 
-def test_a_backend_whose_healthz_says_503_stays_in(tmp_path: Path) -> None:
-    """503 means the database or a Janus node is down, which every process shares (see the config)."""
+def test_only_a_backend_that_does_not_answer_livez_is_taken_out(tmp_path: Path) -> None:
+    """/healthz answering 503 (the database or a Janus node is down, which every process shares)
+    does not count; a process that answers /livez otherwise, or too slowly, is out."""
     with _backends("a", "b") as (a, b), running_haproxy(tmp_path, [a.address, b.address]) as proxy:
-        b.health_status = 503
-        time.sleep(1.5)  # three checks
+        time.sleep(1.5)  # three checks while /healthz says 503
         assert proxy.server_states()[b.address] == "UP"
-        b.health_status = 404  # answering something else: not a vardmote
+        b.live_delay = 1.5  # hung: the check's timeout is a second
+        proxy.wait_for_state(b.address, "DOWN", timeout=5)
+        b.live_delay = 0.0
+        proxy.wait_for_state(b.address, "UP", timeout=5)
+        b.live_status = 404  # answering something else: not a vardmote
         proxy.wait_for_state(b.address, "DOWN", timeout=5)
 
 

@@ -213,6 +213,13 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
             log.warning("health check: database unreachable: %s", type(e).__name__)
             return False
 
+    @app.get("/livez", tags=["operations"])
+    async def livez() -> JSONResponse:
+        """Whether this process answers at all (its event loop runs): what a load balancer checks.
+        Nothing shared is probed, so that a database or Janus outage, which every process shares,
+        does not take every process out of the load balancer."""
+        return JSONResponse({"status": "ok"})
+
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> JSONResponse:
         """Health of the service, its database and Janus, as JSON; 503 when something is down."""

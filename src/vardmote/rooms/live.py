@@ -98,6 +98,25 @@ def parse_feed_id(value: str) -> tuple[str, StreamKind] | None:
     return None
 
 
+class _HandleEvents:
+    """_HandleEvents passes one Janus handle's events to its meeting, for as long as it is the
+    participant's current handle for that PeerConnection: the events of a handle that was
+    replaced (its meeting moved to another node) are old news."""
+
+    def __init__(self, live: LiveMeeting, pid: str, pc: str) -> None:
+        self._live = live
+        self._pid = pid
+        self._pc = pc
+        self.handle_id: int | None = None
+        """The handle's id, once Janus has given it."""
+
+    async def __call__(self, event: JanusEvent) -> None:
+        current = self._live.current_handle(self._pid, self._pc)
+        if self.handle_id is not None and (current is None or current.id != self.handle_id):
+            return
+        await self._live._janus_event(self._pid, self._pc, event)
+
+
 @dataclass
 class _Media:
     """_Media is one participant's Janus side: handles, ids and the audio mid."""
@@ -140,6 +159,8 @@ class LiveMeeting:
         self._control_handle: JanusHandle | None = None
         self._janus_room = False
         self._timer: asyncio.Task[None] | None = None
+        self._later: list[Effect] = []
+        """Effects that carrying out an effect gave rise to (a meeting placed again)."""
         self.on_change: Callable[[], None] | None = None
         """Called after every change of the room (vardmote.cluster saves a snapshot then)."""
 
@@ -273,8 +294,9 @@ class LiveMeeting:
                     published=set(saved.get("published") or ()),
                 )
                 for pc, handle_id in (saved.get("handles") or {}).items():
-                    on_event = self._on_event(pid, pc)
-                    media.handles[pc] = self._session.adopt(handle_id, vr.PLUGIN, on_event=on_event)
+                    events = self._on_event(pid, pc)
+                    events.handle_id = handle_id
+                    media.handles[pc] = self._session.adopt(handle_id, vr.PLUGIN, on_event=events)
                 self._media[pid] = media
             await self._apply([])
             return True
@@ -345,6 +367,8 @@ class LiveMeeting:
                             error_frame(ErrorCode.MEDIA_UNAVAILABLE, texts.MEDIA_UNAVAILABLE)
                         )
             queue[0:0] = more
+            queue += self._later
+            self._later.clear()
         self._arm_timer()
         if self.on_change is not None:
             self.on_change()
@@ -427,7 +451,18 @@ class LiveMeeting:
         self._control = None
         self._control_handle = None
         self._janus_room = False
-        for media in self._media.values():
+        now = self._clock()
+        for pid, media in self._media.items():
+            # Streams still published on the dead node stop now (their handles' own "closed"
+            # events, if still on the way, are ignored as not current), and their senders are
+            # told to offer again; the room then subscribes everyone afresh on the new node.
+            participant = self.room.participants.get(pid)
+            for pc in sorted(media.published):
+                self._later += self.room.stream_stopped(pid, _KINDS[pc], now)
+            if media.published and participant is not None and participant.conn is not None:
+                self._later.append(
+                    SendError(participant.conn, ErrorCode.MEDIA_UNAVAILABLE, texts.MEDIA_UNAVAILABLE)
+                )
             media.handles.clear()
             media.published.clear()
             media.subscribed.clear()
@@ -448,15 +483,19 @@ class LiveMeeting:
 
     async def _attach(self, pid: str, pc: str) -> JanusHandle:
         session = await self._janus_session()
-        handle = await session.attach(vr.PLUGIN, on_event=self._on_event(pid, pc))
+        events = self._on_event(pid, pc)
+        handle = await session.attach(vr.PLUGIN, on_event=events)
+        events.handle_id = handle.id
         self._media.setdefault(pid, _Media()).handles[pc] = handle
         return handle
 
-    def _on_event(self, pid: str, pc: str) -> Callable[[JanusEvent], Awaitable[None]]:
-        async def on_event(event: JanusEvent) -> None:
-            await self._janus_event(pid, pc, event)
+    def _on_event(self, pid: str, pc: str) -> _HandleEvents:
+        return _HandleEvents(self, pid, pc)
 
-        return on_event
+    def current_handle(self, pid: str, pc: str) -> JanusHandle | None:
+        """current_handle is the participant's handle for pc now, if any."""
+        media = self._media.get(pid)
+        return None if media is None else media.handles.get(pc)
 
     async def _ensure_publisher(self, pid: str, pc: str) -> JanusHandle:
         """_ensure_publisher joins the participant's camera (or screen) publisher handle."""
@@ -504,12 +543,19 @@ class LiveMeeting:
                 return
             await self._ensure_publisher(pid, "publisher")  # require_pvtid: subscribe as a room member
             handle = await self._attach(pid, "subscriber")
-            subscription = await vr.join_as_subscriber(
-                handle,
-                self.meeting_id,
-                [vr.SubscribeTo(f) for f in sorted(wanted)],
-                private_id=media.private_id,
-            )
+            try:
+                subscription = await vr.join_as_subscriber(
+                    handle,
+                    self.meeting_id,
+                    [vr.SubscribeTo(f) for f in sorted(wanted)],
+                    private_id=media.private_id,
+                )
+            except JanusException:
+                # Not kept: a subscriber Janus refused is no member and takes no update; the
+                # next change of streams makes a new one.
+                media.handles.pop("subscriber", None)
+                await handle.detach()
+                raise
         else:
             add = wanted - media.subscribed
             drop = media.subscribed - wanted
