@@ -11,7 +11,7 @@ processes"):
   where each connection lives: it sends to its own sockets directly and to the
   others through their process's outbox channel.
 - **Ownership.** The first process to see a meeting takes its lease (``SET NX``
-  with a time to live, renewed every second). Only the owner reads the inbox,
+  with a time to live, renewed twice a second). Only the owner reads the inbox,
   runs the Room and its timers and talks to Janus, so every timer fires once.
   A process that holds a connection of a meeting nobody owns takes it over,
   within a second of the lease running out, or at once when the owner hands
@@ -64,9 +64,9 @@ from vardmote.rooms.policy import RoomPolicy
 
 log = logging.getLogger("vardmote.cluster")
 
-LEASE_MS = 3000
+LEASE_MS = 2000
 """How long a lease holds without renewal: an owner that dies is replaced after at most this."""
-RENEW_SECONDS = 1.0
+RENEW_SECONDS = 0.5
 """How often leases and the process's alive key are renewed, and ownerless meetings looked for."""
 NODE_HEALTH_MS = 5000
 """A Janus node's shared health is forgotten this long after the last probe (then: up)."""
@@ -359,7 +359,7 @@ class SharedLiveMeetings:
             await self._hand_over(meeting_id, end_media=True)
 
     async def _watch_nodes(self) -> None:
-        """_watch_nodes probes every Janus node each second and shares what it found through
+        """_watch_nodes probes every Janus node twice a second and shares what it found through
         Redis; placement then follows what the processes found last (media.placement)."""
         nodes = list(self.plane.placement.nodes)
         health = self.plane.placement.health

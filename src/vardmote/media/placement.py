@@ -15,7 +15,7 @@ replace these without touching the rules of the rooms.
 
 Node health: a connection to a node that drops or cannot be made marks the
 node down at once (vardmote.media.plane); the probe of vardmote.cluster marks
-it up or down every second and shares that through Redis, so that every
+it up or down twice a second and shares that through Redis, so that every
 process places meetings alike. A meeting's room is on its node until that
 node's session is lost; then it is placed again (vardmote.rooms.live).
 """
