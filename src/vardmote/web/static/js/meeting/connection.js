@@ -12,6 +12,10 @@
  *
  * The resume token of each `joined` is kept in sessionStorage per meeting, so
  * a reload of the page gets its place back (within the reconnect window).
+ * A WebSocket that drops while the meeting goes on (a vardmote process killed
+ * or stopped) is dialled again with its PeerConnections kept (reconnect.js):
+ * `reconnecting`, then `reconnected` (`mediaKept`, or negotiated afresh), or
+ * `closed` saying why not.
  * Every PeerConnection has no ICE servers and bundles everything
  * (`max-bundle`). When the subscriber offer's ICE credentials change (Janus
  * was restarted), a new subscriber PeerConnection answers it.
@@ -23,30 +27,16 @@
  *   AdmittedMessage, ChatMessage, EndedMessage, ErrorMessage, FloorMessage, HandsMessage,
  *   HostReturnedMessage, JoinedMessage, LobbyMessage, MutedMessage, NoticeMessage,
  *   ParticipantEntry, ParticipantMessage, Policy, Role, Settings, SettingsMessage, StreamKind,
- *   StreamName, StreamsMessage
+ *   StreamsMessage
  * } from "./protocol.js"
  */
+/** @import { ClosedEventDetail, ReconnectedEventDetail, ReconnectingEventDetail } from "./reconnect.js" */
+/** @import { TrackEventDetail } from "./streams.js" */
 import { ConnectionError } from "./protocol.js";
+import { MeetingSocket } from "./reconnect.js";
+import { ReceivedStreams } from "./streams.js";
 
 /** @typedef {"publisher" | "screen" | "subscriber"} PcName */
-
-/**
- * A received stream: the participant and kind it belongs to (from the
- * subscriber offer's `streams`), and one MediaStream per (participant, kind)
- * holding its audio and video tracks.
- * @typedef {Object} TrackEventDetail
- * @property {string} participant
- * @property {StreamKind} kind
- * @property {MediaStream} stream
- * @property {MediaStreamTrack} track
- * @property {string} mid
- */
-
-/**
- * @typedef {Object} ClosedEventDetail
- * @property {number} code
- * @property {string} reason
- */
 
 /**
  * The events of a MeetingConnection and what each handler receives.
@@ -71,6 +61,8 @@ import { ConnectionError } from "./protocol.js";
  * @property {ErrorMessage} error
  * @property {TrackEventDetail} track
  * @property {TrackEventDetail} track_removed
+ * @property {ReconnectingEventDetail} reconnecting
+ * @property {ReconnectedEventDetail} reconnected
  * @property {ClosedEventDetail} closed
  */
 
@@ -82,6 +74,9 @@ import { ConnectionError } from "./protocol.js";
  * @property {string} [name] the guest's name (ignored for staff and room devices)
  * @property {string} [url] the WebSocket address; by default ws(s)://<this host>/ws/meetings/<id>
  * @property {Storage | null} [storage] where resume tokens are kept; sessionStorage by default
+ * @property {boolean} [reconnect] dial a dropped WebSocket again, keeping the media (true by default)
+ * @property {number} [reconnectForMs] for how long (reconnect.js: REDIAL_FOR_MS, 25 s)
+ * @property {number[]} [reconnectDelaysMs] the waits before each dial (REDIAL_DELAYS_MS)
  */
 
 const RESUME_KEY = "vardmote.resume.";
@@ -116,12 +111,14 @@ export class MeetingConnection {
     this.participantId = null;
     /** @type {Role | null} */
     this.role = null;
-    /** @type {"new" | "connecting" | "lobby" | "admitted" | "closed"} */
+    /** @type {"new" | "connecting" | "lobby" | "admitted" | "reconnecting" | "closed"} */
     this.state = "new";
     /** @type {Policy | null} */
     this.policy = null;
-    /** @type {WebSocket | null} */
-    this._ws = null;
+    /** @type {MeetingSocket | null} */
+    this._socket = null;
+    /** an offer or answer may not have reached the server: the media cannot be kept over a drop */
+    this._unsure = false;
     /** @type {Map<string, Set<(detail: any) => void>>} */
     this._handlers = new Map();
     /** @type {Map<PcName, PcState>} */
@@ -136,12 +133,8 @@ export class MeetingConnection {
     this._publishing = null;
     /** @type {string | null} */
     this._subscriberUfrag = null;
-    /** @type {Map<string, StreamName>} mid → stream of the current subscriber offer */
-    this._mids = new Map();
-    /** @type {Map<string, MediaStreamTrack>} mid → track given in a `track` event */
-    this._midTracks = new Map();
-    /** @type {Map<string, MediaStream>} "participant/kind" → the stream shown for it */
-    this._streams = new Map();
+    /** what the subscriber receives, by participant */
+    this._received = new ReceivedStreams((type, detail) => this._emit(type, detail));
     /** @type {Promise<void>} subscriber offers are answered one after another */
     this._subscriberQueue = Promise.resolve();
   }
@@ -207,76 +200,117 @@ export class MeetingConnection {
    * @returns {Promise<JoinedMessage>}
    */
   join() {
-    if (this._ws) return Promise.reject(new ConnectionError("already_joined", "join was called before"));
+    if (this._socket) return Promise.reject(new ConnectionError("already_joined", "join was called before"));
     this.state = "connecting";
-    const ws = new WebSocket(this._url());
-    this._ws = ws;
+    const socket = new MeetingSocket(
+      () => this._url(),
+      {
+        join: (again) => this._joinMessage(again),
+        message: (message) => this._receive(message),
+        lost: (detail) => this._lost(detail),
+        closed: (detail) => this._closed(detail),
+      },
+      this.options,
+    );
+    this._socket = socket;
     return new Promise((resolve, reject) => {
-      let settled = false;
-      const offJoined = this.on("joined", (message) => {
-        settled = true;
-        offJoined();
-        offError();
-        resolve(message);
-      });
-      const offError = this.on("error", (message) => {
-        if (message.request !== "join") return;
-        settled = true;
-        offJoined();
-        offError();
-        reject(new ConnectionError(message.code, message.message, message.request));
-      });
-      ws.addEventListener("open", () => {
-        /** @type {Record<string, string>} */
-        const join = { type: "join" };
-        if (this.options.link) join.link = this.options.link;
-        if (this.options.device) join.device = this.options.device;
-        if (this.options.name) join.name = this.options.name;
-        const resume = this._storage()?.getItem(this._resumeKey);
-        if (resume) join.resume = resume;
-        this._send(join);
-      });
-      ws.addEventListener("message", (event) => this._receive(event.data));
-      ws.addEventListener("close", (event) => {
-        this._closed();
-        this._emit("closed", { code: event.code, reason: event.reason });
-        if (!settled) {
-          settled = true;
-          offJoined();
-          offError();
-          reject(new ConnectionError("closed", "Anslutningen till mötet bröts."));
-        }
-      });
+      const offs = [
+        this.on("joined", (message) => settle(() => resolve(message))),
+        this.on("error", (m) => m.request === "join" && settle(() => reject(new ConnectionError(m.code, m.message, m.request)))),
+        this.on("closed", () => settle(() => reject(new ConnectionError("closed", "Anslutningen till mötet bröts.")))),
+      ];
+      /** @param {() => void} done */
+      const settle = (done) => {
+        for (const off of offs) off();
+        done();
+      };
+      socket.open();
     });
   }
 
-  /** @param {Record<string, unknown>} message */
-  _send(message) {
-    if (this._ws && this._ws.readyState === WebSocket.OPEN) this._ws.send(JSON.stringify(message));
+  /**
+   * _joinMessage is the `join` of the first socket, or of a later one (again): that one keeps
+   * the media, unless an offer or answer may have been lost with the old socket.
+   * @param {boolean} again
+   * @returns {Record<string, unknown>}
+   */
+  _joinMessage(again) {
+    /** @type {Record<string, unknown>} */
+    const join = { type: "join" };
+    if (this.options.link) join.link = this.options.link;
+    if (this.options.device) join.device = this.options.device;
+    if (this.options.name) join.name = this.options.name;
+    const resume = this._storage()?.getItem(this._resumeKey);
+    if (resume) join.resume = resume;
+    if (again && resume) join.keep_media = !this._unsure && this._answers.size === 0;
+    return join;
   }
 
-  /** @param {unknown} data */
-  _receive(data) {
-    if (typeof data !== "string") return;
-    /** @type {any} */
-    let message;
-    try {
-      message = JSON.parse(data);
-    } catch {
-      return;
-    }
-    if (!message || typeof message.type !== "string") return;
+  /**
+   * _lost: the WebSocket dropped and is being dialled again; the PeerConnections stay.
+   * @param {ReconnectingEventDetail} detail
+   */
+  _lost(detail) {
+    this.state = "reconnecting";
+    // Whether the server got a share_start is unknown: the page may ask again.
+    this._shareStart?.reject(new ConnectionError("closed", "Anslutningen till mötet bröts."));
+    this._shareStart = null;
+    this._emit("reconnecting", detail);
+  }
+
+  /**
+   * _rejoined goes on after `joined` on a later socket: with the same PeerConnections if the
+   * server kept the media, else with new ones.
+   * @param {JoinedMessage} message
+   */
+  _rejoined(message) {
+    const mediaKept = message.media_kept === true;
+    this._unsure = false;
+    if (!mediaKept) this._dropMedia();
+    if (message.state === "admitted" && (!mediaKept || !this._pcs.has("publisher"))) this._startPublishing();
+    this._emit("joined", message);
+    this._emit("reconnected", { joined: message, mediaKept });
+  }
+
+  /** _dropMedia closes every PeerConnection and forgets the received tracks. */
+  _dropMedia() {
+    const error = new ConnectionError("renegotiated", "The media is negotiated again.");
+    for (const pending of this._answers.values()) pending.reject(error);
+    this._answers.clear();
+    for (const state of this._pcs.values()) state.pc.close();
+    this._pcs.clear();
+    this._subscriberUfrag = null;
+    this._received.clear();
+  }
+
+  /**
+   * _send sends message if the WebSocket is open; false if it could not.
+   * @param {Record<string, unknown>} message
+   * @returns {boolean}
+   */
+  _send(message) {
+    return this._socket?.send(message) ?? false;
+  }
+
+  /** @param {any} message a message of the server, parsed */
+  _receive(message) {
     switch (message.type) {
-      case "joined":
+      case "joined": {
+        const again = this.state === "reconnecting";
         this.participantId = message.participant;
         this.role = message.role;
         this.policy = message.policy;
         this.state = message.state;
         this._storage()?.setItem(this._resumeKey, message.resume);
+        if (again) {
+          this._rejoined(message);
+          return;
+        }
         // Publishing starts first, so that a publish() waiting for this event gets its promise.
         if (message.state === "admitted") this._startPublishing();
         this._emit("joined", message);
         return;
+      }
       case "admitted":
         this.state = "admitted";
         this._startPublishing();
@@ -287,6 +321,7 @@ export class MeetingConnection {
       case "link_gone":
       case "ended":
         this._forget();
+        this._socket?.finish();
         this._emit(message.type, message);
         return;
       case "answer":
@@ -320,10 +355,13 @@ export class MeetingConnection {
         this._refused(message);
         this._emit("error", message);
         return;
+      case "taken_over":
+        this._socket?.finish();
+        this._emit(message.type, message);
+        return;
       case "lobby":
       case "host_left":
       case "host_returned":
-      case "taken_over":
       case "participant":
       case "hands":
       case "streams":
@@ -371,18 +409,20 @@ export class MeetingConnection {
     this._storage()?.removeItem(this._resumeKey);
   }
 
-  _closed() {
+  /**
+   * _closed ends every negotiation and PeerConnection; with detail, the WebSocket is closed for good.
+   * @param {ClosedEventDetail} [detail]
+   */
+  _closed(detail) {
     this.state = "closed";
-    for (const pending of this._answers.values()) {
-      pending.reject(new ConnectionError("closed", "Anslutningen till mötet bröts."));
-    }
+    const error = new ConnectionError("closed", "Anslutningen till mötet bröts.");
+    for (const pending of this._answers.values()) pending.reject(error);
     this._answers.clear();
-    if (this._shareStart) {
-      this._shareStart.reject(new ConnectionError("closed", "Anslutningen till mötet bröts."));
-      this._shareStart = null;
-    }
+    this._shareStart?.reject(error);
+    this._shareStart = null;
     for (const state of this._pcs.values()) state.pc.close();
     this._pcs.clear();
+    if (detail) this._emit("closed", detail);
   }
 
   // ---- peer connections ------------------------------------------------------------------
@@ -547,7 +587,9 @@ export class MeetingConnection {
     // One negotiation at a time: a second publish() offers after the first is answered.
     const publishing = (this._publishing ?? Promise.resolve()).catch(() => undefined).then(run);
     this._publishing = publishing;
-    publishing.catch((e) => this._localError("offer", e));
+    publishing.catch((e) => {
+      if (!(e instanceof ConnectionError && (e.code === "closed" || e.code === "renegotiated"))) this._localError("offer", e);
+    });
     return publishing;
   }
 
@@ -611,7 +653,7 @@ export class MeetingConnection {
       // Janus made a new PeerConnection (it was restarted): so do we.
       state.pc.close();
       this._pcs.delete("subscriber");
-      this._dropTracks(new Map());
+      this._received.clear();
       state = undefined;
     }
     if (!state) state = this._newPc("subscriber");
@@ -620,52 +662,9 @@ export class MeetingConnection {
     await pc.setRemoteDescription({ type: "offer", sdp });
     await this._flushIncoming(state);
     await pc.setLocalDescription(await pc.createAnswer());
-    this._send({ type: "answer", pc: "subscriber", sdp: pc.localDescription?.sdp ?? "" });
+    if (!this._send({ type: "answer", pc: "subscriber", sdp: pc.localDescription?.sdp ?? "" })) this._unsure = true;
     this._signalled("subscriber", state);
-    /** @type {Map<string, StreamName>} */
-    const mids = new Map();
-    for (const s of streams) mids.set(String(s.mid), { participant: s.participant, kind: s.kind });
-    this._dropTracks(mids);
-    this._mids = mids;
-    for (const transceiver of pc.getTransceivers()) {
-      const mid = transceiver.mid;
-      if (mid === null) continue;
-      const name = mids.get(mid);
-      const track = transceiver.receiver.track;
-      const direction = transceiver.currentDirection;
-      if (!name || !track || direction === "inactive" || direction === "stopped") continue;
-      if (this._midTracks.get(mid) === track) continue;
-      const key = `${name.participant}/${name.kind}`;
-      let stream = this._streams.get(key);
-      if (!stream) {
-        stream = new MediaStream();
-        this._streams.set(key, stream);
-      }
-      for (const old of stream.getTracks()) if (old.kind === track.kind) stream.removeTrack(old);
-      stream.addTrack(track);
-      this._midTracks.set(mid, track);
-      this._emit("track", { participant: name.participant, kind: name.kind, stream, track, mid });
-    }
-  }
-
-  /**
-   * _dropTracks forgets the tracks whose mid no longer carries the same stream.
-   * @param {Map<string, StreamName>} mids the new mid → stream map
-   */
-  _dropTracks(mids) {
-    for (const [mid, track] of [...this._midTracks]) {
-      const before = this._mids.get(mid);
-      const after = mids.get(mid);
-      if (before && after && before.participant === after.participant && before.kind === after.kind) continue;
-      this._midTracks.delete(mid);
-      if (!before) continue;
-      const key = `${before.participant}/${before.kind}`;
-      const stream = this._streams.get(key);
-      if (!stream) continue;
-      stream.removeTrack(track);
-      if (stream.getTracks().length === 0) this._streams.delete(key);
-      this._emit("track_removed", { participant: before.participant, kind: before.kind, stream, track, mid });
-    }
+    this._received.update(pc, streams);
   }
 
   /**
@@ -772,6 +771,7 @@ export class MeetingConnection {
   leave() {
     this._forget();
     this._send({ type: "leave" });
+    this._socket?.finish();
     this._closed();
   }
 
@@ -781,7 +781,7 @@ export class MeetingConnection {
    */
   close() {
     this._closed();
-    this._ws?.close(1000, "closed");
+    this._socket?.close(1000, "closed");
   }
 }
 

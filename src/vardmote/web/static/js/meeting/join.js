@@ -20,8 +20,11 @@ import { MeetingRoom } from "./room.js";
 
 const NAME_KEY = "vardmote.name.";
 const MAX_NAME_CHARS = 60;
-/** How long a dropped connection is retried before the "bruten" page (the server keeps the place 30 s). */
-const RECONNECT_FOR_MS = 25_000;
+/**
+ * How long a new connection is tried, after the connection gave up dialling its dropped WebSocket
+ * again (it tries for 25 s, keeping the media), before the "bruten" page.
+ */
+const RECONNECT_FOR_MS = 8_000;
 const RECONNECT_EVERY_MS = 2_000;
 
 /** The protocol's refusal codes on `join` and the page each leads to. */
@@ -113,6 +116,8 @@ class JoinPage {
     this.finished = false;
     /** set once the server has let this page join (lobby or meeting) */
     this.joinedOnce = false;
+    /** set while reconnect() tries new connections */
+    this.reconnectingNow = false;
     this.live = element("meddelanden", HTMLElement);
   }
 
@@ -348,33 +353,55 @@ class JoinPage {
     connection.on("ended", (message) =>
       this.showState(message.reason === "type_changed" ? "andrat" : "avslutat", message.message),
     );
-    connection.on("closed", () => {
+    // A dropped WebSocket is dialled again by the connection itself, keeping the media.
+    connection.on("reconnecting", () => {
       if (connection !== this.connection || this.finished) return;
-      this.reconnect();
+      this.room?.setReconnecting(true);
+      this.announce("Anslutningen bröts. Vi försöker ansluta igen …", true);
+    });
+    connection.on("reconnected", ({ joined, mediaKept }) => {
+      if (connection !== this.connection || this.finished) return;
+      this.room?.setReconnecting(false);
+      if (!mediaKept) this.room?.shareLost();
+      this.announce("Du är ansluten igen.");
+      // The lobby stays as it is; the meeting takes the new participant list (or a lost place: the lobby).
+      if (joined.state !== "lobby" || document.body.dataset.step !== "lobby") this.entered(joined);
+    });
+    connection.on("closed", ({ error }) => {
+      // Only a connection that was in the meeting: a refused first join is open()'s to tell.
+      if (connection !== this.connection || this.finished || connection.participantId === null) return;
+      if (error && error.code !== "closed" && error.code !== "media_unavailable") this.refused(error);
+      else this.reconnect();
     });
   }
 
   /** reconnect tries to get the place back after the connection dropped. */
   async reconnect() {
+    if (this.reconnectingNow) return;
+    this.reconnectingNow = true;
     const until = Date.now() + RECONNECT_FOR_MS;
     this.room?.setReconnecting(true);
-    this.announce("Anslutningen bröts. Vi försöker ansluta igen …", true);
-    while (Date.now() < until && !this.finished) {
-      await new Promise((resolve) => setTimeout(resolve, RECONNECT_EVERY_MS));
-      try {
-        const joined = await this.open();
-        this.room?.setReconnecting(false);
-        this.announce("Du är ansluten igen.");
-        this.entered(joined);
-        return;
-      } catch (e) {
-        if (e instanceof ConnectionError && e.code !== "closed" && e.code !== "media_unavailable") {
-          this.refused(e);
+    this.room?.shareLost();
+    try {
+      while (Date.now() < until && !this.finished) {
+        await new Promise((resolve) => setTimeout(resolve, RECONNECT_EVERY_MS));
+        try {
+          const joined = await this.open();
+          this.room?.setReconnecting(false);
+          this.announce("Du är ansluten igen.");
+          this.entered(joined);
           return;
+        } catch (e) {
+          if (e instanceof ConnectionError && e.code !== "closed" && e.code !== "media_unavailable") {
+            this.refused(e);
+            return;
+          }
         }
       }
+      if (!this.finished) this.showState("bruten");
+    } finally {
+      this.reconnectingNow = false;
     }
-    if (!this.finished) this.showState("bruten");
   }
 
   leave() {

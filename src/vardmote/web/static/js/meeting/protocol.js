@@ -52,6 +52,7 @@
  * @property {Role} role
  * @property {"lobby" | "admitted"} state
  * @property {boolean} resumed
+ * @property {boolean} [media_kept] a resume with `keep_media` whose media the server kept: offer nothing again
  * @property {string} resume
  * @property {Policy} policy
  * @property {Settings} settings

@@ -192,9 +192,18 @@ export class MeetingRoom {
     for (const tile of this.tiles.values()) tile.video.srcObject = null;
   }
 
-  /** @param {boolean} on */
+  /** @param {boolean} on shows "Anslutningen bröts. Vi försöker ansluta igen …" (or hides it) */
   setReconnecting(on) {
     this.reconnecting.hidden = !on;
+  }
+
+  /** shareLost: the screen share went with a lost connection (its media was not kept). */
+  shareLost() {
+    if (!this.screen) return;
+    this.screen.getTracks().forEach((t) => t.stop());
+    this.screen = null;
+    this.renderShare();
+    this.options.announce("Du delar inte längre din skärm.");
   }
 
   // ---- what the others do -------------------------------------------------------------------------
