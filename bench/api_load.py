@@ -22,7 +22,11 @@ Then the same with a second ``vardmote serve`` on the same database behind HAPro
 (deploy/haproxy.cfg, through tests/haproxy.py).
 POSTs (sign-in, booking) are capped by count in wrk's Lua script as well as by time.
 
-``python bench/api_load.py [SECONDS]`` (default 5). Prints one line per endpoint and
+``python bench/api_load.py [SECONDS] [--only week,me] [--py-spy FOLDER]`` (default 5 seconds,
+every endpoint). ``--only`` measures just the endpoints named (sign-in still happens);
+``--py-spy`` records collapsed stacks (``py-spy record --format raw``; py-spy is installed
+by hand, it is not a dependency) of each ``vardmote serve`` while each endpoint is
+measured, as FOLDER/<topology>-<endpoint>-<pid>.txt. Prints one line per endpoint and
 topology, e.g.::
 
     one week_rps=… week_p50_ms=… week_p99_ms=… week_errors=…
@@ -31,6 +35,7 @@ topology, e.g.::
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -41,7 +46,7 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +61,13 @@ from servers import DEMO_PASSWORD, Server, serve
 
 ROOT = Path(__file__).resolve().parents[1]
 TZ = ZoneInfo("Europe/Stockholm")
-SECONDS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+_ARGS = argparse.ArgumentParser(description="API load benchmark (see the module's docstring)")
+_ARGS.add_argument("seconds", nargs="?", type=int, default=5)
+_ARGS.add_argument("--only", default="", help="endpoints to measure, comma-separated (default all)")
+_ARGS.add_argument("--py-spy", dest="py_spy", type=Path, help="folder for py-spy flame graphs")
+OPTIONS = _ARGS.parse_args()
+SECONDS: int = OPTIONS.seconds
+ONLY = {name for name in OPTIONS.only.split(",") if name}
 CONNECTIONS = 32
 THREADS = 2
 BOOKINGS = 3000
@@ -76,6 +87,9 @@ class Figures:
     p99_ms: float
     requests: int
     errors: int
+    cpu_ms: float = 0.0
+    """CPU time (user and system) of the ``vardmote serve`` processes per request, in ms:
+    steadier than the rates when other work shares the machine."""
 
 
 def _ms(value: str) -> float:
@@ -215,8 +229,46 @@ def _call(url: str, method: str, path: str, body: object, token: str | None = No
         return json.load(response)
 
 
-def measure(base: str, folder: Path) -> dict[str, Figures]:
-    """measure signs in at base and runs wrk against each endpoint in turn."""
+@contextmanager
+def _profiled(label: str, pids: list[int]) -> Iterator[None]:
+    """_profiled records each of pids with py-spy while the block runs (with --py-spy)."""
+    if OPTIONS.py_spy is None:
+        yield
+        return
+    OPTIONS.py_spy.mkdir(parents=True, exist_ok=True)
+    spies = [
+        subprocess.Popen(
+            [
+                shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                "200",
+                "--duration",
+                str(SECONDS),
+                "--output",
+                str(OPTIONS.py_spy / f"{label}-{pid}.txt"),
+                "--nonblocking",
+                "--format",
+                "raw",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for pid in pids
+    ]
+    try:
+        yield
+    finally:
+        for spy in spies:
+            spy.wait(timeout=60)
+
+
+def measure(
+    base: str, folder: Path, topology: str = "one", pids: list[int] | None = None
+) -> dict[str, Figures]:
+    """measure signs in at base and runs wrk against each endpoint in turn (those of --only)."""
     signed_in = _call(base, "POST", "/api/v1/session", {"username": "annika", "password": DEMO_PASSWORD})
     assert isinstance(signed_in, dict)
     token = signed_in["token"]
@@ -227,13 +279,13 @@ def measure(base: str, folder: Path) -> dict[str, Figures]:
     if not week:
         raise SystemExit("the current week has no demo meetings to show")
     meeting_id = week[0]["id"]
-    out = {
-        "healthz": wrk(base + "/healthz", {}, folder),
-        "week": wrk(base + "/api/v1/meetings", cookie, folder),
-        "me": wrk(base + "/api/v1/me", cookie, folder),
-        "page": wrk(base + f"/moten/{meeting_id}", cookie, folder),
-        "book": wrk_booking(base + "/api/v1/meetings", bearer, folder),
-        "signin": wrk(
+    runs: dict[str, Callable[[], Figures]] = {
+        "healthz": lambda: wrk(base + "/healthz", {}, folder),
+        "week": lambda: wrk(base + "/api/v1/meetings", cookie, folder),
+        "me": lambda: wrk(base + "/api/v1/me", cookie, folder),
+        "page": lambda: wrk(base + f"/moten/{meeting_id}", cookie, folder),
+        "book": lambda: wrk_booking(base + "/api/v1/meetings", bearer, folder),
+        "signin": lambda: wrk(
             base + "/api/v1/session",
             {"Content-Type": "application/json"},
             folder,
@@ -242,17 +294,36 @@ def measure(base: str, folder: Path) -> dict[str, Figures]:
             limit=SIGNINS,
             connections=SIGNIN_CONNECTIONS,
         ),
-        "signin_page": wrk(base + "/logga-in", {}, folder),
+        "signin_page": lambda: wrk(base + "/logga-in", {}, folder),
     }
+    out: dict[str, Figures] = {}
+    for name, run in runs.items():
+        if ONLY and name not in ONLY:
+            continue
+        before = _cpu_seconds(pids or [])
+        with _profiled(f"{topology}-{name}", pids or []):
+            figures = run()
+        figures.cpu_ms = (_cpu_seconds(pids or []) - before) * 1000 / max(1, figures.requests)
+        out[name] = figures
     print(f"# {len(week)} meetings in the week view", flush=True)
     return out
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """_cpu_seconds is the CPU time the processes pids have used so far (all their threads)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
 
 
 def _print(topology: str, figures: dict[str, Figures]) -> None:
     for name, f in figures.items():
         print(
             f"{topology} {name}_rps={f.rps:.0f} {name}_p50_ms={f.p50_ms:.2f} {name}_p99_ms={f.p99_ms:.2f} "
-            f"{name}_requests={f.requests} {name}_errors={f.errors}",
+            f"{name}_requests={f.requests} {name}_errors={f.errors} {name}_cpu_ms={f.cpu_ms:.2f}",
             flush=True,
         )
 
@@ -278,12 +349,12 @@ def main() -> int:
         env = {"VARDMOTE_SECRET_KEY": secrets.token_urlsafe(32), **_passed_settings()}
         with _postgresql() as database, ExitStack() as stack:
             one: Server = stack.enter_context(serve(folder / "one", database_url=database, env=env))
-            _print("one", measure(one.url, folder))
+            _print("one", measure(one.url, folder, "one", [one.process.pid]))
             # The second process starts once the first has loaded the demo data.
             two: Server = stack.enter_context(serve(folder / "two", database_url=database, env=env))
             backends = [one.url.removeprefix("http://"), two.url.removeprefix("http://")]
             with running_haproxy(folder, backends) as proxy:
-                _print("two", measure(proxy.url, folder))
+                _print("two", measure(proxy.url, folder, "two", [one.process.pid, two.process.pid]))
     return 0
 
 

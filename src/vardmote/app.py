@@ -15,12 +15,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vardmote import __version__
 from vardmote.cluster.bus import RedisEventRelay
@@ -78,16 +78,38 @@ _SECURITY_HEADERS = {
 }
 
 
-class SecurityHeaders(BaseHTTPMiddleware):
-    """SecurityHeaders adds the headers above and keeps pages out of caches."""
+_SECURITY_HEADER_LIST = [(name.lower().encode(), value.encode()) for name, value in _SECURITY_HEADERS.items()]
+_NO_STORE = (b"cache-control", b"no-store")
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        response = await call_next(request)
-        for name, value in _SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if not request.url.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+
+class SecurityHeaders:
+    """SecurityHeaders adds the headers above and keeps pages out of caches.
+
+    A plain ASGI middleware (not BaseHTTPMiddleware, which runs every request's app in a
+    task of its own and streams its body through memory channels): it adds to the
+    response's start message each header the response did not set itself, and
+    Cache-Control: no-store to everything outside /static/. WebSockets pass untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cacheable = scope["path"].startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(h for h in _SECURITY_HEADER_LIST if h[0] not in present)
+                if not cacheable and _NO_STORE[0] not in present:
+                    headers.append(_NO_STORE)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class VendorFiles(StaticFiles):

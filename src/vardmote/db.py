@@ -162,6 +162,13 @@ class Database:
         finally:
             s.close()
 
+    @staticmethod
+    def finished(s: Session) -> bool:
+        """finished tells whether s has nothing left to commit or roll back: no transaction
+        begun (or it was committed already) and no object added, changed or deleted since.
+        Closing such a session does no I/O."""
+        return not s.in_transaction() and not (s.new or s.dirty or s.deleted)
+
     def dispose(self) -> None:
         """dispose closes every pooled connection."""
         self.engine.dispose()

@@ -13,20 +13,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import and_, select
-from sqlalchemy.orm import Session, contains_eager, lazyload
+from sqlalchemy import and_, bindparam, select
+from sqlalchemy.orm import Session
 
-from vardmote.accounts.models import User
 from vardmote.accounts.service import WRONG_CREDENTIALS, authenticate, end_session, start_session
 from vardmote.audit.log import verify
 from vardmote.context import Context
+from vardmote.db import UtcDateTime, utcnow
 from vardmote.errors import InvalidInput, NotFound, NotSignedIn
 from vardmote.meetings import ical, links
 from vardmote.meetings import service as meetings
 from vardmote.meetings.booking import BookingForm
-from vardmote.meetings.models import Meeting, MeetingLink, MeetingParticipant
+from vardmote.meetings.models import Meeting, MeetingLink, MeetingParticipant, MeetingType
 from vardmote.meetings.types import limit_text, list_types, set_limit
-from vardmote.web.deps import Admin, Ctx, Db, Staff, StaffRow, client_address
+from vardmote.web.deps import Admin, Ctx, Db, Staff, StaffId, StaffRow, client_address, committed
 
 
 class Problem(BaseModel):
@@ -303,8 +303,8 @@ def _day(raw: str | None, field: str) -> dt.date | None:
 
 
 @router.get("/meetings", tags=["meetings"])
-def list_meetings(
-    user: Staff,
+async def list_meetings(
+    user_id: StaffId,
     ctx: Ctx,
     s: Db,
     from_: Annotated[str | None, Query(alias="from", max_length=10)] = None,
@@ -322,51 +322,115 @@ def list_meetings(
         raise InvalidInput.one("to", "Slutdatum ska vara efter startdatum och högst ett år senare.")
     start = dt.datetime.combine(first, dt.time(), ctx.tz)
     end = dt.datetime.combine(last, dt.time(), ctx.tz)
-    found, general = week_meetings(s, user, start, end, include_cancelled=include_cancelled)
-    return [meeting_out(ctx, s, m, general) for m in found]
+    # The most frequent call of the API: its query, the answer and the commit in one trip
+    # to the thread pool (see deps.committed).
+    return await committed(s, week_out, ctx, s, user_id, start, end, include_cancelled)
 
 
-def week_meetings(
-    s: Session, user: User, start: dt.datetime, end: dt.datetime, *, include_cancelled: bool = False
-) -> tuple[list[Meeting], dict[str, MeetingLink]]:
-    """week_meetings is :func:`meetings.meetings_between` and :func:`links.general_links` of its
-    meetings in one round trip, for the most frequent call of the API (the week view): the
-    meetings with their participants and, outer-joined, their unrevoked general links (the
-    newest wins, and only a protected meeting's counts, as in general_links). Eager joins
-    that would load nothing new are left out: a link's meeting is in the same row, and the
-    organiser is user, already in the session (a lazy load finds it there without a query)."""
-    query = (
-        select(Meeting, MeetingLink)
-        .outerjoin(
-            MeetingLink,
-            and_(
-                MeetingLink.meeting_id == Meeting.id,
-                MeetingLink.kind == links.GENERAL,
-                MeetingLink.revoked_at.is_(None),
-            ),
-        )
-        .outerjoin(Meeting.participants)
-        .where(Meeting.organiser_id == user.id, Meeting.starts_at < end, Meeting.ends_at > start)
-        .options(
-            contains_eager(Meeting.participants),
-            # The organiser is user, in the session already; the series is not shown.
-            lazyload(Meeting.organiser),
-            lazyload(Meeting.series),
-            lazyload(MeetingLink.meeting),
-        )
-        .order_by(Meeting.starts_at, Meeting.id, MeetingParticipant.id, MeetingLink.id)
+_meetings = Meeting.__table__
+_types = MeetingType.__table__
+_participants = MeetingParticipant.__table__
+_links = MeetingLink.__table__
+_WEEK = (
+    select(
+        _meetings.c.id,
+        _meetings.c.title,
+        _meetings.c.starts_at,
+        _meetings.c.ends_at,
+        _meetings.c.type_key,
+        _meetings.c.series_id,
+        _meetings.c.cancelled_at,
+        _meetings.c.sequence,
+        _types.c.label,
+        _types.c.has_guest_link,
+        _participants.c.id.label("participant_id"),
+        _participants.c.address,
+        _participants.c.required,
+        _links.c.id.label("link_id"),
+        _links.c.token_sealed,
     )
-    if not include_cancelled:
-        query = query.where(Meeting.cancelled_at.is_(None))
-    found: dict[str, Meeting] = {}
-    general: dict[str, MeetingLink] = {}
-    for meeting, link in s.execute(query).unique():
-        found.setdefault(meeting.id, meeting)
-        if link is not None and meeting.is_protected:
-            previous = general.get(meeting.id)
-            if previous is None or previous.id < link.id:
-                general[meeting.id] = link
-    return list(found.values()), general
+    .select_from(_meetings)
+    .outerjoin(_types, _types.c.key == _meetings.c.type_key)
+    .outerjoin(_participants, _participants.c.meeting_id == _meetings.c.id)
+    .outerjoin(
+        _links,
+        and_(
+            _links.c.meeting_id == _meetings.c.id,
+            _links.c.kind == links.GENERAL,
+            _links.c.revoked_at.is_(None),
+        ),
+    )
+    .where(
+        _meetings.c.organiser_id == bindparam("organiser_id"),
+        _meetings.c.starts_at < bindparam("end", type_=UtcDateTime()),
+        _meetings.c.ends_at > bindparam("start", type_=UtcDateTime()),
+    )
+    .order_by(_meetings.c.starts_at, _meetings.c.id, _participants.c.id, _links.c.id)
+)
+_WEEK_UNCANCELLED = _WEEK.where(_meetings.c.cancelled_at.is_(None))
+
+
+def week_out(
+    ctx: Context, s: Session, organiser_id: int, start: dt.datetime, end: dt.datetime, include_cancelled: bool
+) -> list[MeetingOut]:
+    """week_out is what :func:`meeting_out` makes of each of :func:`meetings.meetings_between`'s
+    meetings, with :func:`links.general_links`'s general links, in one query of plain rows
+    (no ORM objects): each meeting with its type, its participants and, outer-joined, its
+    unrevoked general links (the newest wins, and only a protected meeting's counts). A
+    link's guest address is shown while :func:`links.is_active` would say so."""
+    rows = s.connection().execute(
+        _WEEK if include_cancelled else _WEEK_UNCANCELLED,
+        {"organiser_id": organiser_id, "start": start, "end": end},
+    )
+    now = utcnow()
+    grace = dt.timedelta(minutes=ctx.settings.link_grace_minutes)
+    location = f"Skyddat videomöte med {ctx.settings.organisation}"
+    local = "%Y-%m-%dT%H:%M"
+    found: dict[str, list[Any]] = {}
+    for row in rows:
+        found.setdefault(row.id, []).append(row)
+    out: list[MeetingOut] = []
+    for meeting_rows in found.values():
+        row = meeting_rows[0]
+        participants: dict[int, ParticipantOut] = {}
+        link: Any = None
+        for r in meeting_rows:
+            if r.participant_id is not None and r.participant_id not in participants:
+                participants[r.participant_id] = ParticipantOut(address=r.address, required=r.required)
+            if r.link_id is not None and (link is None or link.link_id < r.link_id):
+                link = r
+        protected = row.type_key is not None
+        guest = None
+        if (
+            link is not None
+            and protected
+            and row.cancelled_at is None
+            and row.has_guest_link
+            and now < row.ends_at + grace
+        ):
+            token = ctx.sealer.unseal(link.token_sealed)
+            guest = ctx.url(f"/m/{token}") if token else None
+        out.append(
+            MeetingOut(
+                id=row.id,
+                title=row.title,
+                starts_at=row.starts_at,
+                ends_at=row.ends_at,
+                starts_local=row.starts_at.astimezone(ctx.tz).strftime(local),
+                ends_local=row.ends_at.astimezone(ctx.tz).strftime(local),
+                type_key=row.type_key,
+                type_label=row.label,
+                location=location if protected else "",
+                series_id=row.series_id,
+                cancelled=row.cancelled_at is not None,
+                sequence=row.sequence,
+                participants=list(participants.values()),
+                page_url=ctx.url(f"/moten/{row.id}"),
+                host_url=ctx.url(f"/moten/{row.id}/starta"),
+                guest_url=guest,
+            )
+        )
+    return out
 
 
 @router.post("/meetings", status_code=201, tags=["meetings"])

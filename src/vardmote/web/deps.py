@@ -18,9 +18,9 @@ forms (which have no session yet) through :func:`signin_csrf_ok`.
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Annotated, Protocol
+from typing import Annotated, ParamSpec, Protocol, TypeVar
 
 import anyio
 from fastapi import Depends, Request, Response
@@ -29,13 +29,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from vardmote.accounts.models import StaffSession, User
-from vardmote.accounts.service import require_session, resolve_session
+from vardmote.accounts.service import require_session, require_session_user_id, resolve_session
 from vardmote.context import Context
 from vardmote.errors import Forbidden, InvalidInput
 
 SESSION_COOKIE = "vm_session"
 LOGIN_CSRF_COOKIE = "vm_login_csrf"
 CSRF_HEADER = "X-CSRF-Token"
+P = ParamSpec("P")
+T = TypeVar("T")
 CSRF_FAILED = "Sidan har varit öppen för länge eller kom inte härifrån. Ladda om sidan och försök igen."
 
 
@@ -66,8 +68,25 @@ async def db_session(ctx: Annotated[Context, Depends(get_ctx)]) -> AsyncIterator
             with anyio.CancelScope(shield=True):
                 await run_in_threadpool(ctx.db.finish, s, commit=False)
             raise
+        if ctx.db.finished(s):
+            s.close()  # committed already (see committed): nothing left that needs I/O
+            return
         with anyio.CancelScope(shield=True):
             await run_in_threadpool(ctx.db.finish, s, commit=True)
+
+
+async def committed(s: Session, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """committed runs work and then commits s, in one trip to the thread pool, and returns
+    work's result: for an ``async def`` route whose database work is all in work, so that
+    the request takes no trip of its own for the commit (db_session then only closes the
+    session). If work or the commit fails, nothing is committed and db_session rolls back."""
+
+    def work_and_commit() -> T:
+        result = work(*args, **kwargs)
+        s.commit()
+        return result
+
+    return await run_in_threadpool(work_and_commit)
 
 
 Ctx = Annotated[Context, Depends(get_ctx)]
@@ -110,6 +129,14 @@ def staff_session(request: Request, ctx: Ctx, s: Db) -> StaffSession:
     return row
 
 
+def staff_id(request: Request, ctx: Ctx, s: Db) -> int:
+    """staff_id requires a signed-in staff member, as staff_session does, for a route that
+    needs only the user's id and reads nothing (GET): no CSRF check, and the session and
+    user are not loaded as objects (see accounts.service.resolve_session_user_id)."""
+    token, _ = session_token(request)
+    return require_session_user_id(ctx, s, token)
+
+
 def set_signin_csrf_cookie(ctx: Context, response: Response, name: str, token: str, path: str) -> None:
     """set_signin_csrf_cookie gives a sign-in form's CSRF token to the browser as a cookie on the form's
     own path; the post must carry the same token in its field (there is no session yet)."""
@@ -144,6 +171,7 @@ async def admin(user: Annotated[User, Depends(staff)]) -> User:
 
 
 Staff = Annotated[User, Depends(staff)]
+StaffId = Annotated[int, Depends(staff_id)]
 StaffRow = Annotated[StaffSession, Depends(staff_session)]
 Admin = Annotated[User, Depends(admin)]
 
