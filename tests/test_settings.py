@@ -305,3 +305,17 @@ def test_a_wrong_interpreter_address_or_e_identification_stops_the_start(
 ) -> None:
     with pytest.raises(SettingsError, match=named):
         load_settings(env)
+
+
+def test_redis_is_read_and_needs_the_shared_secret_key() -> None:
+    url = "redis://:lösen@redis.region.internal:6379/0"
+    settings = load_settings({"VARDMOTE_REDIS_URL": url, "VARDMOTE_SECRET_KEY": "nyckel-på-minst-16-byte"})
+    assert settings.redis_url == url
+    with pytest.raises(SettingsError, match="the same on every process"):
+        load_settings({"VARDMOTE_REDIS_URL": url})
+
+
+def test_a_redis_url_of_another_kind_is_refused_without_echoing_it() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"VARDMOTE_REDIS_URL": "http://:lösen@redis", "VARDMOTE_SECRET_KEY": "x" * 16})
+    assert "lösen" not in str(caught.value)

@@ -383,6 +383,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     secret_key = _read_secret(env, "SECRET_KEY") or ""
     if secret_key and len(secret_key.encode()) < 16:
         raise SettingsError("VARDMOTE_SECRET_KEY must be at least 16 bytes long")
+    redis_url = _redis_url(env, defaults.redis_url)
+    if redis_url and not secret_key:
+        # Several processes must seal and open the same tokens: a key each in its own var
+        # folder would make one process's guest links unreadable to the others.
+        raise SettingsError("VARDMOTE_REDIS_URL needs VARDMOTE_SECRET_KEY, the same on every process")
     smtp_username, smtp_password, smtp_starttls, mail_from = _smtp(env)
     outbox_dir = _read(env, "OUTBOX_DIR")
     oidc_issuer, oidc_client_id, oidc_client_secret = _patient_oidc(env)
@@ -408,7 +413,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         janus_rtp_ports=_port_range(env, "JANUS_RTP_PORTS", defaults.janus_rtp_ports),
         janus_ice_interfaces=_read(env, "JANUS_ICE_INTERFACES") or defaults.janus_ice_interfaces,
         janus_reclaim_seconds=_int(env, "JANUS_RECLAIM_SECONDS", defaults.janus_reclaim_seconds, 0, 3600),
-        redis_url=_redis_url(env, defaults.redis_url),
+        redis_url=redis_url,
         host_left_seconds=_int(env, "HOST_LEFT_SECONDS", defaults.host_left_seconds, 1, 3600),
         reconnect_seconds=_int(env, "RECONNECT_SECONDS", defaults.reconnect_seconds, 1, 600),
         vendor_dir=_vendor_dir(env, defaults.vendor_dir),

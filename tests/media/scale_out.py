@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import secrets
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -80,15 +81,16 @@ async def scale_out(
         for n in range(1, janus_nodes + 1):
             folder = tmp_path / f"janus-node-{n}"
             if janus:  # every node takes the same secrets (VARDMOTE_JANUS_API_SECRET holds one)
-                secrets = folder / "var" / "janus" / "secrets.json"
-                secrets.parent.mkdir(parents=True)
-                shutil.copy2(janus[0].folder / "secrets.json", secrets)
+                shared = folder / "var" / "janus" / "secrets.json"
+                shared.parent.mkdir(parents=True)
+                shutil.copy2(janus[0].folder / "secrets.json", shared)
             janus.append(await nodes.enter_async_context(running_janus(folder)))
         with contextlib.ExitStack() as stack:
             redis = stack.enter_context(running_redis(tmp_path / "redis"))
             database_url = stack.enter_context(_shared_database(tmp_path / "db"))
             settings = {
                 "VARDMOTE_REDIS_URL": redis.url,
+                "VARDMOTE_SECRET_KEY": secrets.token_urlsafe(32),  # one for all, as in production
                 "VARDMOTE_JANUS_URLS": " ".join(j.node.url for j in janus),
                 "VARDMOTE_JANUS_API_SECRET": janus[0].node.api_secret.reveal(),
                 "VARDMOTE_JANUS_ADMIN_KEY": janus[0].node.admin_key.reveal(),

@@ -77,7 +77,7 @@ async def test_a_meeting_nobody_is_in_is_let_go_and_taken_up_again_from_its_snap
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(cluster, "IDLE_RELEASE_SECONDS", 0.5)
-    async with running_janus(tmp_path / "janus") as janus:
+    async with asyncio.timeout(30), running_janus(tmp_path / "janus") as janus:
         with running_redis(tmp_path / "redis") as server:
             shared = cluster.SharedLiveMeetings(
                 server.url,

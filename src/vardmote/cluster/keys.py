@@ -34,6 +34,11 @@ def inbox(meeting_id: str) -> str:
     return f"{PREFIX}meeting:{meeting_id}:inbox"
 
 
+def meeting_of_inbox(key: str) -> str:
+    """meeting_of_inbox undoes inbox: the meeting id in an inbox's key."""
+    return key.removeprefix(f"{PREFIX}meeting:").removesuffix(":inbox")
+
+
 def alive(process: str) -> str:
     """alive: set by a running process, with a short time to live."""
     return f"{PREFIX}process:{process}:alive"

@@ -43,8 +43,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -52,48 +51,49 @@ from redis.exceptions import RedisError
 
 import vardmote.metrics as metrics
 from vardmote.cluster import keys
-from vardmote.lib.events import DomainEvent, from_json, to_json
+from vardmote.cluster.owned import LEASE_MS, BookingChange, OwnedMeeting
+from vardmote.lib.events import DomainEvent, to_json
 from vardmote.media.plane import MediaPlane
 from vardmote.rooms import messages as m
-from vardmote.rooms import snapshot
+from vardmote.rooms import snapshot, texts
 from vardmote.rooms.effects import ConnId
-from vardmote.rooms.errors import ProtocolError
+from vardmote.rooms.errors import ErrorCode, error_frame
 from vardmote.rooms.live import AuditSink, Connection, LiveMeeting
 from vardmote.rooms.participant import Identity
 from vardmote.rooms.policy import RoomPolicy
 
 log = logging.getLogger("vardmote.cluster")
 
-LEASE_MS = 2000
-"""How long a lease holds without renewal: an owner that dies is replaced after at most this."""
 RENEW_SECONDS = 0.5
 """How often leases and the process's alive key are renewed, and ownerless meetings looked for."""
 NODE_HEALTH_MS = 5000
 """A Janus node's shared health is forgotten this long after the last probe (then: up)."""
-STATE_TTL_SECONDS = 24 * 3600
-"""A meeting's state and inbox are forgotten a day after its last change."""
 INBOX_MAXLEN = 10_000
-"""The inbox keeps about this many items; a snapshot is always far more recent."""
+"""The inbox keeps about this many items (it is trimmed to what no snapshot holds yet)."""
 IDLE_RELEASE_SECONDS = 60.0
 """An owner lets a meeting nobody is in go after this long: its Janus room and session end, and
 its snapshot (barred people, the lock) waits in Redis for the next join, on any process."""
 FRESH_INBOX_SECONDS = 30
 """A meeting with no snapshot starts reading its inbox this far back (older items are leftovers)."""
+READ_BLOCK_MS = 100
+"""The process's one inbox reader waits this long for new items before it looks again at which
+meetings it owns."""
+MAX_CONNECTIONS = 50
+"""Redis connections of a process for its commands (the reader and the listener have their own)."""
+GIVE_UP_SECONDS = 30.0
+"""A meeting that cannot be run (cancelled meanwhile) is not tried again for this long."""
 
 PolicyOf = Callable[[str], Awaitable[RoomPolicy | None]]
 """PolicyOf reads a meeting's room policy from the booking; None when it has none (cancelled)."""
-BookingChange = Callable[[DomainEvent], Callable[[LiveMeeting], Awaitable[None]] | None]
-"""BookingChange is what a domain event does to a live meeting (vardmote.web.live_booking)."""
 
-# Renew a lease only while it is ours; write the state only while the lease is ours.
+# Renew every lease given whose value is ours; answers 1 or 0 for each. (One Redis, not Redis
+# Cluster: the keys of several meetings are used in one script.)
 _RENEW = (
-    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end "
-    "return 0"
-)
-_SAVE = (
-    "if redis.call('get', KEYS[1]) == ARGV[1] then "
-    "redis.call('set', KEYS[2], ARGV[2], 'EX', ARGV[3]) redis.call('expire', KEYS[3], ARGV[3]) "
-    "return 1 end return 0"
+    "local renewed = {} "
+    "for i, key in ipairs(KEYS) do "
+    "if redis.call('get', key) == ARGV[1] then redis.call('pexpire', key, ARGV[2]) renewed[i] = 1 "
+    "else renewed[i] = 0 end end "
+    "return renewed"
 )
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
@@ -115,18 +115,6 @@ class RemoteConnection:
 
     async def close(self, reason: str) -> None:
         await self._shared.to_process(self._conn, {"conn": self._conn, "close": reason})
-
-
-@dataclass
-class _Owned:
-    """_Owned is a meeting this process runs: its live room and where its inbox was read to."""
-
-    live: LiveMeeting
-    position: str
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    dirty: asyncio.Event = field(default_factory=asyncio.Event)
-    idle_since: float | None = None
-    """Since when (monotonic) nobody has been in the meeting or connected to it."""
 
 
 class SharedDoor:
@@ -162,7 +150,7 @@ class SharedDoor:
 
     async def handle(self, conn: ConnId, command: m.Command, frame: str | bytes) -> None:
         """handle relays one checked frame (the owner decodes it again)."""
-        text = frame.decode() if isinstance(frame, bytes) else frame
+        text = frame if isinstance(frame, str) else frame.decode(errors="replace")
         await self._shared.relay(self.meeting_id, {"kind": "frame", "conn": conn, "frame": text})
 
     async def drop(self, conn: ConnId) -> None:
@@ -194,16 +182,20 @@ class SharedLiveMeetings:
     ) -> None:
         self.plane = plane
         self.process = process or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-        self._redis: aioredis.Redis = aioredis.from_url(redis_url)
+        self._redis: aioredis.Redis = aioredis.from_url(redis_url, max_connections=MAX_CONNECTIONS)
+        self._reader: aioredis.Redis = aioredis.from_url(redis_url, max_connections=1)
+        self._listener: aioredis.Redis = aioredis.from_url(redis_url, max_connections=1)
         self._audit = audit
         self._policy_of = policy_of
         self._booking_change = booking_change
         self._host_left = host_left_seconds
         self._reconnect = reconnect_seconds
         self._ids = itertools.count(1)
-        self._owned: dict[str, _Owned] = {}
-        self._taking: dict[str, asyncio.Lock] = {}
+        self._owned: dict[str, OwnedMeeting] = {}
+        self._taking: set[str] = set()
+        self._given_up: dict[str, float] = {}
         self._local: dict[ConnId, tuple[str, Connection]] = {}
+        self._chores: dict[str, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
 
@@ -231,16 +223,16 @@ class SharedLiveMeetings:
 
     async def relay(self, meeting_id: str, item: Mapping[str, Any]) -> None:
         """relay adds item to the meeting's inbox; for a join, it makes sure someone owns the
-        meeting (later items find an owner through the lease loop, within a second)."""
+        meeting (later items find an owner through the lease loop, within half a second)."""
         try:
             await self._redis.xadd(
                 keys.inbox(meeting_id), {"item": json.dumps(item)}, maxlen=INBOX_MAXLEN, approximate=True
             )
-            if item.get("kind") in ("join", "booking"):
-                await self._ensure_owner(meeting_id)
         except (RedisError, OSError) as e:
             log.warning("meeting %s: Redis unreachable, nothing relayed: %s", meeting_id, type(e).__name__)
             raise SharingUnavailable(str(e)) from e
+        if item.get("kind") in ("join", "booking"):
+            self._chore(f"take:{meeting_id}", self._ensure_owner, meeting_id)
 
     async def relay_booking(self, event: DomainEvent) -> None:
         """relay_booking hands a booking change to its meeting, if the meeting is live anywhere."""
@@ -251,22 +243,26 @@ class SharedLiveMeetings:
             await self.relay(meeting_id, {"kind": "booking", "event": to_json(event)})
 
     async def to_process(self, conn: ConnId, message: Mapping[str, Any]) -> None:
-        """to_process sends a message for conn to the process holding it (or to it, if ours)."""
+        """to_process sends a message for conn to the process holding it (or to it, if ours).
+        Redis being unreachable loses the message (the page reconnects and resumes)."""
         process = keys.process_of(conn)
         if process == self.process:
             await self._deliver(message)
-        else:
+            return
+        try:
             await self._redis.publish(keys.outbox(process), json.dumps(message))
+        except (RedisError, OSError) as e:
+            log.warning("a message for another process was lost: %s", type(e).__name__)
 
     # ---- running -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """start marks the process alive and listens to its outbox and to hand-overs."""
+        """start marks the process alive, reads the inboxes of the meetings it owns, listens to
+        its outbox and to hand-overs, keeps its leases and watches the Janus nodes."""
         await self._redis.set(keys.alive(self.process), "1", px=LEASE_MS)
-        pubsub = self._redis.pubsub()
-        await pubsub.subscribe(keys.outbox(self.process), keys.RELEASED)
         self._tasks = [
-            asyncio.create_task(self._listen(pubsub), name="cluster-listen"),
+            asyncio.create_task(self._listen(), name="cluster-listen"),
+            asyncio.create_task(self._read_inboxes(), name="cluster-inboxes"),
             asyncio.create_task(self._renew(), name="cluster-renew"),
             asyncio.create_task(self._watch_nodes(), name="cluster-janus-health"),
         ]
@@ -274,7 +270,7 @@ class SharedLiveMeetings:
     async def close(self) -> None:
         """close hands this process's meetings over (a rolling upgrade) and stops."""
         self._closing = True
-        for task in self._tasks:
+        for task in [*self._tasks, *self._chores.values()]:
             task.cancel()
         for meeting_id in list(self._owned):
             with contextlib.suppress(RedisError, OSError):
@@ -282,38 +278,68 @@ class SharedLiveMeetings:
         await self.plane.abandon()
         with contextlib.suppress(RedisError, OSError):
             await self._redis.delete(keys.alive(self.process))
-        await self._redis.aclose()
+        for client in (self._redis, self._reader, self._listener):
+            await client.aclose()
+
+    def _chore(self, key: str, work: Callable[[str], Coroutine[Any, Any, None]], meeting_id: str) -> None:
+        """_chore runs work in a task of its own, once at a time per key, so that nothing slow
+        (a take-over, a Janus call) holds up the lease loop or the delivery of messages."""
+        running = self._chores.get(key)
+        if (running is not None and not running.done()) or self._closing:
+            return
+
+        async def run() -> None:
+            try:
+                await work(meeting_id)
+            except (RedisError, OSError):
+                log.warning("%s: Redis unreachable", key, exc_info=True)
+            except Exception:
+                log.exception("%s failed", key)
+            finally:
+                self._chores.pop(key, None)
+
+        self._chores[key] = asyncio.create_task(run(), name=key)
 
     async def _hand_over(self, meeting_id: str, *, end_media: bool = False) -> None:
         """_hand_over lets another process run the meeting: the last snapshot, the lease given
         up and said so. end_media: nobody is in it, so its Janus room and session end too;
         otherwise they are left for the next owner to claim."""
-        owned = self._owned.pop(meeting_id)
-        for task in owned.tasks:
-            task.cancel()
+        owned = self._owned.pop(meeting_id, None)
+        if owned is None:
+            return
+        await owned.stop()
         if end_media:
             await owned.live.close()
-        await self._save(meeting_id, owned)
+        if owned.holds_lease():
+            await owned.save(released=True)
         await owned.live.release()
         await self._redis.eval(_RELEASE, 1, keys.owner(meeting_id), self.process)
         await self._redis.publish(keys.RELEASED, meeting_id)
         log.info("meeting %s %s", meeting_id, "let go (nobody in it)" if end_media else "handed over")
 
-    async def _listen(self, pubsub: Any) -> None:
-        """_listen delivers messages for this process's connections and takes over released meetings."""
+    async def _listen(self) -> None:
+        """_listen delivers messages for this process's connections and takes over released
+        meetings; it subscribes again after Redis was away."""
         released = keys.RELEASED.encode()
-        async for message in pubsub.listen():
-            if message.get("type") != "message":
-                continue
+        while True:
+            pubsub = self._listener.pubsub()
             try:
-                if message["channel"] == released:
-                    meeting_id = message["data"].decode()
-                    if any(held == meeting_id for held, _ in self._local.values()):
-                        await self._ensure_owner(meeting_id)
-                else:
-                    await self._deliver(json.loads(message["data"]))
+                await pubsub.subscribe(keys.outbox(self.process), keys.RELEASED)
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    if message["channel"] == released:
+                        meeting_id = message["data"].decode()
+                        if any(held == meeting_id for held, _ in self._local.values()):
+                            self._chore(f"take:{meeting_id}", self._ensure_owner, meeting_id)
+                    else:
+                        await self._deliver(json.loads(message["data"]))
             except (RedisError, OSError, ValueError):
-                log.exception("cluster message not handled")
+                log.warning("listening to Redis failed; subscribing again", exc_info=True)
+                await asyncio.sleep(0.5)
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()
 
     async def _deliver(self, message: Mapping[str, Any]) -> None:
         held = self._local.get(str(message.get("conn")))
@@ -326,26 +352,57 @@ class SharedLiveMeetings:
             self._local.pop(str(message.get("conn")), None)
             await connection.close(str(message["close"]))
 
-    async def _renew(self) -> None:
-        """_renew keeps this process alive and its leases held; takes meetings nobody owns;
-        tells owned meetings of the connections whose process died."""
+    async def _read_inboxes(self) -> None:
+        """_read_inboxes is the process's one reader of the inboxes of the meetings it owns
+        (one blocking XREAD over them all, on a connection of its own); each meeting applies
+        what is read in its own task."""
         while True:
-            await asyncio.sleep(RENEW_SECONDS)
+            streams: dict[Any, Any] = {keys.inbox(mid): owned.read_to for mid, owned in self._owned.items()}
+            if not streams:
+                await asyncio.sleep(READ_BLOCK_MS / 1000)
+                continue
+            try:
+                found: Any = await self._reader.xread(streams, count=100, block=READ_BLOCK_MS)
+            except (RedisError, OSError):
+                log.warning("the inboxes are unreadable; retrying", exc_info=True)
+                await asyncio.sleep(0.5)
+                continue
+            for stream, entries in found or ():
+                meeting_id = keys.meeting_of_inbox(stream.decode())
+                owned = self._owned.get(meeting_id)
+                if owned is not None and owned.read_to == streams.get(keys.inbox(meeting_id)):
+                    owned.enqueue(entries)
+
+    async def _renew(self) -> None:
+        """_renew keeps this process alive and its leases held (one script for all); the slow
+        work it finds to do runs as chores: meetings nobody owns taken, leases lost let go,
+        connections of dead processes and idle meetings seen to."""
+        while True:
+            started = time.monotonic()
             try:
                 await self._redis.set(keys.alive(self.process), "1", px=LEASE_MS)
-                for meeting_id in list(self._owned):
-                    held = await self._redis.eval(_RENEW, 1, keys.owner(meeting_id), self.process, LEASE_MS)
-                    if not held:
-                        await self._lost_lease(meeting_id)
-                    else:
-                        await self._forget_dead_connections(meeting_id)
-                        await self._release_if_idle(meeting_id)
-                for meeting_id in {held for held, _ in self._local.values()} - set(self._owned):
-                    await self._ensure_owner(meeting_id)
+                ids = list(self._owned)
+                if ids:
+                    renewed: Any = await self._redis.eval(
+                        _RENEW, len(ids), *(keys.owner(i) for i in ids), self.process, LEASE_MS
+                    )
+                    for meeting_id, ok in zip(ids, renewed, strict=True):
+                        owned = self._owned.get(meeting_id)
+                        if owned is not None and ok:
+                            owned.renewed(started)
             except (RedisError, OSError):
-                log.warning("Redis unreachable; retrying", exc_info=True)
+                log.warning("Redis unreachable; leases not renewed", exc_info=True)
             except Exception:
                 log.exception("keeping the leases failed; trying again")
+            for meeting_id, owned in list(self._owned.items()):
+                if not owned.holds_lease():
+                    self._chore(f"lost:{meeting_id}", self._lost_lease, meeting_id)
+                else:
+                    self._chore(f"dead:{meeting_id}", self._forget_dead_connections, meeting_id)
+                    self._chore(f"idle:{meeting_id}", self._release_if_idle, meeting_id)
+            for meeting_id in {held for held, _ in self._local.values()} - set(self._owned):
+                self._chore(f"take:{meeting_id}", self._ensure_owner, meeting_id)
+            await asyncio.sleep(max(0.05, RENEW_SECONDS - (time.monotonic() - started)))
 
     async def _release_if_idle(self, meeting_id: str) -> None:
         owned = self._owned.get(meeting_id)
@@ -380,15 +437,19 @@ class SharedLiveMeetings:
             await asyncio.sleep(RENEW_SECONDS)
 
     async def _lost_lease(self, meeting_id: str) -> None:
-        owned = self._owned.pop(meeting_id, None)
-        if owned is None:
+        owned = self._owned.get(meeting_id)
+        if owned is None or owned.holds_lease():
             return
-        log.warning("meeting %s: lease lost; another process runs it now", meeting_id)
-        for task in owned.tasks:
-            task.cancel()
+        del self._owned[meeting_id]
+        log.warning("meeting %s: lease lost; this process stops running it", meeting_id)
+        await owned.stop()
         await owned.live.release()
 
     async def _forget_dead_connections(self, meeting_id: str) -> None:
+        """_forget_dead_connections: connections of processes that are no longer alive are lost
+        with them (their people keep their media and resume elsewhere). Should such a process
+        still be there after all (it was cut off), its sockets are closed so that they
+        reconnect."""
         owned = self._owned.get(meeting_id)
         if owned is None:
             return
@@ -401,39 +462,49 @@ class SharedLiveMeetings:
         lost = [c for c in conns if keys.process_of(c) in dead]
         if lost:
             await owned.live.connections_lost(lost)
+            for conn in lost:
+                await self.to_process(conn, {"conn": conn, "close": RECONNECT})
 
     # ---- owning a meeting ----------------------------------------------------------------------
 
     async def _ensure_owner(self, meeting_id: str) -> None:
         """_ensure_owner takes the meeting's lease if nobody holds it, and runs the meeting."""
-        if meeting_id in self._owned or self._closing:
+        if meeting_id in self._owned or meeting_id in self._taking or self._closing:
             return
-        lock = self._taking.setdefault(meeting_id, asyncio.Lock())
-        async with lock:
-            if meeting_id in self._owned:
-                return
+        if time.monotonic() < self._given_up.get(meeting_id, 0.0):
+            return
+        self._taking.add(meeting_id)
+        try:
+            taken_at = time.monotonic()
             if not await self._redis.set(keys.owner(meeting_id), self.process, nx=True, px=LEASE_MS):
                 return
             try:
-                await self._take(meeting_id)
+                await self._take(meeting_id, taken_at)
             except Exception:
                 log.exception("meeting %s could not be taken over", meeting_id)
+                owned = self._owned.pop(meeting_id, None)
+                if owned is not None:
+                    await owned.stop()
+                    await owned.live.release()
                 await self._redis.eval(_RELEASE, 1, keys.owner(meeting_id), self.process)
+        finally:
+            self._taking.discard(meeting_id)
 
-    async def _take(self, meeting_id: str) -> None:
+    async def _take(self, meeting_id: str, taken_at: float) -> None:
         raw = await self._redis.get(keys.state(meeting_id))
-        now, wall = time.monotonic(), time.time()
-        if raw is None:
-            policy = await self._policy_of(meeting_id)
-            if policy is None:
-                raise LookupError(f"meeting {meeting_id} has no room policy")
-            live = self._new_live(meeting_id, policy)
-            position = f"{int((wall - FRESH_INBOX_SECONDS) * 1000)}-0"
-            self._own(meeting_id, live, position)
-            log.info("meeting %s: started here", meeting_id)
+        saved: Any = None
+        if raw is not None:
+            try:
+                saved = json.loads(raw)
+                room = snapshot.load(saved["room"], now=time.monotonic(), wall=time.time())
+            except (ValueError, KeyError, TypeError) as e:
+                # Unreadable (a newer format during an upgrade, or damaged): the meeting starts
+                # afresh, and everyone comes back through the lobby.
+                log.error("meeting %s: its snapshot cannot be read (%s); it starts afresh", meeting_id, e)
+                saved = None
+        if saved is None:
+            await self._start_fresh(meeting_id, taken_at)
             return
-        saved = json.loads(raw)
-        room = snapshot.load(saved["room"], now=now, wall=wall)
         live = self._new_live(meeting_id, room.policy)
         live.room = room
         lost: list[ConnId] = []
@@ -443,21 +514,20 @@ class SharedLiveMeetings:
             if p.conn is None:
                 continue
             process = keys.process_of(p.conn)
-            if process == self.process:
-                held = self._local.get(p.conn)
-                if held is None:
-                    lost.append(p.conn)
-                else:
-                    live.attach(p.conn, held[1])
-            elif alive.get(process) is None:
-                lost.append(p.conn)
-            else:
+            held = self._local.get(p.conn) if process == self.process else None
+            if held is not None:
+                live.attach(p.conn, held[1])
+            elif process != self.process and alive.get(process) is not None:
                 live.attach(p.conn, RemoteConnection(self, p.conn))
-        owned = self._own(meeting_id, live, str(saved["position"]), start=False)
+            else:
+                lost.append(p.conn)
+        owned = self._owned_meeting(live, str(saved["position"]), taken_at)
+        owned.released = bool(saved.get("released"))
+        self._owned[meeting_id] = owned
         kept = await live.take_over_media(saved.get("media") or {})
         if lost:
             await live.connections_lost(lost)
-        if saved.get("owner") != self.process:
+        if not owned.released:
             metrics.failover("process")
         log.info(
             "meeting %s: taken over from %s (media %s, %d connections lost)",
@@ -466,7 +536,25 @@ class SharedLiveMeetings:
             "kept" if kept else "lost",
             len(lost),
         )
-        self._start(meeting_id, owned)
+        owned.start()
+
+    async def _start_fresh(self, meeting_id: str, taken_at: float) -> None:
+        policy = await self._policy_of(meeting_id)
+        if policy is None:
+            # Cancelled or no longer protected meanwhile: whoever waits here is told, and the
+            # meeting is not tried again for a while.
+            self._given_up[meeting_id] = time.monotonic() + GIVE_UP_SECONDS
+            for held, connection in list(self._local.values()):
+                if held == meeting_id:
+                    await connection.send(error_frame(ErrorCode.NOT_FOUND, texts.MEETING_NOT_FOUND))
+                    await connection.close("not_found")
+            raise LookupError(f"meeting {meeting_id} has no room policy")
+        seconds, micros = await self._redis.time()
+        position = f"{int(seconds) * 1000 + int(micros) // 1000 - FRESH_INBOX_SECONDS * 1000}-0"
+        owned = self._owned_meeting(self._new_live(meeting_id, policy), position, taken_at)
+        self._owned[meeting_id] = owned
+        owned.start()
+        log.info("meeting %s: started here", meeting_id)
 
     def _new_live(self, meeting_id: str, policy: RoomPolicy) -> LiveMeeting:
         return LiveMeeting(
@@ -478,98 +566,21 @@ class SharedLiveMeetings:
             reconnect_seconds=self._reconnect,
         )
 
-    def _own(self, meeting_id: str, live: LiveMeeting, position: str, *, start: bool = True) -> _Owned:
-        owned = _Owned(live, position)
-        live.on_change = owned.dirty.set
-        self._owned[meeting_id] = owned
-        if start:
-            self._start(meeting_id, owned)
-        return owned
-
-    def _start(self, meeting_id: str, owned: _Owned) -> None:
-        owned.dirty.set()
-        owned.tasks = [
-            asyncio.create_task(self._read_inbox(meeting_id, owned), name=f"inbox-{meeting_id}"),
-            asyncio.create_task(self._keep_saved(meeting_id, owned), name=f"state-{meeting_id}"),
-        ]
-
-    async def _read_inbox(self, meeting_id: str, owned: _Owned) -> None:
-        """_read_inbox applies the meeting's inbox in order, for as long as this process owns it."""
-        reader: aioredis.Redis = self._redis
-        while self._owned.get(meeting_id) is owned:
-            try:
-                found: Any = await reader.xread(
-                    {keys.inbox(meeting_id): owned.position}, count=100, block=1000
-                )
-            except (RedisError, OSError):
-                log.warning("meeting %s: inbox unreadable; retrying", meeting_id, exc_info=True)
-                await asyncio.sleep(0.5)
-                continue
-            for _stream, entries in found or ():
-                for entry_id, fields in entries:
-                    try:
-                        await self._apply(owned.live, json.loads(fields[b"item"]))
-                    except Exception:
-                        log.exception("meeting %s: inbox item not applied", meeting_id)
-                    owned.position = entry_id.decode()
-                    owned.dirty.set()
-
-    async def _apply(self, live: LiveMeeting, item: Mapping[str, Any]) -> None:
-        kind = item.get("kind")
-        conn = str(item.get("conn", ""))
-        if kind == "join":
-            await live.links_expire(dt.datetime.fromisoformat(item["links_expire_at"]))
-            held = self._local.get(conn) if keys.process_of(conn) == self.process else None
-            connection: Connection = held[1] if held is not None else RemoteConnection(self, conn)
-            identity = snapshot.load_identity(item["identity"])
-            await live.join(
-                conn, connection, identity, item.get("name"), item.get("resume"), bool(item.get("keep_media"))
-            )
-        elif kind == "frame":
-            try:
-                command = m.decode(str(item["frame"]))
-            except ProtocolError:
-                return  # the receiving process answered it already
-            await live.handle(conn, command)
-        elif kind == "drop":
-            await live.drop(conn)
-        elif kind == "lost":
-            await live.connections_lost([conn])
-        elif kind == "booking":
-            change = self._booking_change(from_json(str(item["event"])))
-            if change is not None:
-                await change(live)
-
-    async def _keep_saved(self, meeting_id: str, owned: _Owned) -> None:
-        """_keep_saved writes the meeting's snapshot after every change."""
-        while self._owned.get(meeting_id) is owned:
-            await owned.dirty.wait()
-            owned.dirty.clear()
-            try:
-                await self._save(meeting_id, owned)
-            except (RedisError, OSError):
-                log.warning("meeting %s: snapshot not written; retrying", meeting_id, exc_info=True)
-                await asyncio.sleep(0.2)
-                owned.dirty.set()
-
-    async def _save(self, meeting_id: str, owned: _Owned) -> None:
-        async with owned.live.lock:
-            now, wall = time.monotonic(), time.time()
-            state = {
-                "owner": self.process,
-                "position": owned.position,
-                "room": snapshot.dump(owned.live.room, now=now, wall=wall),
-                "media": owned.live.media_state(),
-            }
-        saved = await self._redis.eval(
-            _SAVE,
-            3,
-            keys.owner(meeting_id),
-            keys.state(meeting_id),
-            keys.inbox(meeting_id),
+    def _owned_meeting(self, live: LiveMeeting, position: str, taken_at: float) -> OwnedMeeting:
+        return OwnedMeeting(
+            self._redis,
             self.process,
-            json.dumps(state),
-            STATE_TTL_SECONDS,
+            live,
+            position,
+            connection_of=self._connection_of,
+            booking_change=self._booking_change,
+            lease_taken_at=taken_at,
         )
-        if not saved:
-            await self._lost_lease(meeting_id)
+
+    def _connection_of(self, conn: ConnId) -> Connection:
+        held = self._local.get(conn) if keys.process_of(conn) == self.process else None
+        return held[1] if held is not None else RemoteConnection(self, conn)
+
+
+RECONNECT = "reconnect"
+"""The close reason that asks a page to reconnect at once (its WebSocket closes with 1012)."""

@@ -521,6 +521,11 @@ class JanusSession:
             self._handles.pop(handle.id, None)
         handle._deliver(event)
 
+    def let_go(self) -> None:
+        """let_go forgets the session here without telling Janus: its keepalives and handles'
+        events stop, and another vardmote (or this one, by claim_session) takes it over."""
+        self._end(None)
+
     def _end(self, event: JanusEvent | None) -> None:
         """_end marks the session gone and gives every handle the closing event."""
         self._ended = True

@@ -35,9 +35,12 @@ if TYPE_CHECKING:
     from vardmote.rooms.room import Room
 
 
-def connections_lost(room: Room, conns: Iterable[ConnId], now: float) -> list[Effect]:
+def connections_lost(
+    room: Room, conns: Iterable[ConnId], now: float, *, keep_media: bool = True
+) -> list[Effect]:
     """connections_lost: these connections went with their vardmote process; their
-    participants keep their place and their media for the reconnect window."""
+    participants keep their place and (keep_media: the meeting still holds its Janus
+    session) their media for the reconnect window."""
     effects: list[Effect] = []
     for conn in conns:
         p = room.participant_for(conn)
@@ -47,7 +50,7 @@ def connections_lost(room: Room, conns: Iterable[ConnId], now: float) -> list[Ef
         room.forget_conn(conn)
         p.conn = None
         p.dropped_at = now
-        p.media_kept = p.admitted
+        p.media_kept = p.admitted and keep_media
         effects += room.announce(p, before)
     return effects + room.sync(now) if effects else effects
 

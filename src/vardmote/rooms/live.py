@@ -163,6 +163,10 @@ class LiveMeeting:
         """Effects that carrying out an effect gave rise to (a meeting placed again)."""
         self.on_change: Callable[[], None] | None = None
         """Called after every change of the room (vardmote.cluster saves a snapshot then)."""
+        self.may_act: Callable[[], bool] = lambda: True
+        """Whether this process may act for the meeting (vardmote.cluster: it holds the lease)."""
+        self.released = False
+        """Called after every change of the room (vardmote.cluster saves a snapshot then)."""
 
     # ---- events from connections ---------------------------------------------------------------
 
@@ -235,11 +239,13 @@ class LiveMeeting:
         self._conns[conn] = connection
 
     async def connections_lost(self, conns: list[ConnId]) -> None:
-        """connections_lost: these connections went with their process; media stays."""
+        """connections_lost: these connections went with their process; media stays, if the
+        meeting still holds its Janus session."""
         async with self.lock:
             for conn in conns:
                 self._conns.pop(conn, None)
-            await self._apply(handover.connections_lost(self.room, conns, self._clock()))
+            keep = self._session is not None and not self._session.ended
+            await self._apply(handover.connections_lost(self.room, conns, self._clock(), keep_media=keep))
 
     def media_state(self) -> dict[str, Any]:
         """media_state is the meeting's Janus side as plain JSON: the node, the session and every
@@ -304,6 +310,8 @@ class LiveMeeting:
     async def _media_lost(self, state: Mapping[str, Any]) -> None:
         """_media_lost: the Janus side of a taken-over meeting is gone; streams stop, people re-offer."""
         now = self._clock()
+        for someone in self.room.participants.values():
+            someone.media_kept = False  # nothing to go on with: a resume negotiates afresh
         for pid, saved in (state.get("participants") or {}).items():
             for pc in saved.get("published") or ():
                 kind = _KINDS.get(pc)
@@ -316,12 +324,17 @@ class LiveMeeting:
 
     async def release(self) -> None:
         """release lets the meeting go without touching Janus: another process takes it over
-        (with take_over_media). Timers stop here; the connections stay open."""
+        (with take_over_media). From now on this object does nothing: no timer, no effect, no
+        Janus event; the connections stay open (their process still holds them)."""
+        self.released = True
         self.on_change = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._session is not None:
+            self._session.let_go()
         self._media.clear()
+        self._conns.clear()
         self._session = None
         self._control = None
         self._control_handle = None
@@ -349,7 +362,10 @@ class LiveMeeting:
     # ---- effects -------------------------------------------------------------------------------
 
     async def _apply(self, effects: list[Effect]) -> None:
-        """_apply carries out effects in order; called with the lock held."""
+        """_apply carries out effects in order; called with the lock held. A meeting that was
+        released, or whose process may no longer act for it (its lease ran out), does nothing."""
+        if self.released or not self.may_act():
+            return
         queue = list(effects)
         while queue:
             effect = queue.pop(0)
@@ -452,6 +468,8 @@ class LiveMeeting:
         self._control_handle = None
         self._janus_room = False
         now = self._clock()
+        for someone in self.room.participants.values():
+            someone.media_kept = False  # their handles were on the dead node
         for pid, media in self._media.items():
             # Streams still published on the dead node stop now (their handles' own "closed"
             # events, if still on the way, are ignored as not current), and their senders are
@@ -645,6 +663,12 @@ class LiveMeeting:
         await asyncio.sleep(max(0.0, deadline - self._clock()))
         async with self.lock:
             self._timer = None
+            if self.released:
+                return
+            if not self.may_act():
+                # The lease is being renewed (or the meeting will be let go): look again shortly.
+                self._timer = asyncio.create_task(self._wait_and_tick(self._clock() + 0.1))
+                return
             await self._apply(self.room.tick(self._clock()))
 
 

@@ -31,7 +31,7 @@ import vardmote.metrics as metrics
 from vardmote.accounts.devices import resolve_device
 from vardmote.accounts.service import resolve_session
 from vardmote.audit.log import record
-from vardmote.cluster.meetings import SharedLiveMeetings, SharingUnavailable
+from vardmote.cluster.meetings import RECONNECT, SharedLiveMeetings, SharingUnavailable
 from vardmote.context import Context
 from vardmote.errors import Forbidden, LinkGone, NotFound
 from vardmote.invitations.hosting import may_host
@@ -86,7 +86,9 @@ class _Socket:
         self.closed = True
         # The client may have gone first: closing then raises WebSocketDisconnect.
         with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
-            await self._ws.close(code=1000, reason=reason[:100])
+            # "reconnect": the meeting's owner found this process cut off; the page comes back.
+            code = SERVICE_RESTART if reason == RECONNECT else 1000
+            await self._ws.close(code=code, reason=reason[:100])
 
 
 @dataclass(frozen=True)
