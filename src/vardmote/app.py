@@ -32,7 +32,7 @@ from vardmote.media.embedded import EmbeddedJanus
 from vardmote.media.placement import placement_from_settings
 from vardmote.media.plane import MediaPlane
 from vardmote.meetings.types import ensure_meeting_types
-from vardmote.rooms.live import LiveMeetings
+from vardmote.rooms.registry import LiveMeetings
 from vardmote.settings import Settings
 from vardmote.web import (
     admin_pages,
@@ -170,7 +170,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
                     host_left_seconds=settings.host_left_seconds,
                     reconnect_seconds=settings.reconnect_seconds,
                 )
-                relay = RedisEventRelay(settings.redis_url, shared.process, shared.relay_booking)
+                relay = RedisEventRelay(settings.redis_url, shared.relay_booking)
                 await shared.start()
                 await relay.start()
                 follow_the_booking_shared(context, relay)

@@ -13,6 +13,7 @@ live meeting lives in one process's memory (vardmote.rooms.live). The design
   handles to Redis; when the owner dies or hands over, another process takes
   the lease, loads the snapshot, claims the Janus session (media never stops)
   and goes on reading the inbox where the snapshot says;
-- domain events go through a Redis stream read by one consumer group, so each
-  is applied to its live meeting once, whichever process committed it.
+- domain events are appended to a Redis stream and handed to their meeting's
+  inbox by the process that committed them, in order, whichever process runs
+  the meeting.
 """

@@ -1,23 +1,28 @@
-"""Bus: domain events on a Redis stream, each applied by one process of the cluster.
+"""Bus: domain events through Redis, to the live meeting they concern, in the order they happened.
 
 In one process the after-commit subscribers of vardmote.lib.events get every
 event in the process that committed it. With several processes the live
 meeting an event concerns may be run by another one, so with
 ``VARDMOTE_REDIS_URL`` the events of the live meetings go through Redis:
 
-- after commit, the committing process appends the event (its JSON, from
-  ``lib.events.to_json``) to the ``vardmote:events`` stream, in the order
-  they were published;
-- every process reads that stream in the consumer group ``live``: Redis gives
-  each event to one of them, which hands it to the meeting's inbox
-  (SharedLiveMeetings.relay_booking) and acknowledges it;
-- an event given to a process that died before acknowledging is claimed by
-  another one after :data:`CLAIM_IDLE_MS`; so an event is applied at least
-  once, and never lost with a process.
+- after commit, the committing process queues the event; one writer task
+  takes the queue in order and, for each event, appends it (its JSON, from
+  ``lib.events.to_json``) to the ``vardmote:events`` stream and hands it to
+  its meeting's inbox if the meeting is live on any process
+  (SharedLiveMeetings.relay_booking), where the owner applies it between
+  the participants' own messages. Two changes of one meeting saved one after
+  the other therefore reach the room in that order;
+- while Redis cannot be reached the writer keeps the events and tries again
+  every half second; an event is lost only if its process dies before Redis
+  answers again (the next join then reads the booking as it is).
 
-The stream keeps about :data:`EVENTS_MAXLEN` events: enough for operators to
-read what happened lately (``XRANGE vardmote:events - +``); events hold ids,
-never personal data.
+We first let a consumer group hand each event to any one process; that lost
+the order of two quick changes of one meeting (a review found it), and the
+meeting's inbox gives durability across a change of owner already.
+
+The stream keeps about :data:`EVENTS_MAXLEN` events for operators to read what
+happened lately (``XRANGE vardmote:events - +``); events hold ids and staff
+usernames, never a patient's data.
 """
 
 from __future__ import annotations
@@ -26,117 +31,79 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 import vardmote.metrics as metrics
 from vardmote.cluster import keys
-from vardmote.lib.events import DomainEvent, UnknownEvent, from_json, to_json
+from vardmote.cluster.meetings import SharingUnavailable
+from vardmote.lib.events import DomainEvent, to_json
 
 log = logging.getLogger("vardmote.cluster.bus")
 
 EVENTS_MAXLEN = 10_000
-CLAIM_IDLE_MS = 5_000
-"""An event read by a process but not acknowledged this long is given to another one."""
+RETRY_SECONDS = 0.5
 
 Deliver = Callable[[DomainEvent], Awaitable[None]]
 
 
 class RedisEventRelay:
-    """RedisEventRelay carries after-commit events through the Redis stream to one process."""
+    """RedisEventRelay carries this process's after-commit events to Redis and their meetings."""
 
-    def __init__(self, redis_url: str, consumer: str, deliver: Deliver) -> None:
-        self._redis: aioredis.Redis = aioredis.from_url(redis_url)
-        self._consumer = consumer
+    def __init__(self, redis_url: str, deliver: Deliver) -> None:
+        self._redis: aioredis.Redis = aioredis.from_url(redis_url, max_connections=2)
         self._deliver = deliver
-        self._outgoing: asyncio.Queue[str] = asyncio.Queue()
+        self._outgoing: asyncio.Queue[DomainEvent] = asyncio.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     def publish(self, event: DomainEvent) -> None:
-        """publish is an after-commit subscriber: it queues the event for the stream. It may be
-        called from any thread (subscribers run in the thread that committed)."""
+        """publish is an after-commit subscriber: it queues the event. It may be called from any
+        thread (subscribers run in the thread that committed)."""
         if self._loop is None or self._loop.is_closed():
             return
-        self._loop.call_soon_threadsafe(self._outgoing.put_nowait, to_json(event))
+        self._loop.call_soon_threadsafe(self._outgoing.put_nowait, event)
 
     async def start(self) -> None:
-        """start makes the consumer group if needed and begins writing and reading the stream."""
+        """start begins writing what is published."""
         self._loop = asyncio.get_running_loop()
-        with contextlib.suppress(ResponseError):  # BUSYGROUP: another process made it
-            await self._redis.xgroup_create(keys.EVENTS, keys.EVENTS_GROUP, id="$", mkstream=True)
-        self._tasks = [
-            asyncio.create_task(self._write(), name="bus-write"),
-            asyncio.create_task(self._read(), name="bus-read"),
-        ]
+        self._writer = asyncio.create_task(self._write(), name="bus-write")
 
     async def close(self) -> None:
-        """close writes what is queued (briefly) and stops."""
+        """close writes what is queued (for at most two seconds) and stops."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(2):
                 await self._outgoing.join()
-        for task in self._tasks:
-            task.cancel()
+        if self._writer is not None:
+            self._writer.cancel()
         self._loop = None
         await self._redis.aclose()
 
     async def _write(self) -> None:
-        """_write appends queued events to the stream, one at a time, so their order holds."""
+        """_write takes the queued events one at a time, so that their order holds."""
         while True:
-            text = await self._outgoing.get()
-            await self._append(text)
+            event = await self._outgoing.get()
+            await self._hand_on(event)
             self._outgoing.task_done()
 
-    async def _append(self, text: str) -> None:
+    async def _hand_on(self, event: DomainEvent) -> None:
+        await self._until_done(event, self._append)
+        await self._until_done(event, self._deliver)
+        metrics.bus_event(event.name)
+
+    async def _append(self, event: DomainEvent) -> None:
+        await self._redis.xadd(keys.EVENTS, {"event": to_json(event)}, maxlen=EVENTS_MAXLEN, approximate=True)
+
+    async def _until_done(self, event: DomainEvent, step: Deliver) -> None:
+        """_until_done does step, again every half second while Redis cannot be reached."""
         while True:
             try:
-                await self._redis.xadd(keys.EVENTS, {"event": text}, maxlen=EVENTS_MAXLEN, approximate=True)
-                break
-            except (RedisError, OSError):
-                log.warning("Redis unreachable; an event waits to be written", exc_info=True)
-                await asyncio.sleep(0.5)
-
-    async def _read(self) -> None:
-        """_read takes this process's share of the events, and those a dead process left."""
-        last_claim = 0.0
-        while True:
-            try:
-                loop_time = asyncio.get_running_loop().time()
-                if loop_time - last_claim > CLAIM_IDLE_MS / 1000:
-                    last_claim = loop_time
-                    claimed: Any = await self._redis.xautoclaim(
-                        keys.EVENTS,
-                        keys.EVENTS_GROUP,
-                        self._consumer,
-                        CLAIM_IDLE_MS,
-                        start_id="0-0",
-                        count=100,
-                    )
-                    await self._handle(claimed[1])
-                found: Any = await self._redis.xreadgroup(
-                    keys.EVENTS_GROUP, self._consumer, {keys.EVENTS: ">"}, count=50, block=1000
-                )
-                for _stream, entries in found or ():
-                    await self._handle(entries)
-            except (RedisError, OSError):
-                log.warning("Redis unreachable; reading events again shortly", exc_info=True)
-                await asyncio.sleep(0.5)
-
-    async def _handle(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
-        for entry_id, fields in entries:
-            if not fields:
-                continue  # trimmed from the stream meanwhile
-            try:
-                event = from_json(fields[b"event"].decode())
-            except (UnknownEvent, ValueError, KeyError):
-                log.warning("an event on the stream could not be read; skipped")
-            else:
-                metrics.bus_event(event.name)
-                try:
-                    await self._deliver(event)
-                except Exception:
-                    log.exception("event %s could not be handed to its meeting", event.name)
-                    continue  # not acknowledged: claimed again later
-            await self._redis.xack(keys.EVENTS, keys.EVENTS_GROUP, entry_id)
+                await step(event)
+                return
+            except (RedisError, OSError, SharingUnavailable) as e:
+                log.warning("Redis unreachable; event %s waits: %s", event.name, type(e).__name__)
+            except Exception:
+                log.exception("event %s could not be handed on", event.name)
+                return
+            await asyncio.sleep(RETRY_SECONDS)

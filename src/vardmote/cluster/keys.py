@@ -12,9 +12,6 @@ PREFIX = "vardmote:"
 EVENTS = f"{PREFIX}events"
 """Stream of domain events (vardmote.cluster.bus)."""
 
-EVENTS_GROUP = "live"
-"""The consumer group that applies events to live meetings, each event once."""
-
 RELEASED = f"{PREFIX}released"
 """Channel: an owner let a meeting go (hand-over); processes with its people take it at once."""
 

@@ -1,6 +1,6 @@
 """Shared live meetings: any process serves any participant; one owner runs each meeting.
 
-:class:`SharedLiveMeetings` stands where :class:`~vardmote.rooms.live.LiveMeetings`
+:class:`SharedLiveMeetings` stands where :class:`~vardmote.rooms.registry.LiveMeetings`
 stands in one process, behind the same door (``door(meeting_id)``) the
 WebSocket uses. How it shares a meeting (docs/design-notes.md, "Several
 processes"):

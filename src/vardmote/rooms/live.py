@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import itertools
 import logging
 import re
 import time
@@ -304,8 +303,32 @@ class LiveMeeting:
                     events.handle_id = handle_id
                     media.handles[pc] = self._session.adopt(handle_id, vr.PLUGIN, on_event=events)
                 self._media[pid] = media
-            await self._apply([])
+            await self._apply(await self._reconcile())
             return True
+
+    async def _reconcile(self) -> list[Effect]:
+        """_reconcile: what Janus told while no process held the session (a publisher's media
+        came up, or hung up) is lost; what Janus publishes now is what the room takes as live."""
+        if self._control is None or not self._janus_room:
+            return []
+        try:
+            publishing = {p.id for p in await self._control.participants(self.meeting_id) if p.publisher}
+        except JanusException:
+            return []
+        now = self._clock()
+        effects: list[Effect] = []
+        for pid, media in self._media.items():
+            participant = self.room.participants.get(pid)
+            if participant is None:
+                continue
+            for pc, kind in _KINDS.items():
+                in_janus = feed_id(pid, kind) in publishing
+                if in_janus and pc in media.published and kind not in participant.streams:
+                    effects += self.room.stream_started(pid, kind, now)
+                elif not in_janus and kind in participant.streams:
+                    media.published.discard(pc)
+                    effects += self.room.stream_stopped(pid, kind, now)
+        return effects
 
     async def _media_lost(self, state: Mapping[str, Any]) -> None:
         """_media_lost: the Janus side of a taken-over meeting is gone; streams stop, people re-offer."""
@@ -670,99 +693,3 @@ class LiveMeeting:
                 self._timer = asyncio.create_task(self._wait_and_tick(self._clock() + 0.1))
                 return
             await self._apply(self.room.tick(self._clock()))
-
-
-class LiveMeetings:
-    """LiveMeetings is the registry of live meetings in this process.
-
-    Trade-off: one process holds a meeting's room; several vardmote processes
-    will share rooms through Redis later, behind this same registry.
-    """
-
-    def __init__(
-        self, plane: MediaPlane, audit: AuditSink, *, host_left_seconds: int, reconnect_seconds: int
-    ) -> None:
-        self.plane = plane
-        self._audit = audit
-        self._host_left = host_left_seconds
-        self._reconnect = reconnect_seconds
-        self._meetings: dict[str, LiveMeeting] = {}
-        self._ids = itertools.count(1)
-
-    def new_conn_id(self) -> ConnId:
-        """new_conn_id names a new connection."""
-        return f"c{next(self._ids)}"
-
-    def get(self, meeting_id: str, policy: RoomPolicy) -> LiveMeeting:
-        """get returns the meeting's live room, making it on first use."""
-        live = self._meetings.get(meeting_id)
-        if live is None:
-            live = LiveMeeting(
-                meeting_id,
-                policy,
-                self.plane,
-                self._audit,
-                host_left_seconds=self._host_left,
-                reconnect_seconds=self._reconnect,
-            )
-            self._meetings[meeting_id] = live
-        return live
-
-    def find(self, meeting_id: str) -> LiveMeeting | None:
-        """find returns the meeting's live room if there is one."""
-        return self._meetings.get(meeting_id)
-
-    def door(self, meeting_id: str) -> LocalDoor:
-        """door is the meeting as a WebSocket reaches it (the same in vardmote.cluster)."""
-        return LocalDoor(self, meeting_id)
-
-    def meetings(self) -> list[LiveMeeting]:
-        """meetings are the live meetings of this process (for /metrics)."""
-        return list(self._meetings.values())
-
-    async def close(self) -> None:
-        """close leaves Janus for every meeting and closes the connections to Janus."""
-        for live in list(self._meetings.values()):
-            await live.close()
-        self._meetings.clear()
-        await self.plane.close()
-
-
-class LocalDoor:
-    """LocalDoor is one meeting of this process as its WebSockets reach it."""
-
-    def __init__(self, meetings: LiveMeetings, meeting_id: str) -> None:
-        self._meetings = meetings
-        self.meeting_id = meeting_id
-
-    async def join(
-        self,
-        conn: ConnId,
-        connection: Connection,
-        identity: Identity,
-        join: m.Join,
-        links_expire_at: dt.datetime,
-        policy: RoomPolicy,
-    ) -> None:
-        """join lets a proven identity in, making the meeting's live room on first use."""
-        live = self._meetings.get(self.meeting_id, policy)
-        await live.links_expire(links_expire_at)
-        await live.join(conn, connection, identity, join.name, join.resume, join.keep_media)
-
-    async def handle(self, conn: ConnId, command: m.Command, frame: str | bytes) -> None:
-        """handle applies one decoded frame of a joined connection."""
-        live = self._meetings.find(self.meeting_id)
-        if live is not None:
-            await live.handle(conn, command)
-
-    async def drop(self, conn: ConnId) -> None:
-        """drop: the connection closed."""
-        live = self._meetings.find(self.meeting_id)
-        if live is not None:
-            await live.drop(conn)
-
-    async def lost(self, conn: ConnId) -> None:
-        """lost: the connection closed because this process is stopping; media stays."""
-        live = self._meetings.find(self.meeting_id)
-        if live is not None:
-            await live.connections_lost([conn])

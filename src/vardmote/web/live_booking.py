@@ -49,8 +49,9 @@ from vardmote.meetings.events import (
 from vardmote.meetings.models import Meeting
 from vardmote.meetings.types import get_type
 from vardmote.rooms import texts
-from vardmote.rooms.live import LiveMeeting, LiveMeetings
+from vardmote.rooms.live import LiveMeeting
 from vardmote.rooms.policy import RoomPolicy
+from vardmote.rooms.registry import LiveMeetings
 
 log = logging.getLogger("vardmote.live_booking")
 

@@ -41,9 +41,9 @@ from vardmote.meetings.models import Meeting
 from vardmote.rooms import messages as m
 from vardmote.rooms import texts
 from vardmote.rooms.errors import DEFAULT_TEXT, ErrorCode, ProtocolError, error_frame
-from vardmote.rooms.live import LiveMeetings
 from vardmote.rooms.participant import Device, Identity, LinkHolder, Staff
 from vardmote.rooms.policy import RoomPolicy
+from vardmote.rooms.registry import LiveMeetings
 from vardmote.web.deps import SESSION_COOKIE
 
 log = logging.getLogger("vardmote.signalling")
