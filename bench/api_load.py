@@ -10,6 +10,9 @@ demo clinician annika and drives the server with ``wrk`` (Debian package),
 CONNECTIONS connections for SECONDS seconds per endpoint, with ``--latency``:
 
 - ``week``: ``GET /api/v1/meetings`` (the current week, the demo meetings), by cookie;
+- ``week_at_500``: the same offered at a fixed 500 requests/s with Debian's ``hey``
+  (FIXED_WORKERS workers, each rate-limited): the latency at the goal's rate, which wrk's
+  closed loop of 32 connections cannot show (its mean latency is 32 / rate);
 - ``me``: ``GET /api/v1/me``, by cookie;
 - ``page``: ``GET /moten/<id>``, the meeting page, by cookie;
 - ``signin``: ``POST /api/v1/session`` with annika's password (argon2 on purpose, so slow:
@@ -158,6 +161,30 @@ def wrk(
     return _parse(out.stdout)
 
 
+FIXED_RATE = 500
+"""Requests per second offered in the fixed-rate run of the week view (the issue's goal)."""
+FIXED_WORKERS = 50
+
+
+def hey_fixed_rate(url: str, headers: dict[str, str]) -> Figures:
+    """hey_fixed_rate offers FIXED_RATE requests/s (FIXED_WORKERS workers at FIXED_RATE /
+    FIXED_WORKERS each, Debian's ``hey``) for SECONDS seconds: the latency at that rate, not
+    at whatever rate 32 connections always in flight push the server to (wrk's closed loop:
+    by Little's law its mean latency is connections / rate, 64 ms at 500/s)."""
+    command = ["hey", "-z", f"{SECONDS}s", "-c", str(FIXED_WORKERS), "-q", str(FIXED_RATE / FIXED_WORKERS)]
+    command += [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
+    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+    def percentile(p: int) -> float:
+        return float(re.search(rf"{p}%+ in ([\d.]+) secs", out).group(1)) * 1000  # type: ignore[union-attr]
+
+    statuses = [(int(code), int(count)) for code, count in re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)]
+    requests = sum(count for _, count in statuses)
+    errors = sum(count for code, count in statuses if code >= 400)
+    return Figures(rps, percentile(50), percentile(99), requests, errors)
+
+
 def _booking_lua_body() -> str:
     """_booking_lua_body is a booking's JSON with holes for Lua's string.format: the title's
     number, then start and end as hours and minutes, on one day a year ahead (so that the
@@ -282,6 +309,7 @@ def measure(
     runs: dict[str, Callable[[], Figures]] = {
         "healthz": lambda: wrk(base + "/healthz", {}, folder),
         "week": lambda: wrk(base + "/api/v1/meetings", cookie, folder),
+        "week_at_500": lambda: hey_fixed_rate(base + "/api/v1/meetings", cookie),
         "me": lambda: wrk(base + "/api/v1/me", cookie, folder),
         "page": lambda: wrk(base + f"/moten/{meeting_id}", cookie, folder),
         "book": lambda: wrk_booking(base + "/api/v1/meetings", bearer, folder),
@@ -341,7 +369,7 @@ def _postgresql() -> Iterator[str]:
 
 def main() -> int:
     """main runs the benchmark in the test namespace and prints its figures."""
-    for tool in ("wrk", "haproxy"):
+    for tool in ("wrk", "hey", "haproxy"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed (scripts/install-system-packages --test)")
     with enter_test_namespace(), tempfile.TemporaryDirectory(prefix="vardmote-load-") as tmp:

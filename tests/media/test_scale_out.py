@@ -130,6 +130,28 @@ async def test_a_booking_change_saved_on_another_process_reaches_the_live_meetin
             assert len(david.of_type("ended")) == 1
 
 
+async def test_two_quick_changes_of_type_reach_the_live_meeting_in_the_order_they_were_saved(
+    tmp_path: Path,
+) -> None:
+    async with scale_out(tmp_path) as topology:
+        front = topology.front
+        annika = front.sign_in()
+        booking = book_protected_meeting(front, session=annika)
+        async with people(front, booking, annika) as room:
+            host = await room.host()
+            other = topology.other_than(topology.owner_of(booking.meeting_id))
+            path = f"/api/v1/meetings/{booking.meeting_id}/type"
+
+            for type_key in ("informationsmote_patient", "vardmote_patient"):
+                await asyncio.to_thread(other.call, "PUT", path, {"type_key": type_key}, annika)
+
+            await asyncio.sleep(1)  # both changes reach the room
+            david = await room.guest("David")
+            joined = david.of_type("joined")[-1]
+            assert joined["policy"]["anonymous"] is False, joined["policy"]
+            assert host.errors() == []
+
+
 async def test_the_host_left_countdown_fires_once_across_a_killed_process(tmp_path: Path) -> None:
     seconds = 6
     async with scale_out(tmp_path, env={"VARDMOTE_HOST_LEFT_SECONDS": str(seconds)}) as topology:
