@@ -9,16 +9,18 @@ land on both processes. What they receive is what a browser would.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import redis
-from live_clients import Person, people
+from live_clients import People, Person, people
 from scale_out import Topology, scale_out
 
-from servers import book_protected_meeting
+from servers import Booking, book_protected_meeting
 
 pytestmark = pytest.mark.media
 
@@ -30,6 +32,26 @@ def _entries(message: dict[str, object]) -> dict[str, dict[str, object]]:
     participants = message.get("participants")
     assert isinstance(participants, list), message
     return {p["id"]: p for p in participants}
+
+
+@contextlib.asynccontextmanager
+async def meeting_through_the_front(topology: Topology) -> AsyncIterator[tuple[People, Booking, str]]:
+    """meeting_through_the_front is a protected meeting booked by Annika through HAProxy, with
+    its people (who connect through HAProxy too), and her session."""
+    front = topology.front
+    annika = front.sign_in()
+    booking = book_protected_meeting(front, session=annika)
+    async with people(front, booking, annika) as room:
+        yield room, booking, annika
+
+
+async def _everyone_sees_everyone(everyone: list[Person]) -> None:
+    """_everyone_sees_everyone waits until each person has video from each of the others."""
+    for person in everyone:
+        for other in everyone:
+            if other is not person:
+                before = person.frames_from(other.id)
+                assert await person.wait_for_frames(other.id, before + 10, timeout=5) > before
 
 
 async def _dropped(everyone: list[Person], within: float = 3.0) -> list[Person]:
@@ -63,124 +85,115 @@ async def _come_back(
 async def test_a_process_killed_or_stopped_loses_no_one_and_no_frame(tmp_path: Path, how: str) -> None:
     """kill: SIGKILL mid-meeting (a crash); stop: SIGTERM (a rolling upgrade), which hands the
     meeting over at once."""
-    async with scale_out(tmp_path) as topology:
-        front = topology.front
-        annika = front.sign_in()
-        booking = book_protected_meeting(front, session=annika)
-        async with people(front, booking, annika) as room:
-            host = await room.host(publish=True)
-            david = await room.admitted_guest(host, "David")
-            sara = await room.admitted_guest(host, "Sara")
-            for guest in (david, sara):
-                await guest.publish()
-            everyone = [host, david, sara]
-            for person in everyone:
-                for other in everyone:
-                    if other is not person:
-                        assert await person.wait_for_frames(other.id, 10) > 0
-            # What must survive: a raised hand, a host mute, the lock.
-            await david.send({"type": "raise_hand"})
-            await host.wait_for("hands", lambda m: m.get("queue") == [david.id])
-            await host.send({"type": "mute", "participant": sara.id})
-            await sara.wait_for("muted")
-            await host.send({"type": "lock"})
-            await host.wait_for("settings", lambda m: m.get("locked") is True)
-            owner = topology.owner_of(booking.meeting_id)
-            killed_at = time.monotonic()
+    async with (
+        scale_out(tmp_path) as topology,
+        meeting_through_the_front(topology) as (room, booking, annika),
+    ):
+        host = await room.host(publish=True)
+        david = await room.admitted_guest(host, "David")
+        sara = await room.admitted_guest(host, "Sara")
+        for guest in (david, sara):
+            await guest.publish()
+        everyone = [host, david, sara]
+        await _everyone_sees_everyone(everyone)
+        # What must survive: a raised hand, a host mute, the lock.
+        await david.send({"type": "raise_hand"})
+        await host.wait_for("hands", lambda m: m.get("queue") == [david.id])
+        await host.send({"type": "mute", "participant": sara.id})
+        await sara.wait_for("muted")
+        await host.send({"type": "lock"})
+        await host.wait_for("settings", lambda m: m.get("locked") is True)
+        owner = topology.owner_of(booking.meeting_id)
+        killed_at = time.monotonic()
 
-            await asyncio.to_thread(owner.kill if how == "kill" else owner.stop)
+        await asyncio.to_thread(owner.kill if how == "kill" else owner.stop)
 
-            dropped = await _dropped(everyone)
-            assert host in dropped  # the first join made its process the owner
-            await _come_back(topology, booking.meeting_id, dropped, annika)
-            await asyncio.sleep(2)  # media goes on through the take-over, and after it
+        dropped = await _dropped(everyone)
+        assert host in dropped  # the first join made its process the owner
+        await _come_back(topology, booking.meeting_id, dropped, annika)
+        await asyncio.sleep(2)  # media goes on through the take-over, and after it
 
-            for person in everyone:
-                gap = person.longest_frame_gap(killed_at)
-                assert gap < MAX_MEDIA_GAP, f"{person.name}: {gap * 1000:.0f} ms without video"
-            assert topology.owner_of(booking.meeting_id) is topology.other_than(owner)
-            resumed = host.of_type("joined")[-1]
-            entries = _entries(resumed)
-            assert {str(e["name"]) for e in entries.values()} == {"Annika Berg", "David", "Sara"}
-            assert {str(e["state"]) for e in entries.values()} == {"admitted"}
-            assert entries[sara.id]["host_muted"] is True
-            assert resumed["hands"] == [david.id]
-            assert resumed["settings"]["locked"] is True
-            for person in everyone:
-                assert person.errors() == [], person.name
+        for person in everyone:
+            gap = person.longest_frame_gap(killed_at)
+            assert gap < MAX_MEDIA_GAP, f"{person.name}: {gap * 1000:.0f} ms without video"
+        assert topology.owner_of(booking.meeting_id) is topology.other_than(owner)
+        resumed = host.of_type("joined")[-1]
+        entries = _entries(resumed)
+        assert {str(e["name"]) for e in entries.values()} == {"Annika Berg", "David", "Sara"}
+        assert {str(e["state"]) for e in entries.values()} == {"admitted"}
+        assert entries[sara.id]["host_muted"] is True
+        assert resumed["hands"] == [david.id]
+        assert resumed["settings"]["locked"] is True
+        for person in everyone:
+            assert person.errors() == [], person.name
 
 
 async def test_a_booking_change_saved_on_another_process_reaches_the_live_meeting(tmp_path: Path) -> None:
-    async with scale_out(tmp_path) as topology:
-        front = topology.front
-        annika = front.sign_in()
-        booking = book_protected_meeting(front, session=annika)
-        async with people(front, booking, annika) as room:
-            host = await room.host()
-            david = await room.admitted_guest(host, "David")
-            other = topology.other_than(topology.owner_of(booking.meeting_id))
+    async with (
+        scale_out(tmp_path) as topology,
+        meeting_through_the_front(topology) as (room, booking, annika),
+    ):
+        host = await room.host()
+        david = await room.admitted_guest(host, "David")
+        other = topology.other_than(topology.owner_of(booking.meeting_id))
 
-            await asyncio.to_thread(
-                other.call, "DELETE", f"/api/v1/meetings/{booking.meeting_id}", None, annika
-            )
+        await asyncio.to_thread(other.call, "DELETE", f"/api/v1/meetings/{booking.meeting_id}", None, annika)
 
-            for person in (host, david):
-                ended = await person.wait_for("ended", timeout=5)
-                assert ended["reason"] == "cancelled", ended
-            assert len(david.of_type("ended")) == 1
+        for person in (host, david):
+            ended = await person.wait_for("ended", timeout=5)
+            assert ended["reason"] == "cancelled", ended
+        assert len(david.of_type("ended")) == 1
 
 
 async def test_two_quick_changes_of_type_reach_the_live_meeting_in_the_order_they_were_saved(
     tmp_path: Path,
 ) -> None:
-    async with scale_out(tmp_path) as topology:
-        front = topology.front
-        annika = front.sign_in()
-        booking = book_protected_meeting(front, session=annika)
-        async with people(front, booking, annika) as room:
-            host = await room.host()
-            other = topology.other_than(topology.owner_of(booking.meeting_id))
-            path = f"/api/v1/meetings/{booking.meeting_id}/type"
+    async with (
+        scale_out(tmp_path) as topology,
+        meeting_through_the_front(topology) as (room, booking, annika),
+    ):
+        host = await room.host()
+        other = topology.other_than(topology.owner_of(booking.meeting_id))
+        path = f"/api/v1/meetings/{booking.meeting_id}/type"
 
-            for type_key in ("informationsmote_patient", "vardmote_patient"):
-                await asyncio.to_thread(other.call, "PUT", path, {"type_key": type_key}, annika)
+        for type_key in ("informationsmote_patient", "vardmote_patient"):
+            await asyncio.to_thread(other.call, "PUT", path, {"type_key": type_key}, annika)
 
-            await asyncio.sleep(1)  # both changes reach the room
-            david = await room.guest("David")
-            joined = david.of_type("joined")[-1]
-            assert joined["policy"]["anonymous"] is False, joined["policy"]
-            assert host.errors() == []
+        await asyncio.sleep(1)  # both changes reach the room
+        david = await room.guest("David")
+        joined = david.of_type("joined")[-1]
+        assert joined["policy"]["anonymous"] is False, joined["policy"]
+        assert host.errors() == []
 
 
 async def test_the_host_left_countdown_fires_once_across_a_killed_process(tmp_path: Path) -> None:
     seconds = 6
-    async with scale_out(tmp_path, env={"VARDMOTE_HOST_LEFT_SECONDS": str(seconds)}) as topology:
-        front = topology.front
-        annika = front.sign_in()
-        booking = book_protected_meeting(front, session=annika)
-        async with people(front, booking, annika) as room:
-            host = await room.host()
-            david = await room.admitted_guest(host, "David")
-            sara = await room.admitted_guest(host, "Sara")
-            owner = topology.owner_of(booking.meeting_id)
-            await host.send({"type": "leave"})
-            left_at = time.monotonic()
-            for guest in (david, sara):
-                await guest.wait_for("host_left")
-            await asyncio.sleep(1.5)
+    async with (
+        scale_out(tmp_path, env={"VARDMOTE_HOST_LEFT_SECONDS": str(seconds)}) as topology,
+        meeting_through_the_front(topology) as (room, booking, annika),
+    ):
+        host = await room.host()
+        david = await room.admitted_guest(host, "David")
+        sara = await room.admitted_guest(host, "Sara")
+        owner = topology.owner_of(booking.meeting_id)
+        await host.send({"type": "leave"})
+        left_at = time.monotonic()
+        for guest in (david, sara):
+            await guest.wait_for("host_left")
+        await asyncio.sleep(1.5)
 
-            await asyncio.to_thread(owner.kill)
+        await asyncio.to_thread(owner.kill)
 
-            # Nobody sends media here: there is none to keep, and the resumed say so.
-            await _come_back(topology, booking.meeting_id, await _dropped([david, sara]), annika, media=False)
-            for guest in (david, sara):
-                ended = await guest.wait_for("ended", timeout=seconds + 5)
-                assert ended["reason"] == "host_left", ended
-            ended_after = time.monotonic() - left_at
-            assert seconds - 0.5 < ended_after < seconds + 2.5, ended_after
-            await asyncio.sleep(1.5)  # a second timer would have fired by now
-            for guest in (david, sara):
-                assert len(guest.of_type("ended")) == 1, guest.of_type("ended")
+        # Nobody sends media here: there is none to keep, and the resumed say so.
+        await _come_back(topology, booking.meeting_id, await _dropped([david, sara]), annika, media=False)
+        for guest in (david, sara):
+            ended = await guest.wait_for("ended", timeout=seconds + 5)
+            assert ended["reason"] == "host_left", ended
+        ended_after = time.monotonic() - left_at
+        assert seconds - 0.5 < ended_after < seconds + 2.5, ended_after
+        await asyncio.sleep(1.5)  # a second timer would have fired by now
+        for guest in (david, sara):
+            assert len(guest.of_type("ended")) == 1, guest.of_type("ended")
 
 
 def _meeting_node(topology: Topology, meeting_id: str) -> str:
@@ -191,39 +204,31 @@ def _meeting_node(topology: Topology, meeting_id: str) -> str:
 
 
 async def test_a_dead_janus_node_moves_its_meetings_and_video_comes_back(tmp_path: Path) -> None:
-    async with scale_out(tmp_path, janus_nodes=2) as topology:
-        front = topology.front
-        annika = front.sign_in()
-        booking = book_protected_meeting(front, session=annika)
-        async with people(front, booking, annika) as room:
-            host = await room.host(publish=True)
-            david = await room.admitted_guest(host, "David")
-            sara = await room.admitted_guest(host, "Sara")
-            everyone = [host, david, sara]
-            for guest in (david, sara):
-                await guest.publish()
-            for person in everyone:
-                for other in everyone:
-                    if other is not person:
-                        assert await person.wait_for_frames(other.id, 10) > 0
-            node = _meeting_node(topology, booking.meeting_id)
-            dying = next(j for j in topology.janus if j.node.url == node)
-            marks = [len(p.messages) for p in everyone]
-            died_at = time.monotonic()
+    async with (
+        scale_out(tmp_path, janus_nodes=2) as topology,
+        meeting_through_the_front(topology) as (room, booking, _),
+    ):
+        host = await room.host(publish=True)
+        david = await room.admitted_guest(host, "David")
+        sara = await room.admitted_guest(host, "Sara")
+        everyone = [host, david, sara]
+        for guest in (david, sara):
+            await guest.publish()
+        await _everyone_sees_everyone(everyone)
+        node = _meeting_node(topology, booking.meeting_id)
+        dying = next(j for j in topology.janus if j.node.url == node)
+        marks = [len(p.messages) for p in everyone]
+        died_at = time.monotonic()
 
-            await dying.stop()
+        await dying.stop()
 
-            for person, mark in zip(everyone, marks, strict=True):
-                await person.wait_error("media_unavailable", after=mark)
-            # What the page does on media_unavailable: offer again, which goes to a node that is up.
-            await asyncio.gather(*(_publish_again(p) for p in everyone))
-            for person in everyone:
-                for other in everyone:
-                    if other is not person:
-                        before = person.frames_from(other.id)
-                        assert await person.wait_for_frames(other.id, before + 10, timeout=5) > before
-            assert time.monotonic() - died_at < 5
-            assert _meeting_node(topology, booking.meeting_id) != node
+        for person, mark in zip(everyone, marks, strict=True):
+            await person.wait_error("media_unavailable", after=mark)
+        # What the page does on media_unavailable: offer again, which goes to a node that is up.
+        await asyncio.gather(*(_publish_again(p) for p in everyone))
+        await _everyone_sees_everyone(everyone)
+        assert time.monotonic() - died_at < 5
+        assert _meeting_node(topology, booking.meeting_id) != node
 
 
 async def _publish_again(person: Person) -> None:
@@ -238,26 +243,23 @@ async def _publish_again(person: Person) -> None:
 
 
 async def test_without_redis_a_message_gets_a_clear_answer_and_media_goes_on(tmp_path: Path) -> None:
-    async with scale_out(tmp_path) as topology:
-        front = topology.front
-        annika = front.sign_in()
-        booking = book_protected_meeting(front, session=annika)
-        async with people(front, booking, annika) as room:
-            host = await room.host(publish=True)
-            david = await room.admitted_guest(host, "David")
-            assert await david.wait_for_frames(host.id, 10) > 0
-            for server in topology.servers:
-                server.expect_in_log("Redis|redis")
+    async with (
+        scale_out(tmp_path) as topology,
+        meeting_through_the_front(topology) as (room, _, _),
+    ):
+        host = await room.host(publish=True)
+        david = await room.admitted_guest(host, "David")
+        assert await david.wait_for_frames(host.id, 10) > 0
+        for server in topology.servers:
+            server.expect_in_log("Redis|redis")
 
-            topology.redis.kill()
-            stopped_at = time.monotonic()
+        topology.redis.kill()
+        stopped_at = time.monotonic()
 
-            await david.send({"type": "raise_hand"})
-            refused = await david.wait_error("service_unavailable")
-            assert (
-                refused["message"] == "Mötestjänsten svarar inte just nu. Sidan försöker igen av sig själv."
-            )
-            async with asyncio.timeout(5):
-                await david.closed.wait()
-            await asyncio.sleep(1)
-            assert david.longest_frame_gap(stopped_at) < MAX_MEDIA_GAP  # Janus goes on
+        await david.send({"type": "raise_hand"})
+        refused = await david.wait_error("service_unavailable")
+        assert refused["message"] == "Mötestjänsten svarar inte just nu. Sidan försöker igen av sig själv."
+        async with asyncio.timeout(5):
+            await david.closed.wait()
+        await asyncio.sleep(1)
+        assert david.longest_frame_gap(stopped_at) < MAX_MEDIA_GAP  # Janus goes on
