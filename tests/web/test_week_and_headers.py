@@ -138,3 +138,32 @@ def test_the_apps_static_files_are_cacheable_and_its_pages_are_not(client: TestC
     assert asset.status_code == 200
     assert asset.headers.get("cache-control") != "no-store"
     assert asset.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_week_checks_sign_in_first_whatever_its_parameters(client: TestClient, clinician: User) -> None:
+    """The week checks signing in within its own query's trip only when FastAPI will accept
+    the parameters; otherwise first, so that an unknown session is still a 401."""
+    headers = bearer(client, "annika")
+    unknown = {"Authorization": "Bearer " + "x" * 43}
+    for params, signed_in in (
+        ({"include_cancelled": "yes"}, 200),
+        ({"include_cancelled": "kanske"}, 422),
+        ([("from", "2026-01-05"), ("from", "2026-01-06")], 200),
+        ({"to": "2026-13-01"}, 422),
+    ):
+        assert client.get("/api/v1/meetings", params=params, headers=unknown).status_code == 401
+        assert client.get("/api/v1/meetings", params=params, headers=headers).status_code == signed_in
+
+
+def test_me_commits_the_sessions_extension(client: TestClient, clinician: User, ctx: Context) -> None:
+    headers = bearer(client, "annika")
+    with ctx.db.session() as s:
+        row = s.scalars(select(StaffSession)).one()
+        row.expires_at = row.expires_at - dt.timedelta(minutes=5)
+        earlier = row.expires_at
+    me = client.get("/api/v1/me", headers=headers)
+    assert me.status_code == 200
+    assert me.json() == {"username": "annika", "display_name": "Annika Testsson", "role": "clinician"}
+    with ctx.db.session() as s:
+        later = s.scalars(select(StaffSession.expires_at)).one()
+    assert later > earlier + dt.timedelta(minutes=4)

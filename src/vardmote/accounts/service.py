@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
+from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
@@ -193,7 +194,15 @@ def _extended(ctx: Context, expires_at: dt.datetime, now: dt.datetime) -> dt.dat
 _sessions = Base.metadata.tables[StaffSession.__tablename__]
 _users = Base.metadata.tables[User.__tablename__]
 _SESSION_USER = (
-    select(_sessions.c.expires_at, _users.c.id, _users.c.active, _users.c.is_demo)
+    select(
+        _sessions.c.expires_at,
+        _users.c.id,
+        _users.c.active,
+        _users.c.is_demo,
+        _users.c.username,
+        _users.c.display_name,
+        _users.c.role,
+    )
     .select_from(_sessions)
     .join(_users, _users.c.id == _sessions.c.user_id)
     .where(_sessions.c.token_hash == bindparam("token_hash"))
@@ -205,10 +214,21 @@ _EXTEND = (
 )
 
 
-def resolve_session_user_id(ctx: Context, s: Session, token: str | None) -> int | None:
-    """resolve_session_user_id is :func:`resolve_session` for a caller that needs only the
-    user's id: the same checks and the same extension (written in s's transaction), with
-    one plain query and no session or user object (the week view's sign-in check)."""
+@dataclass(frozen=True, slots=True)
+class SessionUser:
+    """SessionUser is what the lightest routes need of a signed-in session's user."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+
+
+def resolve_session_user(ctx: Context, s: Session, token: str | None) -> SessionUser | None:
+    """resolve_session_user is :func:`resolve_session` for a caller that needs only the
+    user's id, username, display_name and role: the same checks and the same
+    extension (written in s's transaction), with one plain query and no session or user
+    object (the sign-in check of the week view and of /me)."""
     if not token or not looks_like_token(token):
         return None
     token_hash = hash_token(token)
@@ -220,8 +240,15 @@ def resolve_session_user_id(ctx: Context, s: Session, token: str | None) -> int 
     fresh = _extended(ctx, row.expires_at, now)
     if fresh is not None:
         conn.execute(_EXTEND, {"session": token_hash, "fresh": fresh})
-    user_id: int = row.id
-    return user_id
+    return SessionUser(row.id, row.username, row.display_name, row.role)
+
+
+def resolve_session_user_id(ctx: Context, s: Session, token: str | None) -> int | None:
+    """resolve_session_user_id is :func:`resolve_session_user`'s user id."""
+    row = resolve_session_user(ctx, s, token)
+    if row is None:
+        return None
+    return row.id
 
 
 def end_session(ctx: Context, s: Session, row: StaffSession) -> None:
@@ -244,3 +271,11 @@ def require_session_user_id(ctx: Context, s: Session, token: str | None) -> int:
     if user_id is None:
         raise NotSignedIn(SIGN_IN_FIRST)
     return user_id
+
+
+def require_session_user(ctx: Context, s: Session, token: str | None) -> SessionUser:
+    """require_session_user is resolve_session_user that raises NotSignedIn."""
+    row = resolve_session_user(ctx, s, token)
+    if row is None:
+        raise NotSignedIn(SIGN_IN_FIRST)
+    return row

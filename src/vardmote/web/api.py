@@ -9,14 +9,23 @@ time zone (Europe/Stockholm). Times come out in UTC and, for people, local.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from vardmote.accounts.service import WRONG_CREDENTIALS, authenticate, end_session, start_session
+from vardmote.accounts.service import (
+    WRONG_CREDENTIALS,
+    authenticate,
+    end_session,
+    require_session_user,
+    require_session_user_id,
+    start_session,
+)
 from vardmote.audit.log import verify
 from vardmote.context import Context
 from vardmote.db import UtcDateTime, utcnow
@@ -26,7 +35,7 @@ from vardmote.meetings import service as meetings
 from vardmote.meetings.booking import BookingForm
 from vardmote.meetings.models import Meeting, MeetingLink, MeetingParticipant, MeetingType
 from vardmote.meetings.types import limit_text, list_types, set_limit
-from vardmote.web.deps import Admin, Ctx, Db, Staff, StaffId, StaffRow, client_address, committed
+from vardmote.web.deps import Admin, Ctx, Db, Staff, StaffRow, client_address, committed, session_token
 
 
 class Problem(BaseModel):
@@ -273,9 +282,18 @@ def sign_out(row: StaffRow, ctx: Ctx, s: Db) -> Response:
 
 
 @router.get("/me", tags=["sign-in"])
-async def me(user: Staff) -> UserOut:
+async def me(request: Request, ctx: Ctx, s: Db) -> UserOut:
     """The signed-in staff member."""
-    return UserOut(username=user.username, display_name=user.display_name, role=user.role)
+    # The sign-in check as the Staff dependency does it, with one plain query, and the
+    # commit in the same trip to the thread pool (see deps.committed).
+    token, _ = session_token(request)
+    return await committed(s, _me, ctx, s, token)
+
+
+def _me(ctx: Context, s: Session, token: str | None) -> UserOut:
+    ctx.db.autocommit(s)
+    row = require_session_user(ctx, s, token)
+    return UserOut(username=row.username, display_name=row.display_name, role=row.role)
 
 
 @router.get("/meeting-types", tags=["meeting types"])
@@ -302,9 +320,45 @@ def _day(raw: str | None, field: str) -> dt.date | None:
         raise InvalidInput.one(field, "Ange datum som ÅÅÅÅ-MM-DD.") from None
 
 
+_PLAIN_BOOLS = frozenset({"true", "false", "1", "0"})
+
+
+def _plain_week_query(request: Request) -> bool:
+    """_plain_week_query tells whether FastAPI will surely accept the week view's query
+    parameters (each at most once, dates of at most 10 characters, a plain boolean)."""
+    q = request.query_params
+    for name in ("from", "to", "include_cancelled"):
+        values = q.getlist(name)
+        if len(values) > 1:
+            return False
+    for name in ("from", "to"):
+        if len(q.get(name, "")) > 10:
+            return False
+    return q.get("include_cancelled", "true").lower() in _PLAIN_BOOLS
+
+
+@dataclass(frozen=True)
+class WeekSignIn:
+    """WeekSignIn is the week view's token and, if checked already, its user's id."""
+
+    token: str | None
+    user_id: int | None
+
+
+async def week_sign_in(request: Request, ctx: Ctx, s: Db) -> WeekSignIn:
+    """week_sign_in defers the week view's sign-in check to the route's one trip to the
+    thread pool, when FastAPI will accept the query's parameters; otherwise it checks now
+    (a trip of its own), so that signing in is still checked before the parameters (401
+    before 422), as for every other route."""
+    token, _ = session_token(request)
+    if _plain_week_query(request):
+        return WeekSignIn(token, None)
+    return WeekSignIn(token, await run_in_threadpool(require_session_user_id, ctx, s, token))
+
+
 @router.get("/meetings", tags=["meetings"])
 async def list_meetings(
-    user_id: StaffId,
+    signin: Annotated[WeekSignIn, Depends(week_sign_in)],
     ctx: Ctx,
     s: Db,
     from_: Annotated[str | None, Query(alias="from", max_length=10)] = None,
@@ -313,6 +367,18 @@ async def list_meetings(
 ) -> list[MeetingOut]:
     """The signed-in staff member's meetings from one day up to (not including)
     another, local days; the default is the current week."""
+    # The most frequent call of the API: the sign-in check, its query, the answer and the
+    # commit in one trip to the thread pool (see deps.committed).
+    return await committed(s, _signed_in_week, ctx, s, signin, from_, to, include_cancelled)
+
+
+def _signed_in_week(
+    ctx: Context, s: Session, signin: WeekSignIn, from_: str | None, to: str | None, include_cancelled: bool
+) -> list[MeetingOut]:
+    user_id = signin.user_id
+    if user_id is None:
+        ctx.db.autocommit(s)
+        user_id = require_session_user_id(ctx, s, signin.token)
     first = _day(from_, "from")
     last = _day(to, "to")
     today = dt.datetime.now(ctx.tz).date()
@@ -322,9 +388,7 @@ async def list_meetings(
         raise InvalidInput.one("to", "Slutdatum ska vara efter startdatum och högst ett år senare.")
     start = dt.datetime.combine(first, dt.time(), ctx.tz)
     end = dt.datetime.combine(last, dt.time(), ctx.tz)
-    # The most frequent call of the API: its query, the answer and the commit in one trip
-    # to the thread pool (see deps.committed).
-    return await committed(s, week_out, ctx, s, user_id, start, end, include_cancelled)
+    return week_out(ctx, s, user_id, start, end, include_cancelled)
 
 
 _meetings = Meeting.__table__
