@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from contextvars import ContextVar
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -71,8 +73,6 @@ def make_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
     kwargs: dict[str, Any] = {"future": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-    else:
-        kwargs["pool_pre_ping"] = True
     if url.startswith("postgresql") or (url.startswith("sqlite:///") and ":memory:" not in url):
         kwargs["pool_size"] = pool_size
         kwargs["max_overflow"] = POOL_OVERFLOW
@@ -96,10 +96,25 @@ def make_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
             # an upgrade from a read lock; the audit chain relies on this.
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+    else:
+        # pool_pre_ping, except for a checkout by Database.retried's work, which runs
+        # again on a fresh connection if its connection turns out dropped.
+        @event.listens_for(engine, "checkout")
+        def _ping(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+            if _UNPINGED.get():
+                return
+            try:
+                engine.dialect.do_ping(dbapi_conn)
+            except Exception as e:
+                raise DisconnectionError(f"pooled connection dropped: {e}") from e  # the pool takes another
+
     return engine
 
 
 _AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+_UNPINGED: ContextVar[bool] = ContextVar("vardmote_unpinged", default=False)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class Database:
@@ -172,6 +187,25 @@ class Database:
         commit then does no I/O. SQLite keeps its transaction (BEGIN IMMEDIATE)."""
         if self.is_postgresql and not s.in_transaction():
             s.connection(execution_options=_AUTOCOMMIT)
+
+    @staticmethod
+    def retried(s: Session, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """retried runs work, whose first query takes s's connection without the ping of
+        every other checkout (a round trip); should that connection turn out dropped (the
+        database restarted, or closed it), s is rolled back and work runs once more, on a
+        connection pinged as usual. Only for work that may run twice: one that reads, or
+        writes only what it may write again (the extension of a staff session), in
+        autocommit (see :meth:`autocommit`), so that nothing of the first run is lost."""
+        unpinged = _UNPINGED.set(True)
+        try:
+            return work(*args, **kwargs)
+        except DBAPIError as e:
+            if not e.connection_invalidated:
+                raise
+        finally:
+            _UNPINGED.reset(unpinged)
+        s.rollback()
+        return work(*args, **kwargs)
 
     @staticmethod
     def finished(s: Session) -> bool:

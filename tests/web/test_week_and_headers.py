@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from fastapi import FastAPI, Response
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.pool import NullPool
 
 from booking_helpers import TZ, book
 from conftest import bearer
@@ -167,3 +169,23 @@ def test_me_commits_the_sessions_extension(client: TestClient, clinician: User, 
     with ctx.db.session() as s:
         later = s.scalars(select(StaffSession.expires_at)).one()
     assert later > earlier + dt.timedelta(minutes=4)
+
+
+def test_the_week_and_me_survive_a_dropped_connection(
+    client: TestClient, clinician: User, ctx: Context
+) -> None:
+    """They take their connection without the pool's ping and, should it have been dropped,
+    run once more on a fresh one; every other route's checkout pings as before."""
+    if not ctx.db.is_postgresql:
+        pytest.skip("PostgreSQL only: SQLite has no connection to drop")
+    headers = bearer(client, "annika")
+    for path in ("/api/v1/meetings", "/api/v1/me", "/api/v1/meeting-types"):
+        assert client.get(path, headers=headers).status_code == 200
+        with create_engine(ctx.db.url, poolclass=NullPool).connect() as conn:  # the pool's connections end
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        assert client.get(path, headers=headers).status_code == 200

@@ -287,7 +287,7 @@ async def me(request: Request, ctx: Ctx, s: Db) -> UserOut:
     # The sign-in check as the Staff dependency does it, with one plain query, and the
     # commit in the same trip to the thread pool (see deps.committed).
     token, _ = session_token(request)
-    return await committed(s, _me, ctx, s, token)
+    return await committed(s, ctx.db.retried, s, _me, ctx, s, token)
 
 
 def _me(ctx: Context, s: Session, token: str | None) -> UserOut:
@@ -369,7 +369,11 @@ async def list_meetings(
     another, local days; the default is the current week."""
     # The most frequent call of the API: the sign-in check, its query, the answer and the
     # commit in one trip to the thread pool (see deps.committed).
-    return await committed(s, _signed_in_week, ctx, s, signin, from_, to, include_cancelled)
+    if signin.user_id is not None:  # checked already, in a transaction of its own
+        return await committed(s, _signed_in_week, ctx, s, signin, from_, to, include_cancelled)
+    return await committed(
+        s, ctx.db.retried, s, _signed_in_week, ctx, s, signin, from_, to, include_cancelled
+    )
 
 
 def _signed_in_week(
