@@ -57,7 +57,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test helpers
 
-from databases import fresh_database, postgres_server_url
+from databases import bench_database
 from haproxy import running_haproxy
 from netns import enter_test_namespace
 from servers import DEMO_PASSWORD, Server, serve
@@ -356,17 +356,6 @@ def _print(topology: str, figures: dict[str, Figures]) -> None:
         )
 
 
-@contextmanager
-def _postgresql() -> Iterator[str]:
-    server = postgres_server_url()
-    if not server:
-        server = subprocess.run(
-            [str(ROOT / "scripts" / "start-postgresql")], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    with fresh_database(server, "bench") as url:
-        yield url
-
-
 def main() -> int:
     """main runs the benchmark in the test namespace and prints its figures."""
     for tool in ("wrk", "hey", "haproxy"):
@@ -375,7 +364,7 @@ def main() -> int:
     with enter_test_namespace(), tempfile.TemporaryDirectory(prefix="vardmote-load-") as tmp:
         folder = Path(tmp)
         env = {"VARDMOTE_SECRET_KEY": secrets.token_urlsafe(32), **_passed_settings()}
-        with _postgresql() as database, ExitStack() as stack:
+        with bench_database("bench") as database, ExitStack() as stack:
             one: Server = stack.enter_context(serve(folder / "one", database_url=database, env=env))
             _print("one", measure(one.url, folder, "one", [one.process.pid]))
             # The second process starts once the first has loaded the demo data.

@@ -20,13 +20,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test helpers
 
-from databases import fresh_database, postgres_server_url
+from databases import bench_database
 from servers import DEMO_PASSWORD, serve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,23 +35,12 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
-@contextmanager
-def _postgresql() -> Iterator[str]:
-    server = postgres_server_url()
-    if not server:
-        server = subprocess.run(
-            [str(ROOT / "scripts" / "start-postgresql")], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    with fresh_database(server, "cpu") as url:
-        yield url
-
-
 def main() -> int:
     """main prints the CPU ms per request of each endpoint, round by round."""
     requests = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     only = set(sys.argv[3].split(",")) if len(sys.argv) > 3 else {"week", "me"}
-    with tempfile.TemporaryDirectory(prefix="vardmote-cpu-") as tmp, _postgresql() as database:
+    with tempfile.TemporaryDirectory(prefix="vardmote-cpu-") as tmp, bench_database("cpu") as database:
         env = {"VARDMOTE_SECRET_KEY": secrets.token_urlsafe(32)}
         with serve(Path(tmp) / "one", database_url=database, env=env) as server:
             host, port = server.url.removeprefix("http://").split(":")

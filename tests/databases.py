@@ -11,9 +11,11 @@ tests' database) and servers.py (one database per ``vardmote serve``).
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
@@ -42,3 +44,15 @@ def fresh_database(server_url: str, what: str = "run") -> Iterator[str]:
     finally:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def bench_database(what: str) -> Iterator[str]:
+    """bench_database is a fresh database for a benchmark: on the run's PostgreSQL server, or on
+    the one scripts/start-postgresql starts (as ``make test-postgresql`` does)."""
+    server = postgres_server_url()
+    if not server:
+        start = Path(__file__).resolve().parents[1] / "scripts" / "start-postgresql"
+        server = subprocess.run([str(start)], capture_output=True, text=True, check=True).stdout.strip()
+    with fresh_database(server, what) as url:
+        yield url
