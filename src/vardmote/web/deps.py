@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from vardmote.accounts.models import StaffSession, User
-from vardmote.accounts.service import require_session, require_session_user_id, resolve_session
+from vardmote.accounts.service import require_session, resolve_session
 from vardmote.context import Context
 from vardmote.errors import Forbidden, InvalidInput
 
@@ -129,14 +129,6 @@ def staff_session(request: Request, ctx: Ctx, s: Db) -> StaffSession:
     return row
 
 
-def staff_id(request: Request, ctx: Ctx, s: Db) -> int:
-    """staff_id requires a signed-in staff member, as staff_session does, for a route that
-    needs only the user's id and reads nothing (GET): no CSRF check, and the session and
-    user are not loaded as objects (see accounts.service.resolve_session_user_id)."""
-    token, _ = session_token(request)
-    return require_session_user_id(ctx, s, token)
-
-
 def set_signin_csrf_cookie(ctx: Context, response: Response, name: str, token: str, path: str) -> None:
     """set_signin_csrf_cookie gives a sign-in form's CSRF token to the browser as a cookie on the form's
     own path; the post must carry the same token in its field (there is no session yet)."""
@@ -171,7 +163,6 @@ async def admin(user: Annotated[User, Depends(staff)]) -> User:
 
 
 Staff = Annotated[User, Depends(staff)]
-StaffId = Annotated[int, Depends(staff_id)]
 StaffRow = Annotated[StaffSession, Depends(staff_session)]
 Admin = Annotated[User, Depends(admin)]
 
