@@ -10,9 +10,9 @@ demo clinician annika and drives the server with ``wrk`` (Debian package),
 CONNECTIONS connections for SECONDS seconds per endpoint, with ``--latency``:
 
 - ``week``: ``GET /api/v1/meetings`` (the current week, the demo meetings), by cookie;
-- ``week_at_500``: the same offered at a fixed 500 requests/s with Debian's ``hey``
-  (FIXED_WORKERS workers, each rate-limited): the latency at the goal's rate, which wrk's
-  closed loop of 32 connections cannot show (its mean latency is 32 / rate);
+- ``week_at_500``: the same offered at a fixed 500 requests/s, arriving on their own
+  (bench/open_loop.py): the latency at the goal's rate, which wrk's closed loop of 32
+  connections cannot show (its mean latency is 32 / rate);
 - ``me``: ``GET /api/v1/me``, by cookie;
 - ``page``: ``GET /moten/<id>``, the meeting page, by cookie;
 - ``signin``: ``POST /api/v1/session`` with annika's password (argon2 on purpose, so slow:
@@ -76,6 +76,8 @@ THREADS = 2
 BOOKINGS = 3000
 """At most this many meetings booked per topology (wrk's Lua script stops there)."""
 SIGNINS = 2000
+WARM_UP = 50
+"""Requests of each GET endpoint before measuring, so that a process just started is not measured cold."""
 SIGNIN_CONNECTIONS = 2
 """Sign-in hashes the password with argon2 (tens of ms of CPU on purpose): with 32
 connections every request waits seconds, so it runs with as many connections as cores."""
@@ -163,26 +165,21 @@ def wrk(
 
 FIXED_RATE = 500
 """Requests per second offered in the fixed-rate run of the week view (the issue's goal)."""
-FIXED_WORKERS = 50
 
 
-def hey_fixed_rate(url: str, headers: dict[str, str]) -> Figures:
-    """hey_fixed_rate offers FIXED_RATE requests/s (FIXED_WORKERS workers at FIXED_RATE /
-    FIXED_WORKERS each, Debian's ``hey``) for SECONDS seconds: the latency at that rate, not
-    at whatever rate 32 connections always in flight push the server to (wrk's closed loop:
-    by Little's law its mean latency is connections / rate, 64 ms at 500/s)."""
-    command = ["hey", "-z", f"{SECONDS}s", "-c", str(FIXED_WORKERS), "-q", str(FIXED_RATE / FIXED_WORKERS)]
-    command += [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
-    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-
-    def percentile(p: int) -> float:
-        return float(re.search(rf"{p}%+ in ([\d.]+) secs", out).group(1)) * 1000  # type: ignore[union-attr]
-
-    statuses = [(int(code), int(count)) for code, count in re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)]
-    requests = sum(count for _, count in statuses)
-    errors = sum(count for code, count in statuses if code >= 400)
-    return Figures(rps, percentile(50), percentile(99), requests, errors)
+def fixed_rate(url: str, headers: dict[str, str]) -> Figures:
+    """fixed_rate offers FIXED_RATE requests/s for SECONDS seconds, arriving on their own
+    (bench/open_loop.py: Poisson arrivals, latency from each request's planned time): the
+    latency at that rate, not at whatever rate 32 connections always in flight push the
+    server to (wrk's closed loop: by Little's law its mean latency is connections / rate,
+    64 ms at 500/s)."""
+    command = [sys.executable, str(ROOT / "bench" / "open_loop.py"), url, "--rate", str(FIXED_RATE)]
+    command += ["--seconds", str(SECONDS), *(arg for k, v in headers.items() for arg in ("-H", f"{k}: {v}"))]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=SECONDS + 60).stdout
+    f = json.loads(out)
+    if f["errors"]:
+        print(f"# errors at {FIXED_RATE}/s: {f['error_kinds']}", flush=True)
+    return Figures(f["rps"], f["p50_ms"], f["p99_ms"], f["requests"], f["errors"])
 
 
 def _booking_lua_body() -> str:
@@ -306,10 +303,14 @@ def measure(
     if not week:
         raise SystemExit("the current week has no demo meetings to show")
     meeting_id = week[0]["id"]
+    for _ in range(WARM_UP):  # every process behind base answers a few first (caches, prepared statements)
+        for path in ("/api/v1/meetings", "/api/v1/me", f"/moten/{meeting_id}"):
+            with urllib.request.urlopen(urllib.request.Request(base + path, headers=cookie)) as r:
+                r.read()
     runs: dict[str, Callable[[], Figures]] = {
         "healthz": lambda: wrk(base + "/healthz", {}, folder),
         "week": lambda: wrk(base + "/api/v1/meetings", cookie, folder),
-        "week_at_500": lambda: hey_fixed_rate(base + "/api/v1/meetings", cookie),
+        "week_at_500": lambda: fixed_rate(base + "/api/v1/meetings", cookie),
         "me": lambda: wrk(base + "/api/v1/me", cookie, folder),
         "page": lambda: wrk(base + f"/moten/{meeting_id}", cookie, folder),
         "book": lambda: wrk_booking(base + "/api/v1/meetings", bearer, folder),
@@ -358,7 +359,7 @@ def _print(topology: str, figures: dict[str, Figures]) -> None:
 
 def main() -> int:
     """main runs the benchmark in the test namespace and prints its figures."""
-    for tool in ("wrk", "hey", "haproxy"):
+    for tool in ("wrk", "haproxy"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed (scripts/install-system-packages --test)")
     with enter_test_namespace(), tempfile.TemporaryDirectory(prefix="vardmote-load-") as tmp:

@@ -56,6 +56,7 @@ from vardmote.web.live_booking import (
     room_policy_reader,
 )
 from vardmote.web.signalling import audit_sink
+from vardmote.web.week import WeekShortcut
 
 log = logging.getLogger("vardmote")
 
@@ -209,6 +210,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     app.state.live = None
     app.state.bus_relay = None
     app.state.embedded_janus = None
+    app.add_middleware(WeekShortcut, ctx=context)  # inside SecurityHeaders: its answers get them too
     app.add_middleware(SecurityHeaders)
     problems.install(app)
     app.include_router(api.router)

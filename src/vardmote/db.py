@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -60,9 +60,13 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-DEFAULT_POOL_SIZE = 10
+DEFAULT_POOL_SIZE = 5
 """Pooled connections per process, and as many requests at once that use the database
-(the ``db_pool_size`` setting; see :meth:`Database.request_slots`)."""
+(the ``db_pool_size`` setting; see :meth:`Database.request_slots`). A process runs its
+Python on one core (the GIL): more requests at once than a few only make their threads
+take turns at the GIL, which costs more than waiting on the event loop. Measured with
+bench/api_load.py (two processes, 500 week views a second): p99 about 30–50 ms with 10,
+15–22 ms with 5 and 15–19 ms with 3."""
 POOL_OVERFLOW = 10
 """Connections beyond the pool for what does not hold a request slot: the signalling
 WebSockets, the health check and background work."""
@@ -187,6 +191,24 @@ class Database:
         commit then does no I/O. SQLite keeps its transaction (BEGIN IMMEDIATE)."""
         if self.is_postgresql and not s.in_transaction():
             s.connection(execution_options=_AUTOCOMMIT)
+
+    @contextmanager
+    def light_unit(self) -> Iterator[Connection]:
+        """light_unit yields a Core connection (no ORM session) for a short unit of work
+        whose caller has a way back should it fail: taken from the pool without the
+        checkout's ping (a round trip); in autocommit on PostgreSQL (see :meth:`autocommit`),
+        in a transaction committed at the end on SQLite. Only for work that reads, or writes
+        only what it may write again (the extension of a staff session): a connection found
+        dropped fails it, and the caller does it again the usual way (see web/week.py)."""
+        unpinged = _UNPINGED.set(True)
+        try:
+            with self.engine.connect() as conn:
+                if self.is_postgresql:
+                    conn.execution_options(**_AUTOCOMMIT)
+                with conn.begin():
+                    yield conn
+        finally:
+            _UNPINGED.reset(unpinged)
 
     @staticmethod
     def retried(s: Session, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -68,7 +68,7 @@ class Settings:
     database_url: str = ""
     """SQLAlchemy URL; empty means a SQLite file ``vardmote.sqlite3`` in var_dir."""
 
-    db_pool_size: int = 10
+    db_pool_size: int = 5
     """Pooled database connections per process, and requests using the database at once."""
 
     host: str = "127.0.0.1"

@@ -175,7 +175,8 @@ def test_the_week_and_me_survive_a_dropped_connection(
     client: TestClient, clinician: User, ctx: Context
 ) -> None:
     """They take their connection without the pool's ping and, should it have been dropped,
-    run once more on a fresh one; every other route's checkout pings as before."""
+    run once more on a fresh one (the week: its route answers what its shortcut could not);
+    every other route's checkout pings as before."""
     if not ctx.db.is_postgresql:
         pytest.skip("PostgreSQL only: SQLite has no connection to drop")
     headers = bearer(client, "annika")

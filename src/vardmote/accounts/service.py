@@ -16,7 +16,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from vardmote.accounts.models import Role, SigninThrottle, StaffSession, User
@@ -224,15 +224,15 @@ class SessionUser:
     role: str
 
 
-def resolve_session_user(ctx: Context, s: Session, token: str | None) -> SessionUser | None:
+def resolve_session_user(ctx: Context, s: Session | Connection, token: str | None) -> SessionUser | None:
     """resolve_session_user is :func:`resolve_session` for a caller that needs only the
     user's id, username, display_name and role: the same checks and the same
     extension (written in s's transaction), with one plain query and no session or user
-    object (the sign-in check of the week view and of /me)."""
+    object (the sign-in check of the week view and of /me). s may be a Core connection."""
     if not token or not looks_like_token(token):
         return None
     token_hash = hash_token(token)
-    conn = s.connection()
+    conn = s.connection() if isinstance(s, Session) else s
     row = conn.execute(_SESSION_USER, {"token_hash": token_hash}).first()
     now = utcnow()
     if row is None or not _live(ctx, row.expires_at, row.active, row.is_demo, now):
