@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
 from conftest import PASSWORD, bearer
-from vardmote.accounts.models import User
+from vardmote.accounts.models import StaffSession, User
 from vardmote.accounts.service import add_user
+from vardmote.audit.models import AuditEntry
 from vardmote.cli import main
 from vardmote.context import Context
 from vardmote.meetings.models import Meeting
@@ -114,6 +115,47 @@ def test_user_add_refuses_a_taken_username_with_exit_code_1(
     monkeypatch.setenv("VARDMOTE_NEW_PASSWORD", PASSWORD)
     assert main(["user", "add", "annika"]) == 1
     assert capsys.readouterr().err == "Fel: Det finns redan ett konto med användarnamnet annika.\n"
+
+
+def test_user_deactivate_signs_the_account_out_everywhere_and_activate_lets_it_in_again(
+    env: None, ctx: Context, client: TestClient, clinician: User, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = bearer(client, "annika"), bearer(client, "annika")
+    assert client.get("/api/v1/me", headers=first).status_code == 200
+    assert main(["user", "deactivate", "annika"]) == 0
+    assert capsys.readouterr().out == (
+        "Kontot annika är inaktiverat: det är utloggat överallt, kan inte logga in "
+        "och lämnar pågående möten inom några sekunder.\n"
+    )
+    for headers in (first, second):
+        assert client.get("/api/v1/me", headers=headers).status_code == 401
+    refused = client.post("/api/v1/session", json={"username": "annika", "password": PASSWORD})
+    assert refused.status_code == 401
+    with ctx.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(StaffSession)) == 0
+        actions = s.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
+    assert actions.count("user.deactivated") == 1
+    assert main(["user", "deactivate", "annika"]) == 0  # once more: nothing changes
+    with ctx.db.session() as s:
+        assert s.scalars(select(AuditEntry.action)).all().count("user.deactivated") == 1
+    capsys.readouterr()
+    assert main(["user", "activate", "annika"]) == 0
+    assert capsys.readouterr().out == "Kontot annika är aktivt: det kan logga in igen.\n"
+    assert client.get("/api/v1/me", headers=bearer(client, "annika")).status_code == 200
+    with ctx.db.session() as s:
+        assert s.scalars(select(AuditEntry.action)).all().count("user.activated") == 1
+
+
+@pytest.mark.parametrize("action", ["deactivate", "activate"])
+def test_user_deactivate_and_activate_refuse_an_unknown_account_with_exit_code_2(
+    env: None, ctx: Context, clinician: User, capsys: pytest.CaptureFixture[str], action: str
+) -> None:
+    assert main(["user", action, "annica"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == "Fel (username): Det finns inget konto med användarnamnet 'annica'.\n"
+    with ctx.db.session() as s:
+        assert s.scalar(select(User.active).where(User.username == "annika")) is True
 
 
 def test_bad_settings_give_exit_code_2(

@@ -50,10 +50,12 @@ from vardmote.web import (
     signin_pages,
 )
 from vardmote.web.live_booking import (
+    apply_here,
     booking_change,
     follow_the_booking,
     follow_the_booking_shared,
     room_policy_reader,
+    watch_accounts,
 )
 from vardmote.web.signalling import audit_sink
 from vardmote.web.week import WeekShortcut
@@ -152,6 +154,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
             with context.db.session() as s:
                 load_demo(context, s)
         embedded: EmbeddedJanus | None = None
+        account_watch: asyncio.Task[None] | None = None
         if settings.media:
             if not settings.janus_nodes:
                 embedded = EmbeddedJanus(settings)
@@ -176,6 +179,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
                 await relay.start()
                 follow_the_booking_shared(context, relay)
                 app.state.live, app.state.bus_relay = shared, relay
+                account_watch = asyncio.create_task(watch_accounts(context, shared, shared.relay_booking))
             else:
                 app.state.live = LiveMeetings(
                     MediaPlane(placement),
@@ -184,10 +188,15 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
                     reconnect_seconds=settings.reconnect_seconds,
                 )
                 follow_the_booking(context, app.state.live, asyncio.get_running_loop())
+                account_watch = asyncio.create_task(
+                    watch_accounts(context, app.state.live, apply_here(context, app.state.live))
+                )
         app.state.embedded_janus = embedded
         try:
             yield
         finally:
+            if account_watch is not None:
+                account_watch.cancel()
             if app.state.bus_relay is not None:
                 await app.state.bus_relay.close()
             if app.state.live is not None:

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from vardmote.accounts.devices import add_device, revoke_device
 from vardmote.accounts.models import Role, User
-from vardmote.accounts.service import add_user
+from vardmote.accounts.service import activate_user, add_user, deactivate_user
 from vardmote.audit.log import verify
 from vardmote.context import Context
 from vardmote.errors import InvalidInput, VardmoteError
@@ -92,6 +92,25 @@ def _user_add(settings: Settings, args: argparse.Namespace) -> int:
             actor="system:cli",
         )
         print(f"Kontot {user.username} ({user.role}) är skapat.")
+    return 0
+
+
+def _user_deactivate(settings: Settings, args: argparse.Namespace) -> int:
+    ctx = _open(settings)
+    with ctx.db.session() as s:
+        user = deactivate_user(s, args.username, actor="system:cli")
+        print(
+            f"Kontot {user.username} är inaktiverat: det är utloggat överallt, kan inte logga in "
+            "och lämnar pågående möten inom några sekunder."
+        )
+    return 0
+
+
+def _user_activate(settings: Settings, args: argparse.Namespace) -> int:
+    ctx = _open(settings)
+    with ctx.db.session() as s:
+        user = activate_user(s, args.username, actor="system:cli")
+        print(f"Kontot {user.username} är aktivt: det kan logga in igen.")
     return 0
 
 
@@ -227,6 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--name", help="visningsnamn")
     add.add_argument("--role", default=Role.CLINICIAN.value, choices=[r.value for r in Role])
     add.set_defaults(run=_user_add)
+    deactivate = user.add_parser(
+        "deactivate", help="inaktivera ett konto: det loggas ut överallt och lämnar pågående möten"
+    )
+    deactivate.add_argument("username")
+    deactivate.set_defaults(run=_user_deactivate)
+    activate = user.add_parser("activate", help="aktivera ett inaktiverat konto igen")
+    activate.add_argument("username")
+    activate.set_defaults(run=_user_activate)
 
     device = sub.add_parser("device", help="rumsenheter (Vårdrum)").add_subparsers(
         dest="action", required=True

@@ -23,9 +23,11 @@ from sqlalchemy import select
 import servers
 from booking_helpers import csrf_of
 from servers import Booking, Server, book_protected_meeting
+from vardmote.accounts.service import activate_user, deactivate_user
 from vardmote.db import utcnow
 from vardmote.invitations.models import MeetingRecipient
 from vardmote.meetings.models import Meeting
+from vardmote.web.live_booking import ACCOUNT_WATCH_SECONDS
 
 pytestmark = pytest.mark.media
 
@@ -35,6 +37,10 @@ LINK_GONE = (
 )
 TYPE_CHANGED = "Vårdpersonalen har ändrat mötet. Anslut igen, så väntar du i lobbyn tills du blir insläppt."
 
+ACCOUNT_CLOSED = (
+    "Ditt konto är inaktiverat, så du kan inte vara kvar i mötet. Kontakta din administratör om det är fel."
+)
+
 server = servers.server_fixture("live-booking")
 annika = servers.annika
 meeting = servers.meeting
@@ -43,6 +49,26 @@ meeting = servers.meeting
 async def _call(server: Server, method: str, path: str, session: str, body: Any = None) -> Any:
     """_call is one API request as Annika, off the event loop the clients read on."""
     return await asyncio.to_thread(server.call, method, path, body, session)
+
+
+def _post_as_annika(
+    server: Server, annika: str, meeting: Booking, action: str, data: dict[str, str] | None = None
+) -> httpx.Response:
+    """_post_as_annika posts a form of the meeting's page (action: the path under it) as
+    Annika, with the page's CSRF token."""
+    page = f"/moten/{meeting.meeting_id}"
+    with httpx.Client(base_url=server.url, cookies={"vm_session": annika}) as client:
+        form = {"csrf": csrf_of(client.get(page).text), **(data or {})}
+        return client.post(f"{page}/{action}", data=form, follow_redirects=False)
+
+
+def _invite_the_admin_to_host(server: Server, meeting: Booking, annika: str) -> str:
+    """_invite_the_admin_to_host sends the demo administrator a staff invitation to the meeting
+    ("Skicka anslutningslänk", Personal), so that they may host it; returns their session."""
+    data = {"kind": "personal", "address": "admin@regionvastmanland.example.se", "username": "admin"}
+    invited = _post_as_annika(server, annika, meeting, "skicka/kalender", data)
+    assert invited.status_code == 303, invited.text
+    return server.sign_in("admin")
 
 
 async def test_a_revoked_personal_link_takes_its_holder_out_at_once_and_the_host_sees_them_go(
@@ -140,22 +166,7 @@ async def test_a_cancelled_meeting_ends_for_everyone_and_its_janus_room_is_destr
 async def test_a_colleague_whose_staff_invitation_is_removed_leaves_the_meeting_they_host(
     server: Server, meeting: Booking, annika: str
 ) -> None:
-    page = f"/moten/{meeting.meeting_id}"
-
-    def as_annika(path: str, data: dict[str, str] | None = None) -> httpx.Response:
-        with httpx.Client(base_url=server.url, cookies={"vm_session": annika}) as client:
-            if data is None:
-                return client.get(path)
-            form = {"csrf": csrf_of(client.get(page).text), **data}
-            return client.post(path, data=form, follow_redirects=False)
-
-    invited = await asyncio.to_thread(
-        as_annika,
-        f"{page}/skicka/kalender",
-        {"kind": "personal", "address": "admin@regionvastmanland.example.se", "username": "admin"},
-    )
-    assert invited.status_code == 303, invited.text
-    admin = await asyncio.to_thread(server.sign_in, "admin")
+    admin = await asyncio.to_thread(_invite_the_admin_to_host, server, meeting, annika)
     async with people(server, meeting, annika) as room, people(server, meeting, admin) as colleagues:
         host = await room.host(publish=True)
         colleague = await colleagues.host()
@@ -173,7 +184,9 @@ async def test_a_colleague_whose_staff_invitation_is_removed_leaves_the_meeting_
         finally:
             db.dispose()
         mark = len(host.messages)
-        removed = await asyncio.to_thread(as_annika, f"{page}/mottagare/{recipient}/ta-bort", {})
+        removed = await asyncio.to_thread(
+            _post_as_annika, server, annika, meeting, f"mottagare/{recipient}/ta-bort"
+        )
         assert removed.status_code == 303, removed.text
 
         told = await colleague.wait_for("removed")
@@ -187,6 +200,44 @@ async def test_a_colleague_whose_staff_invitation_is_removed_leaves_the_meeting_
         assert (refused["type"], refused.get("code")) == ("error", "not_found")
         assert david.of_type("removed") == []
         assert not host.closed.is_set()
+
+
+async def test_an_organiser_whose_account_is_deactivated_leaves_within_seconds_and_the_others_stay(
+    server: Server, meeting: Booking, annika: str
+) -> None:
+    """Accounts are deactivated on the command line, in another process: the server's account
+    watch finds it (web/live_booking.py, every ACCOUNT_WATCH_SECONDS)."""
+    admin = await asyncio.to_thread(_invite_the_admin_to_host, server, meeting, annika)
+
+    def set_annika(active: bool) -> None:
+        db = server.database()
+        try:
+            with db.session() as s:
+                (activate_user if active else deactivate_user)(s, "annika", actor="system:cli")
+        finally:
+            db.dispose()
+
+    async with people(server, meeting, annika) as room, people(server, meeting, admin) as colleagues:
+        host = await room.host(publish=True)
+        colleague = await colleagues.host()
+        david = await room.admitted_guest(host)
+        mark = len(colleague.messages)
+        try:
+            await asyncio.to_thread(set_annika, False)
+            told = await host.wait_for("removed", timeout=ACCOUNT_WATCH_SECONDS + 5)
+            assert told == {"type": "removed", "message": ACCOUNT_CLOSED}
+            async with asyncio.timeout(5):
+                await host.closed.wait()
+            gone = await colleague.wait_for("participant", lambda m: m["change"] == "remove", after=mark)
+            assert gone["participant"] == {"id": host.id}
+            again = await room.connect("Annika", staff=True)
+            refused = await again.join()
+            assert refused["type"] == "error", refused
+            assert colleague.of_type("removed") == david.of_type("removed") == []
+            assert not colleague.closed.is_set()
+            assert not david.closed.is_set()
+        finally:
+            await asyncio.to_thread(set_annika, True)
 
 
 async def test_when_the_meetings_links_expire_the_guest_goes_and_the_host_stays(

@@ -21,6 +21,8 @@ from live_clients import People, Person, people
 from scale_out import Topology, scale_out
 
 from servers import Booking, book_protected_meeting
+from vardmote.accounts.service import deactivate_user
+from vardmote.web.live_booking import ACCOUNT_WATCH_SECONDS
 
 pytestmark = pytest.mark.media
 
@@ -143,6 +145,28 @@ async def test_a_booking_change_saved_on_another_process_reaches_the_live_meetin
             ended = await person.wait_for("ended", timeout=5)
             assert ended["reason"] == "cancelled", ended
         assert len(david.of_type("ended")) == 1
+
+
+async def test_a_host_whose_account_is_deactivated_leaves_the_meeting_another_process_runs(
+    tmp_path: Path,
+) -> None:
+    """The owner's account watch finds it and hands the change to the meeting's inbox."""
+    async with (
+        scale_out(tmp_path) as topology,
+        meeting_through_the_front(topology) as (room, booking, _session),
+    ):
+        host = await room.host()
+        david = await room.admitted_guest(host, "David")
+        db = topology.owner_of(booking.meeting_id).database()
+        try:
+            with db.session() as s:
+                deactivate_user(s, "annika", actor="system:cli")
+        finally:
+            db.dispose()
+        told = await host.wait_for("removed", timeout=ACCOUNT_WATCH_SECONDS + 5)
+        assert told["message"].startswith("Ditt konto är inaktiverat"), told
+        assert david.of_type("removed") == []
+        assert not david.closed.is_set()
 
 
 async def test_two_quick_changes_of_type_reach_the_live_meeting_in_the_order_they_were_saved(

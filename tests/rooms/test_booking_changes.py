@@ -23,7 +23,7 @@ from room_helpers import (
     to,
 )
 
-from vardmote.rooms import booking_changes
+from vardmote.rooms import booking_changes, texts
 from vardmote.rooms.effects import Audit, DestroyJanusRoom, JanusDetach
 from vardmote.rooms.participant import LinkHolder
 
@@ -136,6 +136,19 @@ def test_a_colleague_whose_invitation_to_host_is_removed_leaves_and_the_organise
     ]
     assert meeting.state(CLINICIAN) == "admitted"
     assert booking_changes.hosting_withdrawn(meeting.room, "annika-finns-inte", meeting.now) == []
+
+
+def test_an_organiser_whose_account_is_closed_leaves_told_why_and_the_others_stay() -> None:
+    meeting = Meeting()
+    meeting.admitted(CLINICIAN, COLLEAGUE, PATIENT)
+    effects = booking_changes.hosting_withdrawn(meeting.room, "annika", meeting.now, texts.ACCOUNT_CLOSED)
+    message = (
+        "Ditt konto är inaktiverat, så du kan inte vara kvar i mötet. "
+        "Kontakta din administratör om det är fel."
+    )
+    assert to(effects, CLINICIAN) == [{"type": "removed", "message": message}]
+    assert closed(effects) == ["annika"]
+    assert meeting.state(COLLEAGUE) == meeting.state(PATIENT) == "admitted"
 
 
 def test_when_the_links_time_is_over_everyone_who_came_by_a_link_goes_once_and_the_hosts_stay() -> None:

@@ -84,6 +84,46 @@ def add_user(
     return user
 
 
+def deactivate_user(s: Session, username: str, *, actor: str = "system") -> User:
+    """deactivate_user closes a staff account: it is signed out everywhere at once (its
+    sessions are deleted) and can sign in no more; nothing it booked is changed. The live
+    meetings it is in let it go within seconds (web/live_booking.py's account watch).
+    Deactivating an account that is not active changes nothing."""
+    user = _account(s, username)
+    if user.active:
+        user.active = False
+        s.execute(delete(StaffSession).where(StaffSession.user_id == user.id))
+        record(s, actor, "user.deactivated", details={"username": user.username})
+    return user
+
+
+def activate_user(s: Session, username: str, *, actor: str = "system") -> User:
+    """activate_user opens a deactivated staff account again: it may sign in as before."""
+    user = _account(s, username)
+    if not user.active:
+        user.active = True
+        record(s, actor, "user.activated", details={"username": user.username})
+    return user
+
+
+def _account(s: Session, username: str) -> User:
+    user = s.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise InvalidInput.one("username", f"Det finns inget konto med användarnamnet {username!r}.")
+    return user
+
+
+def closed_accounts(ctx: Context, s: Session, usernames: set[str]) -> set[str]:
+    """closed_accounts are those of usernames whose account may not be used now: deactivated,
+    gone, or a demo account outside demo mode (as for signing in)."""
+    usable = s.scalars(
+        select(User.username).where(
+            User.username.in_(usernames), User.active, *(() if ctx.settings.demo else (~User.is_demo,))
+        )
+    )
+    return usernames - set(usable)
+
+
 def _throttle_wait(s: Session, key: str, now: dt.datetime) -> int:
     row = s.get(SigninThrottle, key)
     if row is None or row.blocked_until is None or row.blocked_until <= now:

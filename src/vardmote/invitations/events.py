@@ -19,3 +19,16 @@ class HostingWithdrawn(DomainEvent):
     meeting_id: str
     username: str
     actor: str
+
+
+@event("hosting.account_closed")
+@dataclass(frozen=True)
+class HostAccountClosed(DomainEvent):
+    """HostAccountClosed: a staff member in a live meeting has an account that may be used no
+    more (deactivated, or gone), so they may no longer host it. Found by the live meetings'
+    account watch (vardmote.web.live_booking), not published by a transaction; ``actor`` is
+    that watch's."""
+
+    meeting_id: str
+    username: str
+    actor: str

@@ -14,7 +14,8 @@ meetings layer's events here):
   ``Room.links_expire_at``): everyone who came by a link goes as above;
 - **a colleague's invitation to host is removed** ("Ta bort" on a Personal
   recipient): that colleague gets ``removed`` and goes; the organiser and the
-  others stay;
+  others stay; likewise a staff member whose account is deactivated (organiser
+  or not), with another message;
 - **the meeting gets another type ("Välj om mötestyp")**: the new type's rules
   hold from that moment. Every participant who is not a host (guests and room
   devices) gets ``ended`` (``type_changed``) and is taken out, so nobody sees,
@@ -78,10 +79,12 @@ def meeting_over(room: Room, reason: str, message: str) -> Effects:
     return [audit, *end_for_everyone(room, {"type": "ended", "reason": reason, "message": message})]
 
 
-def hosting_withdrawn(room: Room, username: str, now: float) -> Effects:
-    """hosting_withdrawn sends the staff member away whose invitation to host was removed (the
-    organiser's own hosting is never withdrawn: it is not an invitation)."""
-    message = {"type": "removed", "message": texts.HOSTING_WITHDRAWN}
+def hosting_withdrawn(room: Room, username: str, now: float, text: str = texts.HOSTING_WITHDRAWN) -> Effects:
+    """hosting_withdrawn sends the staff member away who may host no longer, telling them text:
+    their invitation to host was removed (the organiser's own hosting is never withdrawn that
+    way: it is not an invitation), or their account was deactivated (``texts.ACCOUNT_CLOSED``,
+    the organiser too)."""
+    message = {"type": "removed", "message": text}
     effects: Effects = []
     for p in [
         p

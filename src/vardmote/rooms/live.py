@@ -219,10 +219,10 @@ class LiveMeeting:
             self.room.links_expire_at = self._clock() + (at - dt.datetime.now(dt.UTC)).total_seconds()
             await self._apply([])
 
-    async def hosting_withdrawn(self, username: str) -> None:
-        """hosting_withdrawn: a colleague may no longer host this meeting; they go."""
+    async def hosting_withdrawn(self, username: str, text: str = texts.HOSTING_WITHDRAWN) -> None:
+        """hosting_withdrawn: a staff member may no longer host this meeting; they go, told text."""
         async with self.lock:
-            await self._apply(booking_changes.hosting_withdrawn(self.room, username, self._clock()))
+            await self._apply(booking_changes.hosting_withdrawn(self.room, username, self._clock(), text))
 
     async def type_changed(self, policy: RoomPolicy) -> None:
         """type_changed: the meeting has another type; its rules hold now, guests come back."""

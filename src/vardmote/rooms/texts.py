@@ -71,6 +71,10 @@ MEETING_UNPROTECTED = "Mötet är inte längre ett videomöte. Kontakta din mott
 """Said to everyone in a meeting whose protection staff remove ("Ta bort möte") while it is live."""
 HOSTING_WITHDRAWN = "Du är inte längre inbjuden att leda det här mötet."
 """Said to a colleague whose staff invitation is removed while they host the meeting."""
+ACCOUNT_CLOSED = (
+    "Ditt konto är inaktiverat, så du kan inte vara kvar i mötet. Kontakta din administratör om det är fel."
+)
+"""Said to a staff member whose account is deactivated while they are in the meeting."""
 TYPE_CHANGED = "Vårdpersonalen har ändrat mötet. Anslut igen, så väntar du i lobbyn tills du blir insläppt."
 """Said to every guest when staff give a live meeting another type ("Välj om mötestyp")."""
 

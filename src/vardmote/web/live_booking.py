@@ -13,7 +13,13 @@ vardmote.rooms.booking_changes:
 - ``meeting.changed``: the meeting's new end decides when its links stop
   working; whoever came by one goes then (``link_gone``);
 - ``hosting.withdrawn``: the colleague whose staff invitation was removed gets
-  ``removed`` and goes.
+  ``removed`` and goes;
+- ``hosting.account_closed``: a staff member whose account was deactivated gets
+  ``removed`` and goes. Accounts are deactivated on the command line (``vardmote user
+  deactivate``), in another process, so this one is not an event of the bus: each
+  process's account watch (watch_accounts) looks every ACCOUNT_WATCH_SECONDS at the
+  accounts of the staff in the live meetings it runs and hands the change to each
+  meeting as the others are.
 
 With several processes (``VARDMOTE_REDIS_URL``) the events go through Redis
 instead (follow_the_booking_shared, vardmote.cluster.bus) and the meeting's
@@ -31,12 +37,14 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from starlette.concurrency import run_in_threadpool
 
+from vardmote.accounts.service import closed_accounts
 from vardmote.cluster.bus import RedisEventRelay
 from vardmote.context import Context
-from vardmote.invitations.events import HostingWithdrawn
+from vardmote.invitations.events import HostAccountClosed, HostingWithdrawn
 from vardmote.lib.events import DomainEvent
 from vardmote.meetings import links
 from vardmote.meetings.events import (
@@ -50,6 +58,7 @@ from vardmote.meetings.models import Meeting
 from vardmote.meetings.types import get_type
 from vardmote.rooms import texts
 from vardmote.rooms.live import LiveMeeting
+from vardmote.rooms.participant import Staff
 from vardmote.rooms.policy import RoomPolicy
 from vardmote.rooms.registry import LiveMeetings
 
@@ -104,6 +113,8 @@ def booking_change(ctx: Context) -> Callable[[DomainEvent], Change | None]:
                 return lambda m: retype(m, e.to_type)
             case HostingWithdrawn():
                 return lambda m: m.hosting_withdrawn(e.username)
+            case HostAccountClosed():
+                return lambda m: m.hosting_withdrawn(e.username, texts.ACCOUNT_CLOSED)
         return None
 
     return change
@@ -158,3 +169,58 @@ async def _apply(live: LiveMeetings, meeting_id: str, change: Change) -> None:
         await change(meeting)
     except Exception:
         log.exception("the live meeting %s could not follow its booking", meeting_id)
+
+
+ACCOUNT_WATCH_SECONDS = 10.0
+"""How often each process looks at the accounts of the staff in its live meetings."""
+ACCOUNT_WATCH_ACTOR = "system:accounts"
+
+
+class RunsMeetings(Protocol):
+    """RunsMeetings is LiveMeetings or vardmote.cluster's SharedLiveMeetings: the meetings this
+    process runs (owns)."""
+
+    def meetings(self) -> list[LiveMeeting]: ...
+
+
+async def watch_accounts(
+    ctx: Context, live: RunsMeetings, deliver: Callable[[DomainEvent], Awaitable[None]]
+) -> None:
+    """watch_accounts, until cancelled, hands ``HostAccountClosed`` to deliver for each staff
+    member in a live meeting of this process whose account may be used no more (see
+    accounts.service.closed_accounts): deliver applies it to this process's meeting
+    (apply_here) or relays it to the meeting's inbox (SharedLiveMeetings.relay_booking)."""
+    while True:
+        await asyncio.sleep(ACCOUNT_WATCH_SECONDS)
+        try:
+            staff = {
+                (meeting.meeting_id, p.identity.username)
+                for meeting in live.meetings()
+                for p in list(meeting.room.participants.values())
+                if isinstance(p.identity, Staff)
+            }
+            if not staff:
+                continue
+            closed = await run_in_threadpool(_closed, ctx, {username for _, username in staff})
+            for meeting_id, username in sorted(staff):
+                if username in closed:
+                    await deliver(HostAccountClosed(meeting_id, username, ACCOUNT_WATCH_ACTOR))
+        except Exception:  # the next round tries again
+            log.exception("the account watch failed")
+
+
+def _closed(ctx: Context, usernames: set[str]) -> set[str]:
+    with ctx.db.session() as s:
+        return closed_accounts(ctx, s, usernames)
+
+
+def apply_here(ctx: Context, live: LiveMeetings) -> Callable[[DomainEvent], Awaitable[None]]:
+    """apply_here applies an event to this process's live meeting (one process, no Redis)."""
+    change_for = booking_change(ctx)
+
+    async def deliver(e: DomainEvent) -> None:
+        change = change_for(e)
+        if change is not None:
+            await _apply(live, getattr(e, "meeting_id", ""), change)
+
+    return deliver
