@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from vardmote.rooms import texts
+from vardmote.rooms import names, texts
 from vardmote.rooms.effects import Pc
 from vardmote.rooms.errors import ErrorCode, ProtocolError
 
@@ -281,8 +281,9 @@ def _join(f: _Fields) -> Join:
         if not isinstance(name, str):
             raise f.bad("name", NAME_INVALID)
         name = " ".join(name.split())
-        if not 1 <= len(name) <= MAX_NAME_CHARS or _has_bad_characters(name):
-            raise f.bad("name", NAME_INVALID)
+        problem = names.refusal(name, MAX_NAME_CHARS)
+        if problem is not None:
+            raise f.bad("name", problem)
     link = f.text("link", MAX_TOKEN_CHARS, optional=True)
     device = f.text("device", MAX_TOKEN_CHARS, optional=True)
     if link is not None and device is not None:

@@ -79,6 +79,18 @@ TYPE_CHANGED = "Vårdpersonalen har ändrat mötet. Anslut igen, så väntar du 
 """Said to every guest when staff give a live meeting another type ("Välj om mötestyp")."""
 
 
+NAME_INVISIBLE = (
+    "Namnet innehåller tecken som inte syns, till exempel osynliga mellanrum eller tecken som "
+    "vänder skrivriktningen. Skriv ditt namn med vanliga bokstäver."
+)
+"""The refusal of a guest's name with a control or format character (rooms.names)."""
+NAME_LOOKS_LIKE_ROLE = (
+    "Namnet får inte se ut som en roll i mötet, till exempel ”mötesorganisatör”, ”värd” eller "
+    "”vårdpersonal”. Skriv bara ditt namn."
+)
+"""The refusal of a guest's name that reads as a host's role (rooms.names)."""
+
+
 def name_invalid(max_chars: int) -> str:
     """name_invalid is the refusal of a guest's name that is empty or too long."""
     return f"Skriv ditt namn med högst {max_chars} tecken."
