@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from vardmote.audit.log import use_key as use_audit_key
 from vardmote.db import Database
 from vardmote.lib.events import EventBus
 from vardmote.lib.tokens import Sealer
@@ -30,6 +31,7 @@ class Context:
 
     def __post_init__(self) -> None:
         self.sealer = Sealer(self.settings.effective_secret_key())
+        use_audit_key(self.db.engine, self.settings.effective_audit_key())
         self.tz = ZoneInfo(self.settings.timezone)
         self.events = EventBus(self)
         # Imported here, not at the top: the subscribing layers' modules import this one.

@@ -143,8 +143,9 @@ def test_tampering_is_found_at_the_first_bad_entry(
     )
 
 
-def test_a_rehashed_entry_still_breaks_the_chain_at_the_next_entry(ctx: Context) -> None:
-    """Someone who changes an entry and recomputes its hash is caught by the next entry's prev_hash."""
+def test_a_rehashed_entry_is_caught_at_itself(ctx: Context) -> None:
+    """Someone who changes an entry and recomputes its hash without the key is caught at that
+    entry (tests/audit/test_audit_key.py: and when the rest is recomputed too)."""
     from vardmote.audit.log import _hash
 
     _record_five(ctx)
@@ -154,8 +155,8 @@ def test_a_rehashed_entry_still_breaks_the_chain_at_the_next_entry(ctx: Context)
         entry.details = json.dumps({"title": "Ändrad"})
         entry.hash = _hash(entry)
     verdict = _verify(ctx)
-    assert (verdict.intact, verdict.first_bad_id) == (False, 3)
-    assert verdict.reason == "kedjan bryts: föregående hash stämmer inte"
+    assert (verdict.intact, verdict.first_bad_id) == (False, 2)
+    assert verdict.reason == "innehållet har ändrats"
 
 
 def test_the_last_entry_deleted_is_not_detectable_by_the_chain_alone(ctx: Context) -> None:
