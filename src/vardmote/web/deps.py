@@ -18,6 +18,7 @@ forms (which have no session yet) through :func:`signin_csrf_ok`.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, ParamSpec, Protocol, TypeVar
@@ -27,6 +28,7 @@ from fastapi import Depends, Request, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
+from starlette.requests import HTTPConnection
 
 from vardmote.accounts.models import StaffSession, User
 from vardmote.accounts.service import require_session, resolve_session
@@ -104,9 +106,41 @@ def session_token(request: Request) -> tuple[str | None, bool]:
     return request.cookies.get(SESSION_COOKIE), False
 
 
-def client_address(request: Request) -> str:
-    """client_address is the peer's address, for throttling and the audit."""
-    return request.client.host if request.client else "okänd"
+def client_address(request: HTTPConnection) -> str:
+    """client_address is the client's address, for throttling and the audit (a request or a
+    WebSocket).
+
+    It is the peer's address, unless the peer is one of the trusted proxies
+    (``VARDMOTE_TRUSTED_PROXIES``): then it is the rightmost address in ``X-Forwarded-For``
+    that is not a trusted proxy, since each proxy appends the address it was reached from
+    and everything left of that may have been written by the client itself. uvicorn's own
+    proxy_headers stay off (cli.py): it would trust every peer's header."""
+    peer = request.client.host if request.client else "okänd"
+    trusted = request.app.state.ctx.settings.trusted_proxies
+    if not trusted or not _among(peer, trusted):
+        return peer
+    hops = [h.strip() for v in request.headers.getlist("x-forwarded-for") for h in v.split(",")]
+    for hop in reversed(hops):
+        if not hop:
+            continue
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return peer  # not written by a proxy of ours: nothing further left can be trusted
+        if not _among(hop, trusted):
+            return hop
+        peer = hop
+    return peer
+
+
+def _among(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in n for n in networks)
 
 
 def optional_staff(request: Request, ctx: Ctx, s: Db) -> StaffSession | None:
