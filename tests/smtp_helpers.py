@@ -1,10 +1,15 @@
-"""A real SMTP server (aiosmtpd) on 127.0.0.1 for tests, and readers of the calendar invitations it got."""
+"""A real SMTP server (aiosmtpd) on 127.0.0.1 for tests, one that refuses at first, a relay that
+accepts connections and never answers, readers of the calendar invitations they got, and a wait for
+the outbox worker (invitations leave after commit, from the outbox table)."""
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from typing import Any
@@ -13,18 +18,41 @@ import pytest
 from aiosmtpd.controller import Controller
 from icalendar import Calendar
 
+from vardmote.db import Database
+from vardmote.invitations.outbox import unsent
+
+
+def wait_for_outbox(db: Database, timeout: float = 20.0) -> None:
+    """wait_for_outbox returns once no message in db's outbox is waiting or being sent (sent or
+    given up), polling; it fails the test after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while (left := unsent(db)) > 0:
+        assert time.monotonic() < deadline, f"the outbox still holds {left} unsent message(s)"
+        time.sleep(0.02)
+
 
 class SmtpInbox:
     """Inbox is the aiosmtpd handler: it keeps every message the server accepted."""
 
-    def __init__(self) -> None:
+    def __init__(self, refuse_first: int = 0) -> None:
         self.envelopes: list[Any] = []
+        self.refuse_first = refuse_first
+        """How many messages to refuse (451, try again later) before accepting."""
+        self.refused = 0
+        self.outbox: Database | None = None
+        """When set, messages() first waits until this database's outbox is empty."""
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.refused < self.refuse_first:
+            self.refused += 1
+            return "451 4.3.0 Try again later"
         self.envelopes.append(envelope)
         return "250 Message accepted for delivery"
 
     def messages(self) -> list[EmailMessage]:
+        """messages are the messages accepted so far (after the outbox emptied, when one is set)."""
+        if self.outbox is not None:
+            wait_for_outbox(self.outbox)
         parsed: list[EmailMessage] = []
         for envelope in self.envelopes:
             message = email.message_from_bytes(envelope.content, policy=email.policy.default)
@@ -51,6 +79,62 @@ def smtp_server() -> Iterator[tuple[SmtpInbox, int]]:
         yield inbox, port
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def refusing_smtp_server() -> Iterator[tuple[SmtpInbox, int]]:
+    """refusing_smtp_server is a real SMTP server that refuses the first two messages (451) and
+    accepts the rest; the test may change its refuse_first."""
+    inbox = SmtpInbox(refuse_first=2)
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+class StalledRelay:
+    """StalledRelay is a mail relay that accepts TCP connections on 127.0.0.1 and never says
+    anything: an SMTP client waits for its greeting until its own timeout. Closing it closes
+    every connection it holds, so waiting clients then fail at once."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self._closed = False
+        self._thread = threading.Thread(target=self._accept, name="stalled-relay", daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.accepted.append(connection)
+
+    def close(self) -> None:
+        """close stops accepting and closes every held connection."""
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() under way
+        self.listener.close()
+        for connection in self.accepted:
+            connection.close()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def stalled_relay() -> Iterator[StalledRelay]:
+    """stalled_relay is a relay that accepts connections and never answers."""
+    relay = StalledRelay()
+    try:
+        yield relay
+    finally:
+        relay.close()
 
 
 def calendar_part(message: EmailMessage) -> EmailMessage:

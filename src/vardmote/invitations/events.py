@@ -32,3 +32,12 @@ class HostAccountClosed(DomainEvent):
     meeting_id: str
     username: str
     actor: str
+
+
+@event("mail.queued")
+@dataclass(frozen=True)
+class MailQueued(DomainEvent):
+    """MailQueued: an e-mail of the meeting was written to the outbox; after commit the process's
+    outbox worker is woken to send it (`vardmote.invitations.outbox`)."""
+
+    meeting_id: str

@@ -13,7 +13,8 @@ personal data in its subject, location or body never exists as an e-mail.
 
 Mailers (`Mailer`): `SmtpMailer` hands the message to an SMTP server (the region's
 relay), `OutboxMailer` writes it as an .eml file into a folder (the embedded default).
-`mailer_from` picks one from the settings.
+`mailer_from` picks one from the settings. Mailers block (network, disk): only the outbox
+worker calls them, in a thread of its own, after the change is saved (`vardmote.invitations.outbox`).
 
 Errors::
 
@@ -21,7 +22,8 @@ Errors::
     ├── InvalidInput
     │   └── PersonalDataInInvitation (422)   guard.py: nothing is built or sent
     └── MailNotSent (502)                    the SMTP server could not be reached or refused
-                                             the message; nothing was sent
+                                             the message; nothing was sent (the outbox worker
+                                             tries again later)
 """
 
 from __future__ import annotations
@@ -337,5 +339,6 @@ def mailer_from(settings: Settings) -> Mailer:
             username=settings.smtp_username,
             password=settings.smtp_password,
             starttls=settings.smtp_starttls,
+            timeout=float(settings.smtp_timeout_seconds),
         )
     return OutboxMailer(settings.effective_outbox_dir)

@@ -1,5 +1,5 @@
-"""Tables of sending the link: central message templates, the messages sent to patients' inboxes
-and who a meeting's link was sent to.
+"""Tables of sending the link: central message templates, the messages sent to patients' inboxes,
+who a meeting's link was sent to, and the e-mail outbox.
 
 The inbox (`vardmote.inbox`) reads InboxMessage; sending the link writes it, so it is kept here."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vardmote.db import Base, UtcDateTime, utcnow
@@ -103,3 +103,41 @@ class MeetingRecipient(Base):
 
     link: Mapped[MeetingLink | None] = relationship(lazy="joined")
     patient: Mapped[Patient | None] = relationship(lazy="joined")
+
+
+class OutboxMail(Base):
+    """OutboxMail is one e-mail (a calendar invitation, update or CANCEL) waiting to leave, or gone.
+
+    Written in the transaction of the change that makes it, as it was built (after the guard);
+    the outbox worker (`vardmote.invitations.outbox`) sends it after commit. ``state`` is
+    ``waiting`` (due at ``next_attempt_at``), ``sending`` (claimed by a worker until
+    ``claimed_until``), ``sent`` or ``failed`` (given up after the last attempt).
+    """
+
+    __tablename__ = "mail_outbox"
+    __table_args__ = (Index("ix_mail_outbox_state_next_attempt_at", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[str] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    recipient_id: Mapped[int | None] = mapped_column(
+        ForeignKey("meeting_recipients.id", ondelete="SET NULL"), default=None, index=True
+    )
+    """The recipient the message is for: the meeting page shows its state next to them."""
+    method: Mapped[str] = mapped_column(String(10))
+    """REQUEST or CANCEL."""
+    address: Mapped[str] = mapped_column(String(254))
+    """The recipient's e-mail address (as in the message's To)."""
+    message: Mapped[bytes] = mapped_column(LargeBinary)
+    """The whole message as built (RFC 5322 bytes); it holds the recipient's join link."""
+    state: Mapped[str] = mapped_column(String(20), default="waiting")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    """Attempts that failed so far."""
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), default=None)
+    """While ``sending``: when the claim lapses and another worker may take the message."""
+    claim: Mapped[str | None] = mapped_column(String(32), default=None)
+    """The claiming worker's random token: only it may write the outcome of its attempt."""
+    last_error: Mapped[str | None] = mapped_column(String(60), default=None)
+    """The kind of the last failure (an exception's class name, an SMTP code): never an address."""
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), default=None)

@@ -34,10 +34,10 @@ from vardmote.audit.log import record
 from vardmote.context import Context
 from vardmote.db import utcnow
 from vardmote.errors import InvalidInput, NotFound
-from vardmote.invitations import templates
+from vardmote.invitations import outbox, templates
 from vardmote.invitations.events import HostingWithdrawn
 from vardmote.invitations.guard import KnownPerson
-from vardmote.invitations.mail import Invitation, Method, Person, build_message, mailer_from
+from vardmote.invitations.mail import Invitation, Method, Person, build_message
 from vardmote.invitations.models import InboxMessage, MeetingRecipient
 from vardmote.lib.text import has_control_characters
 from vardmote.meetings import ical, links
@@ -370,17 +370,18 @@ def _calendar_invitation(
     )
 
 
-def _deliver(ctx: Context, s: Session, meeting: Meeting, invitations: list[Invitation]) -> None:
-    """_deliver builds every message first (the guard on each), then sends them: an invitation the
-    guard refuses stops them all before any is sent. A mail server failing half-way cannot be
-    undone; the messages already sent are then the only ones out (MailNotSent is raised)."""
+def _deliver(
+    ctx: Context, s: Session, meeting: Meeting, invitations: list[tuple[MeetingRecipient, Invitation]]
+) -> None:
+    """_deliver builds every message first (the guard on each), then writes them to the outbox in
+    the transaction of the change: an invitation the guard refuses stops them all, and the outbox
+    worker sends them only once the change is saved (`vardmote.invitations.outbox`)."""
     known = known_people(s, meeting)
     now = utcnow()
     sender = ctx.settings.effective_mail_from
-    built = [build_message(i, sender=sender, known=known, now=now) for i in invitations]
-    mailer = mailer_from(ctx.settings)
-    for message in built:
-        mailer.send(message)
+    built = [(r, i, build_message(i, sender=sender, known=known, now=now)) for r, i in invitations]
+    for recipient, invitation, message in built:
+        outbox.enqueue(ctx.events, s, meeting.id, recipient, invitation.method, message)
 
 
 def _staff_account(s: Session, username: str) -> User:
@@ -404,9 +405,10 @@ def send_calendar_invitation(
     """send_calendar_invitation sends an iCalendar REQUEST to an external party's organisation
     address, the interpreter service, or a member of staff.
 
-    Raises InvalidInput for a wrong kind or address, PersonalDataInInvitation (an InvalidInput)
-    when the guard finds personal data, MailNotSent when the mail server fails; then nothing
-    is stored (the caller's transaction is rolled back).
+    Raises InvalidInput for a wrong kind or address, or PersonalDataInInvitation (an InvalidInput)
+    when the guard finds personal data; then nothing is stored (the caller's transaction is rolled
+    back). The message goes to the outbox, sent after commit: a mail server that is down or
+    stalled delays it, never the change.
     """
     recipient_kind = _kind(kind, CALENDAR_KINDS)
     _sendable(ctx, meeting, needs_guest_link=recipient_kind is not RecipientKind.STAFF)
@@ -449,7 +451,7 @@ def send_calendar_invitation(
     recipient.link = link
     s.add(recipient)
     s.flush()
-    _deliver(ctx, s, meeting, [_calendar_invitation(ctx, s, meeting, recipient, "REQUEST")])
+    _deliver(ctx, s, meeting, [(recipient, _calendar_invitation(ctx, s, meeting, recipient, "REQUEST"))])
     record(
         s,
         actor,
@@ -482,7 +484,7 @@ def remove_recipient(
     if recipient.removed_at is not None:
         return
     if recipient.channel == CALENDAR and meeting.cancelled_at is None:
-        _deliver(ctx, s, meeting, [_calendar_invitation(ctx, s, meeting, recipient, "CANCEL")])
+        _deliver(ctx, s, meeting, [(recipient, _calendar_invitation(ctx, s, meeting, recipient, "CANCEL"))])
     recipient.removed_at = utcnow()
     if recipient.link is not None:
         links.revoke(ctx, s, recipient.link, actor)
@@ -505,7 +507,7 @@ def meeting_changed(ctx: Context, s: Session, meeting: Meeting, actor: str) -> N
     become unread again."""
     active = _active(s, meeting)
     calendar = [r for r in active if r.channel == CALENDAR]
-    _deliver(ctx, s, meeting, [_calendar_invitation(ctx, s, meeting, r, "REQUEST") for r in calendar])
+    _deliver(ctx, s, meeting, [(r, _calendar_invitation(ctx, s, meeting, r, "REQUEST")) for r in calendar])
     for recipient in active:
         if recipient.channel == CALENDAR:
             recipient.sent_sequence = meeting.sequence
@@ -530,7 +532,7 @@ def meeting_cancelled(
     guest links) staff recipients keep their invitation: the meeting still takes place."""
     gone = [r for r in _active(s, meeting) if not (guests_only and r.link_id is None)]
     calendar = [r for r in gone if r.channel == CALENDAR]
-    _deliver(ctx, s, meeting, [_calendar_invitation(ctx, s, meeting, r, "CANCEL") for r in calendar])
+    _deliver(ctx, s, meeting, [(r, _calendar_invitation(ctx, s, meeting, r, "CANCEL")) for r in calendar])
     for recipient in gone:
         recipient.removed_at = utcnow()
         record(

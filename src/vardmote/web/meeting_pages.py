@@ -4,7 +4,8 @@ the guest links, the meeting's .ics file and "Starta möte".
 Pages are server-rendered and work without JavaScript except for opening the
 "Välj mötestyp" dialog. Each changing form posts the session's CSRF token.
 Wrong input re-renders the form with each field's Swedish message and a 422;
-nothing is saved until every field is right.
+nothing is saved until every field is right. The changing handlers read the form on the
+event loop and do the rest (database, the page) in the thread pool.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import datetime as dt
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from vardmote.accounts.models import StaffSession
@@ -64,6 +66,10 @@ def new_meeting_form(
 @router.post("/moten/ny")
 async def new_meeting(request: Request, row: PageSession, ctx: Ctx, s: Db) -> Response:
     form = await checked_form(request, row)
+    return await run_in_threadpool(_book, request, form, row, ctx, s)
+
+
+def _book(request: Request, form: FormData, row: StaffSession, ctx: Context, s: Session) -> Response:
     values = _booking_form(form)
     type_key = text(form, "type_key") or None
     try:
@@ -117,6 +123,12 @@ def change_form(request: Request, meeting_id: str, row: PageSession, ctx: Ctx, s
 @router.post("/moten/{meeting_id}/andra")
 async def change(request: Request, meeting_id: str, row: PageSession, ctx: Ctx, s: Db) -> Response:
     form = await checked_form(request, row)
+    return await run_in_threadpool(_change, request, form, meeting_id, row, ctx, s)
+
+
+def _change(
+    request: Request, form: FormData, meeting_id: str, row: StaffSession, ctx: Context, s: Session
+) -> Response:
     values = _booking_form(form)
     values.frequency = ""
     try:
@@ -140,6 +152,18 @@ async def _meeting_action(
     request: Request, meeting_id: str, row: StaffSession, ctx: Context, s: Session, action: str
 ) -> Response:
     form = await checked_form(request, row)
+    return await run_in_threadpool(_act, request, form, meeting_id, row, ctx, s, action)
+
+
+def _act(
+    request: Request,
+    form: FormData,
+    meeting_id: str,
+    row: StaffSession,
+    ctx: Context,
+    s: Session,
+    action: str,
+) -> Response:
     user = row.user
     try:
         if action == "type":
@@ -200,16 +224,20 @@ async def revoke_link(
     request: Request, meeting_id: str, link_id: int, row: PageSession, ctx: Ctx, s: Db
 ) -> Response:
     await checked_form(request, row)
-    meeting = meetings.get_meeting(ctx, s, row.user, meeting_id)
-    link = next((k for k in links.links_of(s, meeting) if k.id == link_id), None)
-    recipient = next((r for r in sending.recipients_of(s, meeting) if r.link_id == link_id), None)
-    if recipient is not None:
-        # The link was sent to someone: remove them, so that a calendar recipient gets a CANCEL
-        # and later changes are not sent to a link that no longer works.
-        return await remove_and_show(request, ctx, s, row, meeting, recipient)
-    if link is not None:
-        links.revoke(ctx, s, link, meetings.actor_of(row.user))
-    return RedirectResponse(f"/moten/{meeting_id}", status_code=303)
+
+    def revoke() -> Response:
+        meeting = meetings.get_meeting(ctx, s, row.user, meeting_id)
+        link = next((k for k in links.links_of(s, meeting) if k.id == link_id), None)
+        recipient = next((r for r in sending.recipients_of(s, meeting) if r.link_id == link_id), None)
+        if recipient is not None:
+            # The link was sent to someone: remove them, so that a calendar recipient gets a CANCEL
+            # and later changes are not sent to a link that no longer works.
+            return remove_and_show(request, ctx, s, row, meeting, recipient)
+        if link is not None:
+            links.revoke(ctx, s, link, meetings.actor_of(row.user))
+        return RedirectResponse(f"/moten/{meeting_id}", status_code=303)
+
+    return await run_in_threadpool(revoke)
 
 
 # --- calendar file and the meeting itself ---------------------------------------------------

@@ -11,6 +11,7 @@ from vardmote.errors import InvalidInput
 from vardmote.invitations import sending, templates
 from vardmote.invitations.guard import PersonalDataInInvitation
 from vardmote.invitations.models import MeetingRecipient
+from vardmote.invitations.outbox import MailStates, mail_states
 from vardmote.meetings import links
 from vardmote.meetings.models import Meeting
 from vardmote.patients.registry import number_of
@@ -29,6 +30,9 @@ class ShownRecipient:
     sent: str
     active: bool
     calendar: bool
+    mail_state: str = ""
+    """For a calendar invitation whose e-mail failed: "Inte skickad – försöker igen" or
+    "Kunde inte skickas" (`vardmote.invitations.outbox`); empty otherwise."""
 
 
 @dataclass
@@ -47,7 +51,7 @@ class SendView:
     details: list[str] = field(default_factory=list)
 
 
-def _shown(ctx: Context, r: MeetingRecipient) -> ShownRecipient:
+def _shown(ctx: Context, r: MeetingRecipient, states: MailStates) -> ShownRecipient:
     if r.patient is not None:
         to = number_of(r.patient).masked()
     elif r.kind == sending.RecipientKind.INTERPRETER:
@@ -68,14 +72,16 @@ def _shown(ctx: Context, r: MeetingRecipient) -> ShownRecipient:
         sent=r.created_at.astimezone(ctx.tz).strftime("%Y-%m-%d %H:%M"),
         active=r.removed_at is None and link_works,
         calendar=r.channel == sending.CALENDAR,
+        mail_state=states.of(r.id),
     )
 
 
 def send_view(ctx: Context, s: Session, meeting: Meeting) -> SendView:
     """send_view is the section as it is now, without errors."""
     kinds = sending.RecipientKind
+    states = mail_states(s, meeting.id)
     return SendView(
-        recipients=[_shown(ctx, r) for r in sending.recipients_of(s, meeting)],
+        recipients=[_shown(ctx, r, states) for r in sending.recipients_of(s, meeting)],
         templates=[(t.key, t.internal_name) for t in templates.current_templates(s)],
         default_template=templates.default_for(meeting.type_key),
         interpreter_address=ctx.settings.interpreter_service_address,

@@ -4,6 +4,10 @@ A message to a patient's or närstående's inbox, a calendar invitation to an ex
 party, and "Ta bort" for a recipient (which also ends their link). Each answers by going
 back to the meeting's "#skicka" section with a notice, or with the meeting page and the
 send form's Swedish errors.
+
+The handlers read the form on the event loop; everything after it (database work, the
+personal-data guard, the page) runs in the thread pool. No mail server is talked to here:
+invitations go to the outbox (`vardmote.invitations.outbox`), sent after commit.
 """
 
 from __future__ import annotations
@@ -11,12 +15,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
 from vardmote.accounts.models import StaffSession
 from vardmote.context import Context
 from vardmote.errors import FieldError, InvalidInput
 from vardmote.invitations import sending
-from vardmote.invitations.mail import MailNotSent
 from vardmote.invitations.models import MeetingRecipient
 from vardmote.meetings import service as meetings
 from vardmote.meetings.models import Meeting
@@ -32,6 +37,18 @@ async def _send_action(
     request: Request, meeting_id: str, row: StaffSession, ctx: Context, s: Session, channel: str
 ) -> Response:
     form = await checked_form(request, row)
+    return await run_in_threadpool(_send, request, form, meeting_id, row, ctx, s, channel)
+
+
+def _send(
+    request: Request,
+    form: FormData,
+    meeting_id: str,
+    row: StaffSession,
+    ctx: Context,
+    s: Session,
+    channel: str,
+) -> Response:
     user = row.user
     meeting = meetings.get_meeting(ctx, s, user, meeting_id)
     typed = {
@@ -69,12 +86,12 @@ async def _send_action(
                 note=typed["note"],
             )
             sent = "kalender"
-    except (InvalidInput, MailNotSent) as e:
+    except InvalidInput as e:
         s.rollback()
         meeting = meetings.get_meeting(ctx, s, user, meeting_id)
         if channel == sending.CALENDAR:
             typed["calendar_kind"] = typed.pop("kind")
-        problem = e if isinstance(e, InvalidInput) else InvalidInput.one("send", e.message)
+        problem = e
         if channel == sending.CALENDAR and any(f.field == "kind" for f in problem.fields):
             # The calendar form has its own "Mottagaren är".
             problem = InvalidInput(
@@ -104,13 +121,15 @@ async def remove_recipient(
     request: Request, meeting_id: str, recipient_id: int, row: PageSession, ctx: Ctx, s: Db
 ) -> Response:
     await checked_form(request, row)
-    meeting = meetings.get_meeting(ctx, s, row.user, meeting_id)
-    return await remove_and_show(
-        request, ctx, s, row, meeting, sending.get_recipient(s, meeting, recipient_id)
-    )
+
+    def remove() -> Response:
+        meeting = meetings.get_meeting(ctx, s, row.user, meeting_id)
+        return remove_and_show(request, ctx, s, row, meeting, sending.get_recipient(s, meeting, recipient_id))
+
+    return await run_in_threadpool(remove)
 
 
-async def remove_and_show(
+def remove_and_show(
     request: Request,
     ctx: Context,
     s: Session,
@@ -119,11 +138,12 @@ async def remove_and_show(
     recipient: MeetingRecipient,
 ) -> Response:
     """remove_and_show removes a recipient (ending their link) and answers with the meeting's
-    "#skicka" section, or with the meeting page and the reason it could not be done."""
+    "#skicka" section, or with the meeting page and the reason it could not be done. It blocks
+    (database): call it in the thread pool."""
     meeting_id = meeting.id
     try:
         sending.remove_recipient(ctx, s, meetings.actor_of(row.user), meeting, recipient)
-    except (MailNotSent, InvalidInput) as e:
+    except InvalidInput as e:
         s.rollback()
         meeting = meetings.get_meeting(ctx, s, row.user, meeting_id)
         return show_meeting(request, ctx, s, meeting, e.status, error=e.message)
