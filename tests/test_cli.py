@@ -104,9 +104,9 @@ def test_user_add_refuses_a_bad_username_with_exit_code_2(
 def test_user_add_refuses_a_short_password(
     env: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("VARDMOTE_NEW_PASSWORD", "abc")
+    monkeypatch.setenv("VARDMOTE_NEW_PASSWORD", "elva-tecken")
     assert main(["user", "add", "cecilia"]) == 2
-    assert capsys.readouterr().err == "Fel (password): Lösenordet ska vara minst 4 tecken.\n"
+    assert capsys.readouterr().err == "Fel (password): Lösenordet ska vara minst 12 tecken.\n"
 
 
 def test_user_add_refuses_a_taken_username_with_exit_code_1(

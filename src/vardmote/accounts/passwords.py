@@ -12,8 +12,10 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("vardmote-dummy-password-for-timing")
 
-MIN_LENGTH = 4
-"""Shortest password accepted for a new account (demo accounts use ``demo``)."""
+MIN_LENGTH = 12
+"""Shortest password accepted for a new account. Passwords set before this rule keep working
+until they are changed; the demo accounts (demo mode only, never usable outside it) keep
+their published password ``demo``."""
 
 
 def hash_password(password: str) -> str:
