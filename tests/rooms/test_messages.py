@@ -68,6 +68,10 @@ def _minimal(kind: str) -> dict[str, Any]:
 
 
 NAME = "Skriv ditt namn med högst 60 tecken."
+INVISIBLE = (
+    "Namnet innehåller tecken som inte syns, till exempel osynliga mellanrum eller tecken som "
+    "vänder skrivriktningen. Skriv ditt namn med vanliga bokstäver."
+)
 FIELD = "Fältet {!r} saknas eller är fel."
 
 
@@ -83,8 +87,8 @@ FIELD = "Fältet {!r} saknas eller är fel."
         pytest.param('{"type": "join", "name": ""}', "bad_message", NAME, id="empty-name"),
         pytest.param('{"type": "join", "name": "   "}', "bad_message", NAME, id="blank-name"),
         pytest.param(json.dumps({"type": "join", "name": "x" * 61}), "bad_message", NAME, id="long-name"),
-        pytest.param('{"type": "join", "name": "Da\\u0000vid"}', "bad_message", NAME, id="nul-in-name"),
-        pytest.param('{"type": "join", "name": "\\ud800"}', "bad_message", NAME, id="lone-surrogate"),
+        pytest.param('{"type": "join", "name": "Da\\u0000vid"}', "bad_message", INVISIBLE, id="nul-in-name"),
+        pytest.param('{"type": "join", "name": "\\ud800"}', "bad_message", INVISIBLE, id="lone-surrogate"),
         pytest.param('{"type": "join", "name": 5}', "bad_message", NAME, id="name-not-text"),
         pytest.param('{"type": "join", "link": 5}', "bad_message", FIELD.format("link"), id="link-not-text"),
         pytest.param(

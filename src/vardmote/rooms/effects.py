@@ -104,8 +104,9 @@ class JanusCandidate:
 
 @dataclass(frozen=True)
 class JanusMute:
-    """JanusMute mutes (or un-mutes) the audio of a participant's camera publisher in
-    Janus (VideoRoom ``moderate``), so a host mute holds whatever the browser does."""
+    """JanusMute mutes (or un-mutes) every audio stream a participant publishes in Janus,
+    the camera's microphone and a screen share's sound (VideoRoom ``moderate``), so a host
+    mute holds whatever the browser does."""
 
     participant_id: str
     muted: bool

@@ -62,7 +62,7 @@ from vardmote.rooms.room import Room
 
 log = logging.getLogger("vardmote.live")
 
-_AUDIO_MID = re.compile(r"^m=audio .*?^a=mid:(\S+)", re.MULTILINE | re.DOTALL)
+_MID = re.compile(r"^a=mid:(\S+)", re.MULTILINE)
 _KINDS: dict[str, StreamKind] = {"publisher": "camera", "screen": "screen"}
 _JANUS_GONE = frozenset({"closed", "timeout"})
 """Handle events that mean Janus itself is gone (the connection or the session), not one PC."""
@@ -85,6 +85,18 @@ AuditSink = Callable[[str, str, str, Mapping[str, Any]], Awaitable[None]]
 def feed_id(participant_id: str, kind: StreamKind) -> str:
     """feed_id is the Janus publisher id of a participant's camera or screen."""
     return f"{participant_id}-{kind}"
+
+
+def audio_mids(sdp: str) -> list[str]:
+    """audio_mids lists the mid of every audio m-line of an offer, in order: a camera publisher
+    has its microphone, a screen share may carry a tab's or the system's sound, and a browser
+    may offer more than one of either."""
+    mids = []
+    for section in re.split(r"^(?=m=)", sdp, flags=re.MULTILINE)[1:]:
+        found = _MID.search(section)
+        if section.startswith("m=audio ") and found is not None:
+            mids.append(found.group(1))
+    return mids
 
 
 def parse_feed_id(value: str) -> tuple[str, StreamKind] | None:
@@ -118,13 +130,25 @@ class _HandleEvents:
 
 @dataclass
 class _Media:
-    """_Media is one participant's Janus side: handles, ids and the audio mid."""
+    """_Media is one participant's Janus side: handles, ids and the audio mids of each publisher."""
 
     handles: dict[str, JanusHandle] = field(default_factory=dict)
     private_id: int | None = None
-    audio_mid: str | None = None
+    audio_mids: dict[str, list[str]] = field(default_factory=dict)
+    """The mids of the audio streams each publisher (``publisher``, ``screen``) offered: a host
+    mute silences every one of them."""
     subscribed: set[str] = field(default_factory=set)
     published: set[str] = field(default_factory=set)
+
+
+def _saved_audio_mids(saved: Mapping[str, Any]) -> dict[str, list[str]]:
+    """_saved_audio_mids reads the audio mids of media_state, also as an earlier version saved
+    them (one ``audio_mid``, the camera's)."""
+    mids = saved.get("audio_mids")
+    if isinstance(mids, dict):
+        return {str(pc): [str(mid) for mid in found] for pc, found in mids.items()}
+    old = saved.get("audio_mid")
+    return {"publisher": [str(old)]} if old is not None else {}
 
 
 class LiveMeeting:
@@ -259,7 +283,9 @@ class LiveMeeting:
                 pid: {
                     "handles": {pc: h.id for pc, h in media.handles.items() if not h.closed},
                     "private_id": media.private_id,
-                    "audio_mid": media.audio_mid,
+                    "audio_mids": media.audio_mids,
+                    # What a process of an earlier version reads (the camera's microphone only).
+                    "audio_mid": next(iter(media.audio_mids.get("publisher", ())), None),
                     "subscribed": sorted(media.subscribed),
                     "published": sorted(media.published),
                 }
@@ -294,7 +320,7 @@ class LiveMeeting:
             for pid, saved in (state.get("participants") or {}).items():
                 media = _Media(
                     private_id=saved.get("private_id"),
-                    audio_mid=saved.get("audio_mid"),
+                    audio_mids=_saved_audio_mids(saved),
                     subscribed=set(saved.get("subscribed") or ()),
                     published=set(saved.get("published") or ()),
                 )
@@ -441,11 +467,7 @@ class LiveMeeting:
                 if handle is not None:
                     await handle.trickle(dict(candidate) if candidate is not None else None)
             case JanusMute(participant_id=pid, muted=muted):
-                media = self._media.get(pid)
-                if media is not None and media.audio_mid is not None and self._control is not None:
-                    await self._control.moderate(
-                        self.meeting_id, feed_id(pid, "camera"), media.audio_mid, mute=muted
-                    )
+                await self._moderate_audio(pid, muted)
             case JanusUnpublish(participant_id=pid, kind=kind):
                 pc = "publisher" if kind == "camera" else "screen"
                 handle = self._media.get(pid, _Media()).handles.get(pc)
@@ -565,13 +587,28 @@ class LiveMeeting:
         else:
             answer = await vr.publish(handle, offer, bitrate=bitrate)
             media.published.add(pc)
-        if pc == "publisher":
-            found = _AUDIO_MID.search(sdp)
-            media.audio_mid = found.group(1) if found else None
+        media.audio_mids[pc] = audio_mids(sdp)
+        if participant.host_muted:
+            # Silent from its first packet: a host mute holds for a share started (or a camera
+            # offered again) while muted, before Janus reports the stream up.
+            await self._moderate_audio(pid, True, only=pc)
         connection = self._conns.get(participant.conn)
         if connection is not None and answer is not None:
             await connection.send({"type": "answer", "pc": pc, "sdp": answer["sdp"]})
         return []
+
+    async def _moderate_audio(self, pid: str, muted: bool, *, only: str | None = None) -> None:
+        """_moderate_audio mutes (or releases) every audio stream the participant publishes, the
+        camera's microphone and a screen share's sound alike (VideoRoom ``moderate``, one request
+        per mid); only: just that publisher's."""
+        media = self._media.get(pid)
+        if media is None or self._control is None:
+            return
+        for pc, mids in sorted(media.audio_mids.items()):
+            if pc not in media.published or (only is not None and pc != only):
+                continue
+            for mid in mids:
+                await self._control.moderate(self.meeting_id, feed_id(pid, _KINDS[pc]), mid, mute=muted)
 
     async def _subscribe(self, pid: str, wanted: set[str]) -> None:
         participant = self.room.participants.get(pid)

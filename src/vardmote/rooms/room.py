@@ -358,14 +358,15 @@ class Room:
 
         A publisher the rules no longer allow (the floor was taken, the share
         stopped, the participant left while it was negotiated) is unpublished.
-        A camera of a host-muted participant is muted again in Janus.
+        Every audio stream of a host-muted participant (the camera's microphone, a
+        screen share's sound) is muted again in Janus.
         """
         p = self.participants.get(participant_id)
         if p is None or p.conn is None or not p.admitted or not may_publish(self.policy, p, kind):
             return [JanusUnpublish(participant_id, kind)] if p is not None else []
         before = self.viewers_of(p)
         p.streams.add(kind)
-        effects: Effects = [JanusMute(p.id, muted=True)] if kind == "camera" and p.host_muted else []
+        effects: Effects = [JanusMute(p.id, muted=True)] if p.host_muted else []
         return effects + self.announce(p, before) + self.sync(now)
 
     def stream_stopped(self, participant_id: str, kind: StreamKind, now: float) -> Effects:
