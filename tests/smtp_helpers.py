@@ -81,16 +81,15 @@ def smtp_server() -> Iterator[tuple[SmtpInbox, int]]:
         controller.stop()
 
 
-@pytest.fixture
-def refusing_smtp_server() -> Iterator[tuple[SmtpInbox, int]]:
-    """refusing_smtp_server is a real SMTP server that refuses the first two messages (451) and
-    accepts the rest; the test may change its refuse_first."""
-    inbox = SmtpInbox(refuse_first=2)
+@contextlib.contextmanager
+def running_smtp_server(inbox: SmtpInbox) -> Iterator[int]:
+    """running_smtp_server runs a real SMTP server on 127.0.0.1 with inbox as its handler, in a
+    thread, and gives its port."""
     port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        yield inbox, port
+        yield port
     finally:
         controller.stop()
 
@@ -125,16 +124,6 @@ class StalledRelay:
         for connection in self.accepted:
             connection.close()
         self._thread.join(timeout=5)
-
-
-@pytest.fixture
-def stalled_relay() -> Iterator[StalledRelay]:
-    """stalled_relay is a relay that accepts connections and never answers."""
-    relay = StalledRelay()
-    try:
-        yield relay
-    finally:
-        relay.close()
 
 
 def calendar_part(message: EmailMessage) -> EmailMessage:
