@@ -9,7 +9,7 @@
  */
 
 import { find, h } from "./dom.js";
-import { ROLE_NAMES } from "./participant-list.js";
+import { roleMark, shownName } from "./participant-list.js";
 
 /** @typedef {import("./connection.js").MeetingConnection} MeetingConnection */
 /** @typedef {import("./protocol.js").ChatMessage} ChatMessage */
@@ -88,12 +88,13 @@ export class Chat {
       text.removeAttribute("aria-invalid");
     }
     const time = new Date().toLocaleTimeString("sv-SE", { hour: "2-digit", minute: "2-digit" });
-    const who = message.role === "host" ? `${message.name} (${ROLE_NAMES.host})` : message.name;
+    // A host's role is the page's own mark beside the name, never part of the name's text.
+    const host = message.role === "host";
     log.append(
       h(
         "li",
         {},
-        h("span", { class: "chat-who", text: who }),
+        h("span", { class: "chat-who" }, shownName(message.name), host && " ", host && roleMark("host")),
         h("span", { class: "chat-time", text: time }),
         message.to_hosts ? h("span", { class: "chat-private", text: "till värdarna" }) : null,
         h("p", { text: message.text }),

@@ -216,6 +216,23 @@ class JoinPage {
     });
   }
 
+  /**
+   * nameRefused goes back to the name step with the server's reason beside the field
+   * (invisible characters, or a name that reads as a host's role).
+   * @param {string} reason
+   */
+  nameRefused(reason) {
+    sessionStorage.removeItem(NAME_KEY + this.meetingId);
+    this.showStep("namn", false);
+    const input = element("ditt-namn", HTMLInputElement);
+    const error = element("namn-fel", HTMLElement);
+    error.textContent = reason;
+    error.hidden = false;
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", "namn-fel namn-hjalp");
+    input.focus();
+  }
+
   /** @param {boolean} focus */
   async toSetup(focus) {
     this.showStep("installning", focus);
@@ -283,6 +300,12 @@ class JoinPage {
    * @param {unknown} e
    */
   refused(e) {
+    if (e instanceof ConnectionError && e.code === "bad_message" && this.role === "guest" && !this.joinedOnce) {
+      // The server refused the name (docs/protocol.md, "join"): the guest writes another one.
+      this.connection?.close();
+      this.nameRefused(e.message);
+      return;
+    }
     if (e instanceof ConnectionError) this.showState(JOIN_REFUSALS[e.code] ?? "bruten", e.message);
     else {
       console.error(e);

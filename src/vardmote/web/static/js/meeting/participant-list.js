@@ -20,6 +20,28 @@ import { find, h } from "./dom.js";
 export const ROLE_NAMES = { host: "mötesorganisatör", guest: "gäst", room_device: "rumsenhet" };
 
 /**
+ * shownName is a person's name as the page shows it: in a bdi element of its own, so that a name
+ * written right to left cannot move what stands beside it.
+ * @param {string} name
+ */
+export function shownName(name) {
+  return h("bdi", { class: "display-name", text: name });
+}
+
+/**
+ * roleMark is the page's own mark of a role, "(mötesorganisatör)": an element apart from the
+ * name, made from the protocol's role field (its data-role) and never from text a participant
+ * typed. A guest's name cannot read as it either: the server refuses names that do
+ * (docs/protocol.md, "join").
+ * @param {string} role the protocol's role ("host", "guest", "room_device")
+ * @param {string} [more] what else the parentheses say (", inbjuden som Tolk", ", du")
+ */
+export function roleMark(role, more = "") {
+  const known = role in ROLE_NAMES ? role : "guest";
+  return h("span", { class: "role-mark", "data-role": known, text: `(${ROLE_NAMES[known]}${more})` });
+}
+
+/**
  * @typedef {Object} ParticipantListOptions
  * @property {() => MeetingConnection | null} connection the connection in use (a new one after a reconnect)
  * @property {(text: string, urgent?: boolean) => void} announce says text in the page's live region
@@ -166,7 +188,7 @@ export class ParticipantList {
         h(
           "li",
           { class: "person" },
-          h("span", { class: "person-name", text: this.personName(p) }),
+          this.personName(p),
           h("span", { class: "person-actions" }, rowButton("Ta ner handen", p.name, "lower", p.id)),
         ),
       ),
@@ -180,7 +202,7 @@ export class ParticipantList {
           h(
             "span",
             { class: "person-name" },
-            p.name,
+            shownName(p.name),
             p.invited_as
               ? h(
                   "span",
@@ -214,11 +236,15 @@ export class ParticipantList {
     return lobby.length;
   }
 
-  /** @param {ParticipantEntry} p */
+  /**
+   * personName is a row's name and, apart from it, the role the page gives
+   * ("Annika Berg (mötesorganisatör, du)").
+   * @param {ParticipantEntry} p
+   */
   personName(p) {
     const you = p.id === this.state.me ? ", du" : "";
     const invited = p.invited_as ? `, inbjuden som ${p.invited_as}` : "";
-    return `${p.name} (${ROLE_NAMES[p.role] ?? "gäst"}${invited}${you})`;
+    return h("span", { class: "person-name" }, shownName(p.name), " ", roleMark(p.role, `${invited}${you}`));
   }
 
   /**
@@ -242,7 +268,7 @@ export class ParticipantList {
     return h(
       "li",
       { class: "person", "data-participant": p.id },
-      h("span", { class: "person-name", text: this.personName(p) }),
+      this.personName(p),
       h(
         "span",
         { class: "person-media" },
