@@ -37,6 +37,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from vardmote.app import create_app
     from vardmote.demo import DEMO_PATIENTS
+    from vardmote.rooms.messages import MAX_FRAME_BYTES
 
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.effective_database_url)
@@ -61,6 +62,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         proxy_headers=False,
         server_header=False,
         access_log=False,
+        # websockets refuses a frame over this from its header (close 1009), before reading its
+        # payload; the protocol's own limit is the same 64 KiB (vardmote.rooms.messages).
+        ws_max_size=MAX_FRAME_BYTES,
     )
     return 0
 

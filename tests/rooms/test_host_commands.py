@@ -41,7 +41,7 @@ HOST_COMMANDS: list[Any] = [
 
 @pytest.mark.parametrize("message", HOST_COMMANDS)
 @pytest.mark.parametrize("sender", ["admitted", "lobby"])
-def test_every_host_command_from_a_guest_is_refused_and_audited(message: dict[str, Any], sender: str) -> None:
+def test_every_host_command_from_a_guest_is_refused(message: dict[str, Any], sender: str) -> None:
     meeting = Meeting("informationsmote_patient")
     meeting.admitted(CLINICIAN, GUARDIAN)
     meeting.join(PATIENT)
@@ -50,11 +50,9 @@ def test_every_host_command_from_a_guest_is_refused_and_audited(message: dict[st
     effects = meeting.send(who, message)
     assert only_error(effects) == ("not_allowed", "Bara en värd kan göra det.")
     assert errors(effects)[0].request == message["type"]
-    details: dict[str, Any] = {"participant": meeting.pid(who), "command": message["type"]}
-    if "participant" in message:
-        details["target"] = "p1"
-    actor = "guest:12" if who is GUARDIAN else "guest:11"
-    assert audits(effects) == [Audit("meeting.host_command_refused", actor, details)]
+    # Not audited one by one: the connection audits its refusals once, with a count, as it closes
+    # (vardmote.web.signalling; tests/media/test_bounds.py).
+    assert audits(effects) == []
     assert {pid: p.entry() for pid, p in meeting.room.participants.items()} == before
     assert not meeting.room.locked
     assert not meeting.room.ended

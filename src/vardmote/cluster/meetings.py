@@ -179,6 +179,7 @@ class SharedLiveMeetings:
         host_left_seconds: int,
         reconnect_seconds: int,
         process: str | None = None,
+        lobby_limit: int | None = None,
     ) -> None:
         self.plane = plane
         self.process = process or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -190,6 +191,7 @@ class SharedLiveMeetings:
         self._booking_change = booking_change
         self._host_left = host_left_seconds
         self._reconnect = reconnect_seconds
+        self._lobby_limit = lobby_limit
         self._ids = itertools.count(1)
         self._owned: dict[str, OwnedMeeting] = {}
         self._taking: set[str] = set()
@@ -506,6 +508,7 @@ class SharedLiveMeetings:
             await self._start_fresh(meeting_id, taken_at)
             return
         live = self._new_live(meeting_id, room.policy)
+        room.lobby_limit = self._lobby_limit  # a setting of this process, not of the snapshot
         live.room = room
         lost: list[ConnId] = []
         processes = sorted({keys.process_of(p.conn) for p in room.participants.values() if p.conn})
@@ -564,6 +567,7 @@ class SharedLiveMeetings:
             self._audit,
             host_left_seconds=self._host_left,
             reconnect_seconds=self._reconnect,
+            lobby_limit=self._lobby_limit,
         )
 
     def _owned_meeting(self, live: LiveMeeting, position: str, taken_at: float) -> OwnedMeeting:

@@ -34,6 +34,8 @@ class ErrorCode(StrEnum):
     MEDIA_UNAVAILABLE = "media_unavailable"
     SERVICE_UNAVAILABLE = "service_unavailable"
     """The service cannot reach what it shares live meetings through (Redis): reconnect later."""
+    TOO_MANY = "too_many"
+    """A bound is reached (the lobby, connections from one address): try again in a while."""
 
 
 DEFAULT_TEXT: dict[ErrorCode, str] = {
@@ -53,6 +55,7 @@ DEFAULT_TEXT: dict[ErrorCode, str] = {
     ErrorCode.REMOVED: texts.BARRED,
     ErrorCode.MEETING_ENDED: texts.MEETING_ENDED,
     ErrorCode.MEDIA_UNAVAILABLE: texts.MEDIA_UNAVAILABLE,
+    ErrorCode.TOO_MANY: texts.TOO_MANY,
 }
 """The text of each code where nothing more specific is said (the sentences live in :mod:`.texts`)."""
 

@@ -40,14 +40,26 @@ Effects = list[Effect]
 
 
 def refuse(room: Room, p: Participant, request: str, target: str | None) -> Effects:
-    """refuse answers a host command from someone who is not an admitted host, and audits it."""
-    details: dict[str, Any] = {"participant": p.id, "command": request}
-    if target is not None:
-        details["target"] = target
-    return [
-        room.refusal(p, ErrorCode.NOT_ALLOWED, texts.ONLY_HOSTS, request),
-        Audit("meeting.host_command_refused", p.actor, details),
-    ]
+    """refuse answers a host command from someone who is not an admitted host.
+
+    It is not audited here, one entry each: a guest could then write to the
+    append-only audit log without end. The connection counts its refusals
+    (:func:`refused_command`) and audits them once, with the count, when it closes.
+    """
+    return [room.refusal(p, ErrorCode.NOT_ALLOWED, texts.ONLY_HOSTS, request)]
+
+
+def refused_command(message: Mapping[str, Any]) -> str | None:
+    """refused_command is the host command a message sent to a participant refuses, if it is
+    :func:`refuse`'s answer (the command's type), else None."""
+    if (
+        message.get("type") == "error"
+        and message.get("code") == ErrorCode.NOT_ALLOWED
+        and message.get("message") == texts.ONLY_HOSTS
+    ):
+        request = message.get("request")
+        return request if isinstance(request, str) else None
+    return None
 
 
 def _target(

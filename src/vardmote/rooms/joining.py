@@ -5,7 +5,8 @@ hosts and enter directly; a guest link gives the role the meeting type says
 (none in a staff-only meeting); a registered room device joins only a Vårdrum
 meeting. A guest is refused when the meeting is ended, their link was removed,
 the meeting is locked, or they would enter directly and the limit is reached
-(:mod:`.limits`). Pure: no I/O.
+(:mod:`.limits`), or would wait in a lobby that is full (the room's
+``lobby_limit``, ``too_many``). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -76,6 +77,11 @@ def join_refusal(
     freed = 1 if existing is not None and existing.admitted else 0
     limit = room.policy.participant_limit
     has_room = limits.has_room_for(room.policy, room.admitted_count, freed=freed)
-    if enters_directly(room.policy, role) and limit is not None and not has_room:
-        return ErrorCode.MEETING_FULL, texts.meeting_full(limit)
+    if enters_directly(room.policy, role):
+        if limit is not None and not has_room:
+            return ErrorCode.MEETING_FULL, texts.meeting_full(limit)
+    elif not limits.lobby_has_room(
+        room.lobby_limit, room.lobby_count, freed=existing is not None and not existing.admitted
+    ):
+        return ErrorCode.TOO_MANY, texts.LOBBY_FULL
     return None

@@ -29,3 +29,13 @@ def has_room_for(policy: RoomPolicy, admitted: int, *, freed: int = 0) -> bool:
     """
     limit = policy.participant_limit
     return limit is None or admitted - freed < limit
+
+
+def lobby_has_room(lobby_limit: int | None, waiting: int, *, freed: bool = False) -> bool:
+    """lobby_has_room tells whether one more may wait in the lobby.
+
+    waiting is how many wait there now; freed: the newcomer takes over their
+    own place in the lobby (a second connection of the same person). A bound
+    on the lobby keeps one meeting's link from filling the process.
+    """
+    return lobby_limit is None or waiting - (1 if freed else 0) < lobby_limit

@@ -164,10 +164,15 @@ class LiveMeeting:
         host_left_seconds: int,
         reconnect_seconds: int,
         clock: Callable[[], float] = time.monotonic,
+        lobby_limit: int | None = None,
     ) -> None:
         self.meeting_id = meeting_id
         self.room = Room(
-            meeting_id, policy, host_left_seconds=host_left_seconds, reconnect_seconds=reconnect_seconds
+            meeting_id,
+            policy,
+            host_left_seconds=host_left_seconds,
+            reconnect_seconds=reconnect_seconds,
+            lobby_limit=lobby_limit,
         )
         self.policy = policy
         self.lock = asyncio.Lock()

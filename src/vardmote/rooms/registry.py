@@ -28,12 +28,19 @@ class LiveMeetings:
     """
 
     def __init__(
-        self, plane: MediaPlane, audit: AuditSink, *, host_left_seconds: int, reconnect_seconds: int
+        self,
+        plane: MediaPlane,
+        audit: AuditSink,
+        *,
+        host_left_seconds: int,
+        reconnect_seconds: int,
+        lobby_limit: int | None = None,
     ) -> None:
         self.plane = plane
         self._audit = audit
         self._host_left = host_left_seconds
         self._reconnect = reconnect_seconds
+        self._lobby_limit = lobby_limit
         self._meetings: dict[str, LiveMeeting] = {}
         self._ids = itertools.count(1)
 
@@ -52,6 +59,7 @@ class LiveMeetings:
                 self._audit,
                 host_left_seconds=self._host_left,
                 reconnect_seconds=self._reconnect,
+                lobby_limit=self._lobby_limit,
             )
             self._meetings[meeting_id] = live
         return live

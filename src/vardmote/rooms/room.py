@@ -99,9 +99,12 @@ class Room:
         reconnect_seconds: float,
         host_left_seconds: float,
         new_secret: Callable[[], str] = _new_secret,
+        lobby_limit: int | None = None,
     ) -> None:
         self.meeting_id = meeting_id
         self.policy = policy
+        self.lobby_limit = lobby_limit
+        """Guests at most waiting in the lobby (VARDMOTE_LOBBY_LIMIT); None: no bound."""
         self.reconnect_seconds = reconnect_seconds
         self.host_left = HostLeftCountdown(host_left_seconds)
         """The countdown that ends the meeting for the guests once every host has left."""
@@ -140,6 +143,11 @@ class Room:
         """hands_queue is every raised hand, in the order hands went up."""
         raised = [p for p in self.participants.values() if p.admitted and p.hand_raised_at is not None]
         return sorted(raised, key=lambda p: p.hand_raised_at or (0.0, 0))
+
+    @property
+    def lobby_count(self) -> int:
+        """lobby_count is how many wait in the lobby, dropped ones within their window included."""
+        return sum(1 for p in self.participants.values() if p.state is State.LOBBY)
 
     @property
     def admitted_count(self) -> int:

@@ -34,6 +34,20 @@ MEETING_ENDED = "Mötet är avslutat."
 MEDIA_UNAVAILABLE = "Videotjänsten svarar inte just nu. Försök igen om en stund."
 SERVICE_UNAVAILABLE = "Mötestjänsten svarar inte just nu. Sidan försöker igen av sig själv."
 """Janus is not answering; the client may offer again."""
+TOO_MANY = "Det är för många anslutningar just nu. Försök igen om en stund."
+
+# ---- bounds on connections (vardmote.web.signalling) -------------------------------------------
+
+LOBBY_FULL = "Det är för många som väntar i lobbyn just nu. Försök igen om en stund."
+"""A guest who would wait in a lobby that already holds VARDMOTE_LOBBY_LIMIT guests."""
+TOO_MANY_CONNECTIONS = (
+    "Det finns för många öppna anslutningar från din adress. Stäng andra fönster och försök igen."
+)
+"""A WebSocket beyond VARDMOTE_CONNECTIONS_PER_ADDRESS from one address."""
+JOIN_TOO_LATE = "Anslutningen stängdes eftersom den inte anslöt till mötet i tid. Ladda om sidan."
+"""A WebSocket that sent no valid join within VARDMOTE_JOIN_DEADLINE_SECONDS."""
+FLOODING = "För många meddelanden på kort tid. Anslutningen stängs."
+"""A connection whose frames went over the rate limit again and again."""
 
 # ---- refusals with more to say than the code's default -----------------------------------------
 

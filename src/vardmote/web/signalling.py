@@ -1,7 +1,10 @@
 """Signalling: the WebSocket of docs/protocol.md at ``/ws/meetings/{meeting_id}``.
 
 This module is the transport only: it checks the origin, reads frames,
-applies the per-connection size and rate limits, proves who is joining
+applies the bounds on connections (per client address, the deadline for
+``join``, the frame rate, after which a flooding connection is closed),
+counts the host commands the room refuses it (audited once, when it closes),
+proves who is joining
 (a guest link's token, a room device's token, or the staff session cookie)
 and hands everything else to the meeting's
 :class:`~vardmote.rooms.live.LiveMeeting`. No frame ever reaches Janus
@@ -14,10 +17,12 @@ lobby until a host lets it in, so a stolen token alone opens no meeting.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,10 +46,11 @@ from vardmote.meetings.models import Meeting
 from vardmote.rooms import messages as m
 from vardmote.rooms import texts
 from vardmote.rooms.errors import DEFAULT_TEXT, ErrorCode, ProtocolError, error_frame
-from vardmote.rooms.participant import Device, Identity, LinkHolder, Staff
+from vardmote.rooms.host_commands import refused_command
+from vardmote.rooms.participant import Device, Identity, LinkHolder, Staff, actor_of
 from vardmote.rooms.policy import RoomPolicy
 from vardmote.rooms.registry import LiveMeetings
-from vardmote.web.deps import SESSION_COOKIE
+from vardmote.web.deps import SESSION_COOKIE, client_address
 
 log = logging.getLogger("vardmote.signalling")
 
@@ -52,6 +58,41 @@ router = APIRouter()
 
 SERVICE_RESTART = 1012
 """The close code uvicorn gives every WebSocket when this process is stopping (SIGTERM)."""
+POLICY_VIOLATION = 1008
+"""The close code of a connection that broke a bound: no join in time, a flood of frames."""
+TRY_AGAIN_LATER = 1013
+"""The close code of a connection refused because too many are open from its address."""
+REFUSALS_BEFORE_CLOSE = 20
+"""Frames over the rate limit a connection may send (and one more each second) before it is
+closed: a page never comes near it, a flood reaches it within seconds."""
+
+
+class _Addresses:
+    """_Addresses counts this process's open meeting WebSockets per client address."""
+
+    def __init__(self) -> None:
+        self.open: Counter[str] = Counter()
+
+    def take(self, address: str, limit: int) -> bool:
+        """take counts one more connection from address, unless limit are open already."""
+        if self.open[address] >= limit:
+            return False
+        self.open[address] += 1
+        return True
+
+    def give_back(self, address: str) -> None:
+        """give_back: a connection from address closed."""
+        self.open[address] -= 1
+        if self.open[address] <= 0:
+            del self.open[address]
+
+
+def _addresses(ws: WebSocket) -> _Addresses:
+    found = getattr(ws.app.state, "ws_addresses", None)
+    if found is None:
+        found = ws.app.state.ws_addresses = _Addresses()
+    assert isinstance(found, _Addresses)
+    return found
 
 
 class _Socket:
@@ -61,11 +102,18 @@ class _Socket:
         self._ws = ws
         self.closed = False
         self._lobby_since: float | None = None
+        self.participant: str | None = None
+        """The participant id the room gave this connection (from ``joined``)."""
+        self.refused: Counter[str] = Counter()
+        """Host commands the room refused on this connection, by type (audited on close)."""
 
     async def send(self, message: Mapping[str, Any]) -> None:
         if self.closed:
             return
         self._count(message)
+        refused = refused_command(message)
+        if refused is not None:
+            self.refused[refused] += 1
         try:
             await self._ws.send_json(dict(message))
         except (WebSocketDisconnect, RuntimeError, OSError):
@@ -74,20 +122,23 @@ class _Socket:
     def _count(self, message: Mapping[str, Any]) -> None:
         """_count measures the wait in the lobby for /metrics, from what this person is told."""
         kind = message.get("type")
+        if kind == "joined" and isinstance(message.get("participant"), str):
+            self.participant = message["participant"]
         if kind == "joined" and message.get("state") == "lobby":
             self._lobby_since = time.monotonic()
         elif kind == "admitted" and self._lobby_since is not None:
             metrics.lobby_waited(time.monotonic() - self._lobby_since)
             self._lobby_since = None
 
-    async def close(self, reason: str) -> None:
+    async def close(self, reason: str, code: int | None = None) -> None:
         if self.closed:
             return
         self.closed = True
         # The client may have gone first: closing then raises WebSocketDisconnect.
         with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
             # "reconnect": the meeting's owner found this process cut off; the page comes back.
-            code = SERVICE_RESTART if reason == RECONNECT else 1000
+            if code is None:
+                code = SERVICE_RESTART if reason == RECONNECT else 1000
             await self._ws.close(code=code, reason=reason[:100])
 
 
@@ -181,11 +232,19 @@ async def meeting_socket(ws: WebSocket, meeting_id: str) -> None:
     if not _same_origin(ws, ctx):
         await ws.close(code=1008, reason="origin")
         return
+    address = client_address(ws)
+    addresses = _addresses(ws)
     await ws.accept()
+    if not addresses.take(address, ctx.settings.connections_per_address):
+        socket = _Socket(ws)
+        await socket.send(error_frame(ErrorCode.TOO_MANY, texts.TOO_MANY_CONNECTIONS, "join"))
+        await socket.close("too_many", TRY_AGAIN_LATER)
+        return
     metrics.websocket_opened()
     try:
         await _serve(ws, ctx, live_meetings, meeting_id)
     finally:
+        addresses.give_back(address)
         metrics.websocket_closed()
 
 
@@ -198,19 +257,33 @@ async def _serve(
         await socket.close("media_off")
         return
     bucket = TokenBucket(m.MESSAGES_PER_SECOND, m.MESSAGE_BURST)
+    strikes = TokenBucket(1.0, REFUSALS_BEFORE_CLOSE)
     conn = live_meetings.new_conn_id()
     door = live_meetings.door(meeting_id)
     joined = False
+    entry: _Entry | None = None
     server_stopping = False
     last_rate_error = 0.0
+    join_by = asyncio.get_running_loop().time() + ctx.settings.join_deadline_seconds
     try:
         while True:
-            frame = await _receive(ws)
+            try:
+                async with asyncio.timeout_at(None if joined else join_by):
+                    frame = await _receive(ws)
+            except TimeoutError:
+                await socket.send(error_frame(ErrorCode.NOT_JOINED, texts.JOIN_TOO_LATE))
+                await socket.close("join_deadline", POLICY_VIOLATION)
+                break
             if isinstance(frame, int):
                 server_stopping = frame == SERVICE_RESTART
                 break
             now = time.monotonic()
             if not bucket.allow(now):
+                if not strikes.allow(now):
+                    # Refused again and again: a flood, not a page; it is closed.
+                    await socket.send(error_frame(ErrorCode.RATE_LIMITED, texts.FLOODING))
+                    await socket.close("rate_limited", POLICY_VIOLATION)
+                    break
                 if now - last_rate_error >= 1.0:
                     last_rate_error = now
                     await socket.send(
@@ -229,14 +302,14 @@ async def _serve(
                     await socket.send(error_frame(ErrorCode.NOT_JOINED, DEFAULT_TEXT[ErrorCode.NOT_JOINED]))
                     continue
                 try:
-                    entry = await run_in_threadpool(
+                    found = await run_in_threadpool(
                         _identify, ctx, meeting_id, command, ws.cookies.get(SESSION_COOKIE)
                     )
                 except ProtocolError as e:
                     await socket.send(error_frame(e.code, e.message_sv, e.request))
                     break
-                joined = True
-                await door.join(conn, socket, entry.identity, command, entry.links_expire_at, entry.policy)
+                joined, entry = True, found
+                await door.join(conn, socket, found.identity, command, found.links_expire_at, found.policy)
             else:
                 await door.handle(conn, command, frame)
             if socket.closed:
@@ -254,6 +327,19 @@ async def _serve(
             elif joined:
                 await door.drop(conn)
         await socket.close("bye")
+        if entry is not None and socket.refused:
+            await _audit_refusals(ctx, meeting_id, entry.identity, socket)
+
+
+async def _audit_refusals(ctx: Context, meeting_id: str, identity: Identity, socket: _Socket) -> None:
+    """_audit_refusals writes the host commands refused on one connection as one audit entry:
+    how many, of which types (a guest sending ``end`` in a loop writes one entry, not hundreds)."""
+    details = {
+        "participant": socket.participant,
+        "count": sum(socket.refused.values()),
+        "commands": dict(sorted(socket.refused.items())),
+    }
+    await audit_sink(ctx, meeting_id, actor_of(identity), "meeting.host_command_refused", details)
 
 
 async def _receive(ws: WebSocket) -> str | bytes | int:
