@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -73,8 +73,11 @@ WebSockets, the health check and background work."""
 
 
 def make_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
-    """make_engine creates the engine for url; SQLite gets foreign keys and WAL."""
-    kwargs: dict[str, Any] = {"future": True}
+    """make_engine creates the engine for url; SQLite gets foreign keys and WAL.
+
+    hide_parameters: a database error's message (which reaches the log) names the
+    statement but not its values, which may be a personnummer or a token."""
+    kwargs: dict[str, Any] = {"future": True, "hide_parameters": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     if url.startswith("postgresql") or (url.startswith("sqlite:///") and ":memory:" not in url):
@@ -101,6 +104,8 @@ def make_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     else:
+        event.listen(engine, "handle_error", _without_values)
+
         # pool_pre_ping, except for a checkout by Database.retried's work, which runs
         # again on a fresh connection if its connection turns out dropped.
         @event.listens_for(engine, "checkout")
@@ -113,6 +118,34 @@ def make_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
                 raise DisconnectionError(f"pooled connection dropped: {e}") from e  # the pool takes another
 
     return engine
+
+
+def _without_values(context: ExceptionContext) -> None:
+    """_without_values takes the values out of a PostgreSQL error's message before it is
+    raised (and perhaps logged): its DETAIL names them (``Key (personnummer)=(…) already
+    exists``), and a data error's message ends with the value it refused. What is left
+    names the kind of error, the table, the column and the constraint."""
+    error = context.original_exception
+    diag = getattr(error, "diag", None)
+    if context.is_disconnect or diag is None:
+        return
+    primary = diag.message_primary or type(error).__name__
+    if (diag.sqlstate or "").startswith("22"):
+        primary = primary.split(":", 1)[0]
+    where = ", ".join(
+        f"{name} {value}"
+        for name, value in (
+            ("table", diag.table_name),
+            ("column", diag.column_name),
+            ("constraint", diag.constraint_name),
+        )
+        if value
+    )
+    message = f"{primary} ({where})" if where else primary
+    error.args = (message,)
+    wrapped = context.sqlalchemy_exception
+    if wrapped is not None and wrapped.args:
+        wrapped.args = (f"({type(error).__module__}.{type(error).__name__}) {message}",)
 
 
 _AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
