@@ -605,15 +605,22 @@ class LiveMeeting:
     async def _moderate_audio(self, pid: str, muted: bool, *, only: str | None = None) -> None:
         """_moderate_audio mutes (or releases) every audio stream the participant publishes, the
         camera's microphone and a screen share's sound alike (VideoRoom ``moderate``, one request
-        per mid); only: just that publisher's."""
+        per mid); only: just that publisher's. A stream Janus refuses does not keep the others
+        from being muted; the first refusal is raised once all were tried."""
         media = self._media.get(pid)
         if media is None or self._control is None:
             return
+        failed: JanusException | None = None
         for pc, mids in sorted(media.audio_mids.items()):
             if pc not in media.published or (only is not None and pc != only):
                 continue
             for mid in mids:
-                await self._control.moderate(self.meeting_id, feed_id(pid, _KINDS[pc]), mid, mute=muted)
+                try:
+                    await self._control.moderate(self.meeting_id, feed_id(pid, _KINDS[pc]), mid, mute=muted)
+                except JanusException as e:
+                    failed = failed or e
+        if failed is not None:
+            raise failed
 
     async def _subscribe(self, pid: str, wanted: set[str]) -> None:
         participant = self.room.participants.get(pid)
