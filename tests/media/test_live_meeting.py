@@ -36,6 +36,7 @@ from servers import Booking, Server, book_protected_meeting, serve
 from vardmote.audit.models import AuditEntry
 from vardmote.media.janus import JanusClient, JanusError
 from vardmote.meetings.models import Meeting
+from vardmote.rooms.messages import MESSAGE_BURST
 
 pytestmark = pytest.mark.media
 
@@ -322,16 +323,16 @@ async def test_a_bad_frame_is_answered_with_its_error_and_the_connection_stays(
         assert joined["type"] == "joined"
 
 
-async def test_a_frame_over_64_kib_is_refused_with_too_large_and_the_connection_closed(
+async def test_a_frame_over_64_kib_is_refused_and_the_connection_closed(
     server: Server, meeting: Booking
 ) -> None:
     async with people(server, meeting, "") as room:
         david = await room.connect("David")
         await david.send_raw(json.dumps({"type": "chat", "text": "x" * 70 * 1024}))
-        error = await david.wait_error("too_large")
-        assert error["message"]
         async with asyncio.timeout(5):
             await david.closed.wait()
+        # The WebSocket layer refuses it (uvicorn's ws_max_size): "message too big".
+        assert david.close_code == 1009
 
 
 async def test_a_flood_beyond_the_rate_limit_is_dropped_with_rate_limited(
@@ -339,16 +340,19 @@ async def test_a_flood_beyond_the_rate_limit_is_dropped_with_rate_limited(
 ) -> None:
     async with people(server, meeting, "") as room:
         david = await room.connect("David")
-        for _ in range(150):
+        # Over the burst, but not so far over that the connection is closed as a flood
+        # (test_bounds_signalling.py).
+        for _ in range(MESSAGE_BURST + 15):
             await david.send({"type": "raise_hand"})
         await david.wait_error("rate_limited")
         await asyncio.sleep(0.3)
         assert len(david.errors("rate_limited")) == 1  # at most one a second
         answered = len(david.errors("not_joined"))
-        assert 100 <= answered < 150
+        assert MESSAGE_BURST <= answered < MESSAGE_BURST + 15
+        assert not david.closed.is_set()
 
 
-async def test_host_commands_from_a_guest_are_refused_and_audited(
+async def test_host_commands_from_a_guest_are_refused_and_audited_once_as_they_go(
     server: Server, meeting: Booking, annika: str
 ) -> None:
     async with people(server, meeting, annika) as room:
@@ -365,6 +369,7 @@ async def test_host_commands_from_a_guest_are_refused_and_audited(
             assert (refused["message"], refused["request"]) == (ONLY_HOSTS, command["type"])
         assert host.of_type("ended") == []
         assert host.of_type("muted") == []
+        await david.close()  # the connection's refusals are audited as it closes
 
         db = server.database()
         try:
@@ -378,15 +383,18 @@ async def test_host_commands_from_a_guest_are_refused_and_audited(
                             .order_by(AuditEntry.id)
                         ).all()
                         found = [(r.actor, json.loads(r.details)) for r in rows]
-                    if len(found) == 3:
+                    if found:
                         break
                     await asyncio.sleep(0.1)
         finally:
             db.dispose()
-        assert [details["command"] for _, details in found] == ["mute", "remove", "end"]
-        assert {actor for actor, _ in found} == {found[0][0]}
-        assert found[0][0].startswith("guest:")
-        assert all(details["participant"] == david.id for _, details in found)
+        ((actor, details),) = found
+        assert details == {
+            "participant": david.id,
+            "count": 3,
+            "commands": {"end": 1, "mute": 1, "remove": 1},
+        }
+        assert actor.startswith("guest:")
         assert "David" not in json.dumps(found)  # guest names never go into the audit log
 
 

@@ -51,7 +51,7 @@ def test_every_host_command_from_a_guest_is_refused(message: dict[str, Any], sen
     assert only_error(effects) == ("not_allowed", "Bara en värd kan göra det.")
     assert errors(effects)[0].request == message["type"]
     # Not audited one by one: the connection audits its refusals once, with a count, as it closes
-    # (vardmote.web.signalling; tests/media/test_bounds.py).
+    # (vardmote.web.signalling; tests/media/test_bounds_signalling.py).
     assert audits(effects) == []
     assert {pid: p.entry() for pid, p in meeting.room.participants.items()} == before
     assert not meeting.room.locked

@@ -19,7 +19,7 @@ from vardmote.rooms.errors import ErrorCode, ProtocolError
 
 MAX_FRAME_BYTES = 64 * 1024
 """Largest text frame accepted; SDP offers with several streams stay well below it."""
-MESSAGE_BURST = 100
+MESSAGE_BURST = 50
 """Rate limit per connection (``vardmote.lib.ratelimit.TokenBucket``): messages at once;
 an offer's ICE candidates come in a burst."""
 MESSAGES_PER_SECOND = 20.0
