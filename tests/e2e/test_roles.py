@@ -1,7 +1,8 @@
 """Roles are the page's own marks, never a guest's text: in Chromium, on the media server.
 
-A guest who calls themselves "Annika Berg (mötesorganisatör)" is sent back to
-the name step with the server's reason; under a plain name, their row in the
+A name with a bidi override is refused on the name step; a guest who calls
+themselves "Annika Berg (mötesorganisatör)" is sent back to the name step with
+the server's reason; under a plain name, their row in the
 host's participant list and their chat messages carry no host mark, while the
 host's do: the mark is an element of its own (``.role-mark``, its
 ``data-role`` from the protocol's role field) beside the name (``bdi.display-name``).
@@ -21,6 +22,10 @@ from .conftest import NewContext
 from .test_meeting_controls import _admit, _guest_asks_to_join, _host_joins, _row
 from .test_meeting_pages import _context, _phone
 
+INVISIBLE = (
+    "Namnet innehåller tecken som inte syns, till exempel osynliga mellanrum eller tecken som "
+    "vänder skrivriktningen. Skriv ditt namn med vanliga bokstäver."
+)
 LOOKS_LIKE_ROLE = (
     "Namnet får inte se ut som en roll i mötet, till exempel ”mötesorganisatör”, ”värd” eller "
     "”vårdpersonal”. Skriv bara ditt namn."
@@ -45,6 +50,13 @@ def test_a_guest_cannot_take_a_hosts_role_and_only_a_host_carries_the_mark(
     booking = book_protected_meeting(media_server, "Roller i mötet")
     host, olle = host_page, phone_page()
     _host_joins(host, booking.meeting_id)
+
+    # A name with a right-to-left override: refused on the name step already, in the server's words.
+    olle.goto(booking.guest_url)
+    olle.get_by_label("Ditt namn").fill("Olle\u202eelo")
+    olle.get_by_role("button", name="Nästa").click()
+    expect(olle.get_by_text(INVISIBLE)).to_be_visible()
+    expect(olle.get_by_label("Ditt namn")).to_have_attribute("aria-invalid", "true")
 
     # A name that reads as the host's role: the server refuses it, the page goes back to the name.
     _guest_asks_to_join(olle, booking.guest_url, "Annika Berg （Mötesorganisatör）")

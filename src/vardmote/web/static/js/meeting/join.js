@@ -19,6 +19,10 @@ import { MeetingRoom } from "./room.js";
 /** @typedef {"webblasare" | "behorighet" | "inga-enheter" | "upptagen" | "lanken" | "fullt" | "last" | "nekad" | "borttagen" | "avslutat" | "andrat" | "lamnat" | "annan-flik" | "bruten"} StateName */
 
 const NAME_KEY = "vardmote.name.";
+/** Characters that do not show as themselves (the server refuses them in a name, with this sentence). */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}]/gu;
+const NAME_INVISIBLE =
+  "Namnet innehåller tecken som inte syns, till exempel osynliga mellanrum eller tecken som vänder skrivriktningen. Skriv ditt namn med vanliga bokstäver.";
 const MAX_NAME_CHARS = 60;
 /**
  * How long a new connection is tried, after the connection gave up dialling its dropped WebSocket
@@ -197,7 +201,8 @@ class JoinPage {
       event.preventDefault();
       const name = cleanName(input.value);
       let problem = "";
-      if (!name) problem = "Skriv ditt namn, så att vårdpersonalen vet vem du är.";
+      if (!name && cleanName(input.value.replace(INVISIBLE, "")) !== "") problem = NAME_INVISIBLE;
+      else if (!name) problem = "Skriv ditt namn, så att vårdpersonalen vet vem du är.";
       else if (name.length > MAX_NAME_CHARS) problem = `Skriv ditt namn med högst ${MAX_NAME_CHARS} tecken.`;
       if (problem) {
         error.textContent = problem;
