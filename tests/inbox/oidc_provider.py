@@ -47,6 +47,11 @@ class Provider:
     """Claims to replace in the next ID tokens, e.g. {"nonce": "fel"}; {"key": "other"} signs with
     another key, {"deny": True} answers the authorization with access_denied."""
     seen: list[dict[str, str]] = field(default_factory=list)
+    acr: str | None = None
+    """The ``acr`` claim of the next ID tokens; None: the first level the client asked for
+    (``acr_values``), as a provider that signed the person in at that level answers."""
+    asked_acr: list[str] = field(default_factory=list)
+    """The ``acr_values`` of each authorization request."""
     codes: dict[str, dict[str, str]] = field(default_factory=dict)
     key: RSAKey = field(default_factory=lambda: RSAKey.generate_key(2048, parameters={"kid": "test-1"}))
     other_key: RSAKey = field(default_factory=lambda: RSAKey.generate_key(2048, parameters={"kid": "test-1"}))
@@ -92,10 +97,12 @@ def _app(provider: Provider) -> Starlette:
                 f"{target}?{urlencode({'error': 'access_denied', 'state': q['state']})}", 302
             )
         code = secrets.token_urlsafe(16)
+        provider.asked_acr.append(q.get("acr_values", ""))
         provider.codes[code] = {
             "redirect_uri": target,
             "challenge": q["code_challenge"],
             "nonce": q["nonce"],
+            "acr": provider.acr if provider.acr is not None else q.get("acr_values", "").split(" ")[0],
         }
         return RedirectResponse(f"{target}?{urlencode({'code': code, 'state': q['state']})}", 302)
 
@@ -121,6 +128,8 @@ def _app(provider: Provider) -> Starlette:
             "exp": now + 300,
             "nonce": grant["nonce"],
         }
+        if grant["acr"]:
+            claims["acr"] = grant["acr"]
         if provider.person is not None:
             claims[provider.claim] = provider.person
         tamper = dict(provider.tamper)

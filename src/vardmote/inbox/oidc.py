@@ -8,7 +8,10 @@ authorization address. :func:`finish` checks the state from the provider's redir
 against the cookie, exchanges the code (with the verifier) at the token endpoint, checks
 the ID token's signature against the provider's JWKS and its ``iss``, ``aud``, ``exp``,
 ``iat`` and ``nonce``, and reads the personnummer from the claim
-``patient_oidc_personnummer_claim``.
+``patient_oidc_personnummer_claim``. The authorization request asks for the assurance
+level ``patient_oidc_acr`` (``acr_values``; Swedish LoA3 unless set otherwise) and the ID
+token's ``acr`` must be one of those values: a provider that signed the person in at a
+lower level (or does not say) signs nobody in.
 
 Protocol pieces come from authlib (the authorization request, PKCE, random values) and
 joserfc (JWT verification); HTTP is plain httpx.
@@ -80,6 +83,10 @@ RESTART = "Inloggningen kunde inte slutföras. Börja om och logga in igen."
 CANCELLED = "Inloggningen avbröts. Du kan försöka igen."
 NO_NUMBER = "Inloggningen gav inget giltigt personnummer. Kontakta din mottagning om felet finns kvar."
 UNAVAILABLE = "E-legitimationen svarar inte just nu. Försök igen om en stund."
+LOW_ASSURANCE = (
+    "Inloggningen gav inte den säkerhetsnivå som inkorgen kräver. Logga in med en "
+    "e-legitimation med högre säkerhetsnivå, till exempel BankID, och försök igen."
+)
 
 
 @dataclass(frozen=True)
@@ -189,6 +196,7 @@ def begin(ctx: Context) -> tuple[str, str]:
         nonce=nonce,
         code_challenge=create_s256_code_challenge(verifier),
         code_challenge_method="S256",
+        acr_values=ctx.settings.patient_oidc_acr,
     )
     cookie = _seal(ctx, {"state": state, "nonce": nonce, "verifier": verifier, "at": int(time.time())})
     return url, cookie
@@ -279,6 +287,10 @@ def finish(
         found = provider(ctx, http)
         id_token = _token_request(ctx, http, found, code, str(pending["verifier"]))
         claims = _claims(ctx, http, found, id_token, str(pending["nonce"]))
+    accepted = ctx.settings.patient_oidc_acr.split()
+    if claims.get("acr") not in accepted:
+        log.warning("e-identification provider: ID token without an accepted assurance level (acr)")
+        raise SignInFailed(LOW_ASSURANCE)
     value = claims.get(ctx.settings.patient_oidc_personnummer_claim)
     if not isinstance(value, str):
         log.warning("e-identification provider: ID token lacks the personnummer claim")

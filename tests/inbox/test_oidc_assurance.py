@@ -1,0 +1,107 @@
+"""The inbox's OpenID Connect sign-in asks for an assurance level (``acr_values``) and accepts
+only an ID token whose ``acr`` is one of them: Swedish LoA3 unless the setting says otherwise.
+Against the real test provider on 127.0.0.1, as tests/inbox/test_oidc.py."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from inbox_helpers import text_of
+from oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider, running_provider
+
+from booking_helpers import count
+from vardmote.app import create_app
+from vardmote.context import Context
+from vardmote.patients.models import Patient, PatientSession
+from vardmote.settings import LOA3, Secret, Settings, load_settings
+
+LOA2 = "http://id.elegnamnden.se/loa/1.0/loa2"
+LOA4 = "http://id.elegnamnden.se/loa/1.0/loa4"
+LOW = "Inloggningen gav inte den säkerhetsnivå som inkorgen kräver."
+
+
+@pytest.fixture
+def provider() -> Iterator[Provider]:
+    with running_provider() as p:
+        yield p
+
+
+@pytest.fixture
+def settings(settings: Settings, provider: Provider) -> Settings:
+    return dataclasses.replace(
+        settings,
+        patient_oidc_issuer=provider.issuer,
+        patient_oidc_client_id=CLIENT_ID,
+        patient_oidc_client_secret=Secret(CLIENT_SECRET),
+    )
+
+
+def _sign_in(client: TestClient) -> httpx.Response:
+    start = client.get("/inkorg/oidc/start", follow_redirects=False)
+    assert start.status_code == 303, start.text
+    at_provider = httpx.get(start.headers["location"], follow_redirects=False)
+    assert at_provider.status_code == 302, at_provider.text
+    back = urlsplit(at_provider.headers["location"])
+    response: httpx.Response = client.get(f"{back.path}?{back.query}", follow_redirects=False)
+    return response
+
+
+def test_the_sign_in_asks_for_loa3_and_accepts_it(
+    ctx: Context, client: TestClient, provider: Provider
+) -> None:
+    assert ctx.settings.patient_oidc_acr == LOA3 == "http://id.elegnamnden.se/loa/1.0/loa3"
+    start = client.get("/inkorg/oidc/start", follow_redirects=False)
+    assert parse_qs(urlsplit(start.headers["location"]).query)["acr_values"] == [LOA3]
+    client.cookies.clear()
+    assert _sign_in(client).status_code == 303
+    assert provider.asked_acr[-1] == LOA3
+    assert count(ctx, PatientSession) == 1
+
+
+@pytest.mark.parametrize(
+    "acr",
+    [
+        pytest.param(LOA2, id="lower-level"),
+        pytest.param("", id="no-acr-claim"),
+        pytest.param(LOA3 + "x", id="other"),
+    ],
+)
+def test_a_token_at_another_level_signs_nobody_in(
+    ctx: Context, client: TestClient, provider: Provider, acr: str
+) -> None:
+    provider.acr = acr
+    response = _sign_in(client)
+    assert response.status_code == 400
+    assert LOW in text_of(response.text)
+    assert "Till inloggningen" in response.text
+    assert count(ctx, PatientSession) == 0
+    assert count(ctx, Patient) == 0
+
+
+def test_a_token_claiming_the_level_through_a_claim_of_another_type_is_refused(
+    ctx: Context, client: TestClient, provider: Provider
+) -> None:
+    provider.tamper = {"acr": [LOA3]}
+    response = _sign_in(client)
+    assert response.status_code == 400
+    assert LOW in text_of(response.text)
+
+
+def test_the_setting_may_name_several_levels(ctx: Context, provider: Provider) -> None:
+    settings = dataclasses.replace(ctx.settings, patient_oidc_acr=f"{LOA3} {LOA4}")
+    with TestClient(create_app(settings, Context(settings, ctx.db)), base_url="http://vardmote.test") as c:
+        provider.acr = LOA4
+        assert _sign_in(c).status_code == 303
+        assert provider.asked_acr[-1] == f"{LOA3} {LOA4}"
+        provider.acr = LOA2
+        assert _sign_in(c).status_code == 400
+
+
+def test_the_setting_defaults_to_loa3() -> None:
+    assert load_settings({}).patient_oidc_acr == LOA3
+    assert load_settings({"VARDMOTE_PATIENT_OIDC_ACR": LOA4}).patient_oidc_acr == LOA4
