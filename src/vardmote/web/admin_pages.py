@@ -9,7 +9,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
+from vardmote.accounts.models import StaffSession
 from vardmote.audit.log import verify
 from vardmote.audit.models import AuditEntry
 from vardmote.errors import InvalidInput
@@ -31,6 +35,10 @@ def admin_types(request: Request, row: PageSession, s: Db) -> Response:
 async def admin_set_limit(request: Request, key: str, row: PageSession, s: Db) -> Response:
     require_admin(row)
     form = await checked_form(request, row)
+    return await run_in_threadpool(_set_limit, request, key, row, s, form)
+
+
+def _set_limit(request: Request, key: str, row: StaffSession, s: Session, form: FormData) -> Response:
     raw = text(form, "participant_limit").strip()
     try:
         if not (raw.isascii() and raw.isdigit()) or len(raw) > 6:

@@ -32,6 +32,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from vardmote.accounts.models import StaffSession, User
@@ -222,6 +224,24 @@ def _cutoff(raw: str) -> dt.date:
 async def skype_list(request: Request, row: PageSession, ctx: Ctx, s: Db) -> Response:
     require_admin(row)
     form = await checked_form(request, row)
+    upload: bytes | InvalidInput
+    try:
+        upload = await _upload(form)
+    except InvalidInput as e:
+        upload = e
+    return await run_in_threadpool(_list, request, ctx, s, row, form, upload)
+
+
+def _list(
+    request: Request,
+    ctx: Context,
+    s: Session,
+    row: StaffSession,
+    form: FormData,
+    upload: bytes | InvalidInput,
+) -> Response:
+    """_list reads the uploaded file and answers with what it holds: parsing and the database, in
+    the thread pool."""
     raw_cutoff = text(form, "cutoff")[:20]
     errors: list[FieldError] = []
     cutoff = None
@@ -230,7 +250,9 @@ async def skype_list(request: Request, row: PageSession, ctx: Ctx, s: Db) -> Res
     except InvalidInput as e:
         errors += e.fields
     try:
-        data = await _upload(form)
+        if isinstance(upload, InvalidInput):
+            raise upload
+        data = upload
         if cutoff is not None:
             listing = find_skype_meetings(data, cutoff, ctx.tz, dt.datetime.now(ctx.tz).date())
     except InvalidInput as e:
@@ -267,6 +289,11 @@ def _chosen(form: FormData, count: int) -> set[int]:
 async def skype_rebook(request: Request, row: PageSession, ctx: Ctx, s: Db) -> Response:
     require_admin(row)
     form = await checked_form(request, row)
+    return await run_in_threadpool(_rebook, request, ctx, s, row, form)
+
+
+def _rebook(request: Request, ctx: Context, s: Session, row: StaffSession, form: FormData) -> Response:
+    """_rebook books the chosen meetings anew: the database and the page, in the thread pool."""
     now = dt.datetime.now(dt.UTC)
     raw = text(form, "underlag")
     try:

@@ -13,7 +13,11 @@ import datetime as dt
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
+from vardmote.accounts.models import StaffSession
 from vardmote.context import Context
 from vardmote.db import utcnow
 from vardmote.errors import InvalidInput, NotFound
@@ -121,6 +125,12 @@ def template_form(
 async def save_template(request: Request, key: str, row: PageSession, ctx: Ctx, s: Db) -> Response:
     require_admin(row)
     form = await checked_form(request, row)
+    return await run_in_threadpool(_save, request, key, row, ctx, s, form)
+
+
+def _save(
+    request: Request, key: str, row: StaffSession, ctx: Context, s: Session, form: FormData
+) -> Response:
     templates.current(s, key)  # a 404 for an unknown key before anything else
     typed = {name: text(form, name) for name in ("title", "internal_name", "body")}
     together = text(form, "tillsammans") == "1"

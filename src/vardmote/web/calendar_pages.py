@@ -10,6 +10,7 @@ import datetime as dt
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from vardmote.errors import InvalidInput
 from vardmote.lib.timeutil import MONTHS, WEEKDAYS, week_start
@@ -71,5 +72,5 @@ def feed_page(request: Request, row: PageSession, ctx: Ctx) -> Response:
 @router.post("/kalenderprenumeration")
 async def renew_feed(request: Request, row: PageSession, ctx: Ctx, s: Db) -> Response:
     await checked_form(request, row)
-    ical.renew_feed(ctx, s, row.user)
+    await run_in_threadpool(ical.renew_feed, ctx, s, row.user)
     return RedirectResponse("/kalenderprenumeration", status_code=303)

@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 
 from vardmote.context import Context
 from vardmote.demo import DEMO_PATIENTS
@@ -213,13 +214,18 @@ async def login(request: Request, ctx: Ctx, s: Db) -> Response:
         return _login_page(request, ctx, 403, TEST_SIGNIN_OFF)
     if not typed.strip():
         return _login_page(request, ctx, 422, "Skriv ditt personnummer, ÅÅÅÅMMDD-NNNN.", typed)
-    try:
-        token, _ = sign_in_test(ctx, s, typed, _today(ctx))
-    except InvalidInput as e:
-        return _login_page(request, ctx, 422, e.message, typed)
-    response = _signed_in(ctx, request, s, token)
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path=SIGNIN)
-    return response
+
+    def sign_in() -> Response:
+        """The database work of signing in, in the thread pool."""
+        try:
+            token, _ = sign_in_test(ctx, s, typed, _today(ctx))
+        except InvalidInput as e:
+            return _login_page(request, ctx, 422, e.message, typed)
+        response = _signed_in(ctx, request, s, token)
+        response.delete_cookie(LOGIN_CSRF_COOKIE, path=SIGNIN)
+        return response
+
+    return await run_in_threadpool(sign_in)
 
 
 @router.get("/inkorg/oidc/start")
@@ -255,7 +261,7 @@ def oidc_done(request: Request, ctx: Ctx, s: Db) -> Response:
 @router.post("/inkorg/logga-ut")
 async def logout(request: Request, current: Signed, ctx: Ctx, s: Db) -> Response:
     await checked_form(request, current.row)
-    end_session(ctx, s, current.row)
+    await run_in_threadpool(end_session, ctx, s, current.row)
     response = RedirectResponse(SIGNIN + "?utloggad=1", status_code=303)
     response.delete_cookie(PATIENT_COOKIE, path=COOKIE_PATH)
     return response
@@ -372,7 +378,7 @@ async def act_as_ombud(request: Request, current: Signed, ctx: Ctx, s: Db) -> Re
     if not _DIGITS.fullmatch(chosen):
         raise InvalidInput.one("barn", service.CHOOSE_CHILD)
     try:
-        service.act_as_ombud(ctx, s, current.row, int(chosen), current.today)
+        await run_in_threadpool(service.act_as_ombud, ctx, s, current.row, int(chosen), current.today)
     except service.OmbudRefused as e:
         # Answered, not raised, so that the audited refusal is committed; nothing else changed.
         return _error_page(request, e.status, "Du kan inte agera ombud", e.message)
@@ -382,5 +388,5 @@ async def act_as_ombud(request: Request, current: Signed, ctx: Ctx, s: Db) -> Re
 @router.post("/inkorg/ombud/sluta")
 async def stop_ombud(request: Request, current: Signed, s: Db) -> Response:
     await checked_form(request, current.row)
-    service.stop_ombud(s, current.row)
+    await run_in_threadpool(service.stop_ombud, s, current.row)
     return RedirectResponse("/inkorg", status_code=303)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from vardmote.accounts.service import (
     WRONG_CREDENTIALS,
@@ -76,17 +77,26 @@ async def login(request: Request, ctx: Ctx) -> Response:
         )
     if not username or not password:
         return _login_page(request, ctx, 422, "Fyll i användarnamn och lösenord.", username, nasta)
-    with ctx.db.session() as s:
-        try:
-            user = authenticate(ctx, s, username[:200], password[:1000], client_address(request))
-            token, _ = start_session(ctx, s, user)
-        except TooManyAttempts as e:
-            response = _login_page(request, ctx, 429, e.message, username, nasta)
-            response.headers["Retry-After"] = str(e.retry_after)
-            return response
-        except NotSignedIn:
-            s.commit()
-            return _login_page(request, ctx, 401, WRONG_CREDENTIALS, username, nasta)
+    address = client_address(request)
+
+    def sign_in() -> str | Response:
+        """The password check (argon2) and the database work, in the thread pool."""
+        with ctx.db.session() as s:
+            try:
+                user = authenticate(ctx, s, username[:200], password[:1000], address)
+                token, _ = start_session(ctx, s, user)
+            except TooManyAttempts as e:
+                response = _login_page(request, ctx, 429, e.message, username, nasta)
+                response.headers["Retry-After"] = str(e.retry_after)
+                return response
+            except NotSignedIn:
+                s.commit()
+                return _login_page(request, ctx, 401, WRONG_CREDENTIALS, username, nasta)
+            return token
+
+    token = await run_in_threadpool(sign_in)
+    if isinstance(token, Response):
+        return token
     response = RedirectResponse(nasta, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -102,7 +112,7 @@ async def login(request: Request, ctx: Ctx) -> Response:
 @router.post("/logga-ut")
 async def logout(request: Request, row: PageSession, ctx: Ctx, s: Db) -> Response:
     await checked_form(request, row)
-    end_session(ctx, s, row)
+    await run_in_threadpool(end_session, ctx, s, row)
     response = RedirectResponse("/logga-in", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
