@@ -49,6 +49,14 @@ class SmtpInbox:
         self.envelopes.append(envelope)
         return "250 Message accepted for delivery"
 
+    def wait_for(self, count: int, timeout: float = 20.0) -> None:
+        """wait_for returns once the server has accepted count messages, for a server whose
+        outbox the test cannot read (another process's); it fails the test after timeout."""
+        deadline = time.monotonic() + timeout
+        while len(self.envelopes) < count:
+            assert time.monotonic() < deadline, f"{len(self.envelopes)} of {count} messages arrived"
+            time.sleep(0.02)
+
     def messages(self) -> list[EmailMessage]:
         """messages are the messages accepted so far (after the outbox emptied, when one is set)."""
         if self.outbox is not None:

@@ -82,6 +82,7 @@ def _phone(playwright: Playwright) -> dict[str, Any]:
 
 
 def _the_invitation(inbox: SmtpInbox) -> EmailMessage:
+    inbox.wait_for(1)  # the server's outbox worker sends it after the page answered
     (message,) = inbox.messages()
     return message
 

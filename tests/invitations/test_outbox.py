@@ -59,10 +59,23 @@ def stalled_relay() -> Iterator[StalledRelay]:
         relay.close()
 
 
-def smtp_settings(ctx: Context, port: int, **extra: object) -> Settings:
-    """smtp_settings is ctx's settings with mail to 127.0.0.1:port without TLS, and extra."""
+def smtp_settings(
+    ctx: Context,
+    port: int,
+    *,
+    mail_attempts: int = 8,
+    mail_retry_seconds: float = 30.0,
+    smtp_timeout_seconds: int = 15,
+) -> Settings:
+    """smtp_settings is ctx's settings with mail to 127.0.0.1:port without TLS."""
     return dataclasses.replace(
-        ctx.settings, smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=False, **extra
+        ctx.settings,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_starttls=False,
+        mail_attempts=mail_attempts,
+        mail_retry_seconds=mail_retry_seconds,
+        smtp_timeout_seconds=smtp_timeout_seconds,
     )
 
 
