@@ -4,6 +4,7 @@ the outbox worker (invitations leave after commit, from the outbox table)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email
 import email.policy
@@ -34,8 +35,10 @@ def wait_for_outbox(db: Database, timeout: float = 20.0) -> None:
 class SmtpInbox:
     """Inbox is the aiosmtpd handler: it keeps every message the server accepted."""
 
-    def __init__(self, refuse_first: int = 0) -> None:
+    def __init__(self, refuse_first: int = 0, delay: float = 0.0) -> None:
         self.envelopes: list[Any] = []
+        self.delay = delay
+        """Seconds the server takes over each message before it answers."""
         self.refuse_first = refuse_first
         """How many messages to refuse (451, try again later) before accepting."""
         self.refused = 0
@@ -43,6 +46,7 @@ class SmtpInbox:
         """When set, messages() first waits until this database's outbox is empty."""
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.sleep(self.delay)
         if self.refused < self.refuse_first:
             self.refused += 1
             return "451 4.3.0 Try again later"

@@ -237,6 +237,7 @@ def test_two_workers_on_one_database_send_each_message_once(
     ctx: Context, clinician: User, smtp_server: tuple[SmtpInbox, int], database_url: str
 ) -> None:
     inbox, port = smtp_server
+    inbox.delay = 0.02  # each message takes a while, so that the two workers overlap
     settings = smtp_settings(ctx, port)
     mailing = Context(settings, ctx.db)
     meeting_id = invite(mailing, clinician)

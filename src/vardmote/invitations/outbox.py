@@ -198,8 +198,17 @@ class OutboxSender:
 
     def claim_due(self, now: dt.datetime | None = None) -> list[Claimed]:
         """claim_due claims up to BATCH due messages (waiting and due, or sending with a lapsed
-        claim); a message another worker claimed first is skipped."""
+        claim); a message another worker claimed first is skipped. When another worker won every
+        message read, the due ones are read again (a few times), so that a worker does not stop
+        while messages behind those are due."""
         now = now or utcnow()
+        for _ in range(5):
+            candidates, claimed = self._claim(now)
+            if claimed or not candidates:
+                return claimed
+        return []
+
+    def _claim(self, now: dt.datetime) -> tuple[int, list[Claimed]]:
         claimed: list[Claimed] = []
         with self.db.session() as s:
             candidates = s.execute(
@@ -236,7 +245,7 @@ class OutboxSender:
                 claimed.append(
                     Claimed(row.id, token, row.attempts, row.meeting_id, row.method, kind, row.message)
                 )
-        return claimed
+        return len(candidates), claimed
 
     def send(self, item: Claimed) -> bool:
         """send sends one claimed message and writes the outcome; True when it went."""
