@@ -347,3 +347,21 @@ def test_a_stalled_relay_delays_the_invitation_never_the_service(
         while outbox.RETRYING_TEXT not in client.get(f"/moten/{meeting_id}").text:
             assert time.monotonic() < deadline, "the failed attempt never reached the page"
             time.sleep(0.05)
+
+
+def test_the_service_stops_at_once_while_an_attempt_waits_on_a_stalled_relay(
+    ctx: Context, clinician: User, stalled_relay: StalledRelay
+) -> None:
+    settings = smtp_settings(ctx, stalled_relay.port, smtp_timeout_seconds=60)
+    client = TestClient(create_app(settings, Context(settings, ctx.db)), base_url="http://vardmote.test")
+    with client:
+        invite(Context(settings, ctx.db), clinician)
+        client.app.state.mail_worker.wake()  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 10
+        while not stalled_relay.accepted:
+            assert time.monotonic() < deadline, "the worker never reached the relay"
+            time.sleep(0.02)
+        stopping = time.monotonic()
+    assert time.monotonic() - stopping < 3
+    (row,) = rows(ctx.db)
+    assert row.state == "sending"  # cut off: its claim lapses and another worker sends it

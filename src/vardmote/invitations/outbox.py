@@ -36,8 +36,8 @@ import datetime as dt
 import logging
 import secrets
 import smtplib
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -347,10 +347,10 @@ class OutboxSender:
 class OutboxWorker:
     """OutboxWorker is the process's asyncio task that empties the outbox.
 
-    It runs `OutboxSender.round` in a thread of its own (a stalled relay holds that thread
-    only, never the event loop nor the request threads), then sleeps until it is woken (a
-    MailQueued committed in this process), the next message is due, or poll_seconds pass (for
-    messages other processes queued)."""
+    It runs `OutboxSender.send_due` in a daemon thread of its own (a stalled relay holds that
+    thread only, never the event loop, the request threads or the process's exit), then sleeps
+    until it is woken (a MailQueued committed in this process), the next message is due, or
+    poll_seconds pass (for messages other processes queued)."""
 
     def __init__(
         self,
@@ -362,7 +362,6 @@ class OutboxWorker:
     ) -> None:
         self.sender = OutboxSender(db, settings, mailer)
         self.poll_seconds = poll_seconds
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vardmote-outbox")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._woken: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -396,11 +395,35 @@ class OutboxWorker:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def _in_thread(self, work: Callable[[], object]) -> object:
+        """_in_thread runs work in a daemon thread of its own and awaits its result. Not an
+        executor: their threads are waited for when the process exits, and an attempt on a
+        stalled relay would then hold a stopping process for up to the SMTP timeout (a message
+        whose attempt is cut off that way keeps its claim until it lapses, and is sent then)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, work)
+        future: asyncio.Future[object] = loop.create_future()
+
+        def settle(result: object, error: BaseException | None) -> None:
+            if future.done():
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+        def run() -> None:
+            result: object = None
+            error: BaseException | None = None
+            try:
+                result = work()
+            except BaseException as e:  # handed to the awaiting task
+                error = e
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody awaits it any more
+                loop.call_soon_threadsafe(settle, result, error)
+
+        threading.Thread(target=run, name="vardmote-outbox", daemon=True).start()
+        return await future
 
     async def _run(self) -> None:
         assert self._woken is not None
