@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from booking_helpers import csrf_of, local, sign_in
 from smtp_helpers import SmtpInbox, StalledRelay, event_of, running_smtp_server, wait_for_outbox
@@ -365,3 +365,32 @@ def test_the_service_stops_at_once_while_an_attempt_waits_on_a_stalled_relay(
     assert time.monotonic() - stopping < 3
     (row,) = rows(ctx.db)
     assert row.state == "sending"  # cut off: its claim lapses and another worker sends it
+
+
+def test_the_meeting_page_says_kunde_inte_skickas_next_to_the_recipient_given_up(
+    ctx: Context, clinician: User
+) -> None:
+    settings = smtp_settings(ctx, 9, mail_attempts=1)  # nothing listens on port 9: refused at once
+    meeting_id = invite(ctx, clinician, "tolkservice@tolk.example.se")
+    with ctx.db.session() as s:
+        s.execute(update(OutboxMail).values(state="sent"))  # as if it had gone
+    app = create_app(settings, Context(settings, ctx.db))
+    with TestClient(app, base_url="http://vardmote.test") as client:
+        sign_in(client, "annika")
+        page = client.get(f"/moten/{meeting_id}")
+        response = client.post(
+            f"/moten/{meeting_id}/skicka/kalender",
+            data={"csrf": csrf_of(page.text), "kind": "extern", "address": SOCIAL_SERVICES},
+            follow_redirects=False,
+        )
+        assert response.status_code == 303
+        wait_for_outbox(ctx.db)
+        section = client.get(f"/moten/{meeting_id}").text.split('id="skicka"')[1]
+    items = section.split("<li")[1:]
+    (given_up,) = [item for item in items if SOCIAL_SERVICES in item]
+    (sent,) = [item for item in items if "tolkservice@" in item]
+    assert '<strong class="mail-state">Kunde inte skickas</strong>' in given_up
+    assert "mail-state" not in sent
+    (entry,) = audit(ctx.db, "invitation.not_sent")
+    assert entry["error"] == "ConnectionRefusedError"
+    assert audit(ctx.db, "invitation.retrying") == []  # the only attempt was the last
