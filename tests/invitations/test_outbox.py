@@ -280,20 +280,21 @@ def test_two_workers_on_one_database_send_each_message_once(
     assert {r.state for r in rows(ctx.db)} == {"sent"}
 
 
-def test_a_claim_of_a_worker_that_died_lapses_and_another_sends_the_message(
+def test_a_lapsed_claim_is_taken_over_and_the_message_sent_once(
     ctx: Context, clinician: User, smtp_server: tuple[SmtpInbox, int]
 ) -> None:
-    _, port = smtp_server
+    inbox, port = smtp_server
     settings = smtp_settings(ctx, port)
     invite(Context(settings, ctx.db), clinician)
     dead, alive = outbox.OutboxSender(ctx.db, settings), outbox.OutboxSender(ctx.db, settings)
-    (lost,) = dead.claim_due()  # claimed, never sent: its process died
+    (lost,) = dead.claim_due()  # claimed, and then its worker stalled (or its process died)
     assert alive.claim_due() == []
     lapsed = utcnow() + dt.timedelta(seconds=outbox.claim_seconds(settings) + 1)
     (claimed,) = alive.claim_due(lapsed)
+    assert dead.send(lost) is False  # its claim was taken over: it leaves the message alone
     assert alive.send(claimed) is True
-    assert dead.send(lost) is True  # sent, but its outcome no longer overwrites the row
     assert [r.state for r in rows(ctx.db)] == ["sent"]
+    assert len(inbox.envelopes) == 1
 
 
 def test_the_outbox_folder_default_gets_the_invitation_from_the_worker(

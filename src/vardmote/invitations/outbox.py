@@ -23,8 +23,8 @@ error's kind and never an address.
 Several processes share the table: a worker claims a message with
 ``UPDATE … SET state='sending' WHERE id=… AND state=<as read> AND attempts=<as read>``, which
 one worker wins on SQLite and PostgreSQL alike, and writes the outcome only while its claim
-token is still the row's. A claim lapses after a while longer than any attempt can take
-(`claim_seconds`), so a message whose worker died is sent by another; only then can a
+token is still the row's. A claim is renewed before each attempt and lapses after a while
+longer than any attempt can take (`claim_seconds`), so a message whose worker died is sent by another; only then can a
 message leave twice (the relay took it, the process died before it wrote so).
 """
 
@@ -248,7 +248,21 @@ class OutboxSender:
         return len(candidates), claimed
 
     def send(self, item: Claimed) -> bool:
-        """send sends one claimed message and writes the outcome; True when it went."""
+        """send sends one claimed message and writes the outcome; True when it went. The claim is
+        renewed first (the messages of a round are sent one after the other, and a slow relay may
+        outlast the claims of the last ones); a message whose claim another worker took since is
+        left to it (False)."""
+        renewed = utcnow() + dt.timedelta(seconds=claim_seconds(self.settings))
+        with self.db.session() as s:
+            held = _rows_changed(
+                s,
+                update(OutboxMail)
+                .where(OutboxMail.id == item.id, OutboxMail.claim == item.claim)
+                .values(claimed_until=renewed)
+                .execution_options(synchronize_session=False),
+            )
+        if held != 1:
+            return False
         message = message_from_bytes(item.message, _class=EmailMessage, policy=SMTP)
         try:
             self.mailer.send(message)
