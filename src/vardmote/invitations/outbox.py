@@ -24,8 +24,9 @@ Several processes share the table: a worker claims a message with
 ``UPDATE … SET state='sending' WHERE id=… AND state=<as read> AND attempts=<as read>``, which
 one worker wins on SQLite and PostgreSQL alike, and writes the outcome only while its claim
 token is still the row's. A claim is renewed before each attempt and lapses after a while
-longer than any attempt can take (`claim_seconds`), so a message whose worker died is sent by another; only then can a
-message leave twice (the relay took it, the process died before it wrote so).
+longer than any attempt can take (`claim_seconds`), so a message whose worker died is sent by
+another; only then can a message leave twice (the relay took it, the process died before it
+wrote so).
 """
 
 from __future__ import annotations
