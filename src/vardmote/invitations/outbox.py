@@ -45,7 +45,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from typing import Any
 
-from sqlalchemy import CursorResult, Update, select, update
+from sqlalchemy import CursorResult, Update, func, select, update
 from sqlalchemy.orm import Session
 
 from vardmote.audit.log import record
@@ -166,7 +166,8 @@ def mail_states(s: Session, meeting_id: str) -> MailStates:
 def unsent(db: Database) -> int:
     """unsent is how many messages are waiting or being sent (given up ones not counted)."""
     with db.session() as s:
-        return len(s.scalars(select(OutboxMail.id).where(OutboxMail.state.in_((WAITING, SENDING)))).all())
+        found = s.scalar(select(func.count()).where(OutboxMail.state.in_((WAITING, SENDING))))
+        return int(found or 0)
 
 
 def _rows_changed(s: Session, statement: Update) -> int:
