@@ -47,6 +47,7 @@ from booking_helpers import meeting_body
 from databases import fresh_database, postgres_server_url
 from machine import free_rtp_range, free_tcp_port
 from netns import media_address
+from vardmote.audit.log import use_key as use_audit_key
 from vardmote.db import Database
 from vardmote.settings import Settings
 
@@ -155,8 +156,11 @@ class Server:
             time.sleep(0.1)
 
     def database(self) -> Database:
-        """database opens the server's database (for what the API does not show); dispose it after."""
-        return Database(self.database_url)
+        """database opens the server's database (for what the API does not show), with the
+        server's audit key (from its var folder) for what it records; dispose it after."""
+        db = Database(self.database_url)
+        use_audit_key(db.engine, self.settings().effective_audit_key())
+        return db
 
     def settings(self) -> Settings:
         """settings are enough of the server's settings to open its database and links (the

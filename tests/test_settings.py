@@ -125,6 +125,7 @@ def test_no_variables_give_the_defaults() -> None:
         secret_key=settings.secret_key,
         smtp_password=settings.smtp_password,
         patient_oidc_client_secret=settings.patient_oidc_client_secret,
+        audit_key=settings.audit_key,
     )
     assert settings.secret_key.reveal() == ""
     assert settings.smtp_password.reveal() == ""
