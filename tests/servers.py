@@ -49,7 +49,7 @@ from machine import free_rtp_range, free_tcp_port
 from netns import media_address
 from vardmote.audit.log import use_key as use_audit_key
 from vardmote.db import Database
-from vardmote.settings import Settings
+from vardmote.settings import Secret, Settings
 
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -76,6 +76,8 @@ class Server:
     """Regular expressions of error records the server's log may have (expect_in_log)."""
     stopped: bool = False
     """The test stopped the process itself (kill, stop): its ending is expected."""
+    secret_key: str = ""
+    """The VARDMOTE_SECRET_KEY the server was given; empty: the one in its var folder."""
 
     def kill(self) -> None:
         """kill ends the process with SIGKILL, as a crash or the OOM killer would."""
@@ -163,10 +165,14 @@ class Server:
         return db
 
     def settings(self) -> Settings:
-        """settings are enough of the server's settings to open its database and links (the
-        secret key in its var folder)."""
+        """settings are enough of the server's settings to open its database and links (its
+        secret key, given or in its var folder)."""
         return Settings(
-            var_dir=self.var_dir, public_url=self.url, database_url=self.database_url, media=False
+            var_dir=self.var_dir,
+            public_url=self.url,
+            database_url=self.database_url,
+            media=False,
+            secret_key=Secret(self.secret_key),
         )
 
     def expect_in_log(self, pattern: str) -> None:
@@ -290,7 +296,8 @@ def _running(
     command = str(Path(sys.executable).parent / "vardmote")
     with log.open("wb") as out:
         process = subprocess.Popen([command, "serve"], env=environment, stdout=out, stderr=subprocess.STDOUT)
-    server = Server(url, var_dir, log, media, database_url, process, janus_port)
+    secret_key = environment.get("VARDMOTE_SECRET_KEY", "")
+    server = Server(url, var_dir, log, media, database_url, process, janus_port, secret_key=secret_key)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while not _started(server):
