@@ -9,13 +9,14 @@ database without racing on the schema.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
@@ -23,15 +24,20 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vardmote import __version__
+from vardmote.accounts.models import Role
+from vardmote.accounts.service import resolve_session_user
+from vardmote.audit.log import carry_on
 from vardmote.cluster.bus import RedisEventRelay
 from vardmote.cluster.meetings import SharedLiveMeetings
 from vardmote.context import Context
 from vardmote.demo import load_demo
+from vardmote.invitations.outbox import OutboxWorker
 from vardmote.invitations.templates import ensure_templates
 from vardmote.media.embedded import EmbeddedJanus
 from vardmote.media.placement import placement_from_settings
 from vardmote.media.plane import MediaPlane
 from vardmote.meetings.types import ensure_meeting_types
+from vardmote.retention import keep_purging
 from vardmote.rooms.registry import LiveMeetings
 from vardmote.settings import Settings
 from vardmote.web import (
@@ -49,6 +55,8 @@ from vardmote.web import (
     signalling,
     signin_pages,
 )
+from vardmote.web.body_limits import BodyLimits
+from vardmote.web.deps import client_address, session_token
 from vardmote.web.live_booking import (
     apply_here,
     booking_change,
@@ -78,7 +86,17 @@ _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
+    # The meeting page's camera, microphone and screen sharing, for the service's own pages
+    # only; every other powerful feature for no one.
+    "Permissions-Policy": (
+        "camera=(self), microphone=(self), display-capture=(self), geolocation=(), payment=(), "
+        "usb=(), serial=(), bluetooth=(), hid=(), midi=(), accelerometer=(), gyroscope=(), "
+        "magnetometer=(), publickey-credentials-get=(), screen-wake-lock=(), xr-spatial-tracking=()"
+    ),
 }
+HSTS = "max-age=31536000"
+"""Strict-Transport-Security when the public URL is https: a year, for this host name only
+(not includeSubDomains: the region's other hosts are not ours to decide for)."""
 
 
 _SECURITY_HEADER_LIST = [(name.lower().encode(), value.encode()) for name, value in _SECURITY_HEADERS.items()]
@@ -91,10 +109,14 @@ class SecurityHeaders:
     A plain ASGI middleware (not BaseHTTPMiddleware, which runs every request's app in a
     task of its own and streams its body through memory channels): it adds to the
     response's start message each header the response did not set itself, and
-    Cache-Control: no-store to everything outside /static/. WebSockets pass untouched."""
+    Cache-Control: no-store to everything outside /static/. WebSockets pass untouched.
+    With hsts (the public URL is https), Strict-Transport-Security too."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, hsts: bool = False) -> None:
         self.app = app
+        self.headers = _SECURITY_HEADER_LIST + (
+            [(b"strict-transport-security", HSTS.encode())] if hsts else []
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -106,7 +128,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))
                 present = {name.lower() for name, _ in headers}
-                headers.extend(h for h in _SECURITY_HEADER_LIST if h[0] not in present)
+                headers.extend(h for h in self.headers if h[0] not in present)
                 if not cacheable and _NO_STORE[0] not in present:
                     headers.append(_NO_STORE)
                 message["headers"] = headers
@@ -150,6 +172,9 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
         with context.db.session() as s:
             ensure_meeting_types(s)
             ensure_templates(s)
+        with context.db.session() as s:
+            if carry_on(s):  # a chain begun before the audit key: keyed from here on
+                log.info("audit log: keyed from now on (marker written)")
         if settings.demo:
             with context.db.session() as s:
                 load_demo(context, s)
@@ -173,6 +198,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
                     booking_change=booking_change(context),
                     host_left_seconds=settings.host_left_seconds,
                     reconnect_seconds=settings.reconnect_seconds,
+                    lobby_limit=settings.lobby_limit,
                 )
                 relay = RedisEventRelay(settings.redis_url, shared.relay_booking)
                 await shared.start()
@@ -186,15 +212,23 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
                     audit,
                     host_left_seconds=settings.host_left_seconds,
                     reconnect_seconds=settings.reconnect_seconds,
+                    lobby_limit=settings.lobby_limit,
                 )
                 follow_the_booking(context, app.state.live, asyncio.get_running_loop())
                 account_watch = asyncio.create_task(
                     watch_accounts(context, app.state.live, apply_here(context, app.state.live))
                 )
         app.state.embedded_janus = embedded
+        mail_worker = OutboxWorker(context.db, settings)
+        mail_worker.subscribe(context.events)
+        mail_worker.start()
+        app.state.mail_worker = mail_worker
+        purging = asyncio.create_task(keep_purging(context))  # retention.py
         try:
             yield
         finally:
+            purging.cancel()
+            await mail_worker.stop()
             if account_watch is not None:
                 account_watch.cancel()
             if app.state.bus_relay is not None:
@@ -219,8 +253,9 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     app.state.live = None
     app.state.bus_relay = None
     app.state.embedded_janus = None
+    app.add_middleware(BodyLimits)  # bodies bounded before any form or JSON is parsed
     app.add_middleware(WeekShortcut, ctx=context)  # inside SecurityHeaders: its answers get them too
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, hsts=settings.effective_public_url.startswith("https://"))
     problems.install(app)
     app.include_router(api.router)
     app.include_router(public_pages.router)
@@ -253,9 +288,26 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
         does not take every process out of the load balancer."""
         return JSONResponse({"status": "ok"})
 
+    def is_admin(token: str) -> bool:
+        with context.db.session() as s:
+            user = resolve_session_user(context, s, token)
+            return user is not None and user.role == Role.ADMIN.value
+
+    async def sees_details(request: Request) -> bool:
+        # Janus's address and version and the database engine help an attacker more than a
+        # load balancer: only a client on this machine and a signed-in administrator see them.
+        try:
+            if ipaddress.ip_address(client_address(request)).is_loopback:
+                return True
+        except ValueError:
+            pass
+        token, _ = session_token(request)
+        return token is not None and await run_in_threadpool(is_admin, token)
+
     @app.get("/healthz", tags=["operations"])
-    async def healthz() -> JSONResponse:
-        """Health of the service, its database and Janus, as JSON; 503 when something is down."""
+    async def healthz(request: Request) -> JSONResponse:
+        """Health of the service, its database and Janus, as JSON; 503 when something is down.
+        Everyone gets the status; only loopback clients and administrators the details."""
         database = {"engine": context.db.engine.dialect.name, "ok": await run_in_threadpool(database_up)}
         janus: dict[str, object] = {"mode": "off"}
         if app.state.embedded_janus is not None:
@@ -265,9 +317,9 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
             nodes = [{"url": n.url, "up": await plane.node_up(n)} for n in plane.placement.nodes]
             janus = {"mode": "external", "nodes": nodes, "up": all(n["up"] for n in nodes)}
         ok = bool(database["ok"]) and janus.get("up", True) is not False
-        return JSONResponse(
-            {"status": "ok" if ok else "down", "version": __version__, "database": database, "janus": janus},
-            status_code=200 if ok else 503,
-        )
+        body: dict[str, object] = {"status": "ok" if ok else "down"}
+        if await sees_details(request):
+            body |= {"version": __version__, "database": database, "janus": janus}
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     return app

@@ -11,12 +11,20 @@ never prints its value. Every variable is documented in
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+LOA3 = "http://id.elegnamnden.se/loa/1.0/loa3"
+"""The Swedish assurance level 3 (tillitsnivå 3) of an e-identification, as OpenID Connect's ``acr``."""
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def _default_vendor_dir() -> Path | None:
@@ -142,6 +150,15 @@ class Settings:
     reconnect_seconds: int = 30
     """Seconds a dropped participant keeps their place (no lobby on return)."""
 
+    lobby_limit: int = 50
+    """Guests at most waiting in one meeting's lobby; one more is refused (``too_many``)."""
+
+    connections_per_address: int = 20
+    """Meeting WebSockets at most open at once from one client address (this process)."""
+
+    join_deadline_seconds: int = 10
+    """Seconds a new meeting WebSocket has to send a valid ``join`` before it is closed."""
+
     vendor_dir: Path | None = field(default_factory=_default_vendor_dir)
     """Folder holding the npm packages the pages use (``node_modules``); only
     ``@mediapipe/selfie_segmentation`` in it is served. None: background effects are off."""
@@ -169,6 +186,15 @@ class Settings:
     outbox_dir: Path | None = None
     """Folder invitations are written to when smtp_host is empty; None means ``outbox`` in var_dir."""
 
+    smtp_timeout_seconds: int = 15
+    """Seconds the outbox worker waits for the SMTP server at each step before the attempt fails."""
+
+    mail_attempts: int = 8
+    """Attempts at sending one e-mail before it is given up ("Kunde inte skickas")."""
+
+    mail_retry_seconds: float = 30.0
+    """Wait before the second attempt; doubled for each attempt after it (at most an hour)."""
+
     interpreter_service_address: str = ""
     """E-mail address of the interpreter service (Tolkservice); empty means interpreters cannot be sent
     the link from Vårdmöte."""
@@ -181,6 +207,30 @@ class Settings:
     patient_oidc_client_secret: Secret = field(default_factory=lambda: Secret(""))
     patient_oidc_personnummer_claim: str = "personal_identity_number"
     """The ID token claim that carries the personnummer."""
+
+    patient_oidc_acr: str = LOA3
+    """The assurance level (``acr_values``) asked for at the patients' sign-in; the ID token's
+    ``acr`` claim must be exactly this."""
+
+    trusted_proxies: tuple[Network, ...] = ()
+    """Addresses and networks of the reverse proxies in front of the service: only a request from
+    one of them has its client address taken from ``X-Forwarded-For``."""
+
+    audit_key: Secret = field(default_factory=lambda: Secret(""))
+    """Key of the audit chain's HMAC; empty means one derived from the secret key."""
+
+    retention_throttle_hours: int = 24
+    """Hours a sign-in throttle row (an account name or a client address) is kept after its last failure."""
+
+    retention_outbox_days: int = 30
+    """Days an invitation written to the outbox folder is kept before it is deleted."""
+
+    retention_guest_names_days: int = 365
+    """Days after a meeting's end that its personal guest links keep their labels (whom each
+    link was made for)."""
+
+    purge_minutes: int = 60
+    """Minutes between two rounds of the purge (expired sessions, throttle rows, outbox files)."""
 
     @property
     def effective_database_url(self) -> str:
@@ -224,6 +274,14 @@ class Settings:
             with os.fdopen(fd, "w") as f:
                 f.write(secrets.token_urlsafe(48))
         return path.read_text().strip().encode()
+
+    def effective_audit_key(self) -> bytes:
+        """effective_audit_key is the audit chain's HMAC key: audit_key, or one derived from
+        the secret key (so the database alone never holds it)."""
+        configured = self.audit_key.reveal()
+        if configured:
+            return configured.encode()
+        return hmac.new(self.effective_secret_key(), b"vardmote audit chain v1", hashlib.sha256).digest()
 
 
 _TRUE = {"1", "true", "yes", "on", "ja"}
@@ -365,6 +423,30 @@ def _patient_oidc(env: Mapping[str, str]) -> tuple[str, str, Secret]:
     return issuer, client_id, Secret(secret)
 
 
+def _trusted_proxies(env: Mapping[str, str]) -> tuple[Network, ...]:
+    """_trusted_proxies reads VARDMOTE_TRUSTED_PROXIES: addresses or networks (CIDR), separated by
+    spaces or commas."""
+    raw = _read(env, "TRUSTED_PROXIES")
+    if raw is None:
+        return ()
+    networks: list[Network] = []
+    for item in raw.replace(",", " ").split():
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise SettingsError(
+                f"VARDMOTE_TRUSTED_PROXIES must hold IP addresses or networks like 10.0.0.0/8, got {item!r}"
+            ) from None
+    return tuple(networks)
+
+
+def _audit_key(env: Mapping[str, str]) -> Secret:
+    key = _read_secret(env, "AUDIT_KEY") or ""
+    if key and len(key.encode()) < 32:
+        raise SettingsError("VARDMOTE_AUDIT_KEY must be at least 32 bytes long")
+    return Secret(key)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """load_settings reads Settings from the environment (or the given mapping)."""
     env = os.environ if env is None else env
@@ -416,6 +498,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         redis_url=redis_url,
         host_left_seconds=_int(env, "HOST_LEFT_SECONDS", defaults.host_left_seconds, 1, 3600),
         reconnect_seconds=_int(env, "RECONNECT_SECONDS", defaults.reconnect_seconds, 1, 600),
+        lobby_limit=_int(env, "LOBBY_LIMIT", defaults.lobby_limit, 1, 10000),
+        connections_per_address=_int(
+            env, "CONNECTIONS_PER_ADDRESS", defaults.connections_per_address, 1, 100000
+        ),
+        join_deadline_seconds=_int(env, "JOIN_DEADLINE_SECONDS", defaults.join_deadline_seconds, 1, 300),
         vendor_dir=_vendor_dir(env, defaults.vendor_dir),
         smtp_host=_read(env, "SMTP_HOST") or defaults.smtp_host,
         smtp_port=_int(env, "SMTP_PORT", defaults.smtp_port, 1, 65535),
@@ -424,10 +511,24 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         smtp_starttls=smtp_starttls,
         mail_from=mail_from,
         outbox_dir=Path(outbox_dir) if outbox_dir is not None else defaults.outbox_dir,
+        smtp_timeout_seconds=_int(env, "SMTP_TIMEOUT_SECONDS", defaults.smtp_timeout_seconds, 1, 600),
+        mail_attempts=_int(env, "MAIL_ATTEMPTS", defaults.mail_attempts, 1, 100),
+        mail_retry_seconds=_int(env, "MAIL_RETRY_SECONDS", int(defaults.mail_retry_seconds), 1, 3600),
         interpreter_service_address=_address(env, "INTERPRETER_SERVICE_ADDRESS"),
         patient_oidc_issuer=oidc_issuer,
         patient_oidc_client_id=oidc_client_id,
         patient_oidc_client_secret=oidc_client_secret,
         patient_oidc_personnummer_claim=_read(env, "PATIENT_OIDC_PERSONNUMMER_CLAIM")
         or defaults.patient_oidc_personnummer_claim,
+        patient_oidc_acr=_read(env, "PATIENT_OIDC_ACR") or defaults.patient_oidc_acr,
+        trusted_proxies=_trusted_proxies(env),
+        audit_key=_audit_key(env),
+        retention_throttle_hours=_int(
+            env, "RETENTION_THROTTLE_HOURS", defaults.retention_throttle_hours, 1, 24 * 365
+        ),
+        retention_outbox_days=_int(env, "RETENTION_OUTBOX_DAYS", defaults.retention_outbox_days, 1, 3650),
+        retention_guest_names_days=_int(
+            env, "RETENTION_GUEST_NAMES_DAYS", defaults.retention_guest_names_days, 1, 3650
+        ),
+        purge_minutes=_int(env, "PURGE_MINUTES", defaults.purge_minutes, 1, 24 * 60),
     )
