@@ -48,7 +48,7 @@ RATE = 48_000
 FRAME = 960  # 20 ms
 AMPLITUDE = 8_000
 LOUD = 1_000.0
-"""RMS (of 16-bit samples) above which a stream is heard: the tones arrive at about 5,600."""
+"""RMS (of 16-bit samples) above which a stream is heard: the tones arrive at about 3,600–4,000."""
 SILENT = 30.0
 """RMS below which a stream is taken as silent (no packets at all give 0)."""
 
