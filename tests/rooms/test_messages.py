@@ -103,6 +103,15 @@ FIELD = "Fältet {!r} saknas eller är fel."
         pytest.param(
             '{"type": "offer", "pc": "camera", "sdp": "v=0"}', "bad_message", FIELD.format("pc"), id="pc"
         ),
+        pytest.param(
+            '{"type": "offer", "pc": {}, "sdp": "v=0"}', "bad_message", FIELD.format("pc"), id="pc-an-object"
+        ),
+        pytest.param(
+            '{"type": "candidate", "pc": [], "candidate": null}',
+            "bad_message",
+            FIELD.format("pc"),
+            id="pc-a-list",
+        ),
         pytest.param('{"type": "offer", "pc": "publisher"}', "bad_message", FIELD.format("sdp"), id="no-sdp"),
         pytest.param(
             '{"type": "offer", "pc": "publisher", "sdp": "hello"}',

@@ -258,7 +258,7 @@ class _Fields:
 
     def pc(self) -> Pc:
         value = self.obj.get("pc")
-        if value not in _PCS:
+        if not isinstance(value, str) or value not in _PCS:  # a list or object is no pc (nor hashable)
             raise self.bad("pc")
         return cast(Pc, value)
 
