@@ -22,6 +22,8 @@ from vardmote.app import create_app
 from vardmote.context import Context
 from vardmote.db import utcnow
 from vardmote.inbox.sessions import start_session as start_patient_session
+from vardmote.invitations.models import OutboxMail
+from vardmote.invitations.outbox import FAILED, SENT, WAITING
 from vardmote.meetings.models import Meeting, MeetingLink
 from vardmote.patients.models import Patient, PatientSession
 from vardmote.retention import Purged, purge, purge_outbox
@@ -112,6 +114,41 @@ def test_the_purge_removes_what_is_past_its_time_and_keeps_the_rest(ctx: Context
     assert _labels(ctx) == {old_link: None, new_link: "Närstående 1"}
     assert count(ctx, Meeting) == 2, "the meetings and their links stay"
     assert purge(ctx, now) == Purged(), "a second round finds nothing"
+
+
+def _mail(ctx: Context, meeting_link: int, state: str, at: dt.datetime) -> int:
+    with ctx.db.session() as s:
+        meeting_id = s.get_one(MeetingLink, meeting_link).meeting_id
+        row = OutboxMail(
+            meeting_id=meeting_id,
+            method="REQUEST",
+            address="tolk@example.se",
+            message=b"Subject: x\r\n\r\nhttps://vardmote.test/m/...",
+            state=state,
+            created_at=at,
+            sent_at=at if state == SENT else None,
+        )
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def test_the_mail_outbox_keeps_what_waits_and_what_is_recent(ctx: Context) -> None:
+    now = utcnow()
+    user = make_user(ctx, "annika")
+    link = _meeting_with_link(ctx, user, now + DAY, "Tolk")
+    old = now - dt.timedelta(days=ctx.settings.retention_outbox_days + 1)
+    recent = now - dt.timedelta(days=ctx.settings.retention_outbox_days - 1)
+    _mail(ctx, link, SENT, old)
+    _mail(ctx, link, FAILED, old)
+    kept = {
+        _mail(ctx, link, SENT, recent),
+        _mail(ctx, link, FAILED, recent),
+        _mail(ctx, link, WAITING, old),  # still to be sent, however old
+    }
+    assert purge(ctx, now).outbox_messages == 2
+    with ctx.db.session() as s:
+        assert set(s.scalars(select(OutboxMail.id))) == kept
 
 
 def _aged(path: Path, days: float) -> Path:

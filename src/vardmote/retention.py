@@ -12,7 +12,8 @@ Every ``purge_minutes`` (and once at start-up) :func:`purge` deletes:
   guests give themselves when they join are never written to the database (they live in
   the process, and in Redis, where they expire a day after the meeting's last change);
 - invitations written to the outbox folder (``*.eml``, and temporary files left by a crash)
-  older than ``retention_outbox_days``.
+  older than ``retention_outbox_days``, and the mail outbox table's messages that were sent,
+  or given up, that long ago (they hold join links); messages still waiting stay.
 
 The audit log is never purged (it is append-only and hash-chained). Several processes may
 purge at once: each deletion only removes what is already past its time, so doing it twice
@@ -22,16 +23,19 @@ changes nothing. The database work and the folder run in a thread, never on the 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import CursorResult, delete, or_, select, update
+from sqlalchemy import CursorResult, and_, delete, or_, select, update
 
 from vardmote.accounts.models import SigninThrottle, StaffSession
 from vardmote.context import Context
 from vardmote.db import utcnow
+from vardmote.invitations.models import OutboxMail
+from vardmote.invitations.outbox import FAILED, SENT
 from vardmote.meetings.models import Meeting, MeetingLink
 from vardmote.patients.models import PatientSession
 
@@ -47,6 +51,7 @@ class Purged:
     throttle_rows: int = 0
     guest_names: int = 0
     outbox_files: int = 0
+    outbox_messages: int = 0
 
 
 def _count(result: object) -> int:
@@ -58,6 +63,7 @@ def purge_database(ctx: Context, now: dt.datetime) -> Purged:
     settings = ctx.settings
     throttle_cutoff = now - dt.timedelta(hours=settings.retention_throttle_hours)
     names_cutoff = now - dt.timedelta(days=settings.retention_guest_names_days)
+    mail_cutoff = now - dt.timedelta(days=settings.retention_outbox_days)
     with ctx.db.session() as s:
         staff = s.execute(delete(StaffSession).where(StaffSession.expires_at <= now))
         patients = s.execute(delete(PatientSession).where(PatientSession.expires_at <= now))
@@ -74,7 +80,17 @@ def purge_database(ctx: Context, now: dt.datetime) -> Purged:
             .values(recipient=None)
             .execution_options(synchronize_session=False)
         )
-        return Purged(_count(staff), _count(patients), _count(throttle), _count(names))
+        mail = s.execute(
+            delete(OutboxMail).where(
+                or_(
+                    and_(OutboxMail.state == SENT, OutboxMail.sent_at < mail_cutoff),
+                    and_(OutboxMail.state == FAILED, OutboxMail.created_at < mail_cutoff),
+                )
+            )
+        )
+        return Purged(
+            _count(staff), _count(patients), _count(throttle), _count(names), outbox_messages=_count(mail)
+        )
 
 
 def purge_outbox(folder: Path, now: dt.datetime, days: int) -> int:
@@ -103,7 +119,7 @@ def purge(ctx: Context, now: dt.datetime | None = None) -> Purged:
     now = now or utcnow()
     done = purge_database(ctx, now)
     files = purge_outbox(ctx.settings.effective_outbox_dir, now, ctx.settings.retention_outbox_days)
-    return Purged(done.staff_sessions, done.patient_sessions, done.throttle_rows, done.guest_names, files)
+    return dataclasses.replace(done, outbox_files=files)
 
 
 async def keep_purging(ctx: Context) -> None:
@@ -115,12 +131,13 @@ async def keep_purging(ctx: Context) -> None:
             if done != Purged():
                 log.info(
                     "purged: %d staff sessions, %d patient sessions, %d throttle rows, %d guest names, "
-                    "%d outbox files",
+                    "%d outbox files, %d outbox messages",
                     done.staff_sessions,
                     done.patient_sessions,
                     done.throttle_rows,
                     done.guest_names,
                     done.outbox_files,
+                    done.outbox_messages,
                 )
         except Exception as e:
             log.warning(

@@ -14,7 +14,7 @@ from vardmote.audit.log import record
 from vardmote.audit.models import AuditEntry
 from vardmote.context import Context
 from vardmote.errors import InvalidInput
-from vardmote.invitations.events import HostAccountClosed, HostingWithdrawn
+from vardmote.invitations.events import HostAccountClosed, HostingWithdrawn, MailQueued
 from vardmote.lib.events import DomainEvent, EventBus, UnknownEvent, from_json, registered, to_json
 from vardmote.meetings.events import (
     LinkRevoked,
@@ -35,6 +35,7 @@ EXAMPLES: list[DomainEvent] = [
     LinkRevoked(MEETING, 12, "user:kliniker"),
     HostingWithdrawn(MEETING, "bertil", "user:kliniker"),
     HostAccountClosed(MEETING, "bertil", "system:accounts"),
+    MailQueued(MEETING),
 ]
 
 
