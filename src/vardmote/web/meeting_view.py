@@ -22,7 +22,7 @@ SENT_NOTICES = {
     "inkorg": "Meddelandet är skickat till mottagarens inkorg.",
     "ombud": "Meddelandet är skickat till barnets inkorg. Patienten är under 13 år: vårdnadshavare läser "
     "det som ombud (”Agera ombud”).",
-    "kalender": "Kalenderinbjudan är skickad.",
+    "kalender": "Kalenderinbjudan är på väg. Om den inte kommer fram står det vid mottagaren nedan.",
     "borttagen": "Mottagaren är borttagen och länken fungerar inte längre.",
 }
 """The notice on the meeting page after sending the link (``?skickat=``), by what was done."""
