@@ -22,13 +22,27 @@ VARDMOTE_CONNECTIONS_PER_ADDRESS high (every socket comes from 127.0.0.1)
 and VARDMOTE_LOBBY_LIMIT just over what each lobby gets.
 
 The clients are plain ``websockets`` connections in this one process, which
-offer permessage-deflate as browsers do; every client reads what it is sent.
+offer permessage-deflate as browsers do (``vardmote serve`` declines it:
+cli.py); every client reads what it is sent. The probes are timed by this
+process too, so its own event loop counts in the figures.
 Nothing is asserted. ``python bench/lobby_load.py [N ...]`` sets the levels
 (default 500 1000 2000 5000). One line per level::
 
     sockets=… notify_p50_ms=… notify_p99_ms=… kib_per_socket=…
 
 Goal (issue 12): 5,000 sockets on one process with notify_p99_ms under 50.
+
+Figures on the 2-core build machine (other test runs going on, load average
+4-7), 2 December 2026: 5,000 sockets, notify p50 10-16 ms, p99 27-37 ms,
+39 KiB a socket (82 KiB with permessage-deflate); SQLite and PostgreSQL
+alike. Smaller levels had p99 spikes of 70-400 ms in some runs, with the
+machine busy; notify does not grow with the sockets held. Where the time
+goes (py-spy on the server): the event loop is mostly idle; a join waits on
+two trips to the database in the thread pool, reading the link
+(``_identify``) and writing the ``meeting.joined`` audit entry, which the
+room awaits before it sends ``joined`` and the host's ``participant``; on
+SQLite every session takes BEGIN IMMEDIATE, so those trips queue behind each
+other's commits.
 """
 
 from __future__ import annotations
@@ -209,6 +223,7 @@ async def measure(server: Server) -> None:
                 return
             opened = time.monotonic() - started
             await asyncio.sleep(2)  # the joins' audit entries are written
+            print(f"sockets={level} open; probing", file=sys.stderr, flush=True)
             samples = await probe(server, bookings, hosts, level)
             kib = (rss_kib(pid) - baseline) / level
             print(

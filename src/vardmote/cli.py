@@ -65,6 +65,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         # websockets refuses a frame over this from its header (close 1009), before reading its
         # payload; the protocol's own limit is the same 64 KiB (vardmote.rooms.messages).
         ws_max_size=MAX_FRAME_BYTES,
+        # No permessage-deflate: it halves the memory an idle WebSocket takes (bench/lobby_load.py:
+        # about 82 KiB a socket with it, 41 without), and one compression context per connection
+        # would mix secrets (resume tokens) with text others choose (names, chat).
+        ws_per_message_deflate=False,
     )
     return 0
 

@@ -1,7 +1,7 @@
 """Bounds on the signalling WebSocket, through the real protocol against ``vardmote serve``.
 
 The server (with its Janus: without media there is no live meeting to wait
-in) runs with small bounds: a lobby of 3, 8 connections per address, 2 s to
+in) runs with small bounds: a lobby of 3, 8 connections per address, 3 s to
 send ``join``. Each test shows one bound answering in Swedish with its close
 code, and that the connection's neighbours go on: a frame announced at 16 MiB
 is closed by the WebSocket layer before its payload is sent (1009), a socket
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.media
 
 LOBBY_LIMIT = 3
 CONNECTIONS_PER_ADDRESS = 8
-JOIN_DEADLINE_SECONDS = 2
+JOIN_DEADLINE_SECONDS = 3
 
 server = servers.server_fixture(
     "bounds",
@@ -163,7 +163,7 @@ async def test_a_flood_of_frames_is_refused_then_closed(server: Server, meeting:
     async with people(server, meeting, "") as room:
         guest = await room.guest()
         neighbour = await room.guest("Maria")
-        for _ in range(MESSAGE_BURST + REFUSALS_BEFORE_CLOSE + 40):
+        for _ in range(MESSAGE_BURST + REFUSALS_BEFORE_CLOSE + 250):
             try:
                 await guest.send({"type": "raise_hand"})
             except websockets.ConnectionClosed:
@@ -173,7 +173,7 @@ async def test_a_flood_of_frames_is_refused_then_closed(server: Server, meeting:
         limited = guest.errors("rate_limited")
         assert limited[0]["message"] == texts.RATE_LIMITED
         assert limited[-1]["message"] == texts.FLOODING
-        assert len(guest.errors("not_admitted")) >= MESSAGE_BURST
+        assert len(guest.errors("not_admitted")) >= MESSAGE_BURST - 1  # the join took one
         await neighbour.send({"type": "raise_hand"})
         await neighbour.wait_error("not_admitted")
 
