@@ -15,21 +15,13 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Page, Playwright, expect
 
+from name_texts import INVISIBLE, LOOKS_LIKE_ROLE
 from servers import Server, book_protected_meeting
 
 from .axe import assert_accessible
 from .conftest import NewContext
 from .test_meeting_controls import _admit, _guest_asks_to_join, _host_joins, _row
 from .test_meeting_pages import _context, _phone
-
-INVISIBLE = (
-    "Namnet innehåller tecken som inte syns, till exempel osynliga mellanrum eller tecken som "
-    "vänder skrivriktningen. Skriv ditt namn med vanliga bokstäver."
-)
-LOOKS_LIKE_ROLE = (
-    "Namnet får inte se ut som en roll i mötet, till exempel ”mötesorganisatör”, ”värd” eller "
-    "”vårdpersonal”. Skriv bara ditt namn."
-)
 
 
 @pytest.fixture

@@ -6,19 +6,11 @@ import json
 
 import pytest
 
+from name_texts import INVISIBLE, LOOKS_LIKE_ROLE
 from vardmote.lib.text import has_invisible_characters, skeleton
 from vardmote.rooms import messages as m
 from vardmote.rooms import names, texts
 from vardmote.rooms.errors import ErrorCode, ProtocolError
-
-INVISIBLE = (
-    "Namnet innehåller tecken som inte syns, till exempel osynliga mellanrum eller tecken som "
-    "vänder skrivriktningen. Skriv ditt namn med vanliga bokstäver."
-)
-LOOKS_LIKE_ROLE = (
-    "Namnet får inte se ut som en roll i mötet, till exempel ”mötesorganisatör”, ”värd” eller "
-    "”vårdpersonal”. Skriv bara ditt namn."
-)
 
 
 def test_the_refusals_read_as_the_guest_is_shown_them() -> None:

@@ -19,19 +19,11 @@ from starlette.testclient import WebSocketTestSession
 
 from booking_helpers import book
 from conftest import bearer
+from name_texts import INVISIBLE, LOOKS_LIKE_ROLE
 from vardmote.accounts.models import User
 from vardmote.app import create_app
 from vardmote.context import Context
 from vardmote.settings import JanusNodeSetting, Secret
-
-INVISIBLE = (
-    "Namnet innehåller tecken som inte syns, till exempel osynliga mellanrum eller tecken som "
-    "vänder skrivriktningen. Skriv ditt namn med vanliga bokstäver."
-)
-LOOKS_LIKE_ROLE = (
-    "Namnet får inte se ut som en roll i mötet, till exempel ”mötesorganisatör”, ”värd” eller "
-    "”vårdpersonal”. Skriv bara ditt namn."
-)
 
 
 @pytest.fixture
