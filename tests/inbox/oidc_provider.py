@@ -11,6 +11,7 @@ show that Vårdmöte refuses such a token; ``seen`` keeps what the token endpoin
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import secrets
 import threading
@@ -30,6 +31,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from machine import free_tcp_port
+from vardmote.settings import Secret, Settings
 
 CLIENT_ID = "vardmote-inkorg"
 CLIENT_SECRET = "hemligt-klientlösen:&="
@@ -168,3 +170,13 @@ def running_provider() -> Iterator[Provider]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def signing_in_with(settings: Settings, provider: Provider) -> Settings:
+    """signing_in_with is settings with provider as the patients' e-identification (this client)."""
+    return dataclasses.replace(
+        settings,
+        patient_oidc_issuer=provider.issuer,
+        patient_oidc_client_id=CLIENT_ID,
+        patient_oidc_client_secret=Secret(CLIENT_SECRET),
+    )

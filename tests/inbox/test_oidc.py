@@ -19,7 +19,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from inbox_helpers import text_of
-from oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider, running_provider
+from oidc_provider import CLIENT_ID, Provider, running_provider, signing_in_with
 from sqlalchemy import select
 
 from booking_helpers import count
@@ -28,7 +28,7 @@ from vardmote.app import create_app
 from vardmote.audit.models import AuditEntry
 from vardmote.context import Context
 from vardmote.patients.models import Patient, PatientSession
-from vardmote.settings import Secret, Settings
+from vardmote.settings import Settings
 
 RESTART = "Inloggningen kunde inte slutföras. Börja om och logga in igen."
 NO_NUMBER = "Inloggningen gav inget giltigt personnummer."
@@ -43,12 +43,7 @@ def provider() -> Iterator[Provider]:
 @pytest.fixture
 def settings(settings: Settings, provider: Provider) -> Settings:
     """settings are production settings (demo off) with the test provider as the e-identification."""
-    return dataclasses.replace(
-        settings,
-        patient_oidc_issuer=provider.issuer,
-        patient_oidc_client_id=CLIENT_ID,
-        patient_oidc_client_secret=Secret(CLIENT_SECRET),
-    )
+    return signing_in_with(settings, provider)
 
 
 @contextmanager

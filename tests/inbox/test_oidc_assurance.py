@@ -12,13 +12,13 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from inbox_helpers import text_of
-from oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider, running_provider
+from oidc_provider import Provider, running_provider, signing_in_with
 
 from booking_helpers import count
 from vardmote.app import create_app
 from vardmote.context import Context
 from vardmote.patients.models import Patient, PatientSession
-from vardmote.settings import LOA3, Secret, Settings, load_settings
+from vardmote.settings import LOA3, Settings, load_settings
 
 LOA2 = "http://id.elegnamnden.se/loa/1.0/loa2"
 LOA4 = "http://id.elegnamnden.se/loa/1.0/loa4"
@@ -33,12 +33,8 @@ def provider() -> Iterator[Provider]:
 
 @pytest.fixture
 def settings(settings: Settings, provider: Provider) -> Settings:
-    return dataclasses.replace(
-        settings,
-        patient_oidc_issuer=provider.issuer,
-        patient_oidc_client_id=CLIENT_ID,
-        patient_oidc_client_secret=Secret(CLIENT_SECRET),
-    )
+    """settings have the test provider as the e-identification."""
+    return signing_in_with(settings, provider)
 
 
 def _sign_in(client: TestClient) -> httpx.Response:
