@@ -283,6 +283,7 @@ def _running(
         VARDMOTE_PORT=str(port),
         VARDMOTE_JANUS_WS_PORT=str(janus_port),
         VARDMOTE_DATABASE_URL=database_url,
+        VARDMOTE_TURN="off",  # no relay unless the test's env asks for one (tests/media/test_relay.py)
     )
     environment["VARDMOTE_MEDIA"] = "1" if media else "0"  # on by default in vardmote
     if media:

@@ -19,12 +19,16 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 LOA3 = "http://id.elegnamnden.se/loa/1.0/loa3"
 """The Swedish assurance level 3 (tillitsnivå 3) of an e-identification, as OpenID Connect's ``acr``."""
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+TurnMode = Literal["embedded", "external", "off"]
+"""How browsers get a relay (VARDMOTE_TURN): vardmote's own coturn, the region's, or none."""
 
 
 def _default_vendor_dir() -> Path | None:
@@ -139,6 +143,55 @@ class Settings:
     """Janus ``reclaim_session_timeout``: seconds a session outlives its connection to
     vardmote (counted from its last keepalive), for another vardmote to claim; 0: none."""
 
+    janus_nat_1_1: tuple[str, ...] = ()
+    """Janus ``nat_1_1_mapping``: the public address(es) of the embedded Janus behind a 1:1 NAT,
+    offered as candidates beside the private ones (``keep_private_host``). Empty: none."""
+
+    janus_ice_tcp: bool = False
+    """Janus ``ice_tcp`` (with ``ice_lite``, which it needs): the embedded Janus also takes ICE
+    over TCP, for networks that let no UDP through."""
+
+    turn: TurnMode = "embedded"
+    """The relay (TURN) browsers get when no direct path works: ``embedded`` (vardmote starts and
+    watches its own coturn), ``external`` (the region's coturn servers) or ``off``."""
+
+    turn_urls: tuple[str, ...] = ()
+    """``turn:``/``turns:`` URLs browsers get; required for external, made from turn_address and
+    the ports for embedded when empty."""
+
+    turn_secret: Secret = field(default_factory=lambda: Secret(""))
+    """coturn's ``static-auth-secret``; required for external, made in var_dir/coturn for embedded."""
+
+    turn_address: str = ""
+    """IPv4 address the embedded coturn listens and relays on; empty: the embedded Janus's ICE
+    address (an IPv4 address in janus_ice_interfaces), else 127.0.0.1."""
+
+    turn_port: int = 3478
+    """Port of the embedded coturn, UDP and TCP."""
+
+    turn_tls_port: int = 5349
+    """TLS port of the embedded coturn (``turns:``); 0 means no TLS listener."""
+
+    turn_relay_ports: tuple[int, int] = (49160, 49999)
+    """UDP port range of the embedded coturn's relayed addresses."""
+
+    turn_tls_cert: Path | None = None
+    """PEM certificate (chain) of the embedded coturn's TLS listener; None: a self-signed one made
+    in var_dir/coturn."""
+
+    turn_tls_key: Path | None = None
+    """PEM private key of turn_tls_cert."""
+
+    turn_allowed_peers: tuple[str, ...] = ()
+    """Addresses the embedded relay may send to (the Janus nodes); every other private address is
+    denied. Empty: the embedded Janus's ICE address(es)."""
+
+    turn_credential_seconds: int = 3600
+    """Seconds a relay credential lasts beyond the meeting's booked end (and at least from now)."""
+
+    turn_binary: str = "turnserver"
+    """The coturn executable of the embedded relay (Debian package ``coturn``)."""
+
     redis_url: str = ""
     """Redis (``redis://host:port/db``) shared by several vardmote processes: the live meetings
     and the event bus go through it (docs/operations.md, "Scaling out"). Empty: one process,
@@ -245,6 +298,37 @@ class Settings:
         if self.public_url:
             return self.public_url.rstrip("/")
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def janus_ice_addresses(self) -> tuple[str, ...]:
+        """janus_ice_addresses are the IPv4 addresses named in janus_ice_interfaces (not
+        interface names or prefixes), in order."""
+        found: list[str] = []
+        for item in self.janus_ice_interfaces.split(","):
+            try:
+                address = ipaddress.ip_address(item.strip())
+            except ValueError:
+                continue
+            if address.version == 4:
+                found.append(str(address))
+        return tuple(found)
+
+    @property
+    def effective_turn_address(self) -> str:
+        """effective_turn_address is turn_address, else the embedded Janus's first ICE address,
+        else 127.0.0.1."""
+        if self.turn_address:
+            return self.turn_address
+        addresses = self.janus_ice_addresses
+        return addresses[0] if addresses else "127.0.0.1"
+
+    @property
+    def effective_turn_allowed_peers(self) -> tuple[str, ...]:
+        """effective_turn_allowed_peers is turn_allowed_peers, else the embedded Janus's ICE
+        address(es), else the relay's own address (Janus beside it on that address)."""
+        if self.turn_allowed_peers:
+            return self.turn_allowed_peers
+        return self.janus_ice_addresses or (self.effective_turn_address,)
 
     @property
     def effective_outbox_dir(self) -> Path:
@@ -367,6 +451,103 @@ def _janus_nodes(env: Mapping[str, str]) -> tuple[JanusNodeSetting, ...]:
     return tuple(JanusNodeSetting(url, Secret(api_secret), Secret(admin_key)) for url in urls)
 
 
+def check_turn_url(url: str, variable: str) -> None:
+    """check_turn_url raises SettingsError, naming variable, unless url is a TURN URL browsers
+    take: ``turn:`` or ``turns:``, a host (name, IPv4 or [IPv6]), an optional port and an optional
+    ``?transport=udp|tcp`` (``turns:`` only over TCP), nothing else."""
+    scheme, colon, rest = url.partition(":")
+    if not colon or scheme not in ("turn", "turns"):
+        raise SettingsError(f"{variable} must hold turn: or turns: URLs, got {url!r}")
+    where, question, query = rest.partition("?")
+    if question:
+        key, equals, transport = query.partition("=")
+        if key != "transport" or not equals or transport not in ("udp", "tcp"):
+            raise SettingsError(
+                f"{variable}: only ?transport=udp or ?transport=tcp may follow the port, got {url!r}"
+            )
+        if scheme == "turns" and transport == "udp":
+            raise SettingsError(f"{variable}: turns: (TLS) works over TCP only, got {url!r}")
+    if where.startswith("["):
+        host, bracket, port = where[1:].partition("]")
+        if not bracket:
+            raise SettingsError(f"{variable}: an IPv6 address needs its closing ], got {url!r}")
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise SettingsError(f"{variable}: {host!r} is not an IPv6 address, in {url!r}") from None
+        if port and not port.startswith(":"):
+            raise SettingsError(f"{variable}: a port follows the address after a colon, got {url!r}")
+        port = port[1:] if port else ""
+    else:
+        host, _, port = where.partition(":")
+        labels = host.split(".")
+        if not host or any(
+            not label or len(label) > 63 or not all(c.isalnum() or c == "-" for c in label)
+            for label in labels
+        ):
+            raise SettingsError(f"{variable}: a host name or address must follow {scheme}:, got {url!r}")
+    if port and not (port.isdigit() and 1 <= int(port) <= 65535):
+        raise SettingsError(f"{variable}: the port must be 1-65535, got {url!r}")
+    if where.endswith(":"):
+        raise SettingsError(f"{variable}: the port is missing after the colon, got {url!r}")
+
+
+def _turn(env: Mapping[str, str]) -> tuple[TurnMode, tuple[str, ...], Secret]:
+    """_turn reads VARDMOTE_TURN, VARDMOTE_TURN_URLS and VARDMOTE_TURN_SECRET(_FILE): external needs
+    URLs and the secret; a secret shorter than 16 bytes is refused."""
+    raw = (_read(env, "TURN") or Settings.turn).lower()
+    if raw not in ("embedded", "external", "off"):
+        raise SettingsError(f"VARDMOTE_TURN must be embedded, external or off, got {raw!r}")
+    mode: TurnMode = "embedded" if raw == "embedded" else "external" if raw == "external" else "off"
+    urls = tuple((_read(env, "TURN_URLS") or "").split())
+    for url in urls:
+        check_turn_url(url, "VARDMOTE_TURN_URLS")
+    secret = _read_secret(env, "TURN_SECRET") or ""
+    if secret and len(secret.encode()) < 16:
+        raise SettingsError("VARDMOTE_TURN_SECRET must be at least 16 bytes long")
+    if mode == "external" and not (urls and secret):
+        raise SettingsError("VARDMOTE_TURN=external needs VARDMOTE_TURN_URLS and VARDMOTE_TURN_SECRET")
+    return mode, urls, Secret(secret)
+
+
+def _ipv4(env: Mapping[str, str], name: str) -> str:
+    """_ipv4 reads one IPv4 address (empty when unset)."""
+    raw = _read(env, name)
+    if raw is None:
+        return ""
+    try:
+        return str(ipaddress.IPv4Address(raw.strip()))
+    except ValueError:
+        raise SettingsError(f"VARDMOTE_{name} must be an IPv4 address like 192.0.2.10, got {raw!r}") from None
+
+
+def _addresses(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """_addresses reads IP addresses separated by spaces or commas."""
+    raw = _read(env, name)
+    if raw is None:
+        return ()
+    found: list[str] = []
+    for item in raw.replace(",", " ").split():
+        try:
+            found.append(str(ipaddress.ip_address(item)))
+        except ValueError:
+            raise SettingsError(
+                f"VARDMOTE_{name} must hold IP addresses separated by spaces, got {item!r}"
+            ) from None
+    return tuple(found)
+
+
+def _pem_pair(env: Mapping[str, str]) -> tuple[Path | None, Path | None]:
+    """_pem_pair reads VARDMOTE_TURN_TLS_CERT and VARDMOTE_TURN_TLS_KEY: both or neither, readable files."""
+    cert, key = _read(env, "TURN_TLS_CERT"), _read(env, "TURN_TLS_KEY")
+    if (cert is None) != (key is None):
+        raise SettingsError("VARDMOTE_TURN_TLS_CERT and VARDMOTE_TURN_TLS_KEY must be given together")
+    for name, value in (("TURN_TLS_CERT", cert), ("TURN_TLS_KEY", key)):
+        if value is not None and not Path(value).is_file():
+            raise SettingsError(f"VARDMOTE_{name}={value!r} is not a file")
+    return (Path(cert) if cert else None), (Path(key) if key else None)
+
+
 def _redis_url(env: Mapping[str, str], default: str) -> str:
     """_redis_url reads VARDMOTE_REDIS_URL (redis://, rediss:// or unix://)."""
     raw = _read(env, "REDIS_URL")
@@ -473,6 +654,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     smtp_username, smtp_password, smtp_starttls, mail_from = _smtp(env)
     outbox_dir = _read(env, "OUTBOX_DIR")
     oidc_issuer, oidc_client_id, oidc_client_secret = _patient_oidc(env)
+    turn, turn_urls, turn_secret = _turn(env)
+    turn_tls_cert, turn_tls_key = _pem_pair(env)
+    turn_port = _int(env, "TURN_PORT", defaults.turn_port, 1, 65535)
+    turn_tls_port = _int(env, "TURN_TLS_PORT", defaults.turn_tls_port, 0, 65535)
+    if turn_tls_port == turn_port:
+        raise SettingsError(f"VARDMOTE_TURN_TLS_PORT must differ from VARDMOTE_TURN_PORT ({turn_port})")
     return Settings(
         var_dir=Path(_read(env, "VAR_DIR") or defaults.var_dir),
         database_url=database_url,
@@ -495,6 +682,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         janus_rtp_ports=_port_range(env, "JANUS_RTP_PORTS", defaults.janus_rtp_ports),
         janus_ice_interfaces=_read(env, "JANUS_ICE_INTERFACES") or defaults.janus_ice_interfaces,
         janus_reclaim_seconds=_int(env, "JANUS_RECLAIM_SECONDS", defaults.janus_reclaim_seconds, 0, 3600),
+        janus_nat_1_1=_addresses(env, "JANUS_NAT_1_1"),
+        janus_ice_tcp=_bool(env, "JANUS_ICE_TCP", defaults.janus_ice_tcp),
+        turn=turn,
+        turn_urls=turn_urls,
+        turn_secret=turn_secret,
+        turn_address=_ipv4(env, "TURN_ADDRESS"),
+        turn_port=turn_port,
+        turn_tls_port=turn_tls_port,
+        turn_relay_ports=_port_range(env, "TURN_RELAY_PORTS", defaults.turn_relay_ports),
+        turn_tls_cert=turn_tls_cert,
+        turn_tls_key=turn_tls_key,
+        turn_allowed_peers=_addresses(env, "TURN_ALLOWED_PEERS"),
+        turn_credential_seconds=_int(
+            env, "TURN_CREDENTIAL_SECONDS", defaults.turn_credential_seconds, 60, 7 * 24 * 3600
+        ),
+        turn_binary=_read(env, "TURN_BINARY") or defaults.turn_binary,
         redis_url=redis_url,
         host_left_seconds=_int(env, "HOST_LEFT_SECONDS", defaults.host_left_seconds, 1, 3600),
         reconnect_seconds=_int(env, "RECONNECT_SECONDS", defaults.reconnect_seconds, 1, 600),
