@@ -12,7 +12,8 @@ The rules it owns:
   (:meth:`MediaPlane.abandon`); Janus keeps a session whose connection went
   away for ``reclaim_session_timeout`` seconds (see :mod:`vardmote.media.janus`).
 
-:meth:`MediaPlane.node_up` answers ``/healthz``. This is I/O (WebSockets to
+:meth:`MediaPlane.node_up` answers ``/healthz``. :attr:`MediaPlane.relay` is the TURN relay
+the rooms hand to browsers (None: none). This is I/O (WebSockets to
 Janus); the rooms reach it only through :mod:`vardmote.rooms.live`.
 """
 
@@ -23,6 +24,7 @@ import contextlib
 
 from vardmote.media.janus import JanusClient, JanusException, JanusSession
 from vardmote.media.placement import JanusNode, Placement
+from vardmote.media.relay_access import RelayAccess
 
 MEETING_KEEPALIVE_SECONDS = 10.0
 """Keepalive of a meeting's own session. Janus counts reclaim_session_timeout from a session's
@@ -33,8 +35,10 @@ this interval to claim it (at least 20 s with the default 30)."""
 class MediaPlane:
     """MediaPlane keeps one Janus connection per node, and a shared session on each."""
 
-    def __init__(self, placement: Placement) -> None:
+    def __init__(self, placement: Placement, *, relay: RelayAccess | None = None) -> None:
         self.placement = placement
+        self.relay = relay
+        """relay is the TURN relay browsers are given (vardmote.media.relay_access); None: no relay."""
         self._sessions: dict[str, JanusSession] = {}
         self._clients: dict[str, JanusClient] = {}
         self._lock = asyncio.Lock()
