@@ -48,6 +48,8 @@ touches the machine's own network.
 from __future__ import annotations
 
 import os
+import random
+import socket
 import stat
 import subprocess
 import time
@@ -57,6 +59,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import netns
+from machine import free_tcp_port
 
 PREFIX = "vardmote-patient-"
 CLINIC_ADDRESS = "10.204.0.1"
@@ -94,13 +97,33 @@ table inet {TABLE} {{
 """
 
 
+def udp_only_to_rules(ports: Iterable[int]) -> str:
+    """udp_only_to_rules is the ruleset of a network that drops UDP out of the patient side
+    except to ports (TURN's, say): the browser reaches the relay over UDP but not Janus
+    directly, so its media is relayed over UDP (bench/relay.py)."""
+    listed = ", ".join(str(p) for p in _ports(ports, "udp_only_to_rules"))
+    return f"""
+table inet {TABLE} {{
+    chain output {{
+        type filter hook output priority filter; policy accept;
+        oifname "{PATIENT_END}" udp dport {{ {listed} }} accept
+        oifname "{PATIENT_END}" meta l4proto udp drop
+    }}
+}}
+"""
+
+
+def _ports(ports: Iterable[int], what: str) -> list[int]:
+    allowed = sorted(set(ports))
+    if not allowed or any(not 0 < p < 65536 for p in allowed):
+        raise ValueError(f"{what} needs ports between 1 and 65535, got {allowed}")
+    return allowed
+
+
 def only_tcp_rules(ports: Iterable[int]) -> str:
     """only_tcp_rules is the ruleset of a network that lets out new TCP connections to ports
     only (and whatever belongs to a connection already let through): a locked-down workplace."""
-    allowed = sorted(set(ports))
-    if not allowed or any(not 0 < p < 65536 for p in allowed):
-        raise ValueError(f"only_tcp_rules needs TCP ports between 1 and 65535, got {allowed}")
-    listed = ", ".join(str(p) for p in allowed)
+    listed = ", ".join(str(p) for p in _ports(ports, "only_tcp_rules"))
     return f"""
 table inet {TABLE} {{
     chain output {{
@@ -139,6 +162,11 @@ class PatientNetwork:
     def block_udp(self) -> None:
         """block_udp drops every UDP datagram the patient sends (udp_blocked_rules)."""
         self.apply(udp_blocked_rules())
+
+    def allow_udp_only_to(self, *ports: int) -> None:
+        """allow_udp_only_to drops every UDP datagram the patient sends except to ports
+        (udp_only_to_rules); TCP is left alone."""
+        self.apply(udp_only_to_rules(ports))
 
     def allow_only_tcp_to(self, *ports: int) -> None:
         """allow_only_tcp_to lets out only TCP connections to ports (only_tcp_rules)."""
@@ -191,6 +219,34 @@ def patient_chromium_args(
     if trust_any_certificate:
         args.append("--ignore-certificate-errors")
     return args
+
+
+def free_udp_ports(count: int, *, low: int = 40000, high: int = 48000) -> tuple[int, int]:
+    """free_udp_ports picks count consecutive UDP ports between low and high that are free on
+    the clinic's side now (for a relay's port range; away from tests/machine.py's RTP blocks)."""
+    for _ in range(50):
+        start = random.randrange(low, high - count)
+        if all(_udp_free(p) for p in range(start, start + count)):
+            return start, start + count - 1
+    raise FirewallError(f"no {count} free UDP ports in a row between {low} and {high}")
+
+
+def free_port_pair() -> int:
+    """free_port_pair is a port free for both TCP and UDP (a TURN listener takes both)."""
+    for _ in range(50):
+        port = free_tcp_port()
+        if _udp_free(port):
+            return port
+    raise FirewallError("no port free for both TCP and UDP")
+
+
+def _udp_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
 
 
 def _alive(pid: int) -> bool:

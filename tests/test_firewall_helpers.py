@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import firewall
-from firewall import CLINIC_ADDRESS, PatientNetwork, only_tcp_rules, patient_network
+from firewall import CLINIC_ADDRESS, PatientNetwork, only_tcp_rules, patient_network, udp_only_to_rules
 from netns import NETNS_DIR
 
 # Run in the patient namespace: sends one UDP datagram, or connects over TCP, to the clinic
@@ -130,13 +130,33 @@ def test_only_tcp_to_a_port_lets_that_port_through_and_nothing_else(
     assert not clinic.datagram_arrived()
 
 
+def test_udp_only_to_a_port_lets_udp_to_that_port_through_and_tcp_anywhere(
+    network: PatientNetwork, clinic: Clinic
+) -> None:
+    other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    other.bind((CLINIC_ADDRESS, 0))
+    other.settimeout(1.0)
+    try:
+        network.allow_udp_only_to(clinic.port(clinic.udp))
+        _probe(network, "udp", clinic.port(other))
+        with pytest.raises(TimeoutError):
+            other.recv(64)
+        _probe(network, "udp", clinic.port(clinic.udp))
+        assert clinic.datagram_arrived()
+        assert _probe(network, "tcp", clinic.port(clinic.other_tcp)) == "connected"
+    finally:
+        other.close()
+
+
 @pytest.mark.parametrize(
     "ports",
     [pytest.param([], id="none"), pytest.param([0], id="zero"), pytest.param([65536], id="too-high")],
 )
 def test_only_tcp_rules_refuse_ports_that_are_no_ports(ports: list[int]) -> None:
-    with pytest.raises(ValueError, match="only_tcp_rules needs TCP ports between 1 and 65535"):
+    with pytest.raises(ValueError, match="only_tcp_rules needs ports between 1 and 65535"):
         only_tcp_rules(ports)
+    with pytest.raises(ValueError, match="udp_only_to_rules needs ports between 1 and 65535"):
+        udp_only_to_rules(ports)
 
 
 def test_a_cut_link_carries_nothing_until_it_is_up_again(network: PatientNetwork, clinic: Clinic) -> None:
