@@ -9,7 +9,7 @@ from typing import Any
 
 from vardmote.meetings.types import DEFAULT_TYPES
 from vardmote.rooms import messages
-from vardmote.rooms.effects import Audit, CloseConnection, Effect, Send, SendError
+from vardmote.rooms.effects import Audit, CloseConnection, Effect, Send, SendError, SendWithIceServers
 from vardmote.rooms.participant import Device, Identity, LinkHolder, Staff
 from vardmote.rooms.policy import RoomPolicy
 from vardmote.rooms.room import Room
@@ -104,6 +104,8 @@ def to(effects: list[Effect], who: Person | str, kind: str | None = None) -> lis
     for e in effects:
         if isinstance(e, Send) and conn in e.to:
             sent.append(dict(e.message))
+        if isinstance(e, SendWithIceServers) and e.to == conn:
+            sent.append(dict(e.message))  # the glue adds ice_servers (rooms.network)
         if isinstance(e, SendError) and e.to == conn:
             sent.append(e.as_message())
     return [msg for msg in sent if kind is None or msg["type"] == kind]

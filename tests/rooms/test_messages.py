@@ -64,6 +64,7 @@ def test_every_message_type_has_a_request_type() -> None:
 def _minimal(kind: str) -> dict[str, Any]:
     fields: dict[str, Any] = {"pc": "publisher", "sdp": SDP, "candidate": None, "participant": "p1"}
     fields |= {"camera": True, "microphone": True, "text": "x", "allowed": True}
+    fields |= {"state": "connected", "path": None, "quality": "good"}
     return {"type": kind, **fields}
 
 

@@ -32,7 +32,7 @@ from room_helpers import (
     to,
 )
 
-from vardmote.rooms import booking_changes
+from vardmote.rooms import booking_changes, snapshot
 from vardmote.rooms.effects import Effect
 from vardmote.rooms.host_left import HostLeftCountdown
 from vardmote.rooms.participant import Device, LinkHolder, Participant, Staff
@@ -509,7 +509,8 @@ def test_a_snapshot_holds_every_field_of_a_room() -> None:
     }
     assert set(vars(HostLeftCountdown(1))) == {"seconds", "since"}
     participant = next(iter(meeting.saved()["participants"]))
-    assert set(participant) == {f.name for f in dataclasses.fields(Participant)}
+    # The connection report is left out on purpose (snapshot.NOT_SAVED; tests/rooms/test_network_*).
+    assert set(participant) == {f.name for f in dataclasses.fields(Participant)} - set(snapshot.NOT_SAVED)
     identity_fields = {
         "staff": {f.name for f in dataclasses.fields(Staff)},
         "link": {f.name for f in dataclasses.fields(LinkHolder)},
@@ -634,7 +635,14 @@ def test_a_refused_join_on_a_restored_locked_room_is_refused_alike() -> None:
     assert errors(effects)
 
 
-@pytest.mark.parametrize("flag", [f.name for f in dataclasses.fields(Participant) if f.type == "bool"])
+@pytest.mark.parametrize(
+    "flag",
+    [
+        f.name
+        for f in dataclasses.fields(Participant)
+        if f.type == "bool" and f.name not in snapshot.NOT_SAVED
+    ],
+)
 def test_every_flag_of_a_participant_comes_back(flag: str) -> None:
     meeting = with_media()
     for value in (True, False):

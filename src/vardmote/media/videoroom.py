@@ -429,3 +429,14 @@ async def update(
         body["unsubscribe"] = drop
     data, offer = await handle.message(body)
     return _subscription(data, offer)
+
+
+async def restart_subscription(handle: JanusHandle) -> Subscription:
+    """restart_subscription asks Janus for a new offer on a subscriber that restarts ICE
+    (``configure`` with ``restart``): new ICE credentials, the same streams. Answer it with
+    :func:`start`, as any subscriber offer. Janus lists the streams in its answer when it has
+    them; otherwise the subscription's streams are as they were."""
+    data, offer = await handle.message({"request": "configure", "restart": True})
+    if offer is None:
+        raise JanusError(0, f"Janus answered an ICE restart without an offer: {data}")
+    return _subscription(data, offer)

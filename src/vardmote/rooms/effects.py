@@ -65,6 +65,18 @@ class SendError:
 
 
 @dataclass(frozen=True)
+class SendWithIceServers:
+    """SendWithIceServers sends message to an admitted participant's connection with
+    ``ice_servers`` added: relay credentials the glue makes for that participant (``[]`` when
+    the service has no relay). The room holds no secret and reads no clock, so it never makes
+    them itself; and it asks for them only for the admitted, never for the lobby."""
+
+    to: ConnId
+    participant_id: str
+    message: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class CloseConnection:
     """CloseConnection closes a connection once the messages before it are sent."""
 
@@ -100,6 +112,14 @@ class JanusCandidate:
     participant_id: str
     pc: Pc
     candidate: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True)
+class JanusRestartIce:
+    """JanusRestartIce asks Janus for a subscriber offer that restarts ICE (VideoRoom
+    ``configure`` with ``restart``); it goes to the browser as the usual subscriber ``offer``."""
+
+    participant_id: str
 
 
 @dataclass(frozen=True)
@@ -158,11 +178,13 @@ class Audit:
 
 Effect = (
     Send
+    | SendWithIceServers
     | SendError
     | CloseConnection
     | JanusOffer
     | JanusAnswer
     | JanusCandidate
+    | JanusRestartIce
     | JanusMute
     | JanusUnpublish
     | JanusDetach

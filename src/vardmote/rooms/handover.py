@@ -80,7 +80,7 @@ def resume_with_media(room: Room, p: Participant, conn: ConnId, now: float) -> l
     room.remember_conn(conn, p)
     effects.append(Audit("meeting.resumed", p.actor, {"participant": p.id, "state": str(p.state)}))
     joined = {**room.joined_message(p, resumed=True), "media_kept": True}
-    effects.append(Send((conn,), joined))
+    effects.append(room.to_participant(p, joined))
     if room.host_left.running and not p.is_host:
         effects.append(Send((conn,), host_left_message(room.host_left.seconds_left(now))))
     effects += room.announce(p, before)

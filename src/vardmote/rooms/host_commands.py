@@ -88,7 +88,7 @@ def admit(room: Room, host: Participant, command: m.Admit, now: float) -> Effect
     target.state = State.ADMITTED
     effects: Effects = [Audit("meeting.admitted", host.actor, {"participant": target.actor})]
     if target.conn is not None:
-        effects.append(Send((target.conn,), {"type": "admitted", **room.snapshot(target)}))
+        effects.append(room.to_participant(target, {"type": "admitted", **room.snapshot(target)}))
     return effects + room.announce(target, before) + room.sync(now)
 
 

@@ -23,8 +23,11 @@ again.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as dt
+import hashlib
+import hmac
 import logging
 import re
 import time
@@ -49,9 +52,11 @@ from vardmote.rooms.effects import (
     JanusDetach,
     JanusMute,
     JanusOffer,
+    JanusRestartIce,
     JanusUnpublish,
     Send,
     SendError,
+    SendWithIceServers,
     SetSubscriptions,
     StreamKind,
 )
@@ -63,6 +68,7 @@ from vardmote.rooms.room import Room
 log = logging.getLogger("vardmote.live")
 
 _MID = re.compile(r"^a=mid:(\S+)", re.MULTILINE)
+_MEDIA_SECTION = re.compile(r"^m=(audio|video) ", re.MULTILINE)
 _KINDS: dict[str, StreamKind] = {"publisher": "camera", "screen": "screen"}
 _JANUS_GONE = frozenset({"closed", "timeout"})
 """Handle events that mean Janus itself is gone (the connection or the session), not one PC."""
@@ -97,6 +103,25 @@ def audio_mids(sdp: str) -> list[str]:
         if section.startswith("m=audio ") and found is not None:
             mids.append(found.group(1))
     return mids
+
+
+def media_mids(sdp: str) -> list[str]:
+    """media_mids lists the mid of every audio and video m-line of an offer, in order (not a
+    data channel's): what Janus tells in its ``media`` events whether it receives."""
+    mids = []
+    for section in re.split(r"^(?=m=)", sdp, flags=re.MULTILINE)[1:]:
+        found = _MID.search(section)
+        if _MEDIA_SECTION.match(section) and found is not None:
+            mids.append(found.group(1))
+    return mids
+
+
+def relay_holder(key: str, meeting_id: str, participant_id: str) -> str:
+    """relay_holder is the opaque name relay credentials are made out to (coturn logs it): a short
+    HMAC of the meeting and the participant keyed with the relay's secret, so that it names
+    neither the person nor the meeting to whoever reads coturn's log, and differs per meeting."""
+    digest = hmac.new(key.encode(), f"{meeting_id}\0{participant_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:12]).decode()
 
 
 def parse_feed_id(value: str) -> tuple[str, StreamKind] | None:
@@ -139,6 +164,12 @@ class _Media:
     mute silences every one of them."""
     subscribed: set[str] = field(default_factory=set)
     published: set[str] = field(default_factory=set)
+    streams: tuple[vr.SubscribedStream, ...] = ()
+    """The subscriber's streams as Janus last listed them (an ICE restart's offer may not)."""
+    camera_mids: list[str] = field(default_factory=list)
+    """The audio and video mids of the camera publisher's last offer."""
+    receiving: dict[str, bool] = field(default_factory=dict)
+    """Whether Janus receives on each of them, as its ``media`` events last said."""
 
 
 def _saved_audio_mids(saved: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -164,6 +195,7 @@ class LiveMeeting:
         host_left_seconds: int,
         reconnect_seconds: int,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         lobby_limit: int | None = None,
     ) -> None:
         self.meeting_id = meeting_id
@@ -179,6 +211,7 @@ class LiveMeeting:
         self._plane = plane
         self._audit = audit
         self._clock = clock
+        self._wall_clock = wall_clock
         self._node = plane.placement.node_for(meeting_id)
         self._conns: dict[ConnId, Connection] = {}
         self._media: dict[str, _Media] = {}
@@ -451,6 +484,10 @@ class LiveMeeting:
                     connection = self._conns.get(conn)
                     if connection is not None:
                         await connection.send(message)
+            case SendWithIceServers(to=to, participant_id=pid, message=message):
+                connection = self._conns.get(to)
+                if connection is not None:
+                    await connection.send({**message, "ice_servers": self.ice_servers(pid)})
             case SendError(to=to, code=code, message_sv=text, request=request):
                 connection = self._conns.get(to)
                 if connection is not None:
@@ -471,6 +508,8 @@ class LiveMeeting:
                 handle = self._media.get(pid, _Media()).handles.get(pc)
                 if handle is not None:
                     await handle.trickle(dict(candidate) if candidate is not None else None)
+            case JanusRestartIce(participant_id=pid):
+                await self._restart_subscriber_ice(pid)
             case JanusMute(participant_id=pid, muted=muted):
                 await self._moderate_audio(pid, muted)
             case JanusUnpublish(participant_id=pid, kind=kind):
@@ -491,6 +530,22 @@ class LiveMeeting:
             case _:
                 raise TypeError(f"unknown effect {effect!r}")
         return []
+
+    # ---- the relay ----------------------------------------------------------------------------
+
+    def ice_servers(self, participant_id: str) -> list[dict[str, Any]]:
+        """ice_servers are fresh relay credentials for one admitted participant (``[]`` without a
+        relay). They expire credential_seconds after the meeting's links do (its booked end and
+        grace, as the room knows it), and never sooner than credential_seconds from now."""
+        relay = self._plane.relay
+        if relay is None:
+            return []
+        now = self._wall_clock()
+        links_end = self.room.links_expire_at
+        booked_end = None if links_end is None else int(now + (links_end - self._clock()))
+        expires_at = relay.expires_at(booked_end=booked_end, now=int(now))
+        holder = relay_holder(relay.secret.reveal(), self.meeting_id, participant_id)
+        return relay.ice_servers(holder, expires_at=expires_at)
 
     # ---- Janus ---------------------------------------------------------------------------------
 
@@ -593,6 +648,9 @@ class LiveMeeting:
             answer = await vr.publish(handle, offer, bitrate=bitrate)
             media.published.add(pc)
         media.audio_mids[pc] = audio_mids(sdp)
+        if pc == "publisher":
+            media.camera_mids = media_mids(sdp)
+            media.receiving.clear()
         if participant.host_muted:
             # Silent from its first packet: a host mute holds for a share started (or a camera
             # offered again) while muted, before Janus reports the stream up.
@@ -660,7 +718,27 @@ class LiveMeeting:
         if subscription.offer is not None:
             await self._send_subscriber_offer(participant.conn, subscription)
 
+    async def _restart_subscriber_ice(self, pid: str) -> None:
+        """_restart_subscriber_ice asks Janus for a subscriber offer that restarts ICE and sends it
+        as the usual subscriber ``offer``. Nothing is done for a participant who receives nothing
+        yet: their first offer comes with the first stream."""
+        participant = self.room.participants.get(pid)
+        media = self._media.get(pid)
+        handle = media.handles.get("subscriber") if media is not None else None
+        if participant is None or participant.conn is None or media is None or handle is None:
+            return
+        if handle.closed:
+            return
+        subscription = await vr.restart_subscription(handle)
+        if not subscription.streams:  # Janus's answer to configure need not list them
+            subscription = vr.Subscription(media.streams, subscription.offer)
+        await self._send_subscriber_offer(participant.conn, subscription)
+
     async def _send_subscriber_offer(self, conn: ConnId, subscription: vr.Subscription) -> None:
+        participant = self.room.participant_for(conn)
+        media = self._media.get(participant.id) if participant is not None else None
+        if media is not None and subscription.streams:
+            media.streams = subscription.streams
         streams = []
         for s in subscription.streams:
             parsed = parse_feed_id(s.feed_id) if s.feed_id else None
@@ -698,9 +776,13 @@ class LiveMeeting:
         kind = _KINDS.get(pc)
         if kind is None:
             return
-        if event.kind == "webrtcup":
+        if event.kind == "media" and pc == "publisher":
+            await self._camera_media(pid, event)
+        elif event.kind == "webrtcup":
             async with self.lock:
                 await self._apply(self.room.stream_started(pid, kind, self._clock()))
+                if pc == "publisher":
+                    await self._apply(self._media_flowing(pid))
         elif event.kind in {"hangup", "detached", *_JANUS_GONE} or (
             event.kind == "event" and event.data.get("unpublished") == "ok"
         ):
@@ -715,6 +797,32 @@ class LiveMeeting:
                     # Janus died or dropped our session: the PeerConnection went with it, and
                     # only a new offer (to the restarted Janus) brings the stream back.
                     await self.error(participant.conn, ErrorCode.MEDIA_UNAVAILABLE, texts.MEDIA_UNAVAILABLE)
+
+    async def _camera_media(self, pid: str, event: JanusEvent) -> None:
+        """_camera_media follows Janus's ``media`` events on a camera publisher: when it receives
+        nothing on any of its audio and video streams the participant is shown reconnecting, and
+        no longer once anything arrives again."""
+        mid, receiving = event.message.get("mid"), event.message.get("receiving")
+        if not isinstance(receiving, bool):
+            return
+        async with self.lock:
+            media = self._media.get(pid)
+            if media is None:
+                return
+            if isinstance(mid, str):
+                media.receiving[mid] = receiving
+            else:  # Janus before 1.0 names the kind, not the mid: one stream of each
+                media.receiving[str(event.message.get("type"))] = receiving
+            mids = media.camera_mids or list(media.receiving)
+            stalled = bool(mids) and all(media.receiving.get(m) is False for m in mids)
+            await self._apply(self.room.media_stalled(pid, stalled, self._clock()))
+
+    def _media_flowing(self, pid: str) -> list[Effect]:
+        """_media_flowing: the camera publisher's PeerConnection is up (again), so media arrives."""
+        media = self._media.get(pid)
+        if media is not None:
+            media.receiving.clear()
+        return self.room.media_stalled(pid, False, self._clock())
 
     # ---- timers --------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import json
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from vardmote.rooms import names, texts
 from vardmote.rooms.effects import Pc
@@ -30,6 +30,17 @@ MAX_CHAT_CHARS = 2000
 MAX_ID_CHARS = 64
 MAX_TOKEN_CHARS = 200
 MAX_CANDIDATE_CHARS = 2000
+
+ConnectionState = Literal["connected", "reconnecting"]
+"""What a ``connection`` report says of the browser's media: up, or being restored."""
+MediaPath = Literal["direct", "relay"]
+"""Whether the browser's media goes straight to Janus or through the TURN relay."""
+Quality = Literal["good", "poor"]
+"""``poor``: much packet loss or a long round trip (the browser decides from its statistics)."""
+
+_CONNECTION_STATES: frozenset[str] = frozenset({"connected", "reconnecting"})
+_MEDIA_PATHS: frozenset[str] = frozenset({"direct", "relay"})
+_QUALITIES: frozenset[str] = frozenset({"good", "poor"})
 
 NAME_INVALID = texts.name_invalid(MAX_NAME_CHARS)
 CHAT_INVALID = texts.chat_invalid(MAX_CHAT_CHARS)
@@ -116,6 +127,29 @@ class Chat:
 
 
 @dataclass(frozen=True)
+class IceServers:
+    """ice_servers: an admitted participant asks for fresh relay credentials (before an ICE restart)."""
+
+
+@dataclass(frozen=True)
+class IceRestart:
+    """ice_restart: the browser's subscriber lost its path; Janus is asked for an offer that
+    restarts ICE (a publisher restarts with a new ``offer`` of its own)."""
+
+    pc: Pc
+
+
+@dataclass(frozen=True)
+class ConnectionReport:
+    """connection: how the browser's media connections are doing (from their statistics)."""
+
+    state: ConnectionState
+    path: MediaPath | None
+    """``relay`` when the selected candidate pair goes through the TURN relay; None: not known."""
+    quality: Quality
+
+
+@dataclass(frozen=True)
 class Admit:
     """admit ("Tillåt"): host lets a participant in from the lobby."""
 
@@ -196,6 +230,9 @@ Command = (
     | RaiseHand
     | LowerHand
     | Chat
+    | IceServers
+    | IceRestart
+    | ConnectionReport
     | Admit
     | Deny
     | Remove
@@ -321,6 +358,19 @@ def _candidate(f: _Fields) -> Candidate:
     return Candidate(pc, {"candidate": line, "sdpMid": mid, "sdpMLineIndex": index})
 
 
+def _connection(f: _Fields) -> ConnectionReport:
+    state, path, quality = f.obj.get("state"), f.obj.get("path", "missing"), f.obj.get("quality")
+    if not isinstance(state, str) or state not in _CONNECTION_STATES:
+        raise f.bad("state", texts.CONNECTION_STATE_INVALID)
+    if path is not None and (not isinstance(path, str) or path not in _MEDIA_PATHS):
+        raise f.bad("path", texts.CONNECTION_PATH_INVALID)
+    if not isinstance(quality, str) or quality not in _QUALITIES:
+        raise f.bad("quality", texts.CONNECTION_QUALITY_INVALID)
+    return ConnectionReport(
+        cast(ConnectionState, state), cast("MediaPath | None", path), cast(Quality, quality)
+    )
+
+
 def _chat(f: _Fields) -> Chat:
     text = f.obj.get("text")
     if not isinstance(text, str) or not text.strip() or len(text) > MAX_CHAT_CHARS:
@@ -342,6 +392,9 @@ _PARSERS: dict[str, Callable[[_Fields], Command]] = {
     "raise_hand": lambda f: RaiseHand(),
     "lower_hand": lambda f: LowerHand(f.participant(optional=True)),
     "chat": _chat,
+    "ice_servers": lambda f: IceServers(),
+    "ice_restart": lambda f: IceRestart(f.pc()),
+    "connection": _connection,
     "admit": lambda f: Admit(f.target()),
     "deny": lambda f: Deny(f.target()),
     "remove": lambda f: Remove(f.target()),
@@ -400,6 +453,9 @@ _TYPE_OF: dict[type, str] = {
     RaiseHand: "raise_hand",
     LowerHand: "lower_hand",
     Chat: "chat",
+    IceServers: "ice_servers",
+    IceRestart: "ice_restart",
+    ConnectionReport: "connection",
     Admit: "admit",
     Deny: "deny",
     Remove: "remove",

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from vardmote.rooms.effects import ConnId, StreamKind
+from vardmote.rooms.messages import MediaPath
 from vardmote.rooms.policy import Role
 
 
@@ -117,6 +118,16 @@ class Participant:
     media_kept: bool = False
     """The connection went with a vardmote process (:mod:`.handover`) while the participant's
     Janus handles stay: a resume with keep_media goes on with the same PeerConnections."""
+    reconnecting: bool = False
+    """The browser reports its media being restored (``connection`` with state ``reconnecting``)."""
+    media_stalled: bool = False
+    """Janus receives nothing, neither sound nor picture, on the participant's camera publisher
+    (its ``media`` events): they are shown as reconnecting, also when their own network is down
+    and they cannot say so."""
+    media_path: MediaPath | None = None
+    """How the browser's media goes, as it last reported: ``direct`` or through the ``relay``."""
+    poor_connection: bool = False
+    """The browser last reported much packet loss or a long round trip."""
 
     @property
     def actor(self) -> str:
@@ -135,7 +146,7 @@ class Participant:
 
     def entry(self, for_host: bool = False) -> dict[str, Any]:
         """entry is the participant as the participant list shows them; hosts also see what a
-        guest was invited as (their personal link's label)."""
+        guest was invited as (their personal link's label) and how their media goes."""
         shown: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
@@ -147,7 +158,16 @@ class Participant:
             "connected": self.conn is not None,
             "sharing": "screen" in self.streams,
             "floor": self.floor,
+            "reconnecting": self.reconnecting or self.media_stalled,
         }
         if for_host and isinstance(self.identity, LinkHolder) and self.identity.invited_as:
             shown["invited_as"] = self.identity.invited_as
+        if for_host:  # so that staff can help: the relay in use, a weak connection
+            shown["media_path"] = self.media_path
+            shown["poor_connection"] = self.poor_connection
         return shown
+
+    def forget_connection_report(self) -> None:
+        """forget_connection_report: the PeerConnections the report was about are gone."""
+        self.reconnecting = self.media_stalled = self.poor_connection = False
+        self.media_path = None

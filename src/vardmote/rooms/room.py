@@ -36,6 +36,7 @@ from vardmote.rooms import (
     host_commands,
     joining,
     limits,
+    network,
     participant_commands,
     texts,
 )
@@ -51,6 +52,7 @@ from vardmote.rooms.effects import (
     JanusUnpublish,
     Send,
     SendError,
+    SendWithIceServers,
     SetSubscriptions,
     StreamKind,
     StreamRef,
@@ -79,7 +81,11 @@ Effects = list[Effect]
 Handler = Callable[["Room", Participant, Any, float], Effects]
 """Handler applies one command of an admitted participant (or a lobby's ``leave``)."""
 
-_HANDLERS: Mapping[type, Handler] = {**participant_commands.HANDLERS, **host_commands.HANDLERS}
+_HANDLERS: Mapping[type, Handler] = {
+    **participant_commands.HANDLERS,
+    **network.HANDLERS,
+    **host_commands.HANDLERS,
+}
 _LOBBY_ALLOWED = frozenset({m.Leave})
 """Commands a participant in the lobby may send."""
 
@@ -241,7 +247,7 @@ class Room:
         self.participants[p.id] = p
         self._conns[conn] = p.id
         effects.append(Audit("meeting.joined", p.actor, {"participant": p.id, "state": str(p.state)}))
-        effects.append(Send((conn,), self.joined_message(p, resumed=False)))
+        effects.append(self.to_participant(p, self.joined_message(p, resumed=False)))
         if p.state is State.LOBBY:
             effects.append(Send((conn,), {"type": "lobby", "hosts_present": self._hosts_present()}))
         effects += self.announce(p, frozenset({p.id}))
@@ -265,12 +271,13 @@ class Room:
         p.media_kept = False
         p.streams.clear()
         p.may_share = False
+        p.forget_connection_report()  # its PeerConnections are negotiated afresh
         p.resume_token = self._new_secret()
         self._conns[conn] = p.id
         self._subscribed.pop(p.id, None)
         self._hands_sent.pop(p.id, None)
         effects.append(Audit("meeting.resumed", p.actor, {"participant": p.id, "state": str(p.state)}))
-        effects.append(Send((conn,), self.joined_message(p, resumed=True)))
+        effects.append(self.to_participant(p, self.joined_message(p, resumed=True)))
         if p.state is State.LOBBY:
             effects.append(Send((conn,), {"type": "lobby", "hosts_present": self._hosts_present()}))
         if self.host_left.running and p.admitted and not p.is_host:
@@ -304,6 +311,7 @@ class Room:
         p.dropped_at = now
         p.streams.clear()
         p.may_share = False
+        p.forget_connection_report()
         effects: Effects = [JanusDetach(p.id)] if p.admitted else []
         self._subscribed.pop(p.id, None)
         self._hands_sent.pop(p.id, None)
@@ -377,6 +385,11 @@ class Room:
         effects: Effects = [JanusMute(p.id, muted=True)] if p.host_muted else []
         return effects + self.announce(p, before) + self.sync(now)
 
+    def media_stalled(self, participant_id: str, stalled: bool, now: float) -> Effects:
+        """media_stalled: Janus receives nothing from the participant's camera publisher (stalled),
+        or receives it again; they are shown as reconnecting meanwhile (:mod:`.network`)."""
+        return network.media_stalled(self, participant_id, stalled)
+
     def stream_stopped(self, participant_id: str, kind: StreamKind, now: float) -> Effects:
         """stream_stopped: Janus reports a publisher of the participant is gone."""
         p = self.participants.get(participant_id)
@@ -393,6 +406,12 @@ class Room:
     ) -> SendError:
         """refusal is the error p is sent (the code's default text unless text is given)."""
         return SendError(p.conn or "", code, text or DEFAULT_TEXT[code], request)
+
+    def to_participant(self, p: Participant, message: dict[str, Any]) -> Effect:
+        """to_participant sends message to p's connection; an admitted p's gets relay credentials
+        (``ice_servers``) added by the glue, a p in the lobby's never does."""
+        conn = p.conn or ""
+        return SendWithIceServers(conn, p.id, message) if p.admitted else Send((conn,), message)
 
     def conns_of(self, participants: Iterable[Participant]) -> tuple[ConnId, ...]:
         """conns_of is the current connections of participants (the dropped have none)."""

@@ -16,7 +16,8 @@ and does no I/O. The wall clocks of the processes must agree (NTP) as closely as
 the timers need to be right.
 
 What is not in a snapshot: the Room's ``new_secret`` function (a process's own;
-:func:`load` takes one or uses the Room's default). Connection ids are kept as
+:func:`load` takes one or uses the Room's default), and each participant's connection report
+(:data:`NOT_SAVED`). Connection ids are kept as
 they are: the process taking over must know them from its own WebSocket
 connections, or drop them (``Room.drop``) so that their owners resume.
 
@@ -219,8 +220,16 @@ _PARTICIPANT_VALUES = (
     "streams",
 )
 """The fields of a Participant written one by one; every other field is a flag (true or false)."""
+NOT_SAVED = ("reconnecting", "media_stalled", "media_path", "poor_connection")
+"""Fields of a Participant deliberately left out: how their media connection is doing, as the
+browser last reported it (``connection``) and Janus last told (its ``media`` events). The
+process taking a meeting over starts from "connected, path unknown"; the browser reports again
+after every ``joined``, and Janus tells again when media stops. Leaving them out also keeps the
+format, so that processes of the version before read these snapshots and the other way round."""
 _PARTICIPANT_FLAGS = tuple(
-    f.name for f in dataclasses.fields(Participant) if f.name not in _PARTICIPANT_VALUES
+    f.name
+    for f in dataclasses.fields(Participant)
+    if f.name not in _PARTICIPANT_VALUES and f.name not in NOT_SAVED
 )
 """camera, microphone, host_muted, floor, may_share and any flag Participant gains."""
 

@@ -64,6 +64,14 @@ FLOOR_NOT_FOR_HOSTS = "Värdar har alltid ordet."
 NOT_ONESELF = "Det går inte att göra med dig själv."
 NOT_IN_LOBBY = "Deltagaren väntar inte i lobbyn."
 NOT_IN_MEETING = "Deltagaren är inte med i mötet."
+RESTART_BY_OFFER = "Den anslutningen startas om med ett nytt erbjudande (offer) från webbläsaren."
+"""An ``ice_restart`` for a publisher: the browser restarts its own connections with a new offer."""
+
+# ---- connection reports (messages.decode) -------------------------------------------------------
+
+CONNECTION_STATE_INVALID = "Fältet 'state' ska vara ”connected” eller ”reconnecting”."
+CONNECTION_PATH_INVALID = "Fältet 'path' ska vara ”direct”, ”relay” eller null."
+CONNECTION_QUALITY_INVALID = "Fältet 'quality' ska vara ”good” eller ”poor”."
 
 # ---- reading a frame (messages.decode) ---------------------------------------------------------
 
