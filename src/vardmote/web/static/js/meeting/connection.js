@@ -16,9 +16,20 @@
  * or stopped) is dialled again with its PeerConnections kept (reconnect.js):
  * `reconnecting`, then `reconnected` (`mediaKept`, or negotiated afresh), or
  * `closed` saying why not.
- * Every PeerConnection has no ICE servers and bundles everything
- * (`max-bundle`). When the subscriber offer's ICE credentials change (Janus
- * was restarted), a new subscriber PeerConnection answers it.
+ * Every PeerConnection bundles everything (`max-bundle`) and uses the relay
+ * servers (`ice_servers`) of the latest `joined`, `admitted` or `ice_servers`
+ * message: none in the lobby, so nobody waiting can use the relay. When the
+ * subscriber offer's ICE credentials change unasked (Janus was restarted), a
+ * new subscriber PeerConnection answers it.
+ *
+ * Media that breaks while the WebSocket stays (a network change, a few seconds
+ * without network) is network-watch.js's: it asks for an ICE restart of the
+ * PeerConnection concerned (fresh `ice_servers` first; a new offer with
+ * `iceRestart` for `publisher` and `screen`, `ice_restart` for the subscriber,
+ * whose new offer is answered on the same PeerConnection), and reports the
+ * media's state to the server (`connection`). Events: `ice_restart` for each
+ * restart asked for (`iceRestarts` counts them), `media_broken`, and
+ * `media_restored` with how long the media was broken (ms).
  * @module meeting/connection
  */
 
@@ -32,6 +43,8 @@
  */
 /** @import { ClosedEventDetail, ReconnectedEventDetail, ReconnectingEventDetail } from "./reconnect.js" */
 /** @import { TrackEventDetail } from "./streams.js" */
+/** @import { IceServer, IceServersMessage } from "./protocol.js" */
+import { NetworkWatch } from "./network-watch.js";
 import { ConnectionError } from "./protocol.js";
 import { MeetingSocket } from "./reconnect.js";
 import { ReceivedStreams } from "./streams.js";
@@ -64,6 +77,24 @@ import { ReceivedStreams } from "./streams.js";
  * @property {ReconnectingEventDetail} reconnecting
  * @property {ReconnectedEventDetail} reconnected
  * @property {ClosedEventDetail} closed
+ * @property {IceServersMessage} ice_servers
+ * @property {IceRestartEventDetail} ice_restart
+ * @property {{}} media_broken
+ * @property {MediaRestoredEventDetail} media_restored
+ */
+
+/**
+ * The `ice_restart` event: an ICE restart of one PeerConnection was asked for.
+ * @typedef {Object} IceRestartEventDetail
+ * @property {PcName} pc
+ * @property {number} count every restart of this connection so far, this one included
+ */
+
+/**
+ * The `media_restored` event: every PeerConnection works again after one broke.
+ * @typedef {Object} MediaRestoredEventDetail
+ * @property {number} ms from the first sign of the break (ICE disconnected or failed, or a network change) until every PeerConnection's ICE was connected again
+ * @property {number} restarts the ICE restarts of this connection so far
  */
 
 /**
@@ -84,6 +115,8 @@ const ICE_UFRAG = /^a=ice-ufrag:(\S+)/m;
 
 /** @type {RTCConfiguration} */
 const PC_CONFIG = { iceServers: [], bundlePolicy: "max-bundle" };
+/** How long an `ice_servers` request may wait for its answer before a restart goes on with the servers it has. */
+const ICE_SERVERS_WAIT_MS = 3_000;
 
 /**
  * @typedef {Object} Pending
@@ -137,6 +170,26 @@ export class MeetingConnection {
     this._received = new ReceivedStreams((type, detail) => this._emit(type, detail));
     /** @type {Promise<void>} subscriber offers are answered one after another */
     this._subscriberQueue = Promise.resolve();
+    /** @type {IceServer[]} the relay servers of the latest joined/admitted/ice_servers ([] in the lobby) */
+    this._iceServers = [];
+    /** @type {Promise<void> | null} an `ice_servers` request under way */
+    this._iceServersWaiting = null;
+    /** @type {(() => void) | null} ends that wait */
+    this._iceServersDone = null;
+    /** an `ice_restart` was asked for: the next subscriber offer's new ICE credentials are expected */
+    this._subscriberRestart = false;
+    /** @type {NetworkWatch | null} made with the first PeerConnection */
+    this._watch = null;
+  }
+
+  /** iceRestarts is how many ICE restarts this connection has asked for (tests and bench/relay.py read it). */
+  get iceRestarts() {
+    return this._watch?.iceRestarts ?? 0;
+  }
+
+  /** iceServers is the relay servers every new PeerConnection gets ([] before admission). */
+  get iceServers() {
+    return this._iceServers;
   }
 
   /**
@@ -267,6 +320,7 @@ export class MeetingConnection {
     const mediaKept = message.media_kept === true;
     this._unsure = false;
     if (!mediaKept) this._dropMedia();
+    else this._watch?.resend(); // the server may have lost what this browser reported
     if (message.state === "admitted" && (!mediaKept || !this._pcs.has("publisher"))) this._startPublishing();
     this._emit("joined", message);
     this._emit("reconnected", { joined: message, mediaKept });
@@ -277,9 +331,9 @@ export class MeetingConnection {
     const error = new ConnectionError("renegotiated", "The media is negotiated again.");
     for (const pending of this._answers.values()) pending.reject(error);
     this._answers.clear();
-    for (const state of this._pcs.values()) state.pc.close();
-    this._pcs.clear();
+    for (const name of [...this._pcs.keys()]) this._closePc(name);
     this._subscriberUfrag = null;
+    this._subscriberRestart = false;
     this._received.clear();
   }
 
@@ -302,6 +356,7 @@ export class MeetingConnection {
         this.policy = message.policy;
         this.state = message.state;
         this._storage()?.setItem(this._resumeKey, message.resume);
+        this._setIceServers(message.state === "admitted" ? message.ice_servers : []);
         if (again) {
           this._rejoined(message);
           return;
@@ -313,6 +368,7 @@ export class MeetingConnection {
       }
       case "admitted":
         this.state = "admitted";
+        this._setIceServers(message.ice_servers);
         this._startPublishing();
         this._emit("admitted", message);
         return;
@@ -351,7 +407,13 @@ export class MeetingConnection {
           this._shareStart = null;
         }
         return;
+      case "ice_servers":
+        this._setIceServers(message.ice_servers);
+        this._iceServersDone?.();
+        this._emit("ice_servers", message);
+        return;
       case "error":
+        if (message.request === "ice_servers") this._iceServersDone?.();
         this._refused(message);
         this._emit("error", message);
         return;
@@ -397,10 +459,7 @@ export class MeetingConnection {
     if (message.code === "media_unavailable") {
       // Janus is gone (or restarting): its end of the publishing PeerConnections went with it.
       // The next publish() or shareScreen() makes new ones; the server offers a new subscriber.
-      for (const name of /** @type {PcName[]} */ (["publisher", "screen"])) {
-        this._pcs.get(name)?.pc.close();
-        this._pcs.delete(name);
-      }
+      for (const name of /** @type {PcName[]} */ (["publisher", "screen"])) this._closePc(name);
     }
   }
 
@@ -420,8 +479,10 @@ export class MeetingConnection {
     this._answers.clear();
     this._shareStart?.reject(error);
     this._shareStart = null;
-    for (const state of this._pcs.values()) state.pc.close();
-    this._pcs.clear();
+    for (const name of [...this._pcs.keys()]) this._closePc(name);
+    this._watch?.stop();
+    this._watch = null;
+    this._iceServersDone?.();
     if (detail) this._emit("closed", detail);
   }
 
@@ -433,8 +494,8 @@ export class MeetingConnection {
    * @returns {PcState}
    */
   _newPc(name) {
-    this._pcs.get(name)?.pc.close();
-    const pc = new RTCPeerConnection(PC_CONFIG);
+    this._closePc(name);
+    const pc = new RTCPeerConnection({ ...PC_CONFIG, iceServers: this._iceServers });
     /** @type {PcState} */
     const state = { pc, signalled: false, outgoing: [], incoming: [] };
     pc.addEventListener("icecandidate", (event) => {
@@ -447,7 +508,103 @@ export class MeetingConnection {
       else state.outgoing.push(init);
     });
     this._pcs.set(name, state);
+    this._networkWatch().watch(name, pc);
     return state;
+  }
+
+  /**
+   * _closePc closes the PeerConnection named name, if there is one, and stops watching it.
+   * @param {PcName} name
+   */
+  _closePc(name) {
+    this._pcs.get(name)?.pc.close();
+    this._pcs.delete(name);
+    this._watch?.forget(name);
+  }
+
+  /** @returns {NetworkWatch} the watch over this connection's PeerConnections, made the first time */
+  _networkWatch() {
+    if (!this._watch) {
+      this._watch = new NetworkWatch({
+        restart: (name) => this._restartIce(name),
+        report: (report) => this._send({ type: "connection", ...report }),
+        active: () => this.state === "admitted" && !!this._socket?.isOpen,
+        changed: (broken, ms) => {
+          if (broken) this._emit("media_broken", {});
+          else this._emit("media_restored", { ms, restarts: this.iceRestarts });
+        },
+      });
+    }
+    return this._watch;
+  }
+
+  /**
+   * _setIceServers keeps the relay servers for new PeerConnections and gives them to the
+   * ones there are (used from their next ICE restart on).
+   * @param {unknown} servers the message's `ice_servers`; anything but a list counts as []
+   */
+  _setIceServers(servers) {
+    this._iceServers = Array.isArray(servers) ? /** @type {IceServer[]} */ (servers) : [];
+    for (const { pc } of this._pcs.values()) {
+      try {
+        pc.setConfiguration({ ...PC_CONFIG, iceServers: this._iceServers });
+      } catch (e) {
+        console.warn("setConfiguration", e);
+      }
+    }
+  }
+
+  /**
+   * _freshIceServers asks the server for relay credentials afresh (`ice_servers`) and resolves
+   * when they came, were refused, or ICE_SERVERS_WAIT_MS passed: a restart goes on regardless.
+   * @returns {Promise<void>}
+   */
+  _freshIceServers() {
+    if (!this._iceServersWaiting) {
+      this._iceServersWaiting = new Promise((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this._iceServersWaiting = null;
+          this._iceServersDone = null;
+          resolve();
+        };
+        const timer = setTimeout(done, ICE_SERVERS_WAIT_MS);
+        this._iceServersDone = done;
+        if (!this._send({ type: "ice_servers" })) done();
+      });
+    }
+    return this._iceServersWaiting;
+  }
+
+  /**
+   * _restartIce restarts the ICE of the PeerConnection named name, with fresh relay credentials:
+   * a new offer made with `iceRestart` for publisher and screen, `ice_restart` for the
+   * subscriber (the server sends Janus's new offer). NetworkWatch calls it.
+   * @param {PcName} name
+   * @returns {Promise<void>}
+   */
+  async _restartIce(name) {
+    this._emit("ice_restart", { pc: name, count: this.iceRestarts });
+    await this._freshIceServers();
+    const state = this._pcs.get(name);
+    if (!state || this.state !== "admitted") return;
+    if (name === "subscriber") {
+      this._subscriberRestart = true;
+      this._send({ type: "ice_restart", pc: "subscriber" });
+    } else if (name === "publisher") {
+      // After any negotiation of the publisher under way, as publish() does.
+      const restarting = (this._publishing ?? Promise.resolve())
+        .catch(() => undefined)
+        .then(() => (this._pcs.get(name) === state ? this._offer(name, state, true) : undefined));
+      this._publishing = restarting;
+      await restarting.catch((e) => {
+        if (!(e instanceof ConnectionError)) throw e;
+      });
+    } else {
+      await this._offer(name, state, true).catch((e) => {
+        if (!(e instanceof ConnectionError)) throw e;
+      });
+    }
   }
 
   /**
@@ -501,24 +658,34 @@ export class MeetingConnection {
 
   /**
    * _offer sends the local offer of a publishing PeerConnection and applies the answer.
+   * With iceRestart, the offer has new ICE credentials; one that cannot be sent (the
+   * WebSocket is away) is rolled back, and NetworkWatch tries again later.
    * @param {"publisher" | "screen"} name
    * @param {PcState} state
+   * @param {boolean} [iceRestart]
    */
-  async _offer(name, state) {
+  async _offer(name, state, iceRestart = false) {
     const { pc } = state;
-    await pc.setLocalDescription(await pc.createOffer());
+    await pc.setLocalDescription(await pc.createOffer({ iceRestart }));
     const sdp = pc.localDescription?.sdp ?? "";
     /** @type {Promise<string>} */
     const answered = new Promise((resolve, reject) => {
       this._answers.get(name)?.reject(new ConnectionError("renegotiated", "A newer offer was sent."));
       this._answers.set(name, { resolve, reject });
     });
-    this._send({ type: "offer", pc: name, sdp });
+    if (!this._send({ type: "offer", pc: name, sdp }) && iceRestart) {
+      this._answers.get(name)?.reject(new ConnectionError("closed", "The restart could not be sent."));
+      this._answers.delete(name);
+      await pc.setLocalDescription({ type: "rollback" }).catch(() => undefined);
+      await answered.catch(() => undefined);
+      return;
+    }
     this._signalled(name, state);
     const answer = await answered;
     if (this._pcs.get(name) !== state) return;
     await pc.setRemoteDescription({ type: "answer", sdp: answer });
     await this._flushIncoming(state);
+    if (iceRestart) this._watch?.afterNegotiation(name);
   }
 
   /**
@@ -596,8 +763,7 @@ export class MeetingConnection {
   /** unpublish stops sending the camera and microphone (the publisher PeerConnection is closed). */
   unpublish() {
     this._published = null;
-    this._pcs.get("publisher")?.pc.close();
-    this._pcs.delete("publisher");
+    this._closePc("publisher");
   }
 
   /**
@@ -634,8 +800,7 @@ export class MeetingConnection {
   /** stopShare ends the screen share (`share_stop`) and closes its PeerConnection. */
   stopShare() {
     this._send({ type: "share_stop" });
-    this._pcs.get("screen")?.pc.close();
-    this._pcs.delete("screen");
+    this._closePc("screen");
     this._answers.get("screen")?.reject(new ConnectionError("stopped", "The share was stopped."));
     this._answers.delete("screen");
   }
@@ -649,10 +814,11 @@ export class MeetingConnection {
   async _subscriberOffer(sdp, streams) {
     const ufrag = ICE_UFRAG.exec(sdp)?.[1] ?? null;
     let state = this._pcs.get("subscriber");
-    if (state && ufrag !== this._subscriberUfrag) {
+    const restarted = state && ufrag !== this._subscriberUfrag && this._subscriberRestart;
+    if (restarted) this._subscriberRestart = false;
+    if (state && ufrag !== this._subscriberUfrag && !restarted) {
       // Janus made a new PeerConnection (it was restarted): so do we.
-      state.pc.close();
-      this._pcs.delete("subscriber");
+      this._closePc("subscriber");
       this._received.clear();
       state = undefined;
     }
@@ -665,6 +831,7 @@ export class MeetingConnection {
     if (!this._send({ type: "answer", pc: "subscriber", sdp: pc.localDescription?.sdp ?? "" })) this._unsure = true;
     this._signalled("subscriber", state);
     this._received.update(pc, streams);
+    if (restarted) this._watch?.afterNegotiation("subscriber");
   }
 
   /**

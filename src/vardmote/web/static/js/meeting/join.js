@@ -5,11 +5,14 @@
  * lobby, the meeting, and the page of its own for each way it can end.
  *
  * This module only moves between the steps; the device set-up is
- * device-setup.js, the meeting itself room.js, the protocol connection.js.
+ * device-setup.js, "Testa anslutningen" connection-test.js (run once by itself
+ * when the camera and microphone are ready, and again from its button), the
+ * meeting itself room.js, the protocol connection.js.
  * @module meeting/join
  */
 
 import { MeetingConnection } from "./connection.js";
+import { ConnectionTestPanel } from "./connection-test.js";
 import { ConnectionError } from "./protocol.js";
 import { DeviceSetup, SetupError } from "./device-setup.js";
 import { MeetingRoom } from "./room.js";
@@ -112,6 +115,8 @@ class JoinPage {
     this.link = this.role === "guest" ? decodeURIComponent(location.pathname.split("/").pop() ?? "") : "";
     /** @type {DeviceSetup | null} */
     this.setup = null;
+    /** @type {ConnectionTestPanel | null} */
+    this.connectionTest = null;
     /** @type {MeetingConnection | null} */
     this.connection = null;
     /** @type {MeetingRoom | null} */
@@ -189,6 +194,7 @@ class JoinPage {
       if (thanks instanceof HTMLElement) thanks.hidden = !this.joinedOnce;
     }
     if (focus) heading?.focus();
+    this.connectionTest?.stop();
     this.room?.stop();
     this.setup?.release();
   }
@@ -245,6 +251,11 @@ class JoinPage {
     if (!this.setup) {
       this.setup = new DeviceSetup(section);
       element("anslut-nu", HTMLButtonElement).addEventListener("click", () => this.connect());
+      this.connectionTest = new ConnectionTestPanel(element("grupp-anslutning", HTMLElement), {
+        link: this.link || undefined,
+        meeting: this.link ? undefined : this.meetingId,
+        csrf: this.root.dataset.csrf || undefined,
+      });
     }
     const connectButton = element("anslut-nu", HTMLButtonElement);
     connectButton.disabled = true;
@@ -252,6 +263,8 @@ class JoinPage {
       await this.setup.start();
       // "Anslut nu" works once the camera and microphone are there (the template renders it disabled).
       connectButton.disabled = false;
+      // The connection test runs once by itself; it never holds "Anslut nu" back.
+      if (this.connectionTest && !this.connectionTest.outcome) this.connectionTest.run();
     } catch (e) {
       if (e instanceof SetupError) this.showState(SETUP_PROBLEMS[e.problem] ?? "inga-enheter");
       else {
@@ -267,6 +280,7 @@ class JoinPage {
     const setup = this.setup;
     if (!setup) return;
     element("anslut-nu", HTMLButtonElement).disabled = true;
+    this.connectionTest?.stop();
     this.showStep("ansluter");
     setup.stop();
     try {

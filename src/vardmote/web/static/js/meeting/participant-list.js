@@ -3,7 +3,10 @@
  * The hosts' participant list "Deltagare": who has raised a hand, who waits in the
  * lobby, who is in the meeting with camera and microphone, and each row's commands
  * ("Tillåt", "Neka", "Tysta", "Ge ordet", "Ta bort från mötet", …), plus the
- * "Deltagare" button that shows or hides the list. It draws what MeetingRoom
+ * "Deltagare" button that shows or hides the list. Each person in the meeting has their
+ * connection beside their name: "Direkt" or "Via omväg" (their media goes through the
+ * relay server), "Svag anslutning" when it loses packets or is slow, and "Återansluter…"
+ * while it reconnects, so staff can help. It draws what MeetingRoom
  * (room.js) knows and sends every command through the connection.
  * @module meeting/participant-list
  */
@@ -39,6 +42,60 @@ export function shownName(name) {
 export function roleMark(role, more = "") {
   const known = role in ROLE_NAMES ? role : "guest";
   return h("span", { class: "role-mark", "data-role": known, text: `(${ROLE_NAMES[known]}${more})` });
+}
+
+/**
+ * PATHS are how a person's media goes, as the list says it to staff (a clinician, not a network
+ * engineer): the word shown and what it means, for the tooltip and screen readers.
+ * @type {Record<string, {label: string, means: string}>}
+ */
+export const PATHS = {
+  direct: { label: "Direkt", means: "Ljud och bild går direkt mellan personen och tjänsten." },
+  relay: {
+    label: "Via omväg",
+    means: "Personens nätverk stoppar den direkta vägen, så ljud och bild går via vår reläserver. Det fungerar, men kan gå lite långsammare.",
+  },
+};
+
+/** POOR is the warning of a poor connection and what staff can suggest. */
+export const POOR = {
+  label: "Svag anslutning",
+  means: "Ljud och bild kan hacka eller frysa. Personen kan flytta närmare routern, stänga andra program som använder nätet eller byta till mobilnätet.",
+};
+
+/**
+ * connectionMarks are a meeting row's marks of the person's connection: "Återansluter…",
+ * "Direkt" or "Via omväg", "Svag anslutning". Hosts only receive media_path and
+ * poor_connection (docs/protocol.md); reconnecting, and a dropped WebSocket, everyone.
+ * @param {ParticipantEntry} p
+ * @returns {HTMLElement}
+ */
+export function connectionMarks(p) {
+  const marks = h("span", { class: "person-connection" });
+  if (p.reconnecting === true || p.connected === false) {
+    marks.append(h("span", { class: "badge reconnecting-badge", text: "Återansluter…" }));
+  } else if (p.media_path && p.media_path in PATHS) {
+    const path = PATHS[p.media_path];
+    marks.append(
+      h(
+        "span",
+        { class: `conn-path ${p.media_path}`, "data-path": p.media_path, title: path.means },
+        path.label,
+        h("span", { class: "visually-hidden", text: `: ${path.means}` }),
+      ),
+    );
+  }
+  if (p.poor_connection === true) {
+    marks.append(
+      h(
+        "span",
+        { class: "badge poor-badge", title: POOR.means },
+        POOR.label,
+        h("span", { class: "visually-hidden", text: `: ${POOR.means}` }),
+      ),
+    );
+  }
+  return marks;
 }
 
 /**
@@ -283,6 +340,7 @@ export class ParticipantList {
           h("span", { class: `icon microphone ${microphoneOn ? "on" : "off"}` }),
         ),
       ),
+      connectionMarks(p),
       actions,
     );
   }

@@ -37,6 +37,32 @@
  * @property {boolean} sharing
  * @property {boolean} floor
  * @property {string} [invited_as] what a guest's personal link was made for ("Patient", "Tolk"); hosts only
+ * @property {boolean} [reconnecting] the person's media is reconnecting (their tile says "Återansluter…")
+ * @property {MediaPath | null} [media_path] how the person's media goes (their `connection` report); hosts only
+ * @property {boolean} [poor_connection] the person's connection loses packets or is slow; hosts only
+ */
+
+/**
+ * How a PeerConnection's media goes: straight between the browser and Janus, or through a TURN
+ * relay (either end of the selected candidate pair is a `relay` candidate).
+ * @typedef {"direct" | "relay"} MediaPath
+ */
+
+/**
+ * A relay server the browser may use (docs/protocol.md, "ice_servers"): an RTCIceServer with
+ * short-lived TURN credentials. Handed out only to admitted participants.
+ * @typedef {Object} IceServer
+ * @property {string | string[]} urls
+ * @property {string} [username]
+ * @property {string} [credential]
+ */
+
+/**
+ * What the browser reports of its media (client → server `connection`), from getStats.
+ * @typedef {Object} ConnectionReport
+ * @property {"connected" | "reconnecting"} state
+ * @property {MediaPath | null} path null while nothing is connected
+ * @property {"good" | "poor"} quality
  */
 
 /**
@@ -58,10 +84,12 @@
  * @property {Settings} settings
  * @property {ParticipantEntry[]} participants
  * @property {string[]} hands
+ * @property {IceServer[]} [ice_servers] relay servers for every PeerConnection; admitted only ([] with no relay)
  */
 
 /** @typedef {{type: "lobby", hosts_present: boolean}} LobbyMessage */
-/** @typedef {{type: "admitted", participants: ParticipantEntry[], hands: string[], settings: Settings}} AdmittedMessage */
+/** @typedef {{type: "admitted", participants: ParticipantEntry[], hands: string[], settings: Settings, ice_servers?: IceServer[]}} AdmittedMessage */
+/** @typedef {{type: "ice_servers", ice_servers: IceServer[]}} IceServersMessage */
 /** @typedef {{type: "denied" | "removed" | "link_gone" | "taken_over" | "host_left", message: string, seconds?: number}} NoticeMessage */
 /** @typedef {{type: "ended", reason: "ended_by_host" | "host_left" | "cancelled" | "unprotected" | "type_changed", message: string}} EndedMessage */
 /** @typedef {{type: "host_returned"}} HostReturnedMessage */

@@ -11,7 +11,8 @@
  * restart", a vardmote process stopping) or 1006 (a process killed, the
  * network gone) is treated like any other. Every later dial sends the `join`
  * the connection makes for it (`resume` and `keep_media`, docs/protocol.md);
- * the PeerConnections are the connection's business, not this module's.
+ * the PeerConnections are the connection's business, not this module's (their
+ * ICE restarts are network-watch.js's).
  * @module meeting/reconnect
  */
 
@@ -92,6 +93,11 @@ export class MeetingSocket {
     this._dials = 0;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this._timer = undefined;
+  }
+
+  /** isOpen tells whether a message sent now goes out (the socket is open). */
+  get isOpen() {
+    return !!this._ws && this._ws.readyState === WebSocket.OPEN;
   }
 
   /** redialling tells whether the socket dropped and is being dialled again. */

@@ -8,6 +8,14 @@
  * this module makes them and feeds them. Everything it knows comes from the
  * connection's events; every command goes through the connection
  * (connection.js), never around it.
+ *
+ * While this browser's media reconnects (an ICE restart, network-watch.js) the
+ * banner #ateransluter shows, as it does while the WebSocket is dialled again;
+ * someone else's reconnecting shows as "Återansluter…" on their tile. For tests and
+ * bench/relay.py the section carries `data-ice-restarts` (restarts asked for on
+ * this page) and `data-media-restored-ms` (how long the last break lasted), and
+ * gets a `media_restored` DOM event (detail `{ms, restarts}`) each time the media
+ * comes back.
  * @module meeting/room
  */
 
@@ -75,6 +83,12 @@ export class MeetingRoom {
     this.countdown = undefined;
     /** @type {number | undefined} */
     this.noticeTimer = undefined;
+    /** the WebSocket is being dialled again (join.js) */
+    this.socketLost = false;
+    /** some PeerConnection's media is broken and being restarted (connection.js) */
+    this.mediaLost = false;
+    /** ICE restarts asked for on this page, every connection together */
+    this.iceRestarts = 0;
 
     const s = section;
     this.videos = find(s, "#videor", HTMLElement);
@@ -131,6 +145,8 @@ export class MeetingRoom {
   attach(connection, joined) {
     for (const off of this.unsubscribe) off();
     const first = this.connection === null;
+    // A new connection starts with new PeerConnections: whatever broke went with the old ones.
+    if (connection !== this.connection) this.mediaLost = false;
     this.connection = connection;
     this.me = joined.participant;
     this.policy = joined.policy;
@@ -173,7 +189,18 @@ export class MeetingRoom {
       c.on("host_returned", () => this.stopCountdown(true)),
       c.on("floor", (m) => this.floorChanged(m.granted)),
       c.on("error", (m) => this.refusedCommand(m.message, m.request)),
+      c.on("ice_restart", () => {
+        this.iceRestarts += 1;
+        this.section.dataset.iceRestarts = String(this.iceRestarts);
+      }),
+      c.on("media_broken", () => this.mediaChanged(true)),
+      c.on("media_restored", (detail) => {
+        this.mediaChanged(false);
+        this.section.dataset.mediaRestoredMs = String(detail.ms);
+        this.section.dispatchEvent(new CustomEvent("media_restored", { detail, bubbles: true }));
+      }),
     ];
+    this.showReconnecting();
     this.render();
     // A host who comes in while people wait is told at once, as if they had just arrived.
     const waiting = [...this.participants.values()].filter((p) => p.state === "lobby");
@@ -192,9 +219,31 @@ export class MeetingRoom {
     for (const tile of this.tiles.values()) tile.video.srcObject = null;
   }
 
-  /** @param {boolean} on shows "Anslutningen bröts. Vi försöker ansluta igen …" (or hides it) */
+  /**
+   * setReconnecting: the WebSocket is being dialled again (on) or is back.
+   * @param {boolean} on
+   */
   setReconnecting(on) {
-    this.reconnecting.hidden = !on;
+    this.socketLost = on;
+    this.showReconnecting();
+  }
+
+  /**
+   * mediaChanged: this browser's media broke (an ICE restart follows) or came back.
+   * @param {boolean} broken
+   */
+  mediaChanged(broken) {
+    if (broken === this.mediaLost) return;
+    this.mediaLost = broken;
+    this.showReconnecting();
+    if (this.socketLost) return; // join.js says it for the WebSocket
+    if (broken) this.options.announce("Anslutningen bröts. Vi försöker ansluta igen …", true);
+    else this.options.announce("Du är ansluten igen.");
+  }
+
+  /** showReconnecting shows "Anslutningen bröts. Vi försöker ansluta igen …" while the WebSocket or the media is away. */
+  showReconnecting() {
+    this.reconnecting.hidden = !(this.socketLost || this.mediaLost);
   }
 
   /** shareLost: the screen share went with a lost connection (its media was not kept). */
@@ -320,6 +369,9 @@ export class MeetingRoom {
     tile.label.textContent = kind === "screen" ? `${name} delar skärm` : name;
     tile.video.setAttribute("aria-label", kind === "screen" ? `Skärm som ${name} delar` : `Video från ${name}`);
     tile.badges.replaceChildren();
+    const reconnecting = !!p && (p.reconnecting === true || p.connected === false);
+    if (reconnecting) tile.badges.append(h("span", { class: "badge reconnecting-badge", text: "Återansluter…" }));
+    tile.box.classList.toggle("reconnecting", reconnecting);
     if (kind === "camera" && p) {
       if (p.host_muted || !p.microphone) tile.badges.append(h("span", { class: "badge muted-badge", text: "Mikrofon av" }));
       if (!p.camera) tile.badges.append(h("span", { class: "badge", text: "Kamera av" }));
@@ -495,7 +547,9 @@ export class MeetingRoom {
    * @param {string} [request]
    */
   refusedCommand(message, request) {
-    if (request === "join") return;
+    // A refused join is join.js's to show; the media's own requests (relay credentials, an ICE
+    // restart, a connection report) are retried by the connection and mean nothing to the person.
+    if (request === "join" || request === "ice_servers" || request === "ice_restart" || request === "connection") return;
     if (request === "chat") {
       this.chat.refused(message);
       return;
