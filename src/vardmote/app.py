@@ -36,6 +36,8 @@ from vardmote.invitations.templates import ensure_templates
 from vardmote.media.embedded import EmbeddedJanus
 from vardmote.media.placement import placement_from_settings
 from vardmote.media.plane import MediaPlane
+from vardmote.media.relay import EmbeddedRelay
+from vardmote.media.relay_access import RelayAccess, relay_access_from_settings
 from vardmote.meetings.types import ensure_meeting_types
 from vardmote.retention import keep_purging
 from vardmote.rooms.registry import LiveMeetings
@@ -46,6 +48,7 @@ from vardmote.web import (
     admin_templates,
     api,
     calendar_pages,
+    connection_test,
     inbox_pages,
     meeting_pages,
     metrics_page,
@@ -179,11 +182,24 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
             with context.db.session() as s:
                 load_demo(context, s)
         embedded: EmbeddedJanus | None = None
+        embedded_relay: EmbeddedRelay | None = None
+        relay_access: RelayAccess | None = None
         account_watch: asyncio.Task[None] | None = None
         if settings.media:
             if not settings.janus_nodes:
                 embedded = EmbeddedJanus(settings)
                 await embedded.start()
+            if settings.turn == "embedded":
+                embedded_relay = EmbeddedRelay(settings)
+                try:
+                    await embedded_relay.start()
+                except BaseException:
+                    if embedded is not None:  # its own session: it would outlive this process
+                        await embedded.stop()
+                    raise
+            relay_access = relay_access_from_settings(
+                settings, embedded_relay.secret if embedded_relay else None
+            )
             placement = placement_from_settings(settings, embedded.node if embedded else None)
 
             async def audit(meeting_id: str, actor: str, action: str, details: Mapping[str, Any]) -> None:
@@ -192,7 +208,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
             if settings.redis_url:
                 shared = SharedLiveMeetings(
                     settings.redis_url,
-                    MediaPlane(placement),
+                    MediaPlane(placement, relay=relay_access),
                     audit,
                     policy_of=room_policy_reader(context),
                     booking_change=booking_change(context),
@@ -208,7 +224,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
                 account_watch = asyncio.create_task(watch_accounts(context, shared, shared.relay_booking))
             else:
                 app.state.live = LiveMeetings(
-                    MediaPlane(placement),
+                    MediaPlane(placement, relay=relay_access),
                     audit,
                     host_left_seconds=settings.host_left_seconds,
                     reconnect_seconds=settings.reconnect_seconds,
@@ -219,6 +235,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
                     watch_accounts(context, app.state.live, apply_here(context, app.state.live))
                 )
         app.state.embedded_janus = embedded
+        app.state.embedded_relay, app.state.relay = embedded_relay, relay_access
         mail_worker = OutboxWorker(context.db, settings)
         mail_worker.subscribe(context.events)
         mail_worker.start()
@@ -237,6 +254,8 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
                 await app.state.live.close()
             if embedded is not None:
                 await embedded.stop()
+            if embedded_relay is not None:
+                await embedded_relay.stop()
             if ctx is None:
                 context.db.dispose()
 
@@ -253,6 +272,8 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     app.state.live = None
     app.state.bus_relay = None
     app.state.embedded_janus = None
+    app.state.embedded_relay = None
+    app.state.relay = None
     app.add_middleware(BodyLimits)  # bodies bounded before any form or JSON is parsed
     app.add_middleware(WeekShortcut, ctx=context)  # inside SecurityHeaders: its answers get them too
     app.add_middleware(SecurityHeaders, hsts=settings.effective_public_url.startswith("https://"))
@@ -268,6 +289,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     app.include_router(admin_templates.router)
     app.include_router(admin_skype.router)
     app.include_router(signalling.router)
+    app.include_router(connection_test.router)
     app.include_router(metrics_page.router)
     _mount_selfie_segmentation(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -306,7 +328,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
 
     @app.get("/healthz", tags=["operations"])
     async def healthz(request: Request) -> JSONResponse:
-        """Health of the service, its database and Janus, as JSON; 503 when something is down.
+        """Health of the service, its database, Janus and the relay, as JSON; 503 when something is down.
         Everyone gets the status; only loopback clients and administrators the details."""
         database = {"engine": context.db.engine.dialect.name, "ok": await run_in_threadpool(database_up)}
         janus: dict[str, object] = {"mode": "off"}
@@ -316,10 +338,17 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
             plane: MediaPlane = app.state.live.plane
             nodes = [{"url": n.url, "up": await plane.node_up(n)} for n in plane.placement.nodes]
             janus = {"mode": "external", "nodes": nodes, "up": all(n["up"] for n in nodes)}
-        ok = bool(database["ok"]) and janus.get("up", True) is not False
+        relay: dict[str, object] = {"mode": "off"}
+        if app.state.embedded_relay is not None:
+            relay = app.state.embedded_relay.status()
+        elif app.state.relay is not None:
+            relay = {"mode": "external", "urls": list(app.state.relay.urls)}
+        ok = (
+            bool(database["ok"]) and janus.get("up", True) is not False and relay.get("up", True) is not False
+        )
         body: dict[str, object] = {"status": "ok" if ok else "down"}
         if await sees_details(request):
-            body |= {"version": __version__, "database": database, "janus": janus}
+            body |= {"version": __version__, "database": database, "janus": janus, "relay": relay}
         return JSONResponse(body, status_code=200 if ok else 503)
 
     return app

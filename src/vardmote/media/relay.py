@@ -1,0 +1,571 @@
+"""Relay: the coturn that vardmote starts and watches (VARDMOTE_TURN=embedded).
+
+Browsers whose network lets no UDP through to Janus, or only TCP or TLS to a
+few ports, reach Janus through a TURN relay. :func:`write_config` writes a
+configuration for coturn 4.6 (Debian's package ``coturn``) under
+``<var_dir>/coturn/`` (a folder only its owner may enter)::
+
+    secret             the static-auth-secret, made once, mode 0600, reused
+    relay.crt          a self-signed certificate (EC P-256) for the TLS listener,
+    relay.key          with the relay's address as IP SAN; made when none is given
+    turnserver.conf    written at every start, mode 0600 (it holds the secret)
+    turndb             coturn's SQLite user database (empty: no users, only the secret)
+    coturn.log         coturn's output; coturn.log.1 the one before
+    coturn.pid         the running coturn, to end one left behind by a crash
+
+Security choices:
+
+- credentials are TURN REST credentials (``use-auth-secret``): made by
+  vardmote for each admitted participant, valid until the meeting's end
+  (:mod:`vardmote.media.relay_access`); nobody else gets one;
+- the relay sends only to the allowed peers (Settings.effective_turn_allowed_peers:
+  the Janus nodes). Every private, loopback, link-local, shared (CGNAT),
+  reserved and IPv4-mapped range is denied, so that a credential cannot be
+  used to reach the hospital's internal network; coturn checks
+  ``allowed-peer-ip`` before ``denied-peer-ip`` (``good_peer_addr`` in its
+  ``turn_server.c``), and loopback peers only with ``allow-loopback-peers``,
+  which is written only when an allowed peer is a loopback address; public
+  addresses outside the denied ranges stay reachable (a relay in front of
+  external Janus nodes on public addresses works without listing them);
+- relayed allocations are UDP only (``no-tcp-relay``): Janus takes media over UDP;
+- no CLI, no web admin, no DTLS listener, no software version in answers;
+- the secret is read by coturn from its configuration file, never from its
+  command line, so ``ps`` does not show it.
+
+:class:`EmbeddedRelay` starts the process, waits until it answers a STUN
+Binding request on its UDP port and accepts TCP (and TLS) connections,
+restarts it when it dies or stops answering (after a short, growing pause),
+and reports its health for ``/healthz``. Allocations do not survive a
+restart: browsers relayed through it lose their path and make it again with
+an ICE restart.
+
+Concurrency: an EmbeddedRelay belongs to one event loop. start() and stop()
+are not to be called concurrently with each other; healthy() and status() may
+be called at any time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import ipaddress
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import struct
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from vardmote.media.embedded import _running, _until
+from vardmote.media.relay_access import embedded_urls
+from vardmote.settings import Secret, Settings
+
+log = logging.getLogger("vardmote.media.relay")
+
+REALM = "vardmote"
+LOG_ROTATE_BYTES = 10_000_000
+LONG_ENOUGH_SECONDS = 60.0
+"""A coturn that ran this long before dying is restarted after the shortest pause again."""
+CERTIFICATE_DAYS = 365
+RENEW_DAYS = 30
+"""A self-signed certificate this close to its end is made anew at the next start."""
+USER_QUOTA = 30
+"""Allocations at once per username: a participant's three PeerConnections on three transports,
+and those of ICE restarts still alive, with room to spare."""
+
+DENIED_PEERS: tuple[str, ...] = (
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "240.0.0.0/4",
+    "::1/128",
+    "::ffff:0:0/96",
+    "64:ff9b::/96",
+    "fc00::/7",
+    "fe80::/10",
+)
+"""Networks the relay never sends to unless an allowed peer is in them: private, shared (CGNAT),
+loopback, link-local, reserved, IPv4-mapped and NAT64 addresses (multicast is refused by
+``no-multicast-peers``, the unspecified addresses by coturn itself).
+
+coturn 4.6 reads a range whose ends are both ``::`` (or ``0.0.0.0``) as "every address of
+every family" (``ioa_addr_in_range``), so ``::/128`` is not in the list: it would deny every
+peer but the allowed ones. Its IPv6 comparison is byte by byte, which is right only for ranges
+made from a prefix, as these all are."""
+
+
+class EmbeddedRelayError(RuntimeError):
+    """EmbeddedRelayError: the embedded coturn cannot be configured or started; says why."""
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """_write_private replaces path with data, readable by its owner only."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def load_or_make_secret(folder: Path) -> Secret:
+    """load_or_make_secret reads folder/secret, or makes it (mode 0600) on first use.
+
+    It stays the same across restarts, so that credentials given before a
+    restart of vardmote or of coturn keep working.
+    """
+    path = folder / "secret"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(32))
+    if path.stat().st_mode & 0o077:
+        log.warning("%s could be read by others; made it private (0600)", path)
+        path.chmod(0o600)
+    value = path.read_text().strip()
+    if len(value) < 16:
+        raise EmbeddedRelayError(f"{path} holds no secret of vardmote's relay; remove it")
+    return Secret(value)
+
+
+def _certificate_fits(cert_path: Path, address: str) -> bool:
+    """_certificate_fits tells whether cert_path is a certificate for address (IP SAN) that is
+    valid for at least RENEW_DAYS more days."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (OSError, ValueError, x509.ExtensionNotFound):
+        return False
+    renew_at = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=RENEW_DAYS)
+    return ipaddress.ip_address(address) in names.get_values_for_type(x509.IPAddress) and (
+        cert.not_valid_after_utc > renew_at
+    )
+
+
+def ensure_certificate(folder: Path, address: str) -> tuple[Path, Path]:
+    """ensure_certificate returns folder's self-signed certificate and key for address, made anew
+    (EC P-256, a year) when missing, for another address, or close to its end.
+
+    Browsers do not check a TURN server's certificate against a name they were
+    given the way they check a web page's; a region that wants them to (or
+    clients that do) gives its own with VARDMOTE_TURN_TLS_CERT and _KEY.
+    """
+    cert_path, key_path = folder / "relay.crt", folder / "relay.key"
+    if key_path.exists() and _certificate_fits(cert_path, address):
+        return cert_path, key_path
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"vardmote relay {address}")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=CERTIFICATE_DAYS))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))]), critical=False
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    _write_private(key_path, key_pem)
+    _write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    log.info("made a self-signed certificate for the relay's TLS listener on %s", address)
+    return cert_path, key_path
+
+
+def _range(network: str) -> str:
+    """_range writes a network as coturn's ``first-last`` range (coturn 4.6.1 takes no CIDR)."""
+    net = ipaddress.ip_network(network)
+    if net.num_addresses == 1:
+        return str(net.network_address)
+    return f"{net.network_address}-{net.broadcast_address}"
+
+
+def _value(name: str, value: str) -> str:
+    """_value is one ``name=value`` line; a value with a line break or ``#`` is refused."""
+    if any(c in value for c in "\r\n#") or any(ord(c) < 32 for c in value):
+        raise EmbeddedRelayError(f"a coturn setting may not hold line breaks or '#', got {name}={value!r}")
+    return f"{name}={value}"
+
+
+def write_config(settings: Settings, secret: Secret, folder: Path, tls: tuple[Path, Path] | None) -> Path:
+    """write_config writes folder/turnserver.conf (mode 0600) and returns its path.
+
+    tls is the certificate and key of the TLS listener; None when
+    Settings.turn_tls_port is 0. Written afresh at every start, so that changed
+    settings take effect.
+    """
+    address = settings.effective_turn_address
+    low, high = settings.turn_relay_ports
+    allowed = settings.effective_turn_allowed_peers
+    lines = [
+        "# Written by vardmote at every start of its embedded coturn; edits are lost.",
+        _value("listening-ip", address),
+        _value("relay-ip", address),
+        _value("listening-port", str(settings.turn_port)),
+        _value("min-port", str(low)),
+        _value("max-port", str(high)),
+        "use-auth-secret",
+        _value("static-auth-secret", secret.reveal()),
+        _value("realm", REALM),
+        _value("server-name", REALM),
+        "fingerprint",
+        "no-cli",
+        "no-dtls",
+        "no-rfc5780",
+        "no-stun-backward-compatibility",
+        "no-software-attribute",
+        "no-tcp-relay",
+        "no-multicast-peers",
+        "stale-nonce=600",
+        _value("user-quota", str(USER_QUOTA)),
+        _value("userdb", str(folder / "turndb")),
+        _value("pidfile", str(folder / "coturn.pid")),
+        "log-file=stdout",
+        "simple-log",
+    ]
+    if tls is None:
+        lines.append("no-tls")
+    else:
+        lines += [
+            _value("tls-listening-port", str(settings.turn_tls_port)),
+            _value("cert", str(tls[0])),
+            _value("pkey", str(tls[1])),
+            "no-tlsv1",
+            "no-tlsv1_1",
+        ]
+    if any(ipaddress.ip_address(peer).is_loopback for peer in allowed):
+        lines.append("allow-loopback-peers")
+    lines += [_value("allowed-peer-ip", peer) for peer in allowed]
+    lines += [_value("denied-peer-ip", _range(network)) for network in DENIED_PEERS]
+    path = folder / "turnserver.conf"
+    _write_private(path, ("\n".join(lines) + "\n").encode())
+    return path
+
+
+BINDING_REQUEST = 0x0001
+BINDING_SUCCESS = 0x0101
+MAGIC_COOKIE = 0x2112A442
+
+
+def _stun_answers(address: str, port: int, timeout: float) -> bool:
+    """_stun_answers sends one STUN Binding request over UDP (RFC 8489) and tells whether a
+    success answer with the same transaction id came back within timeout seconds."""
+    transaction = secrets.token_bytes(12)
+    request = struct.pack("!HHI", BINDING_REQUEST, 0, MAGIC_COOKIE) + transaction
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.sendto(request, (address, port))
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                data = sock.recv(2048)
+                if (
+                    len(data) >= 20
+                    and struct.unpack("!H", data[:2])[0] == BINDING_SUCCESS
+                    and data[8:20] == transaction
+                ):
+                    return True
+        except OSError:
+            return False
+    return False
+
+
+def _accepts(address: str, port: int, timeout: float) -> bool:
+    """_accepts tells whether a TCP connection to address:port can be made."""
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _leftover_pid(pid_file: Path, conf: Path) -> int | None:
+    """_leftover_pid is the pid of a coturn of this var folder that still runs, if any."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if str(conf).encode() in cmdline else None
+
+
+class EmbeddedRelay:
+    """EmbeddedRelay runs one coturn process for this vardmote and keeps it running."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        start_timeout: float = 10.0,
+        probe_interval: float = 5.0,
+        probe_failures: int = 3,
+        backoff: Sequence[float] = (0.5, 1.0, 2.0, 5.0, 10.0),
+    ) -> None:
+        if probe_interval <= 0 or probe_failures < 1 or not backoff or min(backoff) < 0:
+            raise ValueError(
+                "EmbeddedRelay needs probe_interval > 0, probe_failures >= 1 and non-negative pauses, "
+                f"got {probe_interval}, {probe_failures}, {tuple(backoff)}"
+            )
+        self.settings = settings
+        self.folder = (settings.var_dir / "coturn").resolve()
+        self.address = settings.effective_turn_address
+        self.urls = settings.turn_urls or embedded_urls(
+            self.address, settings.turn_port, settings.turn_tls_port
+        )
+        self._start_timeout = start_timeout
+        self._probe_interval = probe_interval
+        self._probe_failures = probe_failures
+        self._backoff = tuple(backoff)
+        self._secret: Secret | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._started_at = 0.0
+        self._up = False
+        self._stopping = False
+        self._supervisor: asyncio.Task[None] | None = None
+        self.restarts = 0
+        """How many times coturn was restarted after it died or stopped answering."""
+
+    @property
+    def config_path(self) -> Path:
+        """config_path is coturn's configuration file (mode 0600: it holds the secret)."""
+        return self.folder / "turnserver.conf"
+
+    @property
+    def secret(self) -> Secret:
+        """secret is coturn's static-auth-secret: VARDMOTE_TURN_SECRET, else the one made in
+        the folder; known once started."""
+        if self._secret is None:
+            raise EmbeddedRelayError("the embedded relay has not been started")
+        return self._secret
+
+    @property
+    def pid(self) -> int | None:
+        """pid is the process id of the running coturn, or None."""
+        if self._process is None or self._process.returncode is not None:
+            return None
+        return self._process.pid
+
+    def healthy(self) -> bool:
+        """healthy tells whether coturn runs and answered its latest check."""
+        return self.pid is not None and self._up
+
+    def status(self) -> dict[str, object]:
+        """status is the embedded relay's part of /healthz."""
+        return {"mode": "embedded", "urls": list(self.urls), "up": self.healthy(), "restarts": self.restarts}
+
+    async def start(self) -> None:
+        """start writes the configuration, starts coturn, waits until it answers and then
+        watches it. Raises EmbeddedRelayError, with the end of its log, if it cannot be started."""
+        if self._supervisor is not None:
+            raise EmbeddedRelayError("the embedded relay is already started")
+        if shutil.which(self.settings.turn_binary) is None:
+            raise EmbeddedRelayError(
+                f"coturn's program {self.settings.turn_binary!r} was not found; install Debian's "
+                "package coturn (scripts/install-system-packages), set VARDMOTE_TURN_BINARY, or set "
+                "VARDMOTE_TURN=off (no relay) or external"
+            )
+        if self.address == "127.0.0.1" and not self.settings.turn_address:
+            log.warning(
+                "the embedded relay listens on 127.0.0.1, which no browser on another machine reaches: "
+                "set VARDMOTE_TURN_ADDRESS (or an IPv4 address in VARDMOTE_JANUS_ICE_INTERFACES)"
+            )
+        configured = self.settings.turn_secret
+        self._secret = (
+            configured if configured.reveal() else await asyncio.to_thread(load_or_make_secret, self.folder)
+        )
+        self._stopping = False
+        await self._end_leftover()
+        await self._launch()
+        self._supervisor = asyncio.create_task(self._supervise(), name="relay-supervisor")
+
+    async def stop(self) -> None:
+        """stop ends the watching and coturn itself: SIGTERM, then SIGKILL after 5 s."""
+        self._stopping = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            self._supervisor = None
+        await self._terminate()
+        self._up = False
+        with contextlib.suppress(FileNotFoundError):
+            (self.folder / "coturn.pid").unlink()
+
+    async def _end_leftover(self) -> None:
+        """_end_leftover ends a coturn of this var folder left running by a crashed vardmote."""
+        pid = await asyncio.to_thread(_leftover_pid, self.folder / "coturn.pid", self.config_path)
+        if pid is None:
+            return
+        log.warning("ending the coturn (pid %s) a previous vardmote left running", pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        await _until(lambda: not _running(pid), within=3)
+
+    def _prepare_files(self) -> tuple[Path, Path]:
+        """_prepare_files writes the certificate, the configuration and rotates the log (disk
+        work, run in a thread)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.chmod(0o700)
+        tls: tuple[Path, Path] | None = None
+        if self.settings.turn_tls_port:
+            cert, key = self.settings.turn_tls_cert, self.settings.turn_tls_key
+            tls = (cert, key) if cert and key else ensure_certificate(self.folder, self.address)
+        conf = write_config(self.settings, self.secret, self.folder, tls)
+        log_path = self.folder / "coturn.log"
+        if log_path.exists() and log_path.stat().st_size > LOG_ROTATE_BYTES:
+            log_path.replace(self.folder / "coturn.log.1")
+        return conf, log_path
+
+    def _answers(self, timeout: float) -> bool:
+        """_answers tells whether coturn answers STUN over UDP and accepts TCP (and TLS) connections."""
+        ports = [self.settings.turn_port] + (
+            [self.settings.turn_tls_port] if self.settings.turn_tls_port else []
+        )
+        return _stun_answers(self.address, self.settings.turn_port, timeout) and all(
+            _accepts(self.address, port, timeout) for port in ports
+        )
+
+    async def _launch(self) -> None:
+        """_launch starts one coturn process and returns once it answers."""
+        conf, log_path = await asyncio.to_thread(self._prepare_files)
+        output = await asyncio.to_thread(log_path.open, "ab")
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                self.settings.turn_binary,
+                "-c",
+                str(conf),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=output,
+                stderr=asyncio.subprocess.STDOUT,
+                cwd=self.folder,
+                start_new_session=True,  # a Ctrl-C meant for vardmote reaches coturn through stop()
+            )
+        finally:
+            output.close()
+        self._started_at = time.monotonic()
+        await asyncio.to_thread((self.folder / "coturn.pid").write_text, f"{self._process.pid}\n")
+        log.info(
+            "started coturn (pid %s) at %s; its log is %s", self._process.pid, " ".join(self.urls), log_path
+        )
+        try:
+            await self._wait_answering()
+        except EmbeddedRelayError:
+            await self._terminate()
+            raise
+        self._up = True
+
+    async def _wait_answering(self) -> None:
+        """_wait_answering waits until coturn answers on its ports (this very process: a port
+        another program holds makes coturn exit, which is seen first)."""
+        assert self._process is not None
+        deadline = time.monotonic() + self._start_timeout
+        while time.monotonic() < deadline:
+            if self._process.returncode is not None:
+                raise EmbeddedRelayError(
+                    f"coturn exited with {self._process.returncode} while starting; "
+                    f"the end of {self.folder / 'coturn.log'}:\n{self._log_tail()}"
+                )
+            if await asyncio.to_thread(self._answers, 0.5):
+                return
+            await asyncio.sleep(0.05)
+        raise EmbeddedRelayError(
+            f"coturn did not answer on {self.address} within {self._start_timeout:.0f} s; "
+            f"the end of {self.folder / 'coturn.log'}:\n{self._log_tail()}"
+        )
+
+    def _log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join((self.folder / "coturn.log").read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    async def _terminate(self) -> None:
+        process = self._process
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 5.0)
+        except TimeoutError:
+            log.warning("coturn (pid %s) did not end on SIGTERM; killing it", process.pid)
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+
+    async def _supervise(self) -> None:
+        """_supervise checks coturn every probe_interval and restarts it when it dies or fails
+        probe_failures checks in a row (it is then killed first)."""
+        failures = 0  # quick deaths in a row; sets the pause before the next start
+        while not self._stopping:
+            process = self._process
+            assert process is not None
+            await self._watch(process)
+            if self._stopping:
+                return
+            self._up = False
+            ran = time.monotonic() - self._started_at
+            if ran >= LONG_ENOUGH_SECONDS:
+                failures = 0
+            pause = self._backoff[min(failures, len(self._backoff) - 1)]
+            failures += 1
+            log.error(
+                "coturn (pid %s) ended with %s after %.0f s; restarting it in %.1f s",
+                process.pid,
+                process.returncode,
+                ran,
+                pause,
+            )
+            await asyncio.sleep(pause)
+            try:
+                await self._launch()
+            except EmbeddedRelayError as e:
+                log.error("restarting coturn failed: %s", e)
+                continue
+            self.restarts += 1
+            log.warning("coturn restarted (pid %s); %d restarts so far", self.pid, self.restarts)
+
+    async def _watch(self, process: asyncio.subprocess.Process) -> None:
+        """_watch returns when process has ended, killing it if it stopped answering."""
+        ended = asyncio.ensure_future(process.wait())
+        silent = 0
+        try:
+            while True:
+                done, _ = await asyncio.wait({ended}, timeout=self._probe_interval)
+                if done:
+                    return
+                answered = await asyncio.to_thread(self._answers, min(2.0, self._probe_interval))
+                self._up = answered and process.returncode is None
+                silent = 0 if answered else silent + 1
+                if silent >= self._probe_failures:
+                    log.error("coturn (pid %s) stopped answering; killing it", process.pid)
+                    with contextlib.suppress(ProcessLookupError):
+                        process.kill()
+        finally:
+            ended.cancel()

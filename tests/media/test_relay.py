@@ -1,0 +1,485 @@
+"""The embedded relay (coturn): its configuration, credentials, peer rules and supervision.
+
+Real coturn (Debian's ``turnserver``) on the test namespace's veth address,
+reached with aioice's TURN client (what aiortc uses) over UDP, TCP and TLS.
+The allowed peer is the namespace's address (Janus's ICE address there); the
+other end of the veth pair (netns.PEER) and loopback stand for the hospital's
+internal network, which a credential must not reach.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import signal
+import socket
+import ssl
+import stat
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aioice import stun
+from aioice.turn import TurnTransport, create_turn_endpoint
+from cryptography import x509
+
+from machine import free_rtp_range
+from netns import PEER, media_address
+from servers import serve
+from vardmote.media.relay import (
+    DENIED_PEERS,
+    EmbeddedRelay,
+    EmbeddedRelayError,
+    ensure_certificate,
+    write_config,
+)
+from vardmote.media.relay_access import RelayAccess, relay_access_from_settings
+from vardmote.settings import Secret, Settings
+
+pytestmark = pytest.mark.media
+
+TRANSPORTS = ["udp", "tcp", "tls"]
+SHARED = pytest.mark.asyncio(loop_scope="module")
+"""For the tests on the module's relay: they run on the loop that watches it."""
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _free_port_pair(address: str, avoid: set[int]) -> int:
+    """_free_port_pair is a port free for both UDP and TCP on address (coturn listens on both)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind((address, 0))
+            port: int = tcp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind((address, port))
+                except OSError:
+                    continue
+        if port not in avoid:
+            return port
+    raise RuntimeError("no port free for UDP and TCP")
+
+
+def relay_settings(tmp_path: Path, **changes: Any) -> Settings:
+    """relay_settings is an embedded relay on the namespace's address with ports of its own,
+    allowing (by default) only the embedded Janus's ICE address, that same address."""
+    address = media_address()
+    port = _free_port_pair(address, set())
+    tls_port = _free_port_pair(address, {port})
+    settings = Settings(
+        var_dir=tmp_path / "var",
+        janus_ice_interfaces=address,
+        turn_port=port,
+        turn_tls_port=tls_port,
+        turn_relay_ports=free_rtp_range(),
+    )
+    return dataclasses.replace(settings, **changes)
+
+
+@asynccontextmanager
+async def running_relay(tmp_path: Path, **options: Any) -> AsyncIterator[EmbeddedRelay]:
+    relay = EmbeddedRelay(relay_settings(tmp_path), **options)
+    await relay.start()
+    try:
+        yield relay
+    finally:
+        await relay.stop()
+
+
+@pytest.fixture(scope="module")
+def relay_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("relay")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def relay(relay_folder: Path) -> AsyncIterator[EmbeddedRelay]:
+    """relay is one embedded coturn shared by the module's tests that do not stop it."""
+    async with running_relay(relay_folder) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def access(relay: EmbeddedRelay) -> RelayAccess:
+    found = relay_access_from_settings(relay.settings, relay.secret)
+    assert found is not None
+    return found
+
+
+class Received(asyncio.DatagramProtocol):
+    """Received keeps what arrives through a TURN allocation (or on a peer's socket)."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue()
+        self.errors: list[Exception] = []
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.queue.put_nowait((data, addr))
+
+    def error_received(self, exc: Exception) -> None:
+        self.errors.append(exc)
+
+
+def _trusting(cert: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(cert))
+    return context
+
+
+@asynccontextmanager
+async def allocation(
+    relay: EmbeddedRelay, transport: str, username: str, password: str
+) -> AsyncIterator[tuple[TurnTransport, Received]]:
+    """allocation makes a TURN allocation on relay over transport (udp, tcp or tls)."""
+    settings = relay.settings
+    port = settings.turn_tls_port if transport == "tls" else settings.turn_port
+    context = _trusting(relay.folder / "relay.crt") if transport == "tls" else None
+    turn, received = await create_turn_endpoint(
+        Received,
+        (relay.address, port),
+        username,
+        password,
+        ssl=context,
+        transport="udp" if transport == "udp" else "tcp",
+    )
+    try:
+        yield turn, received
+    finally:
+        turn.close()
+        await asyncio.sleep(0)
+
+
+def _credentials(access: RelayAccess, expires_at: int) -> tuple[str, str]:
+    (server,) = access.ice_servers("deltagare-1", expires_at=expires_at)
+    return server["username"], server["credential"]
+
+
+@pytest.fixture
+def peer_socket() -> Iterator[socket.socket]:
+    """peer_socket is a UDP socket on Janus's address (the allowed peer)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((media_address(), 0))
+        sock.settimeout(5)
+        yield sock
+
+
+# --- the process --------------------------------------------------------------------------------
+
+
+@SHARED
+async def test_the_relay_listens_on_udp_tcp_and_tls_with_a_private_configuration(
+    relay: EmbeddedRelay,
+) -> None:
+    settings = relay.settings
+    address = media_address()
+    conf = relay.config_path.read_text()
+    secret = relay.secret.reveal()
+    cmdline = Path(f"/proc/{relay.pid}/cmdline").read_bytes().decode(errors="replace")
+
+    assert relay.healthy()
+    assert relay.status() == {
+        "mode": "embedded",
+        "urls": [
+            f"turn:{address}:{settings.turn_port}?transport=udp",
+            f"turn:{address}:{settings.turn_port}?transport=tcp",
+            f"turns:{address}:{settings.turn_tls_port}?transport=tcp",
+        ],
+        "up": True,
+        "restarts": 0,
+    }
+    listening = (
+        await asyncio.to_thread(subprocess.run, ["ss", "-H", "-lntu"], capture_output=True, text=True)
+    ).stdout
+    for proto, port in (
+        ("udp", settings.turn_port),
+        ("tcp", settings.turn_port),
+        ("tcp", settings.turn_tls_port),
+    ):
+        assert any(
+            line.split()[0] == proto and line.split()[4] == f"{address}:{port}"
+            for line in listening.splitlines()
+        ), (proto, port, listening)
+    trusting = _trusting(relay.folder / "relay.crt")
+    with (
+        socket.create_connection((address, settings.turn_tls_port), timeout=5) as raw,
+        trusting.wrap_socket(raw, server_hostname=address) as tls,
+    ):
+        assert tls.version() in ("TLSv1.2", "TLSv1.3")
+
+    assert f"static-auth-secret={secret}\n" in conf
+    assert secret not in cmdline
+    assert str(relay.config_path) in cmdline
+    assert _mode(relay.folder) == 0o700
+    for private in ("turnserver.conf", "secret", "relay.key"):
+        assert _mode(relay.folder / private) == 0o600, private
+    for line in (
+        f"listening-ip={address}",
+        f"relay-ip={address}",
+        f"listening-port={settings.turn_port}",
+        f"tls-listening-port={settings.turn_tls_port}",
+        f"min-port={settings.turn_relay_ports[0]}",
+        f"max-port={settings.turn_relay_ports[1]}",
+        "use-auth-secret",
+        "realm=vardmote",
+        "no-cli",
+        "no-tcp-relay",
+        "no-multicast-peers",
+        f"userdb={relay.folder / 'turndb'}",
+        f"allowed-peer-ip={address}",
+        "denied-peer-ip=10.0.0.0-10.255.255.255",
+        "denied-peer-ip=127.0.0.0-127.255.255.255",
+        "denied-peer-ip=fc00::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+    ):
+        assert f"\n{line}\n" in conf, line
+    assert "allow-loopback-peers" not in conf
+    assert (relay.folder / "coturn.pid").read_text().strip() == str(relay.pid)
+
+
+def test_the_self_signed_certificate_names_the_address_and_is_kept(tmp_path: Path) -> None:
+    cert, key = ensure_certificate(tmp_path, "192.0.2.10")
+    made = x509.load_pem_x509_certificate(cert.read_bytes())
+    names = made.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [str(a) for a in names.get_values_for_type(x509.IPAddress)] == ["192.0.2.10"]
+    assert ensure_certificate(tmp_path, "192.0.2.10") == (cert, key)
+    assert x509.load_pem_x509_certificate(cert.read_bytes()).serial_number == made.serial_number
+    ensure_certificate(tmp_path, "192.0.2.11")
+    assert x509.load_pem_x509_certificate(cert.read_bytes()).serial_number != made.serial_number
+
+
+def test_no_tls_port_writes_no_tls_listener_and_a_loopback_peer_is_allowed_explicitly(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path, turn_tls_port=0, turn_allowed_peers=("127.0.0.1", "192.0.2.7"))
+    conf = write_config(settings, Secret("s" * 20), tmp_path, None).read_text().splitlines()
+    assert "no-tls" in conf
+    assert not [line for line in conf if line.startswith(("tls-listening-port", "cert=", "pkey="))]
+    assert "allow-loopback-peers" in conf
+    assert [line for line in conf if line.startswith("allowed-peer-ip")] == [
+        "allowed-peer-ip=127.0.0.1",
+        "allowed-peer-ip=192.0.2.7",
+    ]
+    assert len([line for line in conf if line.startswith("denied-peer-ip")]) == len(DENIED_PEERS)
+    assert "listening-ip=127.0.0.1" in conf  # no Janus ICE address and none given
+
+
+async def test_a_killed_relay_is_restarted_and_allocates_again(tmp_path: Path) -> None:
+    async with running_relay(tmp_path, backoff=(0.2,), probe_interval=0.5) as relay:
+        first = relay.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        async with asyncio.timeout(15):
+            while not (relay.healthy() and relay.restarts >= 1):
+                await asyncio.sleep(0.05)
+        assert relay.pid != first
+        access = relay_access_from_settings(relay.settings, relay.secret)
+        assert access is not None
+        async with allocation(relay, "udp", *_credentials(access, int(time.time()) + 600)) as (turn, _):
+            assert turn.get_extra_info("sockname")[0] == relay.address
+    assert relay.pid is None
+    assert not (relay.folder / "coturn.pid").exists()
+
+
+async def test_a_relay_that_stops_answering_is_killed_and_restarted(tmp_path: Path) -> None:
+    async with running_relay(tmp_path, backoff=(0.2,), probe_interval=0.3, probe_failures=2) as relay:
+        first = relay.pid
+        assert first is not None
+        os.kill(first, signal.SIGSTOP)
+        async with asyncio.timeout(15):
+            while not (relay.healthy() and relay.restarts >= 1):
+                await asyncio.sleep(0.05)
+        assert relay.pid != first
+        assert not Path(f"/proc/{first}").exists()
+
+
+async def test_a_coturn_left_running_by_a_crashed_vardmote_is_ended_at_start(tmp_path: Path) -> None:
+    settings = relay_settings(tmp_path)
+    first = EmbeddedRelay(settings)
+    await first.start()
+    leftover = first.pid
+    assert leftover is not None
+    if first._supervisor is not None:  # the crashed vardmote no longer watches it
+        first._supervisor.cancel()
+    second = EmbeddedRelay(settings)
+    await second.start()
+    try:
+        assert second.pid != leftover
+        assert (
+            not Path(f"/proc/{leftover}/cmdline").exists()
+            or not Path(f"/proc/{leftover}/cmdline").read_bytes()
+        )
+        assert second.healthy()
+    finally:
+        await second.stop()
+        await first.stop()
+
+
+async def test_a_missing_coturn_program_is_named(tmp_path: Path) -> None:
+    settings = relay_settings(tmp_path, turn_binary="turnserver-finns-inte")
+    with pytest.raises(EmbeddedRelayError, match="coturn's program 'turnserver-finns-inte' was not found"):
+        await EmbeddedRelay(settings).start()
+
+
+async def test_a_taken_port_stops_the_start_with_coturn_s_log(tmp_path: Path) -> None:
+    settings = relay_settings(tmp_path)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind((settings.effective_turn_address, settings.turn_port))
+        taken.listen()
+        with pytest.raises(EmbeddedRelayError, match=r"coturn (exited with|did not answer)"):
+            await EmbeddedRelay(settings, start_timeout=3).start()
+
+
+# --- credentials --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@SHARED
+async def test_an_allocation_with_relay_access_credentials_succeeds(
+    relay: EmbeddedRelay, access: RelayAccess, transport: str
+) -> None:
+    low, high = relay.settings.turn_relay_ports
+    async with allocation(relay, transport, *_credentials(access, int(time.time()) + 600)) as (turn, _):
+        host, port = turn.get_extra_info("sockname")
+    assert host == media_address()
+    assert low <= port <= high
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@SHARED
+async def test_expired_credentials_are_refused(
+    relay: EmbeddedRelay, access: RelayAccess, transport: str
+) -> None:
+    with pytest.raises(stun.TransactionFailed) as refused:
+        async with allocation(relay, transport, *_credentials(access, int(time.time()) - 5)):
+            pass
+    assert refused.value.response.error_code == 401
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@SHARED
+async def test_the_probe_credentials_are_refused(
+    relay: EmbeddedRelay, access: RelayAccess, transport: str
+) -> None:
+    (probe,) = access.probe_servers()
+    assert probe["urls"] == list(access.urls)
+    with pytest.raises(stun.TransactionFailed) as refused:
+        async with allocation(relay, transport, probe["username"], probe["credential"]):
+            pass
+    assert refused.value.response.error_code == 401
+
+
+@SHARED
+async def test_credentials_made_with_another_secret_are_refused(
+    relay: EmbeddedRelay, access: RelayAccess
+) -> None:
+    other = RelayAccess(access.urls, Secret("ett-annat-hemligt-värde"))
+    with pytest.raises(stun.TransactionFailed) as refused:
+        async with allocation(relay, "udp", *_credentials(other, int(time.time()) + 600)):
+            pass
+    assert refused.value.response.error_code == 401
+
+
+# --- peers --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@SHARED
+async def test_the_relay_carries_data_both_ways_to_the_allowed_peer(
+    relay: EmbeddedRelay, access: RelayAccess, peer_socket: socket.socket, transport: str
+) -> None:
+    peer = peer_socket.getsockname()
+    async with allocation(relay, transport, *_credentials(access, int(time.time()) + 600)) as (
+        turn,
+        received,
+    ):
+        turn.sendto(b"hej janus", peer)
+        data, relayed_from = await asyncio.to_thread(peer_socket.recvfrom, 100)
+        assert data == b"hej janus"
+        assert relayed_from == turn.get_extra_info("sockname")
+        peer_socket.sendto("hej webbläsare".encode(), relayed_from)
+        async with asyncio.timeout(5):
+            back, sender = await received.queue.get()
+    assert (back, sender) == ("hej webbläsare".encode(), peer)
+    assert received.errors == []
+
+
+@pytest.mark.parametrize("denied", [PEER, "127.0.0.1"], ids=["other-private-address", "loopback"])
+@SHARED
+async def test_the_relay_refuses_a_denied_private_peer(
+    relay: EmbeddedRelay, access: RelayAccess, denied: str
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as target:
+        target.bind((denied, 0))
+        async with allocation(relay, "udp", *_credentials(access, int(time.time()) + 600)) as (
+            turn,
+            received,
+        ):
+            turn.sendto(b"till sjukhusets interna nat", target.getsockname())
+            async with asyncio.timeout(10):
+                while not received.errors:
+                    await asyncio.sleep(0.05)
+        (error,) = received.errors
+        assert isinstance(error, stun.TransactionFailed)
+        assert error.response.error_code == 403
+        target.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            target.recv(100)
+
+
+@pytest.fixture
+def outside_address() -> Iterator[str]:
+    """outside_address is an address in none of the denied ranges (TEST-NET-2), added to the test
+    namespace's loopback for the test: it stands for a public address."""
+    address = "198.51.100.7"
+    subprocess.run(["ip", "addr", "add", f"{address}/32", "dev", "lo"], check=True)
+    try:
+        yield address
+    finally:
+        subprocess.run(["ip", "addr", "del", f"{address}/32", "dev", "lo"], check=False)
+
+
+@SHARED
+async def test_the_relay_reaches_an_address_outside_the_denied_ranges(
+    relay: EmbeddedRelay, access: RelayAccess, outside_address: str
+) -> None:
+    # The denied ranges deny what they name and nothing more (a range of coturn's that
+    # matched every address would pass every other test here).
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as target:
+        target.bind((outside_address, 0))
+        target.settimeout(5)
+        async with allocation(relay, "udp", *_credentials(access, int(time.time()) + 600)) as (
+            turn,
+            received,
+        ):
+            turn.sendto(b"till en publik adress", target.getsockname())
+            data, _ = await asyncio.to_thread(target.recvfrom, 100)
+    assert data == b"till en publik adress"
+    assert received.errors == []
+
+
+# --- vardmote serve -------------------------------------------------------------------------------
+
+
+def test_vardmote_serve_runs_the_relay_and_reports_it_in_healthz(tmp_path: Path) -> None:
+    settings = relay_settings(tmp_path)
+    env = {
+        "VARDMOTE_TURN": "embedded",
+        "VARDMOTE_TURN_PORT": str(settings.turn_port),
+        "VARDMOTE_TURN_TLS_PORT": str(settings.turn_tls_port),
+        "VARDMOTE_TURN_RELAY_PORTS": "{}-{}".format(*settings.turn_relay_ports),
+    }
+    with serve(tmp_path / "var", media=True, env=env) as server:
+        health = server.health()
+        assert health is not None
+        relay = health["relay"]
+        assert relay["mode"] == "embedded"
+        assert relay["up"] is True
+        assert relay["urls"][0] == f"turn:{media_address()}:{settings.turn_port}?transport=udp"
+        pid = int((server.var_dir / "coturn" / "coturn.pid").read_text())
+        assert b"turnserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        server.stop()
+    assert not Path(f"/proc/{pid}").exists()
