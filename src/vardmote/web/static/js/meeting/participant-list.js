@@ -80,7 +80,7 @@ export function connectionMarks(p) {
       h(
         "span",
         { class: `conn-path ${p.media_path}`, "data-path": p.media_path, title: path.means },
-        path.label,
+        h("span", { class: "conn-label", text: path.label }),
         h("span", { class: "visually-hidden", text: `: ${path.means}` }),
       ),
     );

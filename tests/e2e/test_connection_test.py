@@ -1,0 +1,143 @@
+"""'Testa anslutningen' in 'Ställ in ljud och bild', in Chromium against real Janus (issue 13).
+
+Olle opens his link on a phone (360×740) in the tests' own namespace, where the
+media server is reached directly: the test runs by itself once the camera and
+microphone are ready, and says in plain Swedish that sound and picture get
+through. What the test may not do is read from the browser itself: its
+PeerConnections carry a data channel only (no track, no audio or video section
+in any offer), it has no relay servers before admission, and it ends its echo
+on the server (the DELETE). Annika's test, signed in, runs as the meeting's
+(with the session's CSRF token).
+
+The other outcomes need a network that stops the direct way: the firewall tests
+(tests/firewall.py) show "via en omväg" and the advice for a stopped network.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from playwright.sync_api import Page, Playwright, Request, expect
+
+from servers import Server, book_protected_meeting
+
+from .axe import assert_accessible
+from .conftest import NewContext, Steps
+from .test_meeting_pages import _context, _no_sideways_scroll, _phone, _sign_in_and_start
+
+DIRECT = "Anslutningen fungerar. Ljud och bild kommer fram."
+"""What the test says when the echo came back over a direct path."""
+
+# What every PeerConnection the page has made so far would send: its senders' tracks, the media
+# sections of its offer, the relay servers in its configuration.
+WHAT_THE_PEER_CONNECTIONS_SEND = """
+() => window.__pcs.map((pc) => ({
+  tracks: pc.getSenders().filter((s) => s.track).length,
+  sections: [...(pc.localDescription?.sdp ?? "").matchAll(/^m=(\\w+)/gm)].map((m) => m[1]),
+  iceServers: pc.getConfiguration().iceServers ?? [],
+}))
+"""
+
+
+def _phone_360(playwright: Playwright) -> dict[str, Any]:
+    """A Pixel 5 (touch, mobile Chromium) at 360×740, the narrow phone the page must fit."""
+    return {**_phone(playwright), "viewport": {"width": 360, "height": 740}}
+
+
+def _requests_to_the_test(page: Page) -> list[str]:
+    """_requests_to_the_test records "METHOD path" of every request the page makes to the
+    connection test's address."""
+    made: list[str] = []
+
+    def seen(request: Request) -> None:
+        path = re.sub(r"^https?://[^/]+", "", request.url)
+        if path.startswith("/api/v1/connection-test"):
+            made.append(f"{request.method} {path}")
+
+    page.on("request", seen)
+    return made
+
+
+def _wait_until(page: Page, done: Callable[[], bool], what: str, seconds: float = 5.0) -> None:
+    """_wait_until lets the page run until done() holds (Playwright delivers its events
+    meanwhile), or fails after seconds."""
+    for _ in range(int(seconds * 10)):
+        if done():
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"{what} did not happen in {seconds:.0f} s")
+
+
+def test_the_connection_test_tells_a_patient_on_a_phone_that_media_gets_through(
+    media_server: Server,
+    new_media_context: NewContext,
+    playwright: Playwright,
+    steps: Callable[[str], Steps],
+) -> None:
+    booking = book_protected_meeting(media_server, "Anslutningstest")
+    s = steps("connection-test")
+    guest = _context(new_media_context, **_phone_360(playwright)).new_page()
+    requests = _requests_to_the_test(guest)
+
+    guest.goto(booking.guest_url)
+    guest.get_by_label("Ditt namn").fill("Olle")
+    guest.get_by_role("button", name="Nästa").click()
+    expect(guest.get_by_role("heading", name="Ställ in ljud och bild")).to_be_visible()
+    expect(guest.get_by_role("button", name="Anslut nu")).to_be_enabled()
+
+    # It runs by itself once the camera and microphone are ready.
+    group = guest.locator("#grupp-anslutning")
+    status = guest.locator("#anslutning-status")
+    expect(status).to_have_attribute("role", "status")
+    expect(group).to_have_attribute("data-result", "direct", timeout=20_000)
+    expect(status).to_have_text(DIRECT)
+    expect(guest.get_by_role("button", name="Anslut nu")).to_be_enabled()
+    status.scroll_into_view_if_needed()
+    _no_sideways_scroll(guest, "the device set-up with the connection test's result at 360 px")
+    assert_accessible(guest, "the device set-up with the connection test's result")
+    shot = s.shot(guest, "patient-anslutningen-fungerar-360")
+    guest.screenshot(path=str(shot.with_name(shot.stem + "-synligt.png")))
+
+    # The test's PeerConnections sent nothing but a data channel, and had no relay servers.
+    made = guest.evaluate(WHAT_THE_PEER_CONNECTIONS_SEND)
+    assert made, "the connection test made no PeerConnection"
+    for pc in made:
+        assert pc["tracks"] == 0, f"a PeerConnection of the set-up sends a track: {made}"
+        assert pc["sections"] == ["application"], f"an offer of the set-up has media sections: {made}"
+        assert pc["iceServers"] == [], f"a PeerConnection before admission has relay servers: {made}"
+    # The echo was ended on the server, not left to its 20 s.
+    _wait_until(guest, lambda: any(r.startswith("DELETE ") for r in requests), "the DELETE of the test")
+    posts = [r for r in requests if r == "POST /api/v1/connection-test"]
+    deletes = [r for r in requests if r.startswith("DELETE /api/v1/connection-test/")]
+    assert len(posts) == 1, requests
+    assert len(deletes) == 1, requests
+
+    # The button runs it again; the keyboard focus stays on it meanwhile.
+    button = guest.get_by_role("button", name="Testa anslutningen")
+    button.focus()
+    button.press("Enter")
+    expect(group).to_have_attribute("data-result", "testing")
+    expect(status).to_contain_text("Testar anslutningen")
+    expect(group).to_have_attribute("data-result", "direct", timeout=20_000)
+    assert guest.evaluate("() => document.activeElement?.id") == "testa-anslutning"
+    assert len([r for r in requests if r == "POST /api/v1/connection-test"]) == 2, requests
+
+    # Then on into the lobby, as always: nothing of the test goes along.
+    guest.get_by_role("button", name="Anslut nu").click()
+    expect(guest.get_by_role("heading", name="Du väntar i lobbyn")).to_be_visible()
+    for pc in guest.evaluate(WHAT_THE_PEER_CONNECTIONS_SEND):
+        assert pc["tracks"] == 0, "a PeerConnection sends from the lobby"
+
+
+def test_the_connection_test_runs_for_a_signed_in_clinician(
+    media_server: Server, new_media_context: NewContext
+) -> None:
+    booking = book_protected_meeting(media_server, "Anslutningstest för personal")
+    host = _context(new_media_context, viewport={"width": 1366, "height": 860}).new_page()
+    requests = _requests_to_the_test(host)
+    _sign_in_and_start(host, booking.meeting_id)
+    expect(host.locator("#grupp-anslutning")).to_have_attribute("data-result", "direct", timeout=20_000)
+    expect(host.locator("#anslutning-status")).to_have_text(DIRECT)
+    assert "POST /api/v1/connection-test" in requests

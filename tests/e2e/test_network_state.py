@@ -1,0 +1,214 @@
+"""How a person's connection shows in the meeting, and an ICE restart, in Chromium against real
+Janus (issue 13).
+
+Annika (clinician, desktop) holds the meeting and Olle (patient, phone) is let in.
+Annika's "Deltagare" shows how each person's media goes ("Direkt", from the
+browsers' own reports of their selected candidate pair) and, when Olle's page
+reports so on its WebSocket, "Återansluter…" on his tile and list entry, "Svag
+anslutning" and "Via omväg".
+
+A network change (the `online` event a phone gets when it moves from Wi-Fi to
+4G) makes Olle's page restart ICE on its PeerConnections: new ICE credentials
+on both ends (Janus's answer to the publisher's offer, Janus's new subscriber
+offer), the same PeerConnections and WebSocket, never the lobby; the banner
+shows meanwhile, `data-ice-restarts` counts the restarts, `media_restored` says
+how long it took, and video goes on both ways. Breaking the network itself is
+the firewall tests' (tests/firewall.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+
+from playwright.sync_api import Locator, Page, Playwright, expect
+
+from servers import Booking, Server, book_protected_meeting
+
+from .axe import assert_accessible
+from .conftest import NewContext, Steps
+from .test_meeting_pages import _context, _frames_decoded, _phone, _sign_in_and_start
+
+# The page's WebSockets (window.__sockets), whether #ateransluter was ever shown (window.__banner),
+# and the media_restored events of the room (window.__restored).
+RECORD_NETWORK = """
+(() => {
+  const Original = window.WebSocket;
+  const sockets = [];
+  Object.defineProperty(window, "__sockets", { value: sockets });
+  window.WebSocket = class extends Original {
+    constructor(...args) { super(...args); sockets.push(this); }
+  };
+  const restored = [];
+  Object.defineProperty(window, "__restored", { value: restored });
+  document.addEventListener("media_restored", (e) => restored.push(e.detail));
+  window.__banner = false;
+  document.addEventListener("DOMContentLoaded", () => {
+    const banner = document.getElementById("ateransluter");
+    if (!banner) return;
+    new MutationObserver(() => { if (!banner.hidden) window.__banner = true; })
+      .observe(banner, { attributes: true, attributeFilter: ["hidden"] });
+  });
+})();
+"""
+
+# Per PeerConnection the page made: its state and the ICE ufrags of both descriptions.
+PEER_CONNECTIONS = """
+() => window.__pcs.map((pc) => ({
+  state: pc.connectionState,
+  local: /^a=ice-ufrag:(\\S+)/m.exec(pc.localDescription?.sdp ?? "")?.[1] ?? null,
+  remote: /^a=ice-ufrag:(\\S+)/m.exec(pc.remoteDescription?.sdp ?? "")?.[1] ?? null,
+  media: /^m=(audio|video)/m.test(pc.localDescription?.sdp ?? ""),
+}))
+"""
+
+
+def _page(context: NewContext, **options: object) -> Page:
+    page = _context(context, **options).new_page()
+    page.add_init_script(RECORD_NETWORK)
+    return page
+
+
+def _host_in_meeting(host: Page, meeting_id: str) -> None:
+    """Annika starts the meeting (hosts skip the lobby)."""
+    _sign_in_and_start(host, meeting_id)
+    expect(host.get_by_role("button", name="Anslut nu")).to_be_enabled()
+    host.get_by_role("button", name="Anslut nu").click()
+    expect(host.get_by_role("heading", name="Deltagare", exact=True)).to_be_visible()
+
+
+def _guest_let_in(host: Page, guest: Page, booking: Booking, name: str) -> None:
+    guest.goto(booking.guest_url)
+    guest.get_by_label("Ditt namn").fill(name)
+    guest.get_by_role("button", name="Nästa").click()
+    expect(guest.get_by_role("button", name="Anslut nu")).to_be_enabled()
+    guest.get_by_role("button", name="Anslut nu").click()
+    expect(guest.get_by_role("heading", name="Du väntar i lobbyn")).to_be_visible()
+    host.get_by_role("button", name=f"Tillåt {name}").click()
+    expect(guest.get_by_role("button", name="Räck upp handen")).to_be_visible()
+
+
+def _report(page: Page, state: str, path: str | None, quality: str) -> None:
+    """_report sends a `connection` report on the page's meeting WebSocket, as its media
+    watch would."""
+    message = json.dumps({"type": "connection", "state": state, "path": path, "quality": quality})
+    page.evaluate("(m) => window.__sockets.at(-1).send(m)", message)
+
+
+def _row(host: Page, name: str) -> Locator:
+    return host.locator("#lista-motet li", has_text=name)
+
+
+def _tile(page: Page, name: str) -> Locator:
+    return page.locator("#videor li[data-kind='camera']", has_text=name)
+
+
+def test_the_host_sees_how_each_persons_media_goes_and_who_is_reconnecting(
+    media_server: Server,
+    new_media_context: NewContext,
+    playwright: Playwright,
+    steps: Callable[[str], Steps],
+) -> None:
+    booking = book_protected_meeting(media_server, "Anslutningar i deltagarlistan")
+    s = steps("network-state")
+    host = _page(new_media_context, viewport={"width": 1366, "height": 860})
+    guest = _page(new_media_context, **_phone(playwright))
+    _host_in_meeting(host, booking.meeting_id)
+    _guest_let_in(host, guest, booking, "Olle")
+    _frames_decoded(host, "Annika")
+
+    # Both browsers report a direct path (getStats of their PeerConnections): only Annika sees it.
+    olle = _row(host, "Olle")
+    expect(olle.locator(".conn-label")).to_have_text("Direkt", timeout=15_000)
+    expect(olle.locator(".conn-path")).to_have_attribute(
+        "title", "Ljud och bild går direkt mellan personen och tjänsten."
+    )
+    expect(_row(host, "(mötesorganisatör, du)").locator(".conn-label")).to_have_text("Direkt", timeout=15_000)
+    expect(olle).not_to_contain_text("Återansluter…")
+    expect(olle).not_to_contain_text("Svag anslutning")
+    expect(guest.get_by_text("Direkt", exact=True)).to_have_count(0)
+    assert_accessible(host, "the host's list with each person's connection")
+    s.shot(host, "vardgivare-deltagare-direkt")
+
+    # Olle's page says his media is reconnecting, over a poor, relayed path.
+    _report(guest, "reconnecting", "relay", "poor")
+    expect(olle).to_contain_text("Återansluter…")
+    expect(_tile(host, "Olle")).to_contain_text("Återansluter…")
+    expect(_tile(host, "Olle")).to_have_class(re.compile(r"\breconnecting\b"))
+    expect(olle).to_contain_text("Svag anslutning")
+    expect(olle.locator(".conn-path")).to_have_count(0)
+    assert_accessible(host, "the host's list with a guest reconnecting")
+    s.shot(host, "vardgivare-olle-ateransluter")
+
+    # Back, through the relay: "Via omväg", still poor.
+    _report(guest, "connected", "relay", "poor")
+    expect(olle).not_to_contain_text("Återansluter…")
+    expect(_tile(host, "Olle")).not_to_contain_text("Återansluter…")
+    expect(olle.locator(".conn-label")).to_have_text("Via omväg")
+    expect(olle).to_contain_text("Svag anslutning")
+    s.shot(host, "vardgivare-olle-via-omvag-svag")
+
+    # Back to what his browser measures: direct and good.
+    _report(guest, "connected", "direct", "good")
+    expect(olle.locator(".conn-label")).to_have_text("Direkt")
+    expect(olle).not_to_contain_text("Svag anslutning")
+
+
+def test_a_network_change_restarts_ice_and_the_media_comes_back_without_leaving_the_meeting(
+    media_server: Server,
+    new_media_context: NewContext,
+    playwright: Playwright,
+    steps: Callable[[str], Steps],
+) -> None:
+    booking = book_protected_meeting(media_server, "Nätverksbyte")
+    s = steps("network-change")
+    host = _page(new_media_context, viewport={"width": 1366, "height": 860})
+    guest = _page(new_media_context, **_phone(playwright))
+    _host_in_meeting(host, booking.meeting_id)
+    _guest_let_in(host, guest, booking, "Olle")
+    host_frames = _frames_decoded(host, "Annika")
+    guest_frames = _frames_decoded(guest, "Olle")
+    # Both of Olle's media PeerConnections are up (the set-up's connection tests are closed).
+    guest.wait_for_function(
+        "() => window.__pcs.filter((pc) => pc.connectionState === 'connected').length >= 2", timeout=15_000
+    )
+    before = guest.evaluate(PEER_CONNECTIONS)
+    live_before = [pc for pc in before if pc["state"] == "connected"]
+    sockets_before = guest.evaluate("() => window.__sockets.length")
+    assert guest.locator("#steg-mote").get_attribute("data-ice-restarts") is None
+
+    # The phone changes network.
+    guest.evaluate("() => window.dispatchEvent(new Event('online'))")
+    guest.wait_for_function("() => window.__restored.length > 0", timeout=20_000)
+    restored = guest.evaluate("() => window.__restored[0]")
+    assert restored["ms"] >= 0, restored
+    assert restored["restarts"] >= 2, restored
+    print(f"media restored after {restored['ms']} ms, {restored['restarts']} ICE restarts")
+    room = guest.locator("#steg-mote")
+    assert int(room.get_attribute("data-ice-restarts") or 0) >= 2
+    assert room.get_attribute("data-media-restored-ms") == str(restored["ms"])
+    assert guest.evaluate("() => window.__banner"), "Olle's page did not say it was reconnecting"
+    expect(guest.locator("#ateransluter")).to_be_hidden()
+
+    # New ICE credentials on both ends of the same PeerConnections; the same WebSocket; no lobby.
+    after = guest.evaluate(PEER_CONNECTIONS)
+    assert len(after) == len(before), f"new PeerConnections were made: {before} → {after}"
+    for old, new in zip(before, after, strict=True):
+        if old not in live_before:
+            continue
+        assert new["state"] == "connected", after
+        assert new["local"] != old["local"], f"no ICE restart on this side: {old} → {new}"
+        assert new["remote"] != old["remote"], f"Janus kept its ICE credentials: {old} → {new}"
+    assert guest.evaluate("() => window.__sockets.length") == sockets_before
+    assert guest.evaluate("() => window.__sockets.at(-1).readyState") == 1
+    assert guest.evaluate("() => document.body.dataset.step") == "mote"
+    expect(host.get_by_role("heading", name="I det här mötet (2)")).to_be_visible()
+    expect(host.get_by_role("heading", name="Väntar i lobbyn (0)")).to_be_visible()
+
+    # Video goes on both ways, and Olle is not shown reconnecting once it is back.
+    _frames_decoded(host, "Annika", more_than=host_frames + 30)
+    _frames_decoded(guest, "Olle", more_than=guest_frames + 30)
+    expect(_row(host, "Olle")).not_to_contain_text("Återansluter…", timeout=10_000)
+    expect(_row(host, "Olle").locator(".conn-label")).to_have_text("Direkt")
+    s.shot(guest, "patient-efter-natverksbyte")
