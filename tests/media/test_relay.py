@@ -27,11 +27,16 @@ import pytest
 import pytest_asyncio
 from aioice import stun
 from aioice.turn import TurnTransport, create_turn_endpoint
+from aiortc import RTCPeerConnection
 from cryptography import x509
+from janus_fixtures import connected, janus_settings, running_janus
+from rtc_peers import NO_ICE_SERVERS
 
 from machine import free_rtp_range
 from netns import PEER, media_address
 from servers import serve
+from vardmote.media.embedded import EmbeddedJanus
+from vardmote.media.janus import Jsep
 from vardmote.media.relay import (
     DENIED_PEERS,
     EmbeddedRelay,
@@ -459,6 +464,64 @@ async def test_the_relay_reaches_an_address_outside_the_denied_ranges(
             data, _ = await asyncio.to_thread(target.recvfrom, 100)
     assert data == b"till en publik adress"
     assert received.errors == []
+
+
+# --- Janus's network settings ---------------------------------------------------------------------
+
+
+async def _janus_answer(janus: EmbeddedJanus) -> str:
+    """_janus_answer is the EchoTest's answer to a data-channel offer from aiortc: Janus's candidates."""
+    pc = RTCPeerConnection(NO_ICE_SERVERS)
+    pc.createDataChannel("test")
+    try:
+        await pc.setLocalDescription(await pc.createOffer())
+        async with connected(janus) as client:
+            session = await client.create_session()
+            handle = await session.attach("janus.plugin.echotest")
+            offer: Jsep = {"type": "offer", "sdp": pc.localDescription.sdp}
+            answer = await handle.message({"audio": False, "video": False, "data": True}, offer, timeout=10)
+            await session.destroy()
+        assert answer.jsep is not None
+        return answer.jsep["sdp"]
+    finally:
+        await pc.close()
+
+
+def _candidates(sdp: str) -> list[str]:
+    return [line for line in sdp.splitlines() if line.startswith("a=candidate:")]
+
+
+async def test_janus_offers_its_public_address_and_ice_over_tcp_when_configured(tmp_path: Path) -> None:
+    settings = dataclasses.replace(
+        janus_settings(tmp_path), janus_nat_1_1=("203.0.113.5",), janus_ice_tcp=True
+    )
+    janus = EmbeddedJanus(settings)
+    await janus.start()
+    try:
+        async with connected(janus) as client:
+            info = await client.info()
+        sdp = await _janus_answer(janus)
+    finally:
+        await janus.stop()
+    assert (info["public-ip"], info["ice-lite"], info["ice-tcp"]) == ("203.0.113.5", True, True)
+    assert "janus.plugin.echotest" in info["plugins"]
+    candidates = _candidates(sdp)
+    assert any(" 203.0.113.5 " in c and " udp " in c.lower() for c in candidates), candidates
+    assert any(f" {media_address()} " in c for c in candidates), candidates  # keep_private_host
+    assert any(" tcp " in c.lower() and "tcptype passive" in c for c in candidates), candidates
+    assert "a=ice-lite" in sdp
+
+
+async def test_janus_offers_only_its_own_address_over_udp_by_default(tmp_path: Path) -> None:
+    async with running_janus(tmp_path) as janus:
+        async with connected(janus) as client:
+            info = await client.info()
+        sdp = await _janus_answer(janus)
+    assert (info["ice-lite"], info["ice-tcp"]) == (False, False)
+    candidates = _candidates(sdp)
+    assert candidates
+    assert all(f" {media_address()} " in c and " udp " in c.lower() for c in candidates), candidates
+    assert "a=ice-lite" not in sdp
 
 
 # --- vardmote serve -------------------------------------------------------------------------------

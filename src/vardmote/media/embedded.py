@@ -6,7 +6,8 @@ under ``<var_dir>/janus/``::
     secrets.json       api_secret and admin_key, made once, mode 0600, reused
     conf/              janus.jcfg, janus.plugin.videoroom.jcfg,
                        janus.transport.websockets.jcfg (mode 0600: they hold the secrets)
-    plugins/           a link to the VideoRoom plugin only
+    plugins/           links to the VideoRoom plugin and the EchoTest plugin only (the
+                       connection test before joining: a data channel echoed back)
     transports/        a link to the WebSocket transport only
     none/              empty: no event handlers, no external loggers
     janus.log          Janus's output; janus.log.1 the one before
@@ -17,7 +18,10 @@ Security choices: the API listens on 127.0.0.1 only and accepts requests from
 and creating a room needs the random admin_key. The secrets are read by Janus
 from its files, never passed on its command line, so ``ps`` does not show
 them. ICE may use only the interfaces of Settings.janus_ice_interfaces, and
-media only the ports of Settings.janus_rtp_ports. Janus 1.x never gathers
+media only the ports of Settings.janus_rtp_ports. Behind a 1:1 NAT, Janus
+also offers the public address(es) of Settings.janus_nat_1_1
+(``nat_1_1_mapping``, keeping the private one too); Settings.janus_ice_tcp
+turns on ICE over TCP, which Janus does only as ICE Lite. Janus 1.x never gathers
 candidates on a loopback interface: a list naming only loopback (``lo``)
 enforces nothing, and Janus then gathers on every interface (a warning is
 logged).
@@ -56,6 +60,7 @@ from vardmote.settings import Secret, Settings
 log = logging.getLogger("vardmote.media.embedded")
 
 VIDEOROOM_LIBRARY = "libjanus_videoroom.so"
+ECHOTEST_LIBRARY = "libjanus_echotest.so"
 WEBSOCKETS_LIBRARY = "libjanus_websockets.so"
 
 # Where Janus's plugins live: Debian's multiarch folders first, then common builds.
@@ -132,14 +137,18 @@ def _write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _link(link: Path, target: Path) -> None:
-    link.parent.mkdir(exist_ok=True)
-    for old in link.parent.iterdir():
-        if old.name != link.name:
+def _link(folder: Path, *targets: Path) -> None:
+    """_link makes folder hold links to targets (by their names) and nothing else."""
+    folder.mkdir(exist_ok=True)
+    names = {target.name for target in targets}
+    for old in folder.iterdir():
+        if old.name not in names:
             old.unlink()
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    link.symlink_to(target)
+    for target in targets:
+        link = folder / target.name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(target)
 
 
 def write_config(
@@ -162,11 +171,22 @@ def write_config(
     conf.mkdir(exist_ok=True)
     (folder / "none").mkdir(exist_ok=True)
     plugin, transport = libraries or find_libraries()
-    _link(folder / "plugins" / plugin.name, plugin)
-    _link(folder / "transports" / transport.name, transport)
+    echotest = plugin.parent / ECHOTEST_LIBRARY
+    if echotest.exists():
+        _link(folder / "plugins", plugin, echotest)
+    else:
+        log.warning(
+            "Janus's %s was not found next to %s: the connection test will not work", echotest.name, plugin
+        )
+        _link(folder / "plugins", plugin)
+    _link(folder / "transports", transport)
     low, high = settings.janus_rtp_ports
     interfaces = settings.janus_ice_interfaces.strip()
-    enforce = f"\tice_enforce_list = {_quote(interfaces)}\n" if interfaces else ""
+    nat = f"\tice_enforce_list = {_quote(interfaces)}\n" if interfaces else ""
+    if settings.janus_nat_1_1:
+        nat += f"\tnat_1_1_mapping = {_quote(','.join(settings.janus_nat_1_1))}\n\tkeep_private_host = true\n"
+    if settings.janus_ice_tcp:
+        nat += "\tice_lite = true\n\tice_tcp = true\n"
     _write_private(
         conf / "janus.jcfg",
         f"""# Written by vardmote at every start of its embedded Janus; edits are lost.
@@ -190,7 +210,7 @@ media: {{
 \trtp_port_range = "{low}-{high}"
 }}
 nat: {{
-{enforce}}}
+{nat}}}
 events: {{
 \tbroadcast = false
 }}
