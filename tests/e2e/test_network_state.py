@@ -30,15 +30,25 @@ from .axe import assert_accessible
 from .conftest import NewContext, Steps
 from .test_meeting_pages import _context, _frames_decoded, _phone, _sign_in_and_start
 
-# The page's WebSockets (window.__sockets), whether #ateransluter was ever shown (window.__banner),
-# and the media_restored events of the room (window.__restored).
+# The page's WebSockets (window.__sockets) and the types of the messages it sent (window.__sent, with
+# the pc of offers and restarts: "offer/publisher"), whether #ateransluter was ever shown
+# (window.__banner), and the media_restored events of the room (window.__restored).
 RECORD_NETWORK = """
 (() => {
   const Original = window.WebSocket;
   const sockets = [];
   Object.defineProperty(window, "__sockets", { value: sockets });
+  const sent = [];
+  Object.defineProperty(window, "__sent", { value: sent });
   window.WebSocket = class extends Original {
     constructor(...args) { super(...args); sockets.push(this); }
+    send(data) {
+      try {
+        const m = JSON.parse(data);
+        sent.push(m.pc ? `${m.type}/${m.pc}` : m.type);
+      } catch {}
+      return super.send(data);
+    }
   };
   const restored = [];
   Object.defineProperty(window, "__restored", { value: restored });
@@ -176,6 +186,7 @@ def test_a_network_change_restarts_ice_and_the_media_comes_back_without_leaving_
     before = guest.evaluate(PEER_CONNECTIONS)
     live_before = [pc for pc in before if pc["state"] == "connected"]
     sockets_before = guest.evaluate("() => window.__sockets.length")
+    sent_before = guest.evaluate("() => window.__sent.length")
     assert guest.locator("#steg-mote").get_attribute("data-ice-restarts") is None
 
     # The phone changes network.
@@ -189,6 +200,13 @@ def test_a_network_change_restarts_ice_and_the_media_comes_back_without_leaving_
     assert int(room.get_attribute("data-ice-restarts") or 0) >= 2
     assert room.get_attribute("data-media-restored-ms") == str(restored["ms"])
     assert guest.evaluate("() => window.__banner"), "Olle's page did not say it was reconnecting"
+    # Fresh relay credentials first, then the publisher's new offer and the subscriber's restart.
+    sent = guest.evaluate("(n) => window.__sent.slice(n)", sent_before)
+    assert sent[0] == "ice_servers", sent
+    assert "offer/publisher" in sent, sent
+    assert "ice_restart/subscriber" in sent, sent
+    assert "answer/subscriber" in sent, sent
+    assert "connection" in sent, sent
     expect(guest.locator("#ateransluter")).to_be_hidden()
 
     # New ICE credentials on both ends of the same PeerConnections; the same WebSocket; no lobby.

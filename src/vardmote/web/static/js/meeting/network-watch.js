@@ -4,7 +4,9 @@
  *
  * NetworkWatch follows the PeerConnections of a MeetingConnection (connection.js): when
  * one's ICE fails, or stays disconnected for more than DISCONNECTED_GRACE_MS, or the
- * device changes network (the `online` event, `navigator.connection`'s `change`), it
+ * device changes network (the `online` event, or `navigator.connection`'s `change`
+ * with another `type`, e.g. "wifi" to "cellular": its other changes are only new
+ * estimates of the speed), it
  * asks the connection to restart that PeerConnection's ICE (a new offer with
  * `iceRestart`, or the server's new subscriber offer), and again with back-off
  * (RESTART_DELAYS_MS) as long as it stays broken. It never leaves the meeting: the
@@ -179,10 +181,17 @@ export class NetworkWatch {
     this.stopped = false;
     /** @type {ConnectionReport | null} */
     this.lastReport = null;
-    this.networkChanged = () => this.restartAll();
-    addEventListener("online", this.networkChanged);
-    /** @type {EventTarget | undefined} */
+    this.wentOnline = () => this.restartAll();
+    addEventListener("online", this.wentOnline);
+    /** @type {(EventTarget & {type?: string}) | undefined} navigator.connection, where the browser has it */
     this.network = /** @type {any} */ (navigator).connection;
+    this.networkType = this.network?.type;
+    this.networkChanged = () => {
+      const type = this.network?.type;
+      if (type === undefined || type === this.networkType) return;
+      this.networkType = type;
+      this.restartAll();
+    };
     this.network?.addEventListener("change", this.networkChanged);
     this.ticker = setInterval(() => this.read(), REPORT_EVERY_MS);
   }
@@ -231,7 +240,7 @@ export class NetworkWatch {
     for (const name of [...this.watched.keys()]) this.forget(name);
     clearInterval(this.ticker);
     clearTimeout(this.reportTimer);
-    removeEventListener("online", this.networkChanged);
+    removeEventListener("online", this.wentOnline);
     this.network?.removeEventListener("change", this.networkChanged);
   }
 
