@@ -126,6 +126,7 @@ def test_no_variables_give_the_defaults() -> None:
         smtp_password=settings.smtp_password,
         patient_oidc_client_secret=settings.patient_oidc_client_secret,
         audit_key=settings.audit_key,
+        turn_secret=settings.turn_secret,
     )
     assert settings.secret_key.reveal() == ""
     assert settings.smtp_password.reveal() == ""
@@ -320,3 +321,242 @@ def test_a_redis_url_of_another_kind_is_refused_without_echoing_it() -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings({"VARDMOTE_REDIS_URL": "http://:lösen@redis", "VARDMOTE_SECRET_KEY": "x" * 16})
     assert "lösen" not in str(caught.value)
+
+
+# --- the relay (TURN) and Janus's network settings ----------------------------------------------
+
+TURN_SECRET = "delad-hemlighet-för-coturn"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        pytest.param(
+            {"VARDMOTE_TURN": "inbyggd"},
+            "VARDMOTE_TURN must be embedded, external or off, got 'inbyggd'",
+            id="turn-unknown-mode",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN": "external"},
+            "VARDMOTE_TURN=external needs VARDMOTE_TURN_URLS and VARDMOTE_TURN_SECRET",
+            id="external-without-urls-or-secret",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN": "external", "VARDMOTE_TURN_URLS": "turn:turn.region.example.se:3478"},
+            "VARDMOTE_TURN=external needs VARDMOTE_TURN_URLS and VARDMOTE_TURN_SECRET",
+            id="external-without-secret",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_SECRET": "kort"},
+            "VARDMOTE_TURN_SECRET must be at least 16 bytes long",
+            id="secret-too-short",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_SECRET": TURN_SECRET, "VARDMOTE_TURN_SECRET_FILE": "/nonexistent"},
+            "VARDMOTE_TURN_SECRET and VARDMOTE_TURN_SECRET_FILE are both set; give one",
+            id="secret-twice",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_URLS": "stun:stun.region.example.se:3478"},
+            "VARDMOTE_TURN_URLS must hold turn: or turns: URLs, got 'stun:stun.region.example.se:3478'",
+            id="url-stun",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_URLS": "https://turn.region.example.se"},
+            "VARDMOTE_TURN_URLS must hold turn: or turns: URLs, got 'https://turn.region.example.se'",
+            id="url-https",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_URLS": "turn:"},
+            "VARDMOTE_TURN_URLS: a host name or address must follow turn:, got 'turn:'",
+            id="url-no-host",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_URLS": "turn:user@turn.region.example.se"},
+            "VARDMOTE_TURN_URLS: a host name or address must follow turn:, "
+            "got 'turn:user@turn.region.example.se'",
+            id="url-user-part",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_URLS": "turn:turn.region.example.se:99999"},
+            "VARDMOTE_TURN_URLS: the port must be 1-65535, got 'turn:turn.region.example.se:99999'",
+            id="url-port-too-high",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_URLS": "turn:turn.region.example.se:"},
+            "VARDMOTE_TURN_URLS: the port is missing after the colon, got 'turn:turn.region.example.se:'",
+            id="url-empty-port",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_URLS": "turn:turn.region.example.se:3478?transport=tls"},
+            "VARDMOTE_TURN_URLS: only ?transport=udp or ?transport=tcp may follow the port, "
+            "got 'turn:turn.region.example.se:3478?transport=tls'",
+            id="url-transport-tls",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_URLS": "turns:turn.region.example.se:443?transport=udp"},
+            "VARDMOTE_TURN_URLS: turns: (TLS) works over TCP only, "
+            "got 'turns:turn.region.example.se:443?transport=udp'",
+            id="url-turns-over-udp",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_URLS": "turn:[2001:db8::1:3478"},
+            "VARDMOTE_TURN_URLS: an IPv6 address needs its closing ], got 'turn:[2001:db8::1:3478'",
+            id="url-ipv6-unclosed",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_URLS": "turn:[vardmote]:3478"},
+            "VARDMOTE_TURN_URLS: 'vardmote' is not an IPv6 address, in 'turn:[vardmote]:3478'",
+            id="url-ipv6-not-an-address",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_ADDRESS": "turn.region.example.se"},
+            "VARDMOTE_TURN_ADDRESS must be an IPv4 address like 192.0.2.10, got 'turn.region.example.se'",
+            id="address-a-name",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_ADDRESS": "2001:db8::1"},
+            "VARDMOTE_TURN_ADDRESS must be an IPv4 address like 192.0.2.10, got '2001:db8::1'",
+            id="address-ipv6",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_PORT": "70000"},
+            "VARDMOTE_TURN_PORT must be at most 65535, got 70000",
+            id="port-too-high",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_TLS_PORT": "-1"},
+            "VARDMOTE_TURN_TLS_PORT must be at least 0, got -1",
+            id="tls-port-negative",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_PORT": "443", "VARDMOTE_TURN_TLS_PORT": "443"},
+            "VARDMOTE_TURN_TLS_PORT must differ from VARDMOTE_TURN_PORT (443)",
+            id="tls-port-same-as-port",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_RELAY_PORTS": "49999-49160"},
+            "VARDMOTE_TURN_RELAY_PORTS must be a range like 20000-20999 within 1024-65535, got '49999-49160'",
+            id="relay-ports-backwards",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_TLS_CERT": "/etc/ssl/turn.pem"},
+            "VARDMOTE_TURN_TLS_CERT and VARDMOTE_TURN_TLS_KEY must be given together",
+            id="cert-without-key",
+        ),
+        pytest.param(
+            {
+                "VARDMOTE_TURN_TLS_CERT": "/nonexistent/turn.pem",
+                "VARDMOTE_TURN_TLS_KEY": "/nonexistent/turn.key",
+            },
+            "VARDMOTE_TURN_TLS_CERT='/nonexistent/turn.pem' is not a file",
+            id="cert-missing",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_ALLOWED_PEERS": "10.1.2.3 janus.region.internal"},
+            "VARDMOTE_TURN_ALLOWED_PEERS must hold IP addresses separated by spaces, "
+            "got 'janus.region.internal'",
+            id="allowed-peer-a-name",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_ALLOWED_PEERS": "10.0.0.0/8"},
+            "VARDMOTE_TURN_ALLOWED_PEERS must hold IP addresses separated by spaces, got '10.0.0.0/8'",
+            id="allowed-peer-a-network",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_CREDENTIAL_SECONDS": "30"},
+            "VARDMOTE_TURN_CREDENTIAL_SECONDS must be at least 60, got 30",
+            id="credential-seconds-too-short",
+        ),
+        pytest.param(
+            {"VARDMOTE_JANUS_NAT_1_1": "vardmote.region.example.se"},
+            "VARDMOTE_JANUS_NAT_1_1 must hold IP addresses separated by spaces, "
+            "got 'vardmote.region.example.se'",
+            id="nat-a-name",
+        ),
+        pytest.param(
+            {"VARDMOTE_JANUS_ICE_TCP": "kanske"},
+            "VARDMOTE_JANUS_ICE_TCP must be true or false, got 'kanske'",
+            id="ice-tcp-kanske",
+        ),
+    ],
+)
+def test_a_malformed_relay_or_janus_network_value_is_refused_naming_the_variable(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env)
+    assert str(caught.value) == message
+
+
+def test_the_relay_is_embedded_by_default_on_the_janus_ice_address() -> None:
+    settings = load_settings({"VARDMOTE_JANUS_ICE_INTERFACES": "eth0,10.20.30.40"})
+    assert settings.turn == "embedded"
+    assert (settings.turn_port, settings.turn_tls_port, settings.turn_relay_ports) == (
+        3478,
+        5349,
+        (49160, 49999),
+    )
+    assert settings.turn_credential_seconds == 3600
+    assert settings.turn_binary == "turnserver"
+    assert settings.effective_turn_address == "10.20.30.40"
+    assert settings.effective_turn_allowed_peers == ("10.20.30.40",)
+    assert (settings.janus_nat_1_1, settings.janus_ice_tcp) == ((), False)
+
+
+def test_without_an_ipv4_ice_address_the_relay_is_on_loopback() -> None:
+    for interfaces in ("", "eth0", "192.168."):
+        settings = load_settings({"VARDMOTE_JANUS_ICE_INTERFACES": interfaces})
+        assert settings.effective_turn_address == "127.0.0.1", interfaces
+        assert settings.effective_turn_allowed_peers == ("127.0.0.1",), interfaces
+
+
+def test_every_relay_and_janus_network_variable_is_read(tmp_path: Path) -> None:
+    cert, key = tmp_path / "turn.pem", tmp_path / "turn.key"
+    cert.write_text("cert")
+    key.write_text("key")
+    secret_file = tmp_path / "turn_secret"
+    secret_file.write_text(TURN_SECRET + "\n")
+    settings = load_settings(
+        {
+            "VARDMOTE_TURN": "External",
+            "VARDMOTE_TURN_URLS": "turn:turn.region.example.se:3478?transport=udp "
+            "turns:turn.region.example.se:443?transport=tcp turn:[2001:db8::7]:3478",
+            "VARDMOTE_TURN_SECRET_FILE": str(secret_file),
+            "VARDMOTE_TURN_ADDRESS": "192.0.2.10",
+            "VARDMOTE_TURN_PORT": "3479",
+            "VARDMOTE_TURN_TLS_PORT": "0",
+            "VARDMOTE_TURN_RELAY_PORTS": "40000-40999",
+            "VARDMOTE_TURN_TLS_CERT": str(cert),
+            "VARDMOTE_TURN_TLS_KEY": str(key),
+            "VARDMOTE_TURN_ALLOWED_PEERS": "10.1.2.3, 10.1.2.4 2001:db8::9",
+            "VARDMOTE_TURN_CREDENTIAL_SECONDS": "7200",
+            "VARDMOTE_TURN_BINARY": "/opt/coturn/bin/turnserver",
+            "VARDMOTE_JANUS_NAT_1_1": "198.51.100.20 198.51.100.21",
+            "VARDMOTE_JANUS_ICE_TCP": "ja",
+        }
+    )
+    assert settings.turn == "external"
+    assert settings.turn_urls == (
+        "turn:turn.region.example.se:3478?transport=udp",
+        "turns:turn.region.example.se:443?transport=tcp",
+        "turn:[2001:db8::7]:3478",
+    )
+    assert settings.turn_secret.reveal() == TURN_SECRET
+    assert "hemlighet" not in repr(settings)
+    assert settings.effective_turn_address == "192.0.2.10"
+    assert (settings.turn_port, settings.turn_tls_port, settings.turn_relay_ports) == (
+        3479,
+        0,
+        (40000, 40999),
+    )
+    assert (settings.turn_tls_cert, settings.turn_tls_key) == (cert, key)
+    assert settings.effective_turn_allowed_peers == ("10.1.2.3", "10.1.2.4", "2001:db8::9")
+    assert settings.turn_credential_seconds == 7200
+    assert settings.turn_binary == "/opt/coturn/bin/turnserver"
+    assert settings.janus_nat_1_1 == ("198.51.100.20", "198.51.100.21")
+    assert settings.janus_ice_tcp is True
+
+
+def test_the_relay_can_be_turned_off() -> None:
+    assert load_settings({"VARDMOTE_TURN": "off"}).turn == "off"
