@@ -542,7 +542,7 @@ class LiveMeeting:
             return []
         now = self._wall_clock()
         links_end = self.room.links_expire_at
-        booked_end = None if links_end is None else int(now + (links_end - self._clock()))
+        booked_end = None if links_end is None else round(now + (links_end - self._clock()))
         expires_at = relay.expires_at(booked_end=booked_end, now=int(now))
         holder = relay_holder(relay.secret.reveal(), self.meeting_id, participant_id)
         return relay.ice_servers(holder, expires_at=expires_at)

@@ -1,0 +1,167 @@
+"""ICE restarts through vardmote with a real Janus: media comes back without leaving the meeting.
+
+A network change (Wi-Fi to 4G, a VPN switched off) breaks a PeerConnection's
+path; the browser restarts ICE instead of leaving (docs/protocol.md, "ICE
+restart"): its ``publisher`` with a new offer of its own (new ICE credentials,
+the same DTLS), its ``subscriber`` with ``{type: "ice_restart", pc:
+"subscriber"}``, which makes the server ask Janus for an offer that restarts
+ICE. Annika, a clinician, hosts; David, a patient, is admitted from the lobby.
+
+aiortc cannot restart ICE by itself (its ICE transport starts once), so the
+test's David does what a browser does, by hand: he keeps his PeerConnection and
+its DTLS session, and gives its ICE agent (aioice) the new credentials:
+Janus's new ones for the subscriber, new ones of his own for the publisher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+from typing import Any
+
+import pytest
+import websockets
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from live_clients import People, Person, only_local_candidates, people
+
+import servers
+from netns import media_address
+from servers import Booking, Server
+
+pytestmark = pytest.mark.media
+
+server = servers.server_fixture("ice-restart")
+annika = servers.annika
+meeting = servers.meeting
+
+_UFRAG = re.compile(r"^a=ice-ufrag:(\S+)", re.MULTILINE)
+_PWD = re.compile(r"^a=ice-pwd:(\S+)", re.MULTILINE)
+_FINGERPRINT = re.compile(r"^a=fingerprint:(.+)$", re.MULTILINE)
+
+
+def ufrag(sdp: str) -> str:
+    """ufrag is the ICE username fragment of a description (its first, as BUNDLE shares one)."""
+    found = _UFRAG.search(sdp)
+    assert found is not None, sdp
+    return found.group(1)
+
+
+def ice_agents(pc: RTCPeerConnection) -> list[Any]:
+    """ice_agents are the aioice connections of a PeerConnection's transports."""
+    transports = {id(t.receiver.transport): t.receiver.transport for t in pc.getTransceivers()}
+    return [dtls.transport._connection for dtls in transports.values()]
+
+
+async def answer_restart(person: Person, offer: dict[str, Any]) -> None:
+    """answer_restart answers Janus's restarting subscriber offer on the same PeerConnection: its
+    ICE agent takes Janus's new credentials (a browser's setRemoteDescription does that)."""
+    pc = person.subscriber
+    assert pc is not None
+    for agent in ice_agents(pc):
+        agent.remote_username = _UFRAG.search(offer["sdp"]).group(1)  # type: ignore[union-attr]
+        agent.remote_password = _PWD.search(offer["sdp"]).group(1)  # type: ignore[union-attr]
+    await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
+    await pc.setLocalDescription(await pc.createAnswer())
+    sdp = only_local_candidates(pc.localDescription.sdp, media_address())
+    await person.send({"type": "answer", "pc": "subscriber", "sdp": sdp})
+
+
+class Restarting(Person):
+    """Restarting is a Person whose subscriber answers an ICE restart on the PeerConnection it has
+    (Person makes a new one for new credentials, as after a Janus restart)."""
+
+    restarts: list[dict[str, Any]]
+
+    async def _answer(self, offer: dict[str, Any]) -> None:
+        if self.subscriber is not None and self._subscriber_ufrag not in (None, ufrag(offer["sdp"])):
+            self._subscriber_ufrag = ufrag(offer["sdp"])
+            self.janus_sdps.append(offer["sdp"])
+            await answer_restart(self, offer)
+            self.offers_answered += 1
+            async with self._changed:
+                self._changed.notify_all()
+            return
+        await super()._answer(offer)
+
+
+async def restarting_guest(room: People, host: Person) -> Restarting:
+    """restarting_guest is David, admitted, whose subscriber can restart ICE."""
+    ws = await websockets.connect(room.server.ws_url(room.meeting.meeting_id), max_size=None)
+    david = Restarting(ws, "David")
+    room.everyone.append(david)
+    joined = await david.join(room.meeting.link)
+    assert joined["state"] == "lobby", joined
+    await host.send({"type": "admit", "participant": david.id})
+    await david.wait_for("admitted")
+    return david
+
+
+async def test_a_subscriber_ice_restart_brings_a_new_offer_with_new_credentials_and_video_goes_on(
+    server: Server, meeting: Booking, annika: str
+) -> None:
+    async with people(server, meeting, annika) as room:
+        host = await room.host(publish=True)
+        david = await restarting_guest(room, host)
+        assert await david.wait_for_frames(host.id, 10) >= 10
+        first = david.of_type("offer")[-1]
+
+        mark = len(david.messages)
+        await david.send({"type": "ice_restart", "pc": "subscriber"})
+        again = await david.wait_for("offer", lambda m: m.get("pc") == "subscriber", after=mark)
+        assert ufrag(again["sdp"]) != ufrag(first["sdp"])
+        assert _FINGERPRINT.search(again["sdp"]).group(1) == _FINGERPRINT.search(first["sdp"]).group(1)  # type: ignore[union-attr]
+        assert again["streams"] == first["streams"]
+        assert again["streams"][0]["participant"] == host.id
+
+        before = david.frames_from(host.id)
+        assert await david.wait_for_frames(host.id, before + 30, timeout=10) >= before + 30
+        assert david.errors() == []
+        assert david.of_type("client_failure") == []
+        assert [m for m in david.messages[mark:] if m.get("type") in {"lobby", "denied", "ended"}] == []
+
+
+async def test_an_ice_restart_before_anything_is_received_changes_nothing(
+    server: Server, meeting: Booking, annika: str
+) -> None:
+    async with people(server, meeting, annika) as room:
+        await room.host()
+        david = await room.admitted_guest(room.everyone[0])
+        mark = len(david.messages)
+        await david.send({"type": "ice_restart", "pc": "subscriber"})
+        await david.send({"type": "ice_servers"})
+        await david.wait_for("ice_servers", after=mark)
+        assert [m for m in david.messages[mark:] if m.get("type") in {"offer", "error"}] == []
+
+
+async def test_a_publisher_offering_again_with_new_ice_credentials_gets_janus_new_ones_and_stays(
+    server: Server, meeting: Booking, annika: str
+) -> None:
+    async with people(server, meeting, annika) as room:
+        host = await room.host()
+        david = await room.admitted_guest(host)
+        await david.publish()
+        assert await host.wait_for_frames(david.id, 10) >= 10
+        pc = david.publisher
+        assert pc is not None
+        first_answer = david.janus_sdps[-1]
+
+        # What createOffer({iceRestart: true}) gives: new ICE credentials, the same DTLS.
+        own_ufrag, own_pwd = secrets.token_hex(4), secrets.token_hex(12)
+        offer = only_local_candidates(pc.localDescription.sdp, media_address())
+        offer = _UFRAG.sub(f"a=ice-ufrag:{own_ufrag}", offer)
+        offer = _PWD.sub(f"a=ice-pwd:{own_pwd}", offer)
+        mark = len(david.messages)
+        await david.send({"type": "offer", "pc": "publisher", "sdp": offer})
+        answer = await david.wait_for("answer", lambda m: m.get("pc") == "publisher", after=mark)
+        assert ufrag(answer["sdp"]) != ufrag(first_answer)
+        assert _FINGERPRINT.search(answer["sdp"]).group(1) == _FINGERPRINT.search(first_answer).group(1)  # type: ignore[union-attr]
+
+        for agent in ice_agents(pc):
+            agent._local_username, agent._local_password = own_ufrag, own_pwd
+            agent.remote_username = ufrag(answer["sdp"])
+            agent.remote_password = _PWD.search(answer["sdp"]).group(1)  # type: ignore[union-attr]
+        before = host.frames_from(david.id)
+        assert await host.wait_for_frames(david.id, before + 30, timeout=10) >= before + 30
+        assert david.errors() == []
+        await asyncio.sleep(0)
