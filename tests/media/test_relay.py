@@ -175,6 +175,83 @@ def peer_socket() -> Iterator[socket.socket]:
         yield sock
 
 
+# --- RelayAccess (pure) ---------------------------------------------------------------------------
+
+EXPECTED_CREDENTIAL = "Ek5aLTu7BQ++SM3S7oZZcDecnmk="
+EXAMPLE = RelayAccess(("turn:192.0.2.10:3478?transport=udp",), Secret("delad-hemlighet-för-coturn"), 3600)
+
+
+def test_a_credential_is_coturns_rest_api_hmac_of_the_username() -> None:
+    (server,) = EXAMPLE.ice_servers("a1b2-c3_d4", expires_at=1_800_000_000)
+    assert server["urls"] == ["turn:192.0.2.10:3478?transport=udp"]
+    assert server["username"] == "1800000000:a1b2-c3_d4"
+    # HMAC-SHA1 keyed with the secret, base64, worked out with openssl for this example:
+    #   printf '1800000000:a1b2-c3_d4' |
+    #   openssl dgst -sha1 -hmac 'delad-hemlighet-för-coturn' -binary | base64
+    assert server["credential"] == EXPECTED_CREDENTIAL
+
+
+@pytest.mark.parametrize(
+    "holder",
+    ["", "Anna Andersson", "anna@example.se", "a:b", "x" * 65],
+    ids=["empty", "name", "mail", "colon", "long"],
+)
+def test_a_holder_that_is_not_an_opaque_id_is_refused(holder: str) -> None:
+    with pytest.raises(ValueError, match="holder must be 1-64 of"):
+        EXAMPLE.ice_servers(holder, expires_at=1_800_000_000)
+
+
+def test_credentials_last_past_the_booked_end_and_never_less_than_credential_seconds() -> None:
+    now = 1_800_000_000
+    assert EXAMPLE.expires_at(booked_end=now + 1800, now=now) == now + 1800 + 3600
+    assert EXAMPLE.expires_at(booked_end=now - 7200, now=now) == now + 3600  # a meeting run over its time
+    assert EXAMPLE.expires_at(booked_end=None, now=now) == now + 3600
+
+
+def test_the_probe_has_the_same_urls_an_expired_username_and_a_fresh_random_credential() -> None:
+    (first,) = EXAMPLE.probe_servers()
+    (second,) = EXAMPLE.probe_servers()
+    assert first["urls"] == list(EXAMPLE.urls)
+    assert first["username"] == second["username"] == "0:vardmote-probe"
+    assert first["credential"] != second["credential"]
+    assert first["credential"] != EXAMPLE.credential(first["username"])
+
+
+@pytest.mark.parametrize(
+    ("urls", "secret", "seconds", "message"),
+    [
+        pytest.param((), "s" * 20, 3600, "at least one turn: or turns: URL", id="no-urls"),
+        pytest.param(("stun:192.0.2.10",), "s" * 20, 3600, "must hold turn: or turns: URLs", id="stun"),
+        pytest.param(("turn:192.0.2.10",), "", 3600, "non-empty secret", id="no-secret"),
+        pytest.param(("turn:192.0.2.10",), "s" * 20, 10, "at least 60", id="too-short"),
+    ],
+)
+def test_relay_access_is_checked_when_made(
+    urls: tuple[str, ...], secret: str, seconds: int, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        RelayAccess(urls, Secret(secret), seconds)
+
+
+def test_the_mode_decides_the_relay_browsers_get() -> None:
+    secret = Secret("delad-hemlighet-för-coturn")
+    assert relay_access_from_settings(Settings(turn="off"), secret) is None
+    assert relay_access_from_settings(Settings(media=False), secret) is None
+    external = Settings(
+        turn="external", turn_urls=("turns:turn.region.example.se:443?transport=tcp",), turn_secret=secret
+    )
+    assert relay_access_from_settings(external) == RelayAccess(external.turn_urls, secret, 3600)
+    embedded = Settings(
+        janus_ice_interfaces="10.20.30.40", turn_port=3479, turn_tls_port=0, turn_credential_seconds=600
+    )
+    made = relay_access_from_settings(embedded, secret)
+    assert made == RelayAccess(
+        ("turn:10.20.30.40:3479?transport=udp", "turn:10.20.30.40:3479?transport=tcp"), secret, 600
+    )
+    with pytest.raises(ValueError, match="embedded relay's secret is needed"):
+        relay_access_from_settings(embedded)
+
+
 # --- the process --------------------------------------------------------------------------------
 
 
