@@ -105,8 +105,9 @@ function gathered(pc, ms, signal) {
 }
 
 /**
- * echo sends a few random bytes over channel once it is open and resolves true when the
- * same bytes come back within ms (Janus's EchoTest returns them), false otherwise.
+ * echo sends a few random bytes over channel once it is open and resolves true when they
+ * come back within ms, false otherwise. Janus's EchoTest returns text with a greeting of its
+ * own in front ("Janus EchoTest here! You wrote: …"), so a reply that ends with them counts.
  * @param {RTCDataChannel} channel
  * @param {number} ms
  * @param {AbortSignal} [signal]
@@ -130,7 +131,7 @@ function echo(channel, ms, signal) {
       }
     };
     const received = (/** @type {MessageEvent} */ event) => {
-      if (event.data === token) finish(true);
+      if (typeof event.data === "string" && event.data.endsWith(token)) finish(true);
     };
     const aborted = () => finish(false);
     const timer = setTimeout(() => finish(false), ms);
