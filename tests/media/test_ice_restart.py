@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import websockets
 from aiortc import RTCPeerConnection, RTCSessionDescription
-from live_clients import People, Person, only_local_candidates, people
+from live_clients import People, Person, extra_links, only_local_candidates, people
 
 import servers
 from netns import media_address
@@ -165,3 +165,95 @@ async def test_a_publisher_offering_again_with_new_ice_credentials_gets_janus_ne
         assert await host.wait_for_frames(david.id, before + 30, timeout=10) >= before + 30
         assert david.errors() == []
         await asyncio.sleep(0)
+
+
+def entries_of(person: Person, subject: str, after: int) -> list[dict[str, Any]]:
+    """entries_of is every participant entry of subject person was sent since after."""
+    return [
+        m["participant"]
+        for m in person.messages[after:]
+        if m.get("type") == "participant"
+        and m["participant"].get("id") == subject
+        and "name" in m["participant"]
+    ]
+
+
+async def test_when_a_guest_s_media_stops_arriving_the_host_sees_them_reconnecting_until_it_comes_back(
+    server: Server, meeting: Booking, annika: str
+) -> None:
+    """Janus's ``media`` events (nothing received on the camera publisher's sound and picture)
+    show the guest as reconnecting, also when their own network is down and they cannot say so."""
+    async with people(server, meeting, annika) as room:
+        host = await room.host()
+        david = await room.admitted_guest(host)
+        admitted = len(david.messages)
+        await david.publish()
+        assert await host.wait_for_frames(david.id, 10) >= 10
+        pc = david.publisher
+        assert pc is not None
+        transports = {id(s.transport): s.transport for s in pc.getSenders()}.values()
+        sending = {id(t): t._send_rtp for t in transports}
+
+        async def lost(data: bytes) -> None:
+            return None  # the network is down: nothing reaches Janus
+
+        mark = len(host.messages)
+        for transport in transports:
+            transport._send_rtp = lost  # type: ignore[method-assign]
+        stalled = await host.wait_for(
+            "participant",
+            lambda m: m["participant"].get("id") == david.id and m["participant"].get("reconnecting") is True,
+            after=mark,
+            timeout=8,
+        )
+        assert stalled["participant"]["state"] == "admitted"
+        assert stalled["participant"]["connected"] is True
+
+        mark = len(host.messages)
+        for transport in transports:
+            transport._send_rtp = sending[id(transport)]  # type: ignore[method-assign]
+        await host.wait_for(
+            "participant",
+            lambda m: (
+                m["participant"].get("id") == david.id and m["participant"].get("reconnecting") is False
+            ),
+            after=mark,
+            timeout=8,
+        )
+        before = host.frames_from(david.id)
+        assert await host.wait_for_frames(david.id, before + 10) >= before + 10
+        gone = {"lobby", "denied", "removed", "ended"}
+        assert [m for m in david.messages[admitted:] if m.get("type") in gone] == []
+
+
+async def test_a_guest_s_connection_report_reaches_the_host_with_the_path_and_other_guests_without(
+    server: Server, meeting: Booking, annika: str
+) -> None:
+    async with people(server, meeting, annika) as room:
+        host = await room.host()
+        david = await room.admitted_guest(host)
+        (maria_link,) = extra_links(server, meeting.meeting_id, 1)
+        maria = await room.admitted_guest(host, "Maria", maria_link)
+        marks = len(host.messages), len(maria.messages)
+        report = {"type": "connection", "state": "reconnecting", "path": "relay", "quality": "poor"}
+        await david.send(report)
+        seen = await host.wait_for(
+            "participant", lambda m: m["participant"].get("id") == david.id, after=marks[0]
+        )
+        assert {k: seen["participant"][k] for k in ("reconnecting", "media_path", "poor_connection")} == {
+            "reconnecting": True,
+            "media_path": "relay",
+            "poor_connection": True,
+        }
+        told = await maria.wait_for(
+            "participant", lambda m: m["participant"].get("id") == david.id, after=marks[1]
+        )
+        assert told["participant"]["reconnecting"] is True
+        assert "media_path" not in told["participant"]
+        assert "poor_connection" not in told["participant"]
+
+        mark = len(david.messages)
+        await david.send({**report, "quality": "bad"})
+        refused = await david.wait_error("bad_message", after=mark)
+        assert refused["message"] == "Fältet 'quality' ska vara ”good” eller ”poor”."
+        assert refused["request"] == "connection"
