@@ -44,7 +44,7 @@ from vardmote.media.relay import (
     ensure_certificate,
     write_config,
 )
-from vardmote.media.relay_access import RelayAccess, relay_access_from_settings
+from vardmote.media.relay_access import RelayAccess, embedded_urls, relay_access_from_settings
 from vardmote.settings import Secret, Settings
 
 pytestmark = pytest.mark.media
@@ -599,6 +599,94 @@ async def test_janus_offers_only_its_own_address_over_udp_by_default(tmp_path: P
     assert candidates
     assert all(f" {media_address()} " in c and " udp " in c.lower() for c in candidates), candidates
     assert "a=ice-lite" not in sdp
+
+
+# --- deploy/coturn.conf ---------------------------------------------------------------------------
+
+EXAMPLE_CONF = Path(__file__).resolve().parents[2] / "deploy" / "coturn.conf"
+
+
+def _region_conf(tmp_path: Path, settings: Settings, secret: str) -> Path:
+    """_region_conf is deploy/coturn.conf with only its addresses, ports, secret and paths
+    changed to ones of the test namespace."""
+    address = settings.effective_turn_address
+    cert, key = ensure_certificate(tmp_path, address)
+    low, high = settings.turn_relay_ports
+    changed = {
+        "listening-ip": address,
+        "relay-ip": address,
+        "listening-port": str(settings.turn_port),
+        "tls-listening-port": str(settings.turn_tls_port),
+        "min-port": str(low),
+        "max-port": str(high),
+        "static-auth-secret": secret,
+        "cert": str(cert),
+        "pkey": str(key),
+        "userdb": str(tmp_path / "turndb"),
+        "pidfile": str(tmp_path / "turnserver.pid"),
+        "log-file": str(tmp_path / "turnserver.log"),
+    }
+    lines: list[str] = []
+    allowed_written = False
+    for line in EXAMPLE_CONF.read_text().splitlines():
+        name, _, _ = line.partition("=")
+        if name == "external-ip":
+            continue
+        if name == "allowed-peer-ip":
+            if not allowed_written:
+                lines.append(f"allowed-peer-ip={address}")
+                allowed_written = True
+            continue
+        lines.append(f"{name}={changed[name]}" if name in changed else line)
+    conf = tmp_path / "turnserver.conf"
+    conf.write_text("\n".join(lines) + "\n")
+    return conf
+
+
+def test_the_example_denies_the_same_ranges_as_the_embedded_relay(tmp_path: Path) -> None:
+    def denied(conf: str) -> list[str]:
+        return [line for line in conf.splitlines() if line.startswith("denied-peer-ip=")]
+
+    written = write_config(Settings(), Secret("s" * 20), tmp_path, None).read_text()
+    assert denied(EXAMPLE_CONF.read_text()) == denied(written)
+    assert len(denied(written)) == len(DENIED_PEERS)
+
+
+async def test_the_example_configuration_runs_and_relays_only_to_the_janus_nodes(tmp_path: Path) -> None:
+    settings = relay_settings(tmp_path)
+    secret = "en-lång-slumpad-hemlighet-för-regionen"
+    conf = _region_conf(tmp_path, settings, secret)
+    process = await asyncio.create_subprocess_exec(
+        "turnserver", "-c", str(conf), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+    try:
+        relay = EmbeddedRelay(settings)  # not started: its address, ports and folder for allocation()
+        relay.folder = tmp_path
+        relay.urls = ()
+        async with asyncio.timeout(10):
+            while not await asyncio.to_thread(relay._answers, 0.5):
+                assert process.returncode is None, (tmp_path / "turnserver.log").read_text()
+        access = RelayAccess(
+            embedded_urls(relay.address, settings.turn_port, settings.turn_tls_port), Secret(secret)
+        )
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as janus:
+            janus.bind((media_address(), 0))
+            janus.settimeout(5)
+            for transport in ("udp", "tls"):
+                credentials = _credentials(access, int(time.time()) + 600)
+                async with allocation(relay, transport, *credentials) as (turn, received):
+                    turn.sendto(b"till janus", janus.getsockname())
+                    assert (await asyncio.to_thread(janus.recvfrom, 100))[0] == b"till janus"
+                    turn.sendto(b"till det interna", (PEER, 9))
+                    async with asyncio.timeout(10):
+                        while not received.errors:
+                            await asyncio.sleep(0.05)
+                (error,) = received.errors
+                assert isinstance(error, stun.TransactionFailed)
+                assert error.response.error_code == 403
+    finally:
+        process.terminate()
+        await process.wait()
 
 
 # --- vardmote serve -------------------------------------------------------------------------------

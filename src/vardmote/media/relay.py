@@ -163,9 +163,10 @@ def ensure_certificate(folder: Path, address: str) -> tuple[Path, Path]:
     """ensure_certificate returns folder's self-signed certificate and key for address, made anew
     (EC P-256, a year) when missing, for another address, or close to its end.
 
-    Browsers do not check a TURN server's certificate against a name they were
-    given the way they check a web page's; a region that wants them to (or
-    clients that do) gives its own with VARDMOTE_TURN_TLS_CERT and _KEY.
+    It serves clients that do not check the relay's certificate. Browsers that
+    do refuse a self-signed one: in production the region gives a certificate
+    for the relay's DNS name with VARDMOTE_TURN_TLS_CERT and _KEY (and that name
+    in VARDMOTE_TURN_URLS).
     """
     cert_path, key_path = folder / "relay.crt", folder / "relay.key"
     if key_path.exists() and _certificate_fits(cert_path, address):
