@@ -306,6 +306,18 @@ def _accepts(address: str, port: int, timeout: float) -> bool:
         return False
 
 
+def _ports_free(address: str, ports: Sequence[tuple[int, int]]) -> bool:
+    """_ports_free tells whether every (socket type, port) of ports can be bound on address now."""
+    for kind, port in ports:
+        with socket.socket(socket.AF_INET, kind) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((address, port))
+            except OSError:
+                return False
+    return True
+
+
 def _leftover_pid(pid_file: Path, conf: Path) -> int | None:
     """_leftover_pid is the pid of a coturn of this var folder that still runs, if any."""
     try:
@@ -454,6 +466,19 @@ class EmbeddedRelay:
 
     async def _launch(self) -> None:
         """_launch starts one coturn process and returns once it answers."""
+        settings = self.settings
+        ports = [(socket.SOCK_DGRAM, settings.turn_port), (socket.SOCK_STREAM, settings.turn_port)]
+        if settings.turn_tls_port:
+            ports.append((socket.SOCK_STREAM, settings.turn_tls_port))
+        # A coturn just ended may hold them a moment; another program holding them is named.
+        if not await _until(lambda: _ports_free(self.address, ports), within=3.0):
+            listed = f"{settings.turn_port} (UDP and TCP)" + (
+                f" or {settings.turn_tls_port} (TCP)" if settings.turn_tls_port else ""
+            )
+            raise EmbeddedRelayError(
+                f"port {listed} on {self.address} is taken (Debian's own coturn.service?); set "
+                "VARDMOTE_TURN_PORT and VARDMOTE_TURN_TLS_PORT, or VARDMOTE_TURN=off or external"
+            )
         conf, log_path = await asyncio.to_thread(self._prepare_files)
         output = await asyncio.to_thread(log_path.open, "ab")
         try:
