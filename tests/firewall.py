@@ -122,7 +122,11 @@ def _ports(ports: Iterable[int], what: str) -> list[int]:
 
 def only_tcp_rules(ports: Iterable[int]) -> str:
     """only_tcp_rules is the ruleset of a network that lets out new TCP connections to ports
-    only (and whatever belongs to a connection already let through): a locked-down workplace."""
+    only (and whatever belongs to a connection already let through): a locked-down workplace.
+
+    It lets nothing new in either: a stateful firewall that only filtered what goes out would
+    take the browser's answer to Janus's own connectivity check (UDP from outside first) for
+    part of a connection and let it through, and the direct path would work."""
     listed = ", ".join(str(p) for p in _ports(ports, "only_tcp_rules"))
     return f"""
 table inet {TABLE} {{
@@ -131,6 +135,11 @@ table inet {TABLE} {{
         oifname "lo" accept
         ct state established,related accept
         tcp dport {{ {listed} }} ct state new accept
+    }}
+    chain input {{
+        type filter hook input priority filter; policy drop;
+        iifname "lo" accept
+        ct state established,related accept
     }}
 }}
 """

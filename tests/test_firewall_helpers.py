@@ -21,7 +21,15 @@ from pathlib import Path
 import pytest
 
 import firewall
-from firewall import CLINIC_ADDRESS, PatientNetwork, only_tcp_rules, patient_network, udp_only_to_rules
+from firewall import (
+    CLINIC_ADDRESS,
+    PATIENT_ADDRESS,
+    PatientNetwork,
+    free_port_pair,
+    only_tcp_rules,
+    patient_network,
+    udp_only_to_rules,
+)
 from netns import NETNS_DIR
 
 # Run in the patient namespace: sends one UDP datagram, or connects over TCP, to the clinic
@@ -44,6 +52,23 @@ else:
             print("connected")
         except OSError as e:
             print(type(e).__name__)
+"""
+
+
+# Run in the patient namespace: waits (at most 3 s) for one UDP datagram on the given port and
+# answers it, as a browser answers Janus's connectivity check; prints "answered" or "nothing".
+ANSWER = """
+import socket, sys
+with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    s.bind((sys.argv[1], int(sys.argv[2])))
+    print("ready", flush=True)
+    s.settimeout(3)
+    try:
+        data, sender = s.recvfrom(64)
+        s.sendto(data, sender)
+        print("answered")
+    except TimeoutError:
+        print("nothing")
 """
 
 
@@ -146,6 +171,30 @@ def test_udp_only_to_a_port_lets_udp_to_that_port_through_and_tcp_anywhere(
         assert _probe(network, "tcp", clinic.port(clinic.other_tcp)) == "connected"
     finally:
         other.close()
+
+
+def _answered_from_outside(network: PatientNetwork, clinic: Clinic) -> bool:
+    """_answered_from_outside: the clinic sends a datagram to the patient first; does the
+    patient's answer come back?"""
+    port = free_port_pair()
+    answering = subprocess.Popen(
+        ["ip", "netns", "exec", network.name, sys.executable, "-c", ANSWER, PATIENT_ADDRESS, str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert answering.stdout is not None
+        assert answering.stdout.readline().strip() == "ready"
+        clinic.udp.sendto(b"hej", (PATIENT_ADDRESS, port))
+        return clinic.datagram_arrived()
+    finally:
+        answering.wait(timeout=5)
+
+
+def test_only_tcp_lets_no_answer_to_udp_from_outside_through(network: PatientNetwork, clinic: Clinic) -> None:
+    assert _answered_from_outside(network, clinic)
+    network.allow_only_tcp_to(clinic.port(clinic.tcp))
+    assert not _answered_from_outside(network, clinic)
 
 
 @pytest.mark.parametrize(
