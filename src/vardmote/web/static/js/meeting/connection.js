@@ -414,6 +414,8 @@ export class MeetingConnection {
         return;
       case "error":
         if (message.request === "ice_servers") this._iceServersDone?.();
+        // No new subscriber offer follows a refused restart: one with new ICE credentials is Janus's own again.
+        if (message.request === "ice_restart") this._subscriberRestart = false;
         this._refused(message);
         this._emit("error", message);
         return;
