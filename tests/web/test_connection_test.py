@@ -1,0 +1,411 @@
+"""The connection test endpoint with a real Janus and a real coturn: ``/api/v1/connection-test``.
+
+``vardmote serve`` runs with its embedded Janus (the EchoTest linked beside
+the VideoRoom) and its embedded coturn, behind a trusted proxy (127.0.0.1), so
+that each test speaks from an address of its own in ``X-Forwarded-For``. The
+browser is aiortc: a PeerConnection with one data channel and no ICE servers,
+every candidate gathered before it offers, as "Testa anslutningen" does.
+David, a patient, tests on the meeting's guest link before anyone lets him in;
+Annika, a clinician, on her meeting; the Vårdrum's room computer with its
+token and the meeting's id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from aioice import stun
+from aioice.turn import create_turn_endpoint
+from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+
+import servers
+from machine import free_rtp_range
+from netns import media_address
+from servers import Booking, Server, book_protected_meeting
+from vardmote.accounts.devices import add_device
+from vardmote.media.relay_access import PROBE_USERNAME
+
+pytestmark = pytest.mark.media
+
+ENDPOINT = "/api/v1/connection-test"
+LINK_NOT_FOUND = (
+    "Länken fungerar inte. Kontrollera att du har kopierat hela länken, eller kontakta din mottagning."
+)
+TOO_BUSY = "Anslutningstestet kan inte göras just nu. Försök igen om en stund."
+TOO_OFTEN = "Du har testat anslutningen många gånger på kort tid. Vänta en minut och försök igen."
+WITH_MEDIA = "Anslutningstestet skickar inget ljud och ingen bild: erbjudandet får bara ha datakanaler."
+ECHO_PREFIX = b"Janus EchoTest here! You wrote: "
+
+
+def _free_port_pair(avoid: set[int]) -> int:
+    """_free_port_pair is a port free for both UDP and TCP on the namespace's address."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind((media_address(), 0))
+            port: int = tcp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind((media_address(), port))
+                except OSError:
+                    continue
+        if port not in avoid:
+            return port
+    raise RuntimeError("no port free for UDP and TCP")
+
+
+TURN_PORT = _free_port_pair(set())
+server = servers.server_fixture(
+    "connection-test",
+    env={
+        "VARDMOTE_TRUSTED_PROXIES": "127.0.0.1",
+        "VARDMOTE_TURN": "embedded",
+        "VARDMOTE_TURN_PORT": str(TURN_PORT),
+        "VARDMOTE_TURN_TLS_PORT": str(_free_port_pair({TURN_PORT})),
+        "VARDMOTE_TURN_RELAY_PORTS": "{}-{}".format(*free_rtp_range()),
+    },
+)
+annika = servers.annika
+meeting = servers.meeting
+
+_addresses = (f"192.0.2.{n}" for n in itertools.count(1))
+
+
+def new_address() -> str:
+    """new_address is a client address no test used before (from the documentation range)."""
+    return next(_addresses)
+
+
+class Browser:
+    """Browser is one page's connection test: a data-channel-only PeerConnection and its echo."""
+
+    def __init__(self) -> None:
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.channel: RTCDataChannel = self.pc.createDataChannel("anslutningstest")
+        self.received: asyncio.Queue[bytes | str] = asyncio.Queue()
+        self.open = asyncio.Event()
+        self.channel.on("open", self.open.set)
+        self.channel.on("message", self.received.put_nowait)
+
+    async def offer(self) -> str:
+        """offer is the data-channel offer with every candidate, on the namespace's address only."""
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        lines = self.pc.localDescription.sdp.splitlines()
+        kept = [line for line in lines if not line.startswith("a=candidate:") or media_address() in line]
+        return "\r\n".join(kept) + "\r\n"
+
+    async def answer(self, sdp: str) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+
+    async def echo(self, data: bytes | str, timeout: float = 6.0) -> bytes | str:
+        """echo sends data over the data channel and returns what comes back."""
+        async with asyncio.timeout(timeout):
+            await self.open.wait()
+            self.channel.send(data)
+            return await self.received.get()
+
+    async def close(self) -> None:
+        await self.pc.close()
+
+
+@asynccontextmanager
+async def client(server: Server, address: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    """client talks to the server as if through the trusted proxy, from address."""
+    headers = {"X-Forwarded-For": address or new_address()}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=15) as http:
+        yield http
+
+
+@asynccontextmanager
+async def browser() -> AsyncIterator[Browser]:
+    page = Browser()
+    try:
+        yield page
+    finally:
+        await page.close()
+
+
+@pytest.fixture(autouse=True)
+async def every_test_ended(server: Server) -> AsyncIterator[None]:
+    """every_test_ended ends, after each test, the connection tests it left running, so that the
+    next test starts with none (they count against the 20 at once until they end)."""
+    yield
+    async with client(server) as http:
+        for test_id in list(STARTED):
+            await http.delete(f"{ENDPOINT}/{test_id}")
+    STARTED.clear()
+
+
+STARTED: list[str] = []
+"""Ids of the connection tests started (see every_test_ended)."""
+
+
+async def post(http: httpx.AsyncClient, body: dict[str, Any], **options: Any) -> httpx.Response:
+    """post asks for a connection test and remembers its id to end it after the test."""
+    response = await http.post(ENDPOINT, json=body, **options)
+    if response.status_code == 200:
+        STARTED.append(response.json()["id"])
+    return response
+
+
+def problem_of(response: httpx.Response) -> dict[str, Any]:
+    assert response.headers["content-type"] == "application/problem+json", response.text
+    found: dict[str, Any] = response.json()
+    return found
+
+
+async def allocate(ice_server: dict[str, Any], transport: str) -> None:
+    """allocate asks the relay for an allocation with the ice server's credentials."""
+    turn, _ = await create_turn_endpoint(
+        asyncio.DatagramProtocol,
+        (media_address(), TURN_PORT),
+        ice_server["username"],
+        ice_server["credential"],
+        transport=transport,
+    )
+    turn.close()
+
+
+# ---- the test itself -----------------------------------------------------------------------------
+
+
+async def test_a_guest_in_the_lobby_tests_the_connection_and_the_bytes_come_back(
+    server: Server, meeting: Booking
+) -> None:
+    async with browser() as page, client(server) as http:
+        response = await post(http, {"link": meeting.link, "sdp": await page.offer()})
+        assert response.status_code == 200, response.text
+        test = response.json()
+        assert set(test) == {"id", "sdp", "relay", "seconds"}
+        assert test["seconds"] == 20
+        assert f" {media_address()} " in test["sdp"]  # Janus's own candidates are in its answer
+        await page.answer(test["sdp"])
+
+        assert await page.echo(b"\x00hej\xff") == b"\x00hej\xff"
+        assert await page.echo("hej") == ECHO_PREFIX.decode() + "hej"
+        assert page.pc.connectionState == "connected"
+        assert (await http.delete(f"{ENDPOINT}/{test['id']}")).status_code == 204
+
+
+async def test_the_test_gets_only_probe_credentials_which_the_relay_refuses(
+    server: Server, meeting: Booking
+) -> None:
+    async with browser() as page, client(server) as http:
+        response = await post(http, {"link": meeting.link, "sdp": await page.offer()})
+        (probe,) = response.json()["relay"]
+        assert probe["username"] == PROBE_USERNAME
+        assert probe["urls"][0] == f"turn:{media_address()}:{TURN_PORT}?transport=udp"
+        for transport in ("udp", "tcp"):
+            with pytest.raises(stun.TransactionFailed) as refused:
+                await allocate(probe, transport)
+            assert refused.value.response.error_code == 401
+
+
+async def test_staff_test_their_meeting_by_its_id_and_a_room_device_with_its_token(
+    server: Server, meeting: Booking, annika: str
+) -> None:
+    async with browser() as page, client(server) as http:
+        body = {"meeting": meeting.meeting_id, "sdp": await page.offer()}
+        response = await post(http, body, headers={"Authorization": f"Bearer {annika}"})
+        assert response.status_code == 200, response.text
+        await page.answer(response.json()["sdp"])
+        assert await page.echo(b"annika") == b"annika"
+
+    vardrum = book_protected_meeting(server, session=annika, type_key="vardrum")
+    token = register_device(server, "Vårdrum 3, Allergimottagning")
+    async with browser() as page, client(server) as http:
+        body = {"device": token, "meeting": vardrum.meeting_id, "sdp": await page.offer()}
+        response = await post(http, body)
+        assert response.status_code == 200, response.text
+        await page.answer(response.json()["sdp"])
+        assert await page.echo(b"rum") == b"rum"
+
+        body = {"device": token, "meeting": meeting.meeting_id, "sdp": await page.offer()}
+        refused = await post(http, body)
+        assert refused.status_code == 403
+        assert problem_of(refused)["detail"] == "Rumsenheter kan bara ansluta till möten av typen Vårdrum."
+
+
+def register_device(server: Server, name: str) -> str:
+    db = server.database()
+    try:
+        with db.session() as s:
+            _, token = add_device(s, name, "Allergimottagning barn, Västerås", actor="system:cli")
+            return token
+    finally:
+        db.dispose()
+
+
+# ---- refusals ------------------------------------------------------------------------------------
+
+
+async def test_an_unknown_or_revoked_link_is_refused_in_swedish(server: Server, meeting: Booking) -> None:
+    async with browser() as page, client(server) as http:
+        sdp = await page.offer()
+        unknown = await post(http, {"link": "x" * 43, "sdp": sdp})
+        assert unknown.status_code == 404
+        assert problem_of(unknown)["detail"] == LINK_NOT_FOUND
+
+        # "Skapa ny gästlänk": the old general link is revoked.
+        server.call("POST", f"/api/v1/meetings/{meeting.meeting_id}/links/general", token=meeting.session)
+        gone = await post(http, {"link": meeting.link, "sdp": sdp})
+        assert gone.status_code == 410
+        assert problem_of(gone)["detail"].startswith("Länken gäller inte längre.")
+
+
+async def test_staff_by_cookie_need_the_csrf_token_and_strangers_a_session(
+    server: Server, meeting: Booking, annika: str
+) -> None:
+    async with browser() as page, client(server) as http:
+        body = {"meeting": meeting.meeting_id, "sdp": await page.offer()}
+        signed_out = await post(http, body)
+        assert signed_out.status_code == 401
+        by_cookie = await post(http, body, headers={"Cookie": f"vm_session={annika}"})
+        assert by_cookie.status_code == 403
+        assert problem_of(by_cookie)["detail"].startswith("Sidan har varit öppen för länge")
+        admin = server.sign_in("admin")  # staff, but neither the organiser nor invited
+        not_hers = await post(http, body, headers={"Authorization": f"Bearer {admin}"})
+        assert not_hers.status_code == 404
+        assert problem_of(not_hers)["detail"] == "Mötet finns inte."
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        pytest.param(
+            {"sdp": "v=0\r\n"},
+            "link",
+            "Ange antingen en länk (link) eller ett möte (meeting), inte båda.",
+            id="no-one",
+        ),
+        pytest.param(
+            {"link": "L", "meeting": "M", "sdp": "v=0\r\n"},
+            "link",
+            "Ange antingen en länk (link) eller ett möte (meeting), inte båda.",
+            id="both",
+        ),
+        pytest.param(
+            {"device": "D", "sdp": "v=0\r\n"},
+            "meeting",
+            "En rumsenhet anger också vilket möte (meeting) den ska ansluta till.",
+            id="device-alone",
+        ),
+        pytest.param({"link": "L"}, "sdp", "Uppgiften saknas.", id="no-sdp"),
+        pytest.param({"link": "L", "sdp": 5}, "sdp", "Uppgiften ska vara text.", id="sdp-number"),
+        pytest.param(
+            {"link": "L", "sdp": "hej"},
+            "sdp",
+            "Erbjudandet (sdp) ska vara en sessionsbeskrivning som börjar med v=0 och har "
+            "högst 60000 tecken.",
+            id="not-sdp",
+        ),
+        pytest.param(
+            {"link": "L", "sdp": "v=0\r\n", "name": "David"}, "name", "Okänd uppgift.", id="unknown-field"
+        ),
+    ],
+)
+async def test_bad_input_is_refused_with_the_field_named(
+    server: Server, body: dict[str, Any], field: str, message: str
+) -> None:
+    async with client(server) as http:
+        response = await post(http, body)
+    assert response.status_code == 422
+    assert {"field": field, "message": message} in problem_of(response)["errors"]
+
+
+async def test_an_offer_with_sound_or_picture_is_refused_and_never_reaches_janus(
+    server: Server, meeting: Booking
+) -> None:
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver("audio")
+    pc.createDataChannel("anslutningstest")
+    await pc.setLocalDescription(await pc.createOffer())
+    try:
+        async with client(server) as http:
+            response = await post(http, {"link": meeting.link, "sdp": pc.localDescription.sdp})
+    finally:
+        await pc.close()
+    assert response.status_code == 422
+    assert problem_of(response)["errors"] == [{"field": "sdp", "message": WITH_MEDIA}]
+
+
+async def test_a_body_over_64_kib_and_a_body_that_is_not_json_are_refused(
+    server: Server, meeting: Booking
+) -> None:
+    async with client(server) as http:
+        big = json.dumps({"link": meeting.link, "sdp": "v=0\r\n" + "a" * 70_000})
+        too_large = await http.post(ENDPOINT, content=big, headers={"Content-Type": "application/json"})
+        assert too_large.status_code == 413
+        assert problem_of(too_large)["detail"] == "Begäran är för stor."
+        garbled = await http.post(ENDPOINT, content=b"{link", headers={"Content-Type": "application/json"})
+        assert garbled.status_code == 422
+        assert problem_of(garbled)["errors"] == [{"field": "body", "message": "Skicka ett JSON-objekt."}]
+
+
+async def test_one_address_may_start_six_tests_at_once_and_then_waits(server: Server) -> None:
+    address = new_address()
+    async with client(server, address) as http:
+        answers = [await post(http, {"link": "x" * 43, "sdp": "v=0\r\n"}) for _ in range(7)]
+        other = await http.post(
+            ENDPOINT, json={"link": "x" * 43, "sdp": "v=0\r\n"}, headers={"X-Forwarded-For": new_address()}
+        )
+    assert [a.status_code for a in answers] == [422] * 6 + [429]
+    assert problem_of(answers[-1])["detail"] == TOO_OFTEN
+    assert answers[-1].headers["Retry-After"] == "10"
+    assert other.status_code == 422
+
+
+async def test_the_twenty_first_test_at_once_is_refused_until_one_ends(
+    server: Server, meeting: Booking
+) -> None:
+    pages = [Browser() for _ in range(22)]
+    ids: list[str] = []
+    try:
+        async with client(server) as http:
+            for page in pages[:20]:
+                response = await http.post(
+                    ENDPOINT,
+                    json={"link": meeting.link, "sdp": await page.offer()},
+                    headers={"X-Forwarded-For": new_address()},
+                )
+                assert response.status_code == 200, response.text
+                ids.append(response.json()["id"])
+            body = {"link": meeting.link, "sdp": await pages[20].offer()}
+            refused = await post(http, body, headers={"X-Forwarded-For": new_address()})
+            assert refused.status_code == 503
+            assert problem_of(refused)["detail"] == TOO_BUSY
+
+            assert (await http.delete(f"{ENDPOINT}/{ids.pop(0)}")).status_code == 204
+            body = {"link": meeting.link, "sdp": await pages[21].offer()}
+            taken = await post(http, body, headers={"X-Forwarded-For": new_address()})
+            assert taken.status_code == 200, taken.text
+            ids.append(taken.json()["id"])
+            for test_id in ids:
+                assert (await http.delete(f"{ENDPOINT}/{test_id}")).status_code == 204
+    finally:
+        await asyncio.gather(*(page.close() for page in pages))
+
+
+async def test_a_test_ended_by_delete_is_hung_up_and_gone(server: Server, meeting: Booking) -> None:
+    async with browser() as page, client(server) as http:
+        response = await post(http, {"link": meeting.link, "sdp": await page.offer()})
+        test_id = response.json()["id"]
+        await page.answer(response.json()["sdp"])
+        assert await page.echo(b"ett") == b"ett"
+
+        assert (await http.delete(f"{ENDPOINT}/{test_id}")).status_code == 204
+        again = await http.delete(f"{ENDPOINT}/{test_id}")
+        assert again.status_code == 404
+        assert problem_of(again)["detail"] == "Anslutningstestet finns inte eller är redan avslutat."
+        closed = asyncio.Event()
+        page.channel.on("close", closed.set)
+        if page.channel.readyState != "closed":
+            async with asyncio.timeout(10):
+                await closed.wait()  # Janus hung the PeerConnection up
