@@ -66,6 +66,7 @@ def test_health_gives_a_loopback_client_the_details(settings: Settings, ctx: Con
         "version": __version__,
         "database": {"engine": engine, "ok": True},
         "janus": {"mode": "off"},
+        "relay": {"mode": "off"},
     }
 
 
