@@ -408,6 +408,11 @@ class EmbeddedRelay:
                 "the embedded relay listens on 127.0.0.1, which no browser on another machine reaches: "
                 "set VARDMOTE_TURN_ADDRESS (or an IPv4 address in VARDMOTE_JANUS_ICE_INTERFACES)"
             )
+        if self.settings.janus_nodes and not self.settings.turn_allowed_peers:
+            log.warning(
+                "the embedded relay sends to no private address but its own: set "
+                "VARDMOTE_TURN_ALLOWED_PEERS to the ICE addresses of the Janus nodes in VARDMOTE_JANUS_URLS"
+            )
         configured = self.settings.turn_secret
         self._secret = (
             configured if configured.reveal() else await asyncio.to_thread(load_or_make_secret, self.folder)
