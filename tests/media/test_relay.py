@@ -17,6 +17,7 @@ import socket
 import ssl
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -32,7 +33,7 @@ from cryptography import x509
 from janus_fixtures import connected, janus_settings, running_janus
 from rtc_peers import NO_ICE_SERVERS
 
-from machine import free_rtp_range
+from machine import free_rtp_range, free_tcp_port
 from netns import PEER, media_address
 from servers import serve
 from vardmote.media.embedded import EmbeddedJanus
@@ -722,3 +723,50 @@ def test_vardmote_serve_runs_the_relay_and_reports_it_in_healthz(tmp_path: Path)
         assert b"turnserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
         server.stop()
     assert not Path(f"/proc/{pid}").exists()
+
+
+def _serve_env(tmp_path: Path, settings: Settings, **extra: str) -> dict[str, str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("VARDMOTE_")}
+    environment.update(
+        VARDMOTE_VAR_DIR=str(tmp_path / "var"),
+        VARDMOTE_PORT=str(free_tcp_port()),
+        VARDMOTE_JANUS_WS_PORT=str(free_tcp_port()),
+        VARDMOTE_JANUS_RTP_PORTS="{}-{}".format(*free_rtp_range()),
+        VARDMOTE_JANUS_ICE_INTERFACES=media_address(),
+        VARDMOTE_TURN_PORT=str(settings.turn_port),
+        VARDMOTE_TURN_TLS_PORT=str(settings.turn_tls_port),
+        VARDMOTE_TURN_RELAY_PORTS="{}-{}".format(*settings.turn_relay_ports),
+    )
+    environment.update(extra)
+    return environment
+
+
+def _vardmote_serve(environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command = str(Path(sys.executable).parent / "vardmote")
+    return subprocess.run([command, "serve"], env=environment, capture_output=True, text=True, timeout=60)
+
+
+def test_a_bad_relay_setting_stops_vardmote_serve_naming_it(tmp_path: Path) -> None:
+    environment = _serve_env(tmp_path, relay_settings(tmp_path), VARDMOTE_TURN="external")
+    done = _vardmote_serve(environment)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "Fel i inställningarna: VARDMOTE_TURN=external needs VARDMOTE_TURN_URLS and VARDMOTE_TURN_SECRET\n"
+    )
+
+
+def test_a_relay_that_cannot_start_stops_vardmote_serve_and_leaves_no_janus_behind(tmp_path: Path) -> None:
+    settings = relay_settings(tmp_path)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind((media_address(), settings.turn_port))
+        done = _vardmote_serve(_serve_env(tmp_path, settings))
+    assert done.returncode != 0
+    output = done.stdout + done.stderr
+    assert f"port {settings.turn_port} (UDP and TCP)" in output
+    janus_pid = (
+        int((tmp_path / "var" / "janus" / "janus.pid").read_text())
+        if (tmp_path / "var" / "janus" / "janus.pid").exists()
+        else None
+    )
+    assert janus_pid is None or not Path(f"/proc/{janus_pid}").exists()
+    assert "started Janus" in output  # it had started, and was stopped again
