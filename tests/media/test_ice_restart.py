@@ -18,16 +18,18 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+from pathlib import Path
 from typing import Any
 
 import pytest
 import websockets
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from live_clients import People, Person, extra_links, only_local_candidates, people
+from scale_out import scale_out
 
 import servers
 from netns import media_address
-from servers import Booking, Server
+from servers import Booking, Server, book_protected_meeting
 
 pytestmark = pytest.mark.media
 
@@ -257,3 +259,52 @@ async def test_a_guest_s_connection_report_reaches_the_host_with_the_path_and_ot
         refused = await david.wait_error("bad_message", after=mark)
         assert refused["message"] == "Fältet 'quality' ska vara ”good” eller ”poor”."
         assert refused["request"] == "connection"
+
+
+async def test_after_another_process_took_the_meeting_over_an_ice_restart_and_reports_still_work(
+    tmp_path: Path,
+) -> None:
+    """Several processes (vardmote.cluster): the frames go to the meeting's owner through Redis;
+    the process that took the meeting over knows the subscriber's streams from the snapshot
+    (Janus's answer to a restart does not list them)."""
+    async with scale_out(tmp_path) as topology:
+        front = topology.front
+        session = front.sign_in()
+        booking = book_protected_meeting(front, session=session)
+        async with people(front, booking, session) as room:
+            host = await room.host(publish=True)
+            david = await restarting_guest(room, host)
+            assert await david.wait_for_frames(host.id, 10) >= 10
+            streams = david.of_type("offer")[-1]["streams"]
+            owner = topology.owner_of(booking.meeting_id)
+
+            await asyncio.to_thread(owner.stop)  # a rolling upgrade: the meeting is handed over
+            await asyncio.sleep(3)  # the stopped process's sockets close (1012); the others stay
+            dropped = [person for person in (host, david) if person.closed.is_set()]
+            assert host in dropped  # the first join made its process the owner
+            for person in dropped:
+                cookie = session if person is host else None
+                joined = await person.reconnect(front, booking.meeting_id, session=cookie)
+                assert joined.get("media_kept") is True, joined
+                assert joined["ice_servers"] == []  # admitted; no relay in this topology
+            assert topology.owner_of(booking.meeting_id) is topology.other_than(owner)
+            mark = len(david.messages)
+            await david.send({"type": "ice_servers"})
+            assert (await david.wait_for("ice_servers", after=mark))["ice_servers"] == []
+
+            mark = len(david.messages)
+            await david.send({"type": "ice_restart", "pc": "subscriber"})
+            again = await david.wait_for("offer", lambda m: m.get("pc") == "subscriber", after=mark)
+            assert again["streams"] == streams
+            before = david.frames_from(host.id)
+            assert await david.wait_for_frames(host.id, before + 30, timeout=10) >= before + 30
+
+            mark = len(host.messages)
+            await david.send(
+                {"type": "connection", "state": "connected", "path": "direct", "quality": "poor"}
+            )
+            seen = await host.wait_for(
+                "participant", lambda m: m["participant"].get("poor_connection") is True, after=mark
+            )
+            assert seen["participant"]["id"] == david.id
+            assert david.errors() == []

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -326,6 +327,8 @@ class LiveMeeting:
                     "audio_mid": next(iter(media.audio_mids.get("publisher", ())), None),
                     "subscribed": sorted(media.subscribed),
                     "published": sorted(media.published),
+                    "streams": [dataclasses.asdict(s) for s in media.streams],
+                    "camera_mids": media.camera_mids,
                 }
                 for pid, media in self._media.items()
             },
@@ -361,6 +364,9 @@ class LiveMeeting:
                     audio_mids=_saved_audio_mids(saved),
                     subscribed=set(saved.get("subscribed") or ()),
                     published=set(saved.get("published") or ()),
+                    # Both absent in what a process of the version before saved.
+                    streams=tuple(vr.SubscribedStream.from_janus(x) for x in saved.get("streams") or ()),
+                    camera_mids=[str(mid) for mid in saved.get("camera_mids") or ()],
                 )
                 for pc, handle_id in (saved.get("handles") or {}).items():
                     events = self._on_event(pid, pc)
@@ -803,17 +809,16 @@ class LiveMeeting:
         nothing on any of its audio and video streams the participant is shown reconnecting, and
         no longer once anything arrives again."""
         mid, receiving = event.message.get("mid"), event.message.get("receiving")
-        if not isinstance(receiving, bool):
-            return
+        if not isinstance(mid, str) or not isinstance(receiving, bool):
+            return  # Janus 1.x names the stream by its mid
         async with self.lock:
             media = self._media.get(pid)
             if media is None:
                 return
-            if isinstance(mid, str):
-                media.receiving[mid] = receiving
-            else:  # Janus before 1.0 names the kind, not the mid: one stream of each
-                media.receiving[str(event.message.get("type"))] = receiving
-            mids = media.camera_mids or list(media.receiving)
+            media.receiving[mid] = receiving
+            # Judged only against the mids of the publisher's offer: a stream Janus said nothing
+            # of may well be arriving.
+            mids = media.camera_mids
             stalled = bool(mids) and all(media.receiving.get(m) is False for m in mids)
             await self._apply(self.room.media_stalled(pid, stalled, self._clock()))
 
