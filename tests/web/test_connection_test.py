@@ -409,3 +409,19 @@ async def test_a_test_ended_by_delete_is_hung_up_and_gone(server: Server, meetin
         if page.channel.readyState != "closed":
             async with asyncio.timeout(10):
                 await closed.wait()  # Janus hung the PeerConnection up
+
+
+async def test_a_test_nobody_ends_is_hung_up_by_the_server_after_its_seconds(
+    server: Server, meeting: Booking
+) -> None:
+    async with browser() as page, client(server) as http:
+        response = await http.post(ENDPOINT, json={"link": meeting.link, "sdp": await page.offer()})
+        test = response.json()
+        await page.answer(test["sdp"])
+        assert await page.echo(b"tyst") == b"tyst"
+        closed = asyncio.Event()
+        page.channel.on("close", closed.set)
+        async with asyncio.timeout(test["seconds"] + 10):
+            await closed.wait()
+        gone = await http.delete(f"{ENDPOINT}/{test['id']}")
+        assert gone.status_code == 404

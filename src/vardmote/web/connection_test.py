@@ -174,6 +174,8 @@ class ConnectionTests:
         self.starting = 0
         """Tests between their slot being taken and Janus's answer."""
         self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+        self._ending: set[asyncio.Task[bool]] = set()
+        """Tests being ended by their timer (kept here: the loop holds its tasks only weakly)."""
 
     def allow(self, address: str, now: float) -> bool:
         """allow takes one test from address's bucket, if there is one."""
@@ -196,9 +198,14 @@ class ConnectionTests:
         running = _Running(handle)
         loop = asyncio.get_running_loop()
         # call_later rather than a sleeping task: nothing is left pending when the service stops.
-        running.timer = loop.call_later(TEST_SECONDS, lambda: loop.create_task(self.end(test_id)))
+        running.timer = loop.call_later(TEST_SECONDS, self._time_up, test_id)
         self.running[test_id] = running
         return test_id
+
+    def _time_up(self, test_id: str) -> None:
+        task = asyncio.get_running_loop().create_task(self.end(test_id))
+        self._ending.add(task)
+        task.add_done_callback(self._ending.discard)
 
     async def end(self, test_id: str) -> bool:
         """end ends a test's EchoTest handle (Janus hangs its PeerConnection up); tells whether it ran."""
