@@ -17,6 +17,7 @@ Modules:
 - :mod:`.host_left` — the countdown after the last host has left.
 - :mod:`.publishing` — who may publish camera and screen.
 - :mod:`.participant_commands` — leave, negotiation, sharing, hands, chat.
+- :mod:`.network` — relay credentials (for the admitted only), ICE restarts, connection reports.
 - :mod:`.host_commands` — admit, deny, remove, mute, lock, floor, end.
 - :mod:`.effects` — what the glue must do: send, close, Janus, audit.
 - :mod:`.participant` — identities, participants, their list entry.
