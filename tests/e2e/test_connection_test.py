@@ -6,8 +6,11 @@ microphone are ready, and says in plain Swedish that sound and picture get
 through. What the test may not do is read from the browser itself: its
 PeerConnections carry a data channel only (no track, no audio or video section
 in any offer), it has no relay servers before admission, and it ends its echo
-on the server (the DELETE). Annika's test, signed in, runs as the meeting's
-(with the session's CSRF token).
+on the server (the DELETE). Annika's test, signed in, runs from the button, as
+the meeting's (with the session's CSRF token).
+
+The module has a media server of its own: the service allows a few tests a
+minute per address, and every guest's set-up on the shared one runs a test.
 
 The other outcomes need a network that stops the direct way: the firewall tests
 (tests/firewall.py) show "via en omväg" and the advice for a stopped network.
@@ -16,15 +19,16 @@ The other outcomes need a network that stops the direct way: the firewall tests
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from playwright.sync_api import Page, Playwright, Request, expect
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, Request, expect
 
-from servers import Server, book_protected_meeting
+from servers import Server, book_protected_meeting, server_fixture
 
 from .axe import assert_accessible
-from .conftest import NewContext, Steps
+from .conftest import NewContext, Steps, _contexts
 from .test_meeting_pages import _context, _no_sideways_scroll, _phone, _sign_in_and_start
 
 DIRECT = "Anslutningen fungerar. Ljud och bild kommer fram."
@@ -39,6 +43,15 @@ WHAT_THE_PEER_CONNECTIONS_SEND = """
   iceServers: pc.getConfiguration().iceServers ?? [],
 }))
 """
+
+
+server = server_fixture("connection-test")
+
+
+@pytest.fixture
+def new_test_context(browser: Browser, server: Server) -> Iterator[NewContext]:
+    """new_test_context makes guarded browser contexts against this module's server."""
+    yield from _contexts(browser, lambda: server.url)
 
 
 def _phone_360(playwright: Playwright) -> dict[str, Any]:
@@ -71,14 +84,14 @@ def _wait_until(page: Page, done: Callable[[], bool], what: str, seconds: float 
 
 
 def test_the_connection_test_tells_a_patient_on_a_phone_that_media_gets_through(
-    media_server: Server,
-    new_media_context: NewContext,
+    server: Server,
+    new_test_context: NewContext,
     playwright: Playwright,
     steps: Callable[[str], Steps],
 ) -> None:
-    booking = book_protected_meeting(media_server, "Anslutningstest")
+    booking = book_protected_meeting(server, "Anslutningstest")
     s = steps("connection-test")
-    guest = _context(new_media_context, **_phone_360(playwright)).new_page()
+    guest = _context(new_test_context, **_phone_360(playwright)).new_page()
     requests = _requests_to_the_test(guest)
 
     guest.goto(booking.guest_url)
@@ -131,13 +144,18 @@ def test_the_connection_test_tells_a_patient_on_a_phone_that_media_gets_through(
         assert pc["tracks"] == 0, "a PeerConnection sends from the lobby"
 
 
-def test_the_connection_test_runs_for_a_signed_in_clinician(
-    media_server: Server, new_media_context: NewContext
+def test_a_signed_in_clinician_tests_the_connection_from_the_button(
+    server: Server, new_test_context: NewContext
 ) -> None:
-    booking = book_protected_meeting(media_server, "Anslutningstest för personal")
-    host = _context(new_media_context, viewport={"width": 1366, "height": 860}).new_page()
+    booking = book_protected_meeting(server, "Anslutningstest för personal")
+    host = _context(new_test_context, viewport={"width": 1366, "height": 860}).new_page()
     requests = _requests_to_the_test(host)
     _sign_in_and_start(host, booking.meeting_id)
+    expect(host.get_by_role("button", name="Anslut nu")).to_be_enabled()
+    # Staff are not tested by themselves (they share their workplace's address).
+    expect(host.locator("#grupp-anslutning")).to_have_attribute("data-result", "")
+    assert requests == []
+    host.get_by_role("button", name="Testa anslutningen").click()
     expect(host.locator("#grupp-anslutning")).to_have_attribute("data-result", "direct", timeout=20_000)
     expect(host.locator("#anslutning-status")).to_have_text(DIRECT)
     assert "POST /api/v1/connection-test" in requests

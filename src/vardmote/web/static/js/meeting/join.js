@@ -5,9 +5,9 @@
  * lobby, the meeting, and the page of its own for each way it can end.
  *
  * This module only moves between the steps; the device set-up is
- * device-setup.js, "Testa anslutningen" connection-test.js (run once by itself
- * when the camera and microphone are ready, and again from its button), the
- * meeting itself room.js, the protocol connection.js.
+ * device-setup.js, "Testa anslutningen" connection-test.js (for guests run once
+ * by itself when the camera and microphone are ready; for everyone from its
+ * button), the meeting itself room.js, the protocol connection.js.
  * @module meeting/join
  */
 
@@ -263,8 +263,11 @@ class JoinPage {
       await this.setup.start();
       // "Anslut nu" works once the camera and microphone are there (the template renders it disabled).
       connectButton.disabled = false;
-      // The connection test runs once by itself; it never holds "Anslut nu" back.
-      if (this.connectionTest && !this.connectionTest.outcome) this.connectionTest.run();
+      // A guest's connection test runs once by itself (a patient would not know to ask for it);
+      // staff press the button. The service allows a few tests a minute per address, and a
+      // hospital's staff share one: a test each time someone starts a meeting would use them up.
+      // It never holds "Anslut nu" back.
+      if (this.role === "guest" && this.connectionTest && !this.connectionTest.outcome) this.connectionTest.run();
     } catch (e) {
       if (e instanceof SetupError) this.showState(SETUP_PROBLEMS[e.problem] ?? "inga-enheter");
       else {
