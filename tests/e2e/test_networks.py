@@ -541,7 +541,8 @@ def test_a_lobby_guest_gets_no_relay_credentials_and_stale_ones_are_refused_by_t
         assert [c["type"] for c in fresh["candidates"]] == ["relay"], fresh
         stale = page.evaluate(GATHER_RELAY, access.ice_servers("p-prov", expires_at=now - 60))
         assert stale["candidates"] == [], stale
-        assert {e["code"] for e in stale["errors"]} == {401}, stale
+        # (Chromium also asks the relay's port for a STUN binding, which it reports as stun:.)
+        assert {e["code"] for e in stale["errors"] if e["url"].startswith("turn:")} == {401}, stale
 
 
 def test_the_connection_test_tells_the_patient_what_the_network_lets_through(

@@ -12,7 +12,7 @@
  *    answer, the test's id and the relay's probe servers.
  * 2. With the answer set, the page waits at most ECHO_WAIT_MS for ICE to connect and
  *    for a few bytes sent over the data channel to come back: `direct`.
- * 3. Meanwhile a second PeerConnection, relay only, asks each probe server for an
+ * 3. Meanwhile relay-only PeerConnections (one per URL) ask each probe server for an
  *    allocation with credentials that never work: a relay that answers says 401
  *    (`icecandidateerror`, errorCode 401: it is reachable over that transport); one
  *    not reached says 701. If the direct way failed and a relay answered: `relay`.
@@ -143,16 +143,34 @@ function echo(channel, ms, signal) {
 }
 
 /**
- * probeRelays asks every probe server for an allocation (relay candidates only) and
- * resolves with the URLs that answered 401, once gathering is over or after ms.
+ * probeRelays asks every probe server's every URL for an allocation (relay candidates only),
+ * each URL in a PeerConnection of its own, and resolves with the URLs that answered 401, once
+ * gathering is over or after ms.
+ *
+ * One PeerConnection per URL: in one PeerConnection Chromium reports nothing from TURN over TCP
+ * or TLS within the wait while TURN over UDP to the same server is unanswered, so on a network
+ * that blocks UDP the test said "none" where the relay over TCP works (tests/e2e/test_networks.py).
  * @param {IceServer[]} servers
  * @param {number} ms
  * @param {AbortSignal} [signal]
  * @returns {Promise<string[]>}
  */
 export async function probeRelays(servers, ms, signal) {
-  if (!servers.length) return [];
-  const pc = new RTCPeerConnection({ iceServers: servers, iceTransportPolicy: "relay" });
+  const single = servers.flatMap((s) => (Array.isArray(s.urls) ? s.urls : [s.urls]).map((url) => ({ ...s, urls: [url] })));
+  const reached = await Promise.all(single.map((server) => probeRelay(server, ms, signal)));
+  return [...new Set(reached.flat())];
+}
+
+/**
+ * probeRelay asks one relay server for an allocation (relay candidates only) and resolves with
+ * its URLs that answered 401, once gathering is over or after ms.
+ * @param {IceServer} server
+ * @param {number} ms
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<string[]>}
+ */
+async function probeRelay(server, ms, signal) {
+  const pc = new RTCPeerConnection({ iceServers: [server], iceTransportPolicy: "relay" });
   /** @type {Set<string>} */
   const reached = new Set();
   pc.addEventListener("icecandidateerror", (event) => {
