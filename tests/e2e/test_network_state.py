@@ -14,6 +14,10 @@ offer), the same PeerConnections and WebSocket, never the lobby; the banner
 shows meanwhile, `data-ice-restarts` counts the restarts, `media_restored` says
 how long it took, and video goes on both ways. Breaking the network itself is
 the firewall tests' (tests/firewall.py).
+
+The report's rules (network-watch.js: relay if either end of the selected pair
+is a relay candidate; poor over 5 % loss or 400 ms round trip) are checked on
+a table of getStats readings, in the page's own module.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import json
 import re
 from collections.abc import Callable
 
+import pytest
 from playwright.sync_api import Locator, Page, Playwright, expect
 
 from servers import Booking, Server, book_protected_meeting
@@ -230,3 +235,83 @@ def test_a_network_change_restarts_ice_and_the_media_comes_back_without_leaving_
     expect(_row(host, "Olle")).not_to_contain_text("Återansluter…", timeout=10_000)
     expect(_row(host, "Olle").locator(".conn-label")).to_have_text("Direkt")
     s.shot(guest, "patient-efter-natverksbyte")
+
+
+# The connection report the page would make from getStats readings: stats are given as lists of
+# entries (two readings: before and now), read by network-watch.js's linkOf and reportOf.
+REPORT_OF = """
+async ({readings, broken}) => {
+  const { linkOf, reportOf } = await import("/static/js/meeting/network-watch.js");
+  const asStats = (entries) => new Map(entries.map((e) => [e.id, e]));
+  let counters = new Map();
+  let link = null;
+  for (const entries of readings) {
+    link = linkOf(asStats(entries), counters);
+    counters = link.counters;
+  }
+  return reportOf([link], broken);
+}
+"""
+
+
+def _stats(
+    local: str = "host",
+    remote: str = "host",
+    *,
+    rtt: float = 0.02,
+    received: int = 1000,
+    lost: int = 0,
+    sent_loss: float | None = None,
+    state: str = "succeeded",
+) -> list[dict[str, object]]:
+    """_stats is one getStats reading of a PeerConnection whose selected pair joins a local
+    and a remote candidate of the given types."""
+    entries: list[dict[str, object]] = [
+        {"id": "T", "type": "transport", "selectedCandidatePairId": "CP"},
+        {"id": "CP", "type": "candidate-pair", "state": state, "localCandidateId": "L",
+         "remoteCandidateId": "R", "currentRoundTripTime": rtt, "nominated": True},
+        {"id": "L", "type": "local-candidate", "candidateType": local},
+        {"id": "R", "type": "remote-candidate", "candidateType": remote},
+        {"id": "IN", "type": "inbound-rtp", "kind": "video", "packetsReceived": received,
+         "packetsLost": lost},
+    ]  # fmt: skip
+    if sent_loss is not None:
+        # What Janus's receiver reports say of the packets this browser sent.
+        entries.append({"id": "RIN", "type": "remote-inbound-rtp", "fractionLost": sent_loss})
+    return entries
+
+
+@pytest.mark.parametrize(
+    ("readings", "broken", "expected"),
+    [
+        pytest.param([_stats(), _stats(received=2000)], False, ("connected", "direct", "good"), id="direct"),
+        pytest.param([_stats("relay")], False, ("connected", "relay", "good"), id="local-relay"),
+        pytest.param([_stats(remote="relay")], False, ("connected", "relay", "good"), id="remote-relay"),
+        pytest.param([_stats("srflx", "host")], False, ("connected", "direct", "good"), id="through-nat"),
+        pytest.param([_stats(state="in-progress")], True, ("reconnecting", None, "good"), id="no-pair"),
+        pytest.param([_stats()], True, ("reconnecting", "direct", "good"), id="restarting"),
+        pytest.param([_stats(rtt=0.41)], False, ("connected", "direct", "poor"), id="rtt-over-400ms"),
+        pytest.param([_stats(rtt=0.39)], False, ("connected", "direct", "good"), id="rtt-under-400ms"),
+        pytest.param(
+            [_stats(), _stats(received=1940, lost=60)], False, ("connected", "direct", "poor"), id="lost-6pc"
+        ),
+        pytest.param(
+            [_stats(), _stats(received=1960, lost=40)], False, ("connected", "direct", "good"), id="lost-4pc"
+        ),
+        pytest.param(
+            [_stats(lost=500), _stats(received=2000, lost=500)],
+            False,
+            ("connected", "direct", "good"),
+            id="old-losses-only",
+        ),
+        pytest.param([_stats(sent_loss=0.08)], False, ("connected", "direct", "poor"), id="janus-lost-8pc"),
+        pytest.param([_stats(sent_loss=0.02)], False, ("connected", "direct", "good"), id="janus-lost-2pc"),
+    ],
+)
+def test_the_connection_report_says_how_the_media_goes(
+    new_context: NewContext, readings: list[list[dict[str, object]]], broken: bool, expected: tuple[str, ...]
+) -> None:
+    page = new_context().new_page()
+    page.goto("/")
+    report = page.evaluate(REPORT_OF, {"readings": readings, "broken": broken})
+    assert (report["state"], report["path"], report["quality"]) == expected, report
