@@ -320,7 +320,8 @@ export class MeetingConnection {
     const mediaKept = message.media_kept === true;
     this._unsure = false;
     if (!mediaKept) this._dropMedia();
-    else this._watch?.resend(); // the server may have lost what this browser reported
+    // A process that took the meeting over knows nothing of this browser's last report.
+    this._watch?.resend();
     if (message.state === "admitted" && (!mediaKept || !this._pcs.has("publisher"))) this._startPublishing();
     this._emit("joined", message);
     this._emit("reconnected", { joined: message, mediaKept });
