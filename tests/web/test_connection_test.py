@@ -350,16 +350,31 @@ async def test_a_body_over_64_kib_and_a_body_that_is_not_json_are_refused(
 
 
 async def test_one_address_may_start_six_tests_at_once_and_then_waits(server: Server) -> None:
-    address = new_address()
-    async with client(server, address) as http:
-        answers = [await post(http, {"link": "x" * 43, "sdp": "v=0\r\n"}) for _ in range(7)]
-        other = await http.post(
-            ENDPOINT, json={"link": "x" * 43, "sdp": "v=0\r\n"}, headers={"X-Forwarded-For": new_address()}
-        )
-    assert [a.status_code for a in answers] == [422] * 6 + [429]
+    async with browser() as page, client(server) as http:
+        body = {"link": "x" * 43, "sdp": await page.offer()}  # a link tried, found by no one
+        answers = [await post(http, body) for _ in range(7)]
+        other = await post(http, body, headers={"X-Forwarded-For": new_address()})
+    assert [a.status_code for a in answers] == [404] * 6 + [429]
     assert problem_of(answers[-1])["detail"] == TOO_OFTEN
     assert answers[-1].headers["Retry-After"] == "10"
-    assert other.status_code == 422
+    assert other.status_code == 404
+
+
+async def test_staff_are_counted_by_their_session_not_by_a_shared_address(
+    server: Server, meeting: Booking, annika: str
+) -> None:
+    """A hospital's staff may reach the service from one public address: a guest who used up
+    that address's tests does not use up Annika's, and hers are counted on their own."""
+    hospital = new_address()
+    async with browser() as page, client(server, hospital) as http:
+        sdp = await page.offer()
+        for _ in range(6):
+            await post(http, {"link": "x" * 43, "sdp": sdp})
+        assert (await post(http, {"link": "x" * 43, "sdp": sdp})).status_code == 429
+        bearer = {"Authorization": f"Bearer {annika}"}
+        body = {"meeting": meeting.meeting_id, "sdp": sdp}
+        hers = [await post(http, body, headers=bearer) for _ in range(7)]
+    assert [a.status_code for a in hers] == [200] * 6 + [429]
 
 
 async def test_the_twenty_first_test_at_once_is_refused_until_one_ends(

@@ -20,11 +20,13 @@ the meeting's id. Nobody gets usable relay credentials here: those are for the
 admitted only (the meeting's ``admitted``), so the relay cannot be used from the
 lobby.
 
-Bounds, since anyone with a link can ask: per client address a token bucket
-(:data:`TESTS_PER_MINUTE`, checked before anything else, so link tokens cannot be
-tried here faster than that), at most :data:`MAX_AT_ONCE` tests at once per
-process (503), a body of at most :data:`MAX_BODY_BYTES`, and each EchoTest
-handle ended after :data:`TEST_SECONDS` or on ``DELETE``. No media ever (an
+Bounds, since anyone with a link can ask: a token bucket (:data:`TESTS_PER_MINUTE`)
+per client address for links and room devices, and per staff session for staff
+(a hospital's staff may share one public address), checked before the database
+is read, so that link tokens cannot be tried here faster than that; at most
+:data:`MAX_AT_ONCE` tests at once per process (503), a body of at most
+:data:`MAX_BODY_BYTES`, and each EchoTest handle ended after :data:`TEST_SECONDS`
+or on ``DELETE``. No media ever (an
 offer with sound or picture is refused), and nothing personal is logged or
 audited: the test is not an act in the meeting, so it is not audited at all.
 """
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import secrets
@@ -76,7 +79,7 @@ TESTS_PER_MINUTE = 6.0
 TESTS_AT_ONCE = 6
 """... and at once (a page that tests again after a network change)."""
 ADDRESSES_KEPT = 10_000
-"""Addresses whose bucket is remembered; the longest unused is forgotten first."""
+"""Addresses (and staff sessions) whose bucket is remembered; the longest unused is forgotten first."""
 JANUS_SECONDS = 8.0
 """How long Janus may take to answer the offer."""
 
@@ -177,10 +180,11 @@ class ConnectionTests:
         self._ending: set[asyncio.Task[bool]] = set()
         """Tests being ended by their timer (kept here: the loop holds its tasks only weakly)."""
 
-    def allow(self, address: str, now: float) -> bool:
-        """allow takes one test from address's bucket, if there is one."""
-        bucket = self._buckets.pop(address, None) or TokenBucket(TESTS_PER_MINUTE / 60, TESTS_AT_ONCE)
-        self._buckets[address] = bucket
+    def allow(self, key: str, now: float) -> bool:
+        """allow takes one test from the bucket of key (a client address or a staff session), if
+        there is one."""
+        bucket = self._buckets.pop(key, None) or TokenBucket(TESTS_PER_MINUTE / 60, TESTS_AT_ONCE)
+        self._buckets[key] = bucket
         while len(self._buckets) > ADDRESSES_KEPT:
             self._buckets.popitem(last=False)
         return bucket.allow(now)
@@ -311,6 +315,17 @@ def _meeting_of(ctx: Context, ask: _Ask, request: Request) -> str:
         return found.id
 
 
+def _bucket_key(request: Request, ask: _Ask) -> str:
+    """_bucket_key is whose tests are counted: staff by their session (one public address may be a
+    whole hospital's), links and room devices by the client's address. The session is not
+    checked yet: a made-up one only buys a 401."""
+    if ask.meeting is not None and ask.device is None:
+        token, _ = session_token(request)
+        if token:
+            return "session:" + hashlib.sha256(token.encode()).hexdigest()[:32]
+    return "address:" + client_address(request)
+
+
 async def _answer(plane: MediaPlane, meeting_id: str, sdp: str) -> tuple[JanusHandle, str]:
     """_answer attaches an EchoTest on the meeting's node and has it answer the offer."""
     node = plane.placement.node_for(meeting_id)
@@ -340,9 +355,9 @@ async def start_connection_test(request: Request) -> ConnectionTestOut:
     admission), signed-in staff who may host the meeting, or a room device with the meeting's id."""
     ctx: Context = request.app.state.ctx
     tests = _tests(request)
-    if not tests.allow(client_address(request), time.monotonic()):
-        raise TooManyAttempts(TOO_OFTEN, int(60 / TESTS_PER_MINUTE))
     ask = _parse(await _read_body(request))
+    if not tests.allow(_bucket_key(request, ask), time.monotonic()):
+        raise TooManyAttempts(TOO_OFTEN, int(60 / TESTS_PER_MINUTE))
     meeting_id = await run_in_threadpool(_meeting_of, ctx, ask, request)
     live = request.app.state.live
     if live is None:
