@@ -71,6 +71,9 @@ log = logging.getLogger("vardmote.live")
 _MID = re.compile(r"^a=mid:(\S+)", re.MULTILINE)
 _MEDIA_SECTION = re.compile(r"^m=(audio|video) ", re.MULTILINE)
 _KINDS: dict[str, StreamKind] = {"publisher": "camera", "screen": "screen"}
+STALL_SECONDS = 1.0
+"""How long Janus must go on receiving nothing from a camera publisher (after the second it
+waits itself) before the participant is shown reconnecting: a shorter blip shows nothing."""
 _JANUS_GONE = frozenset({"closed", "timeout"})
 """Handle events that mean Janus itself is gone (the connection or the session), not one PC."""
 
@@ -222,6 +225,9 @@ class LiveMeeting:
         self._janus_room = False
         self._timer: asyncio.Task[None] | None = None
         self._later: list[Effect] = []
+        self._stall_checks: dict[str, asyncio.TimerHandle] = {}
+        """A look, STALL_SECONDS after Janus said a camera publisher receives nothing, per participant."""
+        self._stall_tasks: set[asyncio.Task[None]] = set()
         """Effects that carrying out an effect gave rise to (a meeting placed again)."""
         self.on_change: Callable[[], None] | None = None
         """Called after every change of the room (vardmote.cluster saves a snapshot then)."""
@@ -424,6 +430,7 @@ class LiveMeeting:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._cancel_stall_checks()
         if self._session is not None:
             self._session.let_go()
         self._media.clear()
@@ -441,6 +448,7 @@ class LiveMeeting:
         """close stops the timer and leaves Janus (the service is stopping)."""
         if self._timer is not None:
             self._timer.cancel()
+        self._cancel_stall_checks()
         async with self.lock:
             for pid in list(self._media):
                 await self._detach(pid)
@@ -818,9 +826,37 @@ class LiveMeeting:
             media.receiving[mid] = receiving
             # Judged only against the mids of the publisher's offer: a stream Janus said nothing
             # of may well be arriving.
-            mids = media.camera_mids
-            stalled = bool(mids) and all(media.receiving.get(m) is False for m in mids)
-            await self._apply(self.room.media_stalled(pid, stalled, self._clock()))
+            if not self._stalled(media):
+                await self._apply(self.room.media_stalled(pid, False, self._clock()))
+            elif pid not in self._stall_checks:
+                # A blip shorter than STALL_SECONDS (on top of Janus's own second) shows nothing.
+                loop = asyncio.get_running_loop()
+                self._stall_checks[pid] = loop.call_later(STALL_SECONDS, self._check_stall, pid)
+
+    def _cancel_stall_checks(self) -> None:
+        for check in self._stall_checks.values():
+            check.cancel()
+        self._stall_checks.clear()
+
+    @staticmethod
+    def _stalled(media: _Media) -> bool:
+        """_stalled tells whether Janus said it receives none of the camera publisher's streams,
+        judged only against the mids of its offer (a stream Janus said nothing of may arrive)."""
+        mids = media.camera_mids
+        return bool(mids) and all(media.receiving.get(m) is False for m in mids)
+
+    def _check_stall(self, pid: str) -> None:
+        self._stall_checks.pop(pid, None)
+        task = asyncio.get_running_loop().create_task(self._confirm_stall(pid))
+        self._stall_tasks.add(task)
+        task.add_done_callback(self._stall_tasks.discard)
+
+    async def _confirm_stall(self, pid: str) -> None:
+        """_confirm_stall shows the participant reconnecting if Janus still receives nothing."""
+        async with self.lock:
+            media = self._media.get(pid)
+            if media is not None and self._stalled(media):
+                await self._apply(self.room.media_stalled(pid, True, self._clock()))
 
     def _media_flowing(self, pid: str) -> list[Effect]:
         """_media_flowing: the camera publisher's PeerConnection is up (again), so media arrives."""
