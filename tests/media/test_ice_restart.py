@@ -11,6 +11,13 @@ aiortc cannot restart ICE by itself (its ICE transport starts once), so the
 test's David does what a browser does, by hand: he keeps his PeerConnection and
 its DTLS session, and gives its ICE agent (aioice) the new credentials:
 Janus's new ones for the subscriber, new ones of his own for the publisher.
+
+What these tests show is the signalling and that nothing is torn down: new ICE
+credentials from Janus, the same DTLS, the same streams, the participant still
+admitted, and video going on through the restart (Janus keeps the old path
+until a new one is chosen, so video would go on here even if the new checks
+failed). That media comes back over a new path after the old one is cut is
+the browser test's (tests/e2e/test_networks.py: the patient's link down for 5 s).
 """
 
 from __future__ import annotations
