@@ -39,11 +39,8 @@ it the turns: allocation fails with error 701 and no relay candidate).
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,20 +62,14 @@ from firewall import (
 )
 from machine import free_tcp_port
 from servers import Booking, Server, book_protected_meeting, serve
+from test_deploy_haproxy_443 import TURN_NAME, WEB_NAME, running_haproxy_443
 from vardmote.media.relay_access import RelayAccess
 from vardmote.settings import Secret
 
-from .conftest import ARTIFACTS, CHROMIUM_ARGS, NewContext, Steps, _contexts
+from .conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, NewContext, Steps, _contexts
 from .test_meeting_pages import _phone
 from .test_meeting_states import _guest_to_lobby, _guest_to_setup, _host_in_meeting
 
-WEB_NAME = "vardmote.test"
-"""The web's name in the 443 layout (Chromium's --host-resolver-rules map it to the clinic)."""
-TURN_NAME = "turn.vardmote.test"
-"""The relay's name in the 443 layout: HAProxy sends TLS for this name to coturn."""
-HAPROXY_CONFIGS = [
-    Path(__file__).resolve().parents[2] / "deploy" / n for n in ("haproxy.cfg", "haproxy-443.cfg")
-]
 LINK_DOWN_SECONDS = 5.0
 MEDIA_TIMEOUT = 20.0
 
@@ -664,63 +655,6 @@ def test_after_five_seconds_without_network_the_patient_is_back_by_ice_restart_w
 # ---- the 443 layout: HAProxy by SNI --------------------------------------------------------------
 
 
-@dataclass
-class Haproxy443:
-    """Haproxy443 is HAProxy with deploy/haproxy.cfg and deploy/haproxy-443.cfg."""
-
-    port: int
-    log: Path
-    process: subprocess.Popen[bytes]
-
-
-def self_signed_pem(folder: Path, name: str) -> Path:
-    """self_signed_pem writes folder/<name>.pem: a self-signed certificate for name with its key."""
-    key, cert = folder / f"{name}.key", folder / f"{name}.crt"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-         "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", f"/CN={name}",
-         "-addext", f"subjectAltName=DNS:{name}"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    pem = folder / f"{name}.pem"
-    pem.write_bytes(cert.read_bytes() + key.read_bytes())
-    return pem
-
-
-@contextmanager
-def haproxy_443(folder: Path, *, port: int, backend: str, turn_tls: str) -> Iterator[Haproxy443]:
-    """haproxy_443 runs HAProxy with the production files: the shared port on the clinic's
-    address, the web name's certificate made here, TURN over TLS to turn_tls."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VARDMOTE_")}
-    env.update(
-        VARDMOTE_HAPROXY_BIND=f"127.0.0.1:{free_tcp_port()}",
-        VARDMOTE_BACKEND_1=backend,
-        VARDMOTE_HAPROXY_443_BIND=f"{CLINIC_ADDRESS}:{port}",
-        VARDMOTE_HAPROXY_CERT=str(self_signed_pem(folder, WEB_NAME)),
-        VARDMOTE_TURN_HOST=TURN_NAME,
-        VARDMOTE_TURN_TLS_BACKEND=turn_tls,
-    )
-    log = folder / "haproxy.log"
-    command = ["haproxy", *(a for c in HAPROXY_CONFIGS for a in ("-f", str(c))), "-db"]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 10
-        while not _listening_on(CLINIC_ADDRESS, port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"HAProxy did not start:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield Haproxy443(port, log, process)
-    finally:
-        process.terminate()
-        process.wait(timeout=5)
-
-
-def _listening_on(address: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        return sock.connect_ex((address, port)) == 0
-
-
 def test_through_port_443_alone_the_web_and_the_relay_share_one_port_told_apart_by_name(
     network: PatientNetwork,
     playwright: Playwright,
@@ -740,8 +674,9 @@ def test_through_port_443_alone_the_web_and_the_relay_share_one_port_told_apart_
     folder = tmp_path_factory.mktemp("networks-443")
     with (
         clinic_server(folder, relay=relay, extra=extra) as server,
-        haproxy_443(
+        running_haproxy_443(
             folder,
+            address=CLINIC_ADDRESS,
             port=shared,
             backend=f"127.0.0.1:{urlsplit(server.url).port}",
             turn_tls=f"{CLINIC_ADDRESS}:{relay.tls_port}",
@@ -759,7 +694,7 @@ def test_through_port_443_alone_the_web_and_the_relay_share_one_port_told_apart_
             guarded_contexts(patient_browser, public, {WEB_NAME}) as new_patient,
         ):
             clinician_browser = playwright.chromium.launch(
-                executable_path="/usr/bin/chromium",
+                executable_path=CHROMIUM,
                 headless=True,
                 args=[*CHROMIUM_ARGS, "--ignore-certificate-errors", names],
             )
@@ -774,10 +709,7 @@ def test_through_port_443_alone_the_web_and_the_relay_share_one_port_told_apart_
                     shots.shot(guest, "patient-bara-port-443")
             finally:
                 clinician_browser.close()
+        # Both came through the one port, told apart by name.
         log = proxy.log.read_text()
-        assert re.search(rf"vardmote_443 coturn_tls/coturn .* {re.escape(TURN_NAME)}$", log, re.MULTILINE), (
-            log
-        )
-        assert re.search(
-            rf"vardmote_443 vardmote_https_hop/https .* {re.escape(WEB_NAME)}$", log, re.MULTILINE
-        ), log
+        for route, name in (("coturn_tls/coturn", TURN_NAME), ("vardmote_https_hop/https", WEB_NAME)):
+            assert re.search(rf"vardmote_443 {route} .* {re.escape(name)}$", log, re.MULTILINE), log
