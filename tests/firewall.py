@@ -21,7 +21,9 @@ outgoing direction, as a hotel's or a workplace's does:
 - :meth:`PatientNetwork.block_udp`: no UDP leaves the patient (host and
   server-reflexive candidates and TURN over UDP fail; TCP works);
 - :meth:`PatientNetwork.allow_only_tcp_to`: only new TCP connections to the
-  given ports (the web port and TURN over TLS, say) and their answers;
+  given ports (the web port and TURN over TLS, say) and their answers, and
+  nothing new in; :meth:`PatientNetwork.allow_only` the same with UDP to
+  given ports too;
 - :meth:`PatientNetwork.open`: no rules;
 - :meth:`PatientNetwork.cut_link`: the patient's link goes down for a while
   (``ip -n <patient> link set pt1 down``, a pause, ``up``), as when a phone
@@ -97,22 +99,6 @@ table inet {TABLE} {{
 """
 
 
-def udp_only_to_rules(ports: Iterable[int]) -> str:
-    """udp_only_to_rules is the ruleset of a network that drops UDP out of the patient side
-    except to ports (TURN's, say): the browser reaches the relay over UDP but not Janus
-    directly, so its media is relayed over UDP (bench/relay.py)."""
-    listed = ", ".join(str(p) for p in _ports(ports, "udp_only_to_rules"))
-    return f"""
-table inet {TABLE} {{
-    chain output {{
-        type filter hook output priority filter; policy accept;
-        oifname "{PATIENT_END}" udp dport {{ {listed} }} accept
-        oifname "{PATIENT_END}" meta l4proto udp drop
-    }}
-}}
-"""
-
-
 def _ports(ports: Iterable[int], what: str) -> list[int]:
     allowed = sorted(set(ports))
     if not allowed or any(not 0 < p < 65536 for p in allowed):
@@ -127,14 +113,25 @@ def only_tcp_rules(ports: Iterable[int]) -> str:
     It lets nothing new in either: a stateful firewall that only filtered what goes out would
     take the browser's answer to Janus's own connectivity check (UDP from outside first) for
     part of a connection and let it through, and the direct path would work."""
-    listed = ", ".join(str(p) for p in _ports(ports, "only_tcp_rules"))
+    return only_to_rules(_ports(ports, "only_tcp_rules"))
+
+
+def only_to_rules(tcp: Iterable[int], udp: Iterable[int] = ()) -> str:
+    """only_to_rules is only_tcp_rules with UDP to the udp ports let out too (TURN's, say:
+    the browser is relayed over UDP and nothing else; bench/relay.py)."""
+    tcp_listed = ", ".join(str(p) for p in _ports(tcp, "only_to_rules"))
+    udp_ports = list(udp)
+    udp_rule = ""
+    if udp_ports:
+        udp_listed = ", ".join(str(p) for p in _ports(udp_ports, "only_to_rules"))
+        udp_rule = f"\n        udp dport {{ {udp_listed} }} ct state new accept"
     return f"""
 table inet {TABLE} {{
     chain output {{
         type filter hook output priority filter; policy drop;
         oifname "lo" accept
         ct state established,related accept
-        tcp dport {{ {listed} }} ct state new accept
+        tcp dport {{ {tcp_listed} }} ct state new accept{udp_rule}
     }}
     chain input {{
         type filter hook input priority filter; policy drop;
@@ -172,10 +169,10 @@ class PatientNetwork:
         """block_udp drops every UDP datagram the patient sends (udp_blocked_rules)."""
         self.apply(udp_blocked_rules())
 
-    def allow_udp_only_to(self, *ports: int) -> None:
-        """allow_udp_only_to drops every UDP datagram the patient sends except to ports
-        (udp_only_to_rules); TCP is left alone."""
-        self.apply(udp_only_to_rules(ports))
+    def allow_only(self, *, tcp: Iterable[int], udp: Iterable[int] = ()) -> None:
+        """allow_only lets out only TCP connections to the tcp ports and UDP to the udp ports
+        (only_to_rules)."""
+        self.apply(only_to_rules(tcp, udp))
 
     def allow_only_tcp_to(self, *ports: int) -> None:
         """allow_only_tcp_to lets out only TCP connections to ports (only_tcp_rules)."""
