@@ -39,7 +39,7 @@ from typing import Any
 
 import pytest
 
-from firewall import free_port_pair
+from firewall import free_port_pair, free_udp_ports
 from machine import free_tcp_port
 from netns import ADDRESS, PEER
 from test_deploy_haproxy import _backends
@@ -156,14 +156,15 @@ def running_coturn(folder: Path, address: str) -> Iterator[Coturn]:
     ends (a minimal configuration: this module tests HAProxy, tests/media/test_relay.py coturn)."""
     cert, key = self_signed(folder, TURN_NAME, ip=address)
     port, tls_port = free_port_pair(), free_tcp_port()
+    low, high = free_udp_ports(100)
     conf = folder / "turnserver.conf"
     conf.write_text(
         COTURN_CONF.format(
             address=address,
             port=port,
             tls_port=tls_port,
-            low=47000,
-            high=47099,
+            low=low,
+            high=high,
             secret=secrets.token_urlsafe(24),
             cert=cert,
             key=key,
