@@ -23,12 +23,14 @@ the browser test's (tests/e2e/test_networks.py: the patient's link down for 5 s)
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import secrets
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import websockets
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from live_clients import People, Person, extra_links, only_local_candidates, people
@@ -130,17 +132,25 @@ async def test_a_subscriber_ice_restart_brings_a_new_offer_with_new_credentials_
         assert [m for m in david.messages[mark:] if m.get("type") in {"lobby", "denied", "ended"}] == []
 
 
-async def test_an_ice_restart_before_anything_is_received_changes_nothing(
+async def test_an_ice_restart_before_anything_is_received_is_answered_restart_failed_and_changes_nothing(
     server: Server, meeting: Booking, annika: str
 ) -> None:
+    """Every ice_restart is answered (the browser stops waiting for an offer), and never with
+    media_unavailable, which makes the browser offer its camera and screen again."""
     async with people(server, meeting, annika) as room:
         await room.host()
         david = await room.admitted_guest(room.everyone[0])
         mark = len(david.messages)
         await david.send({"type": "ice_restart", "pc": "subscriber"})
+        refused = await david.wait_error("restart_failed", after=mark)
+        assert refused["request"] == "ice_restart"
+        assert (
+            refused["message"]
+            == "Mottagningen kunde inte startas om just nu. Den startas om igen av sig själv."
+        )
         await david.send({"type": "ice_servers"})
         await david.wait_for("ice_servers", after=mark)
-        assert [m for m in david.messages[mark:] if m.get("type") in {"offer", "error"}] == []
+        assert [m for m in david.messages[mark:] if m.get("type") in {"offer", "error"}] == [refused]
 
 
 async def test_a_publisher_offering_again_with_new_ice_credentials_gets_janus_new_ones_and_stays(
@@ -315,3 +325,54 @@ async def test_after_another_process_took_the_meeting_over_an_ice_restart_and_re
             )
             assert seen["participant"]["id"] == david.id
             assert david.errors() == []
+
+
+async def test_when_the_saved_meeting_does_not_know_the_streams_a_restart_subscribes_afresh(
+    tmp_path: Path,
+) -> None:
+    """A rolling upgrade from the version before: its snapshot has no subscriber streams. The
+    process that takes over does not send an offer with ``streams: []`` (the browser would
+    forget whose video each mid is): it answers ``restart_failed`` and subscribes afresh, and
+    the new subscriber's offer lists every stream again."""
+    async with scale_out(tmp_path) as topology:
+        first, second = topology.servers
+        session = topology.front.sign_in()
+        booking = book_protected_meeting(topology.front, session=session)
+        # Both on one process: the other takes the meeting only when someone comes back to it,
+        # after the snapshot was made to look like the earlier version's.
+        async with people(first, booking, session) as room:
+            host = await room.host(publish=True)
+            david = await room.admitted_guest(host)
+            assert await david.wait_for_frames(host.id, 10) >= 10
+            before = [(s["participant"], s["kind"], s["type"]) for s in david.of_type("offer")[-1]["streams"]]
+            assert (host.id, "camera", "video") in before
+            assert topology.owner_of(booking.meeting_id) is first
+
+            await asyncio.to_thread(first.stop)
+            with redis.Redis.from_url(topology.redis.url, decode_responses=True) as client:
+                key = f"vardmote:meeting:{booking.meeting_id}:state"
+                saved = json.loads(str(client.get(key)))
+                participants = saved["media"]["participants"]
+                assert participants[david.id]["streams"]  # known: the rest of the test needs them gone
+                for media in participants.values():  # the version before saved neither
+                    media.pop("streams", None)
+                    media.pop("camera_mids", None)
+                client.set(key, json.dumps(saved), keepttl=True)
+            await asyncio.sleep(3)
+            for person in (host, david):
+                cookie = session if person is host else None
+                joined = await person.reconnect(topology.front, booking.meeting_id, session=cookie)
+                assert joined.get("media_kept") is True, joined
+            assert topology.owner_of(booking.meeting_id) is second
+
+            mark = len(david.messages)
+            await david.send({"type": "ice_restart", "pc": "subscriber"})
+            refused = await david.wait_error("restart_failed", after=mark)
+            assert refused["request"] == "ice_restart"
+            again = await david.wait_for("offer", lambda m: m.get("pc") == "subscriber", after=mark)
+            assert david.messages.index(refused) < david.messages.index(again)
+            assert [(s["participant"], s["kind"], s["type"]) for s in again["streams"]] == before
+            frames = david.frames_from(host.id)
+            assert await david.wait_for_frames(host.id, frames + 30, timeout=10) >= frames + 30
+            assert david.errors() == [refused]
+            assert david.of_type("client_failure") == []

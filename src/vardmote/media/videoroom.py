@@ -208,6 +208,9 @@ class Subscription:
 
     streams: tuple[SubscribedStream, ...]
     offer: Jsep | None
+    listed: bool = True
+    """Whether Janus listed the streams (its answer to a restart, and some events, need not):
+    when False, streams is empty and says nothing."""
 
 
 def room_secret(admin_key: Secret, room: str) -> Secret:
@@ -381,7 +384,10 @@ async def leave(handle: JanusHandle) -> None:
 
 
 def _subscription(data: Json, offer: Jsep | None) -> Subscription:
-    return Subscription(tuple(SubscribedStream.from_janus(s) for s in data.get("streams") or ()), offer)
+    streams = data.get("streams")
+    if not isinstance(streams, list):
+        return Subscription((), offer, listed=False)
+    return Subscription(tuple(SubscribedStream.from_janus(s) for s in streams), offer)
 
 
 async def join_as_subscriber(
@@ -435,7 +441,7 @@ async def restart_subscription(handle: JanusHandle) -> Subscription:
     """restart_subscription asks Janus for a new offer on a subscriber that restarts ICE
     (``configure`` with ``restart``): new ICE credentials, the same streams. Answer it with
     :func:`start`, as any subscriber offer. Janus lists the streams in its answer when it has
-    them; otherwise the subscription's streams are as they were."""
+    them; otherwise (``listed`` False) the subscription's streams are as they were."""
     data, offer = await handle.message({"request": "configure", "restart": True})
     if offer is None:
         raise JanusError(0, f"Janus answered an ICE restart without an offer: {data}")

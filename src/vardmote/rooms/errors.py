@@ -36,6 +36,8 @@ class ErrorCode(StrEnum):
     """The service cannot reach what it shares live meetings through (Redis): reconnect later."""
     TOO_MANY = "too_many"
     """A bound is reached (the lobby, connections from one address): try again in a while."""
+    RESTART_FAILED = "restart_failed"
+    """An ``ice_restart`` found nothing to restart, or Janus refused it: the rest goes on."""
 
 
 DEFAULT_TEXT: dict[ErrorCode, str] = {
@@ -56,6 +58,7 @@ DEFAULT_TEXT: dict[ErrorCode, str] = {
     ErrorCode.MEETING_ENDED: texts.MEETING_ENDED,
     ErrorCode.MEDIA_UNAVAILABLE: texts.MEDIA_UNAVAILABLE,
     ErrorCode.TOO_MANY: texts.TOO_MANY,
+    ErrorCode.RESTART_FAILED: texts.RESTART_FAILED,
 }
 """The text of each code where nothing more specific is said (the sentences live in :mod:`.texts`)."""
 

@@ -17,7 +17,8 @@ come in on Janus's reader and take the same lock.
 Janus failures never lose room state: the effect that failed is answered
 with ``media_unavailable`` to the participant concerned, the Janus
 connection is made again on the next request, and the client may offer
-again.
+again. A subscriber ICE restart Janus refuses is answered ``restart_failed``
+instead: the rest of the participant's media is fine.
 """
 
 from __future__ import annotations
@@ -168,8 +169,9 @@ class _Media:
     mute silences every one of them."""
     subscribed: set[str] = field(default_factory=set)
     published: set[str] = field(default_factory=set)
-    streams: tuple[vr.SubscribedStream, ...] = ()
-    """The subscriber's streams as Janus last listed them (an ICE restart's offer may not)."""
+    streams: tuple[vr.SubscribedStream, ...] | None = None
+    """The subscriber's streams as Janus last listed them (an ICE restart's offer may not); None
+    when not known (nothing subscribed yet, or a meeting an earlier version saved)."""
     camera_mids: list[str] = field(default_factory=list)
     """The audio and video mids of the camera publisher's last offer."""
     receiving: dict[str, bool] = field(default_factory=dict)
@@ -184,6 +186,15 @@ def _saved_audio_mids(saved: Mapping[str, Any]) -> dict[str, list[str]]:
         return {str(pc): [str(mid) for mid in found] for pc, found in mids.items()}
     old = saved.get("audio_mid")
     return {"publisher": [str(old)]} if old is not None else {}
+
+
+def _saved_streams(saved: Mapping[str, Any]) -> tuple[vr.SubscribedStream, ...] | None:
+    """_saved_streams reads the subscriber's streams of media_state: None when they were not
+    saved (an earlier version, or not known then), which is not the same as none."""
+    streams = saved.get("streams")
+    if not isinstance(streams, list):
+        return None
+    return tuple(vr.SubscribedStream.from_janus(s) for s in streams)
 
 
 class LiveMeeting:
@@ -333,7 +344,9 @@ class LiveMeeting:
                     "audio_mid": next(iter(media.audio_mids.get("publisher", ())), None),
                     "subscribed": sorted(media.subscribed),
                     "published": sorted(media.published),
-                    "streams": [dataclasses.asdict(s) for s in media.streams],
+                    "streams": None
+                    if media.streams is None
+                    else [dataclasses.asdict(s) for s in media.streams],
                     "camera_mids": media.camera_mids,
                 }
                 for pid, media in self._media.items()
@@ -371,7 +384,7 @@ class LiveMeeting:
                     subscribed=set(saved.get("subscribed") or ()),
                     published=set(saved.get("published") or ()),
                     # Both absent in what a process of the version before saved.
-                    streams=tuple(vr.SubscribedStream.from_janus(x) for x in saved.get("streams") or ()),
+                    streams=_saved_streams(saved),
                     camera_mids=[str(mid) for mid in saved.get("camera_mids") or ()],
                 )
                 for pc, handle_id in (saved.get("handles") or {}).items():
@@ -734,27 +747,72 @@ class LiveMeeting:
 
     async def _restart_subscriber_ice(self, pid: str) -> None:
         """_restart_subscriber_ice asks Janus for a subscriber offer that restarts ICE and sends it
-        as the usual subscriber ``offer``. Nothing is done for a participant who receives nothing
-        yet: their first offer comes with the first stream."""
+        as the usual subscriber ``offer``. Every ``ice_restart`` is answered: when there is
+        nothing to restart (nothing received yet: the first offer comes with the first stream;
+        Janus ended the subscription) or Janus refuses, with ``restart_failed`` naming the request,
+        never ``media_unavailable``, which would make the browser offer every connection again.
+        When the streams are not known (a meeting an earlier version saved) no offer is sent
+        with a guessed or empty stream list, and a subscriber Janus ended cannot restart: the
+        subscription is made afresh on a new handle, whose first offer lists every stream,
+        after the refusal."""
         participant = self.room.participants.get(pid)
+        if participant is None or participant.conn is None:
+            return
+        conn = participant.conn
         media = self._media.get(pid)
         handle = media.handles.get("subscriber") if media is not None else None
-        if participant is None or participant.conn is None or media is None or handle is None:
+        if media is None or handle is None:
+            await self._refuse_restart(conn)
             return
-        if handle.closed:
+        if handle.closed or media.streams is None:
+            await self._refuse_restart(conn)
+            await self._subscribe_afresh(pid, media)
             return
-        subscription = await vr.restart_subscription(handle)
-        if not subscription.streams:  # Janus's answer to configure need not list them
+        try:
+            subscription = await vr.restart_subscription(handle)
+        except JanusException as e:
+            log.warning("meeting %s: Janus refused a subscriber ICE restart: %s", self.meeting_id, e)
+            await self._refuse_restart(conn)
+            return
+        if not subscription.listed:  # Janus's answer to configure need not list them
             subscription = vr.Subscription(media.streams, subscription.offer)
-        await self._send_subscriber_offer(participant.conn, subscription)
+        await self._send_subscriber_offer(conn, subscription)
+
+    async def _refuse_restart(self, conn: ConnId) -> None:
+        connection = self._conns.get(conn)
+        if connection is not None:
+            await connection.send(error_frame(ErrorCode.RESTART_FAILED, texts.RESTART_FAILED, "ice_restart"))
+
+    async def _subscribe_afresh(self, pid: str, media: _Media) -> None:
+        """_subscribe_afresh ends the participant's subscriber handle and subscribes to the same
+        feeds on a new one, so that Janus lists the streams again."""
+        wanted = set(media.subscribed)
+        old = media.handles.pop("subscriber", None)
+        media.subscribed = set()
+        media.streams = None
+        if old is not None:
+            with contextlib.suppress(JanusException):
+                await old.detach()
+        try:
+            await self._subscribe(pid, wanted)
+        except JanusException as e:
+            # As any failed subscription: the next change of streams makes a new one.
+            log.warning("meeting %s: a fresh subscription failed: %s", self.meeting_id, e)
 
     async def _send_subscriber_offer(self, conn: ConnId, subscription: vr.Subscription) -> None:
         participant = self.room.participant_for(conn)
         media = self._media.get(participant.id) if participant is not None else None
-        if media is not None and subscription.streams:
-            media.streams = subscription.streams
+        listed = subscription.streams
+        if media is not None:
+            if subscription.listed:
+                media.streams = subscription.streams
+            else:
+                # Janus changed them without saying how: the browser keeps the last map for
+                # now, and the next ICE restart subscribes afresh rather than trust it.
+                listed = media.streams or ()
+                media.streams = None
         streams = []
-        for s in subscription.streams:
+        for s in listed:
             parsed = parse_feed_id(s.feed_id) if s.feed_id else None
             if parsed is not None and s.active:
                 streams.append({"mid": s.mid, "participant": parsed[0], "kind": parsed[1], "type": s.type})
@@ -781,9 +839,11 @@ class LiveMeeting:
                 # Sent at once, not under the lock, to keep Janus's order of offers.
                 participant = self.room.participants.get(pid)
                 if participant is not None and participant.conn is not None:
-                    streams = event.data.get("streams") or ()
-                    subscription = vr.Subscription(
-                        tuple(vr.SubscribedStream.from_janus(s) for s in streams), event.jsep
+                    streams = event.data.get("streams")
+                    subscription = (
+                        vr.Subscription(tuple(vr.SubscribedStream.from_janus(s) for s in streams), event.jsep)
+                        if isinstance(streams, list)
+                        else vr.Subscription((), event.jsep, listed=False)
                     )
                     await self._send_subscriber_offer(participant.conn, subscription)
             return

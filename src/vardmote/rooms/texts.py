@@ -66,6 +66,8 @@ NOT_IN_LOBBY = "Deltagaren väntar inte i lobbyn."
 NOT_IN_MEETING = "Deltagaren är inte med i mötet."
 RESTART_BY_OFFER = "Den anslutningen startas om med ett nytt erbjudande (offer) från webbläsaren."
 """An ``ice_restart`` for a publisher: the browser restarts its own connections with a new offer."""
+RESTART_FAILED = "Mottagningen kunde inte startas om just nu. Den startas om igen av sig själv."
+"""An ``ice_restart`` with nothing to restart, or one Janus refused: the browser tries again later."""
 
 # ---- connection reports (messages.decode) -------------------------------------------------------
 
