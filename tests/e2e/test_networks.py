@@ -290,6 +290,7 @@ def patient_url(server: Server, booking: Booking) -> str:
 
 @pytest.fixture(scope="module")
 def relay() -> Relay:
+    """relay is the ports of relay_server's coturn."""
     return new_relay()
 
 
@@ -327,8 +328,8 @@ def patient_chromium(
 
 @contextmanager
 def guarded_contexts(browser: Browser, base_url: str, hosts: set[str]) -> Iterator[NewContext]:
-    """patient_contexts yields a maker of the patient's browser contexts: Swedish, a phone
-    (by default), every request to a host outside hosts aborted and failing the test."""
+    """guarded_contexts yields a maker of browser contexts against base_url: Swedish, the page
+    recorder installed, every request to a host outside hosts aborted and failing the test."""
     made: list[BrowserContext] = []
     outside: list[str] = []
 
@@ -373,11 +374,6 @@ def host_contexts(browser: Browser, server_url: str) -> Iterator[NewContext]:
         yield recorded
     finally:
         next(gen, None)
-
-
-@pytest.fixture
-def tmp_folder(tmp_path: Path) -> Path:
-    return tmp_path
 
 
 # ---- what the pages show ------------------------------------------------------------------------
@@ -440,14 +436,14 @@ def test_a_patient_on_a_network_without_udp_meets_through_the_relay_over_tcp(
     network: PatientNetwork,
     browser: Browser,
     playwright: Playwright,
-    tmp_folder: Path,
+    tmp_path: Path,
     shots: Steps,
 ) -> None:
     network.block_udp()
     booking = book_protected_meeting(relay_server, "Återbesök, hotellets Wi-Fi")
     origin = patient_origin(relay_server)
     with (
-        patient_chromium(playwright, network, tmp_folder, origin) as patient_browser,
+        patient_chromium(playwright, network, tmp_path, origin) as patient_browser,
         guarded_contexts(patient_browser, origin, {CLINIC_ADDRESS}) as new_patient,
         host_contexts(browser, relay_server.url) as new_host,
     ):
@@ -471,7 +467,7 @@ def test_a_patient_who_may_only_use_tls_to_the_relay_meets_through_the_relay_ove
     network: PatientNetwork,
     browser: Browser,
     playwright: Playwright,
-    tmp_folder: Path,
+    tmp_path: Path,
 ) -> None:
     web_port = urlsplit(relay_server.url).port
     assert web_port is not None
@@ -481,7 +477,7 @@ def test_a_patient_who_may_only_use_tls_to_the_relay_meets_through_the_relay_ove
     with (
         # The embedded relay's certificate is self-signed: see the module.
         patient_chromium(
-            playwright, network, tmp_folder, origin, trust_any_certificate=True
+            playwright, network, tmp_path, origin, trust_any_certificate=True
         ) as patient_browser,
         guarded_contexts(patient_browser, origin, {CLINIC_ADDRESS}) as new_patient,
         host_contexts(browser, relay_server.url) as new_host,
@@ -501,13 +497,13 @@ def test_a_lobby_guest_gets_no_relay_credentials_and_stale_ones_are_refused_by_t
     relay: Relay,
     network: PatientNetwork,
     playwright: Playwright,
-    tmp_folder: Path,
+    tmp_path: Path,
 ) -> None:
     booking = book_protected_meeting(relay_server, "Återbesök, lobbyn")
     origin = patient_origin(relay_server)
     ws_url = origin.replace("http://", "ws://") + f"/ws/meetings/{booking.meeting_id}"
     with (
-        patient_chromium(playwright, network, tmp_folder, origin) as patient_browser,
+        patient_chromium(playwright, network, tmp_path, origin) as patient_browser,
         guarded_contexts(patient_browser, origin, {CLINIC_ADDRESS}) as new_patient,
     ):
         page = new_patient().new_page()
@@ -539,7 +535,7 @@ def test_a_lobby_guest_gets_no_relay_credentials_and_stale_ones_are_refused_by_t
 def test_the_connection_test_tells_the_patient_what_the_network_lets_through(
     network: PatientNetwork,
     playwright: Playwright,
-    tmp_folder: Path,
+    tmp_path: Path,
     tmp_path_factory: pytest.TempPathFactory,
     shots: Steps,
 ) -> None:
@@ -549,7 +545,7 @@ def test_the_connection_test_tells_the_patient_what_the_network_lets_through(
         origin = patient_origin(server)
         booking = book_protected_meeting(server, "Återbesök, anslutningstest")
         with (
-            patient_chromium(playwright, network, tmp_folder, origin) as patient_browser,
+            patient_chromium(playwright, network, tmp_path, origin) as patient_browser,
             guarded_contexts(patient_browser, origin, {CLINIC_ADDRESS}) as new_patient,
         ):
             guest = new_patient(**_phone(playwright)).new_page()
@@ -573,7 +569,7 @@ def test_the_connection_test_tells_the_patient_what_the_network_lets_through(
         origin = patient_origin(bare)
         booking = book_protected_meeting(bare, "Återbesök, inget relä")
         with (
-            patient_chromium(playwright, network, tmp_folder, origin) as patient_browser,
+            patient_chromium(playwright, network, tmp_path, origin) as patient_browser,
             guarded_contexts(patient_browser, origin, {CLINIC_ADDRESS}) as new_patient,
         ):
             guest = new_patient(**_phone(playwright)).new_page()
@@ -603,13 +599,13 @@ def test_after_five_seconds_without_network_the_patient_is_back_by_ice_restart_w
     network: PatientNetwork,
     browser: Browser,
     playwright: Playwright,
-    tmp_folder: Path,
+    tmp_path: Path,
     shots: Steps,
 ) -> None:
     booking = book_protected_meeting(relay_server, "Återbesök, nätet går")
     origin = patient_origin(relay_server)
     with (
-        patient_chromium(playwright, network, tmp_folder, origin) as patient_browser,
+        patient_chromium(playwright, network, tmp_path, origin) as patient_browser,
         guarded_contexts(patient_browser, origin, {CLINIC_ADDRESS}) as new_patient,
         host_contexts(browser, relay_server.url) as new_host,
     ):
@@ -659,7 +655,7 @@ def test_through_port_443_alone_the_web_and_the_relay_share_one_port_told_apart_
     network: PatientNetwork,
     playwright: Playwright,
     tmp_path_factory: pytest.TempPathFactory,
-    tmp_folder: Path,
+    tmp_path: Path,
     shots: Steps,
 ) -> None:
     relay = new_relay()
@@ -689,7 +685,7 @@ def test_through_port_443_alone_the_web_and_the_relay_share_one_port_told_apart_
         # side; its session cookie is Secure, as the public address is https).
         with (
             patient_chromium(
-                playwright, network, tmp_folder, public, trust_any_certificate=True, extra_args=(names,)
+                playwright, network, tmp_path, public, trust_any_certificate=True, extra_args=(names,)
             ) as patient_browser,
             guarded_contexts(patient_browser, public, {WEB_NAME}) as new_patient,
         ):
