@@ -16,8 +16,10 @@ import asyncio
 import itertools
 import json
 import socket
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,7 +33,12 @@ from machine import free_rtp_range
 from netns import media_address
 from servers import Booking, Server, book_protected_meeting
 from vardmote.accounts.devices import add_device
+from vardmote.media.janus import JanusError, JanusHandle, JanusSession
 from vardmote.media.relay_access import PROBE_USERNAME
+from vardmote.web.connection_test import ConnectionTests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "media"))
+from janus_fixtures import connected, running_janus
 
 pytestmark = pytest.mark.media
 
@@ -42,6 +49,14 @@ LINK_NOT_FOUND = (
 TOO_BUSY = "Anslutningstestet kan inte göras just nu. Försök igen om en stund."
 TOO_OFTEN = "Du har testat anslutningen många gånger på kort tid. Vänta en minut och försök igen."
 WITH_MEDIA = "Anslutningstestet skickar inget ljud och ingen bild: erbjudandet får bara ha datakanaler."
+TOO_MANY_FOR_MEETING = (
+    "Anslutningen testas redan flera gånger samtidigt för det här mötet. Vänta en stund och försök igen."
+)
+TOO_MANY_CANDIDATES = "Erbjudandet (sdp) har för många kandidater: högst 30 får anges."
+CANDIDATE_UNUSABLE = (
+    "Erbjudandet (sdp) har en kandidat med en adress som inte kan användas: den egna datorn "
+    "(loopback), en länklokal, multicast- eller ospecificerad adress, eller ett namn."
+)
 ECHO_PREFIX = b"Janus EchoTest here! You wrote: "
 
 
@@ -373,32 +388,160 @@ async def test_staff_are_counted_by_their_session_not_by_a_shared_address(
         assert (await post(http, {"link": "x" * 43, "sdp": sdp})).status_code == 429
         bearer = {"Authorization": f"Bearer {annika}"}
         body = {"meeting": meeting.meeting_id, "sdp": sdp}
-        hers = [await post(http, body, headers=bearer) for _ in range(7)]
+        hers = []
+        for _ in range(7):
+            hers.append(await post(http, body, headers=bearer))
+            if hers[-1].status_code == 200:  # ended at once: only the rate is counted here
+                assert (await http.delete(f"{ENDPOINT}/{STARTED.pop()}")).status_code == 204
     assert [a.status_code for a in hers] == [200] * 6 + [429]
+    assert problem_of(hers[-1])["detail"] == TOO_OFTEN
+
+
+async def test_made_up_sessions_are_counted_against_the_address_and_learn_nothing_of_meetings(
+    server: Server, meeting: Booking
+) -> None:
+    """A session that is not valid buys no bucket of its own: its tries count against the
+    address, as a guest link's do; and it gets 401 whether or not the meeting exists."""
+    async with browser() as page, client(server) as http:
+        sdp = await page.offer()
+        unknown = "00000000-0000-4000-8000-000000000000"
+        answers = []
+        for n in range(7):
+            made_up = {"Authorization": f"Bearer made-up-{n}"}
+            meeting_id = meeting.meeting_id if n % 2 else unknown
+            answers.append(await post(http, {"meeting": meeting_id, "sdp": sdp}, headers=made_up))
+        assert [a.status_code for a in answers] == [401] * 6 + [429]
+        assert problem_of(answers[-1])["detail"] == TOO_OFTEN
+        cookie = await post(
+            http,
+            {"meeting": unknown, "sdp": sdp},
+            headers={"X-Forwarded-For": new_address(), "Cookie": "vm_session=x"},
+        )
+        assert cookie.status_code == 401  # not 404: the session is checked before the meeting
+
+
+async def test_an_ipv6_client_is_counted_by_its_64_not_by_each_address(server: Server) -> None:
+    async with browser() as page, client(server) as http:
+        body = {"link": "x" * 43, "sdp": await page.offer()}
+        answers = [
+            await post(http, body, headers={"X-Forwarded-For": f"2001:db8:1:2::{n + 1:x}"}) for n in range(7)
+        ]
+        elsewhere = await post(http, body, headers={"X-Forwarded-For": "2001:db8:1:3::1"})
+    assert [a.status_code for a in answers] == [404] * 6 + [429]
+    assert elsewhere.status_code == 404
+
+
+async def test_one_guest_link_runs_at_most_three_tests_at_once(server: Server, meeting: Booking) -> None:
+    """One link (or one meeting's staff) cannot take every one of the process's slots, even
+    from many addresses."""
+    pages = [Browser() for _ in range(5)]
+    try:
+        async with client(server) as http:
+            answers = []
+            for page in pages[:4]:
+                body = {"link": meeting.link, "sdp": await page.offer()}
+                answers.append(await post(http, body, headers={"X-Forwarded-For": new_address()}))
+            assert [a.status_code for a in answers] == [200, 200, 200, 429]
+            assert problem_of(answers[-1])["detail"] == TOO_MANY_FOR_MEETING
+            assert answers[-1].headers["Retry-After"] == "20"
+
+            assert (await http.delete(f"{ENDPOINT}/{answers[0].json()['id']}")).status_code == 204
+            body = {"link": meeting.link, "sdp": await pages[4].offer()}
+            again = await post(http, body, headers={"X-Forwarded-For": new_address()})
+            assert again.status_code == 200, again.text
+    finally:
+        await asyncio.gather(*(page.close() for page in pages))
+
+
+def with_candidates(sdp: str, extra: list[str]) -> str:
+    """with_candidates is the offer with more a=candidate lines after its data channel's."""
+    lines = sdp.rstrip("\r\n").split("\r\n")
+    return "\r\n".join(lines + extra) + "\r\n"
+
+
+def candidate(n: int, address: str, port: int = 40000) -> str:
+    return f"a=candidate:{n} 1 udp 2122260223 {address} {port + n} typ host generation 0"
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        pytest.param("127.0.0.1", id="loopback"),
+        pytest.param("::1", id="loopback-v6"),
+        pytest.param("169.254.10.20", id="link-local"),
+        pytest.param("fe80::1", id="link-local-v6"),
+        pytest.param("224.0.0.251", id="multicast"),
+        pytest.param("0.0.0.0", id="unspecified"),
+        pytest.param("::ffff:127.0.0.1", id="loopback-in-v6"),
+        pytest.param("janus.internal.example", id="a-name"),
+    ],
+)
+async def test_an_offer_with_a_candidate_janus_must_not_knock_on_is_refused(
+    server: Server, meeting: Booking, address: str
+) -> None:
+    async with browser() as page, client(server) as http:
+        sdp = with_candidates(await page.offer(), [candidate(90, address)])
+        response = await post(http, {"link": meeting.link, "sdp": sdp})
+    assert response.status_code == 422, response.text
+    assert problem_of(response)["errors"] == [{"field": "sdp", "message": CANDIDATE_UNUSABLE}]
+
+
+async def test_an_offer_may_have_thirty_candidates_on_private_networks_but_not_more(
+    server: Server, meeting: Booking
+) -> None:
+    """Private ranges stay usable (a patient on a LAN, here the namespace's 10.x); hundreds of
+    candidates do not."""
+    async with browser() as page, client(server) as http:
+        sdp = await page.offer()
+        present = sdp.count("a=candidate:")
+        # More of the namespace's own address (10.x, a private range: Janus's checks stay there).
+        lan = [candidate(100 + n, media_address()) for n in range(30 - present)]
+        allowed = await post(http, {"link": meeting.link, "sdp": with_candidates(sdp, lan)})
+        assert allowed.status_code == 200, allowed.text
+        one_more = with_candidates(sdp, [*lan, candidate(200, media_address())])
+        refused = await post(
+            http, {"link": meeting.link, "sdp": one_more}, headers={"X-Forwarded-For": new_address()}
+        )
+    assert refused.status_code == 422, refused.text
+    assert problem_of(refused)["errors"] == [{"field": "sdp", "message": TOO_MANY_CANDIDATES}]
+
+
+async def test_an_audio_line_behind_bare_carriage_returns_is_seen_and_refused(
+    server: Server, meeting: Booking
+) -> None:
+    """A bare CR ends a line for some parsers: an m-line behind one is an m-line all the same."""
+    async with browser() as page, client(server) as http:
+        sdp = await page.offer()
+        hidden = sdp[: -len("\r\n")] + "\rm=audio 9 UDP/TLS/RTP/SAVPF 111\rc=IN IP4 0.0.0.0\r\n"
+        response = await post(http, {"link": meeting.link, "sdp": hidden})
+    assert response.status_code == 422
+    assert problem_of(response)["errors"] == [{"field": "sdp", "message": WITH_MEDIA}]
 
 
 async def test_the_twenty_first_test_at_once_is_refused_until_one_ends(
-    server: Server, meeting: Booking
+    server: Server, meeting: Booking, annika: str
 ) -> None:
     pages = [Browser() for _ in range(22)]
     ids: list[str] = []
+    # Three at once per link: seven meetings' links.
+    meeting_links = [meeting.link] + [book_protected_meeting(server, session=annika).link for _ in range(6)]
     try:
         async with client(server) as http:
-            for page in pages[:20]:
+            for n, page in enumerate(pages[:20]):
                 response = await http.post(
                     ENDPOINT,
-                    json={"link": meeting.link, "sdp": await page.offer()},
+                    json={"link": meeting_links[n // 3], "sdp": await page.offer()},
                     headers={"X-Forwarded-For": new_address()},
                 )
                 assert response.status_code == 200, response.text
                 ids.append(response.json()["id"])
-            body = {"link": meeting.link, "sdp": await pages[20].offer()}
+            body = {"link": meeting_links[6], "sdp": await pages[20].offer()}
             refused = await post(http, body, headers={"X-Forwarded-For": new_address()})
             assert refused.status_code == 503
             assert problem_of(refused)["detail"] == TOO_BUSY
 
             assert (await http.delete(f"{ENDPOINT}/{ids.pop(0)}")).status_code == 204
-            body = {"link": meeting.link, "sdp": await pages[21].offer()}
+            body = {"link": meeting_links[6], "sdp": await pages[21].offer()}
             taken = await post(http, body, headers={"X-Forwarded-For": new_address()})
             assert taken.status_code == 200, taken.text
             ids.append(taken.json()["id"])
@@ -440,3 +583,55 @@ async def test_a_test_nobody_ends_is_hung_up_by_the_server_after_its_seconds(
             await closed.wait()
         gone = await http.delete(f"{ENDPOINT}/{test['id']}")
         assert gone.status_code == 404
+
+
+class MadeAnyway:
+    """MadeAnyway is a Janus session as Janus sees it: once the attach request is sent the
+    handle exists, whatever the client does meanwhile (a cancelled request included). It
+    records every handle so made."""
+
+    def __init__(self, session: JanusSession) -> None:
+        self.session = session
+        self.made: list[JanusHandle] = []
+        self.attaching: list[asyncio.Task[JanusHandle]] = []
+
+    async def attach(self, plugin: str) -> JanusHandle:
+        task = asyncio.create_task(self._attach(plugin))
+        self.attaching.append(task)
+        return await asyncio.shield(task)
+
+    async def _attach(self, plugin: str) -> JanusHandle:
+        handle = await self.session.attach(plugin)
+        self.made.append(handle)
+        return handle
+
+
+async def test_a_request_cancelled_while_janus_attaches_leaves_no_echo_handle_behind(tmp_path: Path) -> None:
+    """The client goes away (the request is cancelled) while Janus is making the EchoTest
+    handle: Janus makes it all the same, on the session the meetings share; it is detached
+    once known. And the tests running when the service stops are ended."""
+    async with running_janus(tmp_path) as janus, connected(janus) as client:
+        session = await client.create_session()
+        tests = ConnectionTests()
+        janus_side = MadeAnyway(session)
+        asking = asyncio.create_task(tests.attach(janus_side))  # type: ignore[arg-type]
+        while not janus_side.attaching:
+            await asyncio.sleep(0)
+        asking.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asking
+        await asyncio.gather(*janus_side.attaching)
+        await asyncio.sleep(0)  # the cancelled request's clean-up starts
+        assert tests.take_slot("link:x") is None
+        running = await tests.attach(session)
+        tests.started(running, "link:x")
+        await tests.close()
+
+        (orphan,) = janus_side.made
+        for handle in (orphan, running):
+            with pytest.raises(JanusError) as gone:
+                await session.request({"janus": "detach", "handle_id": handle.id})
+            assert gone.value.code == 459  # Janus: no such handle
+        assert tests.running == {}
+        assert tests.per_key == {}
+        await session.destroy()
