@@ -464,6 +464,74 @@ TURN_SECRET = "delad-hemlighet-för-coturn"
             id="allowed-peer-a-network",
         ),
         pytest.param(
+            {"VARDMOTE_TURN_ALLOWED_PEERS": "10.1.2.3 0.0.0.0"},
+            "VARDMOTE_TURN_ALLOWED_PEERS must name one host, not an unspecified, multicast or broadcast "
+            "address, got '0.0.0.0'",
+            id="allowed-peer-unspecified-ipv4",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_ALLOWED_PEERS": "::"},
+            "VARDMOTE_TURN_ALLOWED_PEERS must name one host, not an unspecified, multicast or broadcast "
+            "address, got '::'",
+            id="allowed-peer-unspecified-ipv6",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_ALLOWED_PEERS": "224.0.0.1"},
+            "VARDMOTE_TURN_ALLOWED_PEERS must name one host, not an unspecified, multicast or broadcast "
+            "address, got '224.0.0.1'",
+            id="allowed-peer-multicast",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_ALLOWED_PEERS": "ff02::1"},
+            "VARDMOTE_TURN_ALLOWED_PEERS must name one host, not an unspecified, multicast or broadcast "
+            "address, got 'ff02::1'",
+            id="allowed-peer-multicast-ipv6",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_ALLOWED_PEERS": "255.255.255.255"},
+            "VARDMOTE_TURN_ALLOWED_PEERS must name one host, not an unspecified, multicast or broadcast "
+            "address, got '255.255.255.255'",
+            id="allowed-peer-broadcast",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_ADDRESS": "0.0.0.0"},
+            "VARDMOTE_TURN_ADDRESS must name one host, not an unspecified, multicast or broadcast "
+            "address, got '0.0.0.0'",
+            id="address-unspecified",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_ADDRESS": "239.1.2.3"},
+            "VARDMOTE_TURN_ADDRESS must name one host, not an unspecified, multicast or broadcast "
+            "address, got '239.1.2.3'",
+            id="address-multicast",
+        ),
+        pytest.param(
+            {"VARDMOTE_JANUS_NAT_1_1": "0.0.0.0"},
+            "VARDMOTE_JANUS_NAT_1_1 must name one host, not an unspecified, multicast or broadcast "
+            "address, got '0.0.0.0'",
+            id="nat-unspecified",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_RELAY_PORTS": "20500-21500"},
+            "VARDMOTE_TURN_RELAY_PORTS (20500-21500) must not overlap VARDMOTE_JANUS_RTP_PORTS (20000-20999)",
+            id="relay-ports-overlap-janus",
+        ),
+        pytest.param(
+            {"VARDMOTE_JANUS_RTP_PORTS": "49000-49160"},
+            "VARDMOTE_TURN_RELAY_PORTS (49160-49999) must not overlap VARDMOTE_JANUS_RTP_PORTS (49000-49160)",
+            id="janus-ports-overlap-relay",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_PORT": "49500"},
+            "VARDMOTE_TURN_PORT (49500) must lie outside VARDMOTE_TURN_RELAY_PORTS (49160-49999)",
+            id="port-in-relay-range",
+        ),
+        pytest.param(
+            {"VARDMOTE_TURN_TLS_PORT": "20443"},
+            "VARDMOTE_TURN_TLS_PORT (20443) must lie outside VARDMOTE_JANUS_RTP_PORTS (20000-20999)",
+            id="tls-port-in-janus-range",
+        ),
+        pytest.param(
             {"VARDMOTE_TURN_CREDENTIAL_SECONDS": "30"},
             "VARDMOTE_TURN_CREDENTIAL_SECONDS must be at least 60, got 30",
             id="credential-seconds-too-short",
@@ -487,6 +555,55 @@ def test_a_malformed_relay_or_janus_network_value_is_refused_naming_the_variable
     with pytest.raises(SettingsError) as caught:
         load_settings(env)
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "hemlig#del-efter-brädgården",
+        "hemlig del med mellanslag",
+        "hemlig\tdel-med-tabb",
+        "hemlig\x7fdel-med-DEL",
+    ],
+    ids=["hash", "space", "tab", "del"],
+)
+def test_a_relay_secret_coturn_would_cut_short_is_refused_without_showing_it(secret: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"VARDMOTE_TURN_SECRET": secret})
+    assert str(caught.value) == (
+        "VARDMOTE_TURN_SECRET may not hold '#', spaces, line breaks or other control characters"
+    )
+    assert "hemlig" not in str(caught.value)
+
+
+def test_a_secret_file_with_a_line_break_inside_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "turn_secret"
+    path.write_text("första-raden-av-hemligheten\nandra-raden\n")
+    with pytest.raises(SettingsError, match="may not hold '#', spaces, line breaks"):
+        load_settings({"VARDMOTE_TURN_SECRET_FILE": str(path)})
+
+
+def test_ports_are_checked_only_against_what_runs_on_this_machine() -> None:
+    overlapping = {"VARDMOTE_TURN_RELAY_PORTS": "20000-20999"}
+    assert load_settings({**overlapping, "VARDMOTE_TURN": "off"}).turn_relay_ports == (20000, 20999)
+    assert load_settings({**overlapping, "VARDMOTE_MEDIA": "false"}).turn == "embedded"
+    external_janus = {
+        "VARDMOTE_JANUS_URLS": "ws://10.1.2.3:8188",
+        "VARDMOTE_JANUS_API_SECRET": "api-hemlighet",
+        "VARDMOTE_JANUS_ADMIN_KEY": "admin-nyckel",
+    }
+    assert load_settings({**overlapping, **external_janus}).turn_relay_ports == (20000, 20999)
+
+
+def test_an_unspecified_or_multicast_ice_address_is_never_the_relays_address_or_peer() -> None:
+    settings = load_settings(
+        {"VARDMOTE_JANUS_ICE_INTERFACES": "0.0.0.0,224.0.0.5,255.255.255.255,10.20.30.40"}
+    )
+    assert settings.janus_ice_addresses == ("10.20.30.40",)
+    assert settings.effective_turn_address == "10.20.30.40"
+    assert settings.effective_turn_allowed_peers == ("10.20.30.40",)
+    alone = load_settings({"VARDMOTE_JANUS_ICE_INTERFACES": "0.0.0.0"})
+    assert (alone.effective_turn_address, alone.effective_turn_allowed_peers) == ("127.0.0.1", ("127.0.0.1",))
 
 
 def test_the_relay_is_embedded_by_default_on_the_janus_ice_address() -> None:
@@ -532,7 +649,7 @@ def test_every_relay_and_janus_network_variable_is_read(tmp_path: Path) -> None:
             "VARDMOTE_TURN_ALLOWED_PEERS": "10.1.2.3, 10.1.2.4 2001:db8::9",
             "VARDMOTE_TURN_CREDENTIAL_SECONDS": "7200",
             "VARDMOTE_TURN_BINARY": "/opt/coturn/bin/turnserver",
-            "VARDMOTE_JANUS_NAT_1_1": "198.51.100.20 198.51.100.21",
+            "VARDMOTE_JANUS_NAT_1_1": "198.51.100.20 2001:db8::20",
             "VARDMOTE_JANUS_ICE_TCP": "ja",
         }
     )
@@ -554,7 +671,7 @@ def test_every_relay_and_janus_network_variable_is_read(tmp_path: Path) -> None:
     assert settings.effective_turn_allowed_peers == ("10.1.2.3", "10.1.2.4", "2001:db8::9")
     assert settings.turn_credential_seconds == 7200
     assert settings.turn_binary == "/opt/coturn/bin/turnserver"
-    assert settings.janus_nat_1_1 == ("198.51.100.20", "198.51.100.21")
+    assert settings.janus_nat_1_1 == ("198.51.100.20", "2001:db8::20")
     assert settings.janus_ice_tcp is True
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -166,6 +166,15 @@ def _mount_selfie_segmentation(app: FastAPI, settings: Settings) -> None:
     app.mount("/static/vendor/selfie_segmentation", VendorFiles(directory=folder), name="selfie_segmentation")
 
 
+async def _stopping(what: str, stop: Awaitable[None]) -> None:
+    """_stopping awaits one part's stop at shutdown (or after a failed start), logging an
+    error instead of raising it, so that the parts after it are stopped too."""
+    try:
+        await stop
+    except Exception:
+        log.exception("stopping %s failed", what)
+
+
 def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     """create_app builds the app; ctx may be given to share a database with a test."""
     context = ctx or Context.from_settings(settings)
@@ -185,77 +194,80 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
         embedded_relay: EmbeddedRelay | None = None
         relay_access: RelayAccess | None = None
         account_watch: asyncio.Task[None] | None = None
-        if settings.media:
-            if not settings.janus_nodes:
-                embedded = EmbeddedJanus(settings)
-                await embedded.start()
-            if settings.turn == "embedded":
-                embedded_relay = EmbeddedRelay(settings)
-                try:
-                    await embedded_relay.start()
-                except BaseException:
-                    if embedded is not None:  # its own session: it would outlive this process
-                        await embedded.stop()
-                    raise
-            relay_access = relay_access_from_settings(
-                settings, embedded_relay.secret if embedded_relay else None
-            )
-            placement = placement_from_settings(settings, embedded.node if embedded else None)
-
-            async def audit(meeting_id: str, actor: str, action: str, details: Mapping[str, Any]) -> None:
-                await audit_sink(context, meeting_id, actor, action, details)
-
-            if settings.redis_url:
-                shared = SharedLiveMeetings(
-                    settings.redis_url,
-                    MediaPlane(placement, relay=relay_access),
-                    audit,
-                    policy_of=room_policy_reader(context),
-                    booking_change=booking_change(context),
-                    host_left_seconds=settings.host_left_seconds,
-                    reconnect_seconds=settings.reconnect_seconds,
-                    lobby_limit=settings.lobby_limit,
-                )
-                relay = RedisEventRelay(settings.redis_url, shared.relay_booking)
-                await shared.start()
-                await relay.start()
-                follow_the_booking_shared(context, relay)
-                app.state.live, app.state.bus_relay = shared, relay
-                account_watch = asyncio.create_task(watch_accounts(context, shared, shared.relay_booking))
-            else:
-                app.state.live = LiveMeetings(
-                    MediaPlane(placement, relay=relay_access),
-                    audit,
-                    host_left_seconds=settings.host_left_seconds,
-                    reconnect_seconds=settings.reconnect_seconds,
-                    lobby_limit=settings.lobby_limit,
-                )
-                follow_the_booking(context, app.state.live, asyncio.get_running_loop())
-                account_watch = asyncio.create_task(
-                    watch_accounts(context, app.state.live, apply_here(context, app.state.live))
-                )
-        app.state.embedded_janus = embedded
-        app.state.embedded_relay, app.state.relay = embedded_relay, relay_access
-        mail_worker = OutboxWorker(context.db, settings)
-        mail_worker.subscribe(context.events)
-        mail_worker.start()
-        app.state.mail_worker = mail_worker
-        purging = asyncio.create_task(keep_purging(context))  # retention.py
+        mail_worker: OutboxWorker | None = None
+        purging: asyncio.Task[None] | None = None
+        # One try from the first start on: whatever fails to start, or fails to stop, everything
+        # started before it is stopped (Janus and coturn run in sessions of their own and would
+        # outlive this process).
         try:
+            if settings.media:
+                if not settings.janus_nodes:
+                    embedded = EmbeddedJanus(settings)
+                    app.state.embedded_janus = embedded
+                    await embedded.start()
+                if settings.turn == "embedded":
+                    embedded_relay = EmbeddedRelay(settings)
+                    app.state.embedded_relay = embedded_relay
+                    await embedded_relay.start()
+                relay_access = relay_access_from_settings(
+                    settings, embedded_relay.secret if embedded_relay else None
+                )
+                app.state.relay = relay_access
+                placement = placement_from_settings(settings, embedded.node if embedded else None)
+
+                async def audit(meeting_id: str, actor: str, action: str, details: Mapping[str, Any]) -> None:
+                    await audit_sink(context, meeting_id, actor, action, details)
+
+                if settings.redis_url:
+                    shared = SharedLiveMeetings(
+                        settings.redis_url,
+                        MediaPlane(placement, relay=relay_access),
+                        audit,
+                        policy_of=room_policy_reader(context),
+                        booking_change=booking_change(context),
+                        host_left_seconds=settings.host_left_seconds,
+                        reconnect_seconds=settings.reconnect_seconds,
+                        lobby_limit=settings.lobby_limit,
+                    )
+                    relay = RedisEventRelay(settings.redis_url, shared.relay_booking)
+                    app.state.live, app.state.bus_relay = shared, relay
+                    await shared.start()
+                    await relay.start()
+                    follow_the_booking_shared(context, relay)
+                    account_watch = asyncio.create_task(watch_accounts(context, shared, shared.relay_booking))
+                else:
+                    app.state.live = LiveMeetings(
+                        MediaPlane(placement, relay=relay_access),
+                        audit,
+                        host_left_seconds=settings.host_left_seconds,
+                        reconnect_seconds=settings.reconnect_seconds,
+                        lobby_limit=settings.lobby_limit,
+                    )
+                    follow_the_booking(context, app.state.live, asyncio.get_running_loop())
+                    account_watch = asyncio.create_task(
+                        watch_accounts(context, app.state.live, apply_here(context, app.state.live))
+                    )
+            mail_worker = OutboxWorker(context.db, settings)
+            mail_worker.subscribe(context.events)
+            mail_worker.start()
+            app.state.mail_worker = mail_worker
+            purging = asyncio.create_task(keep_purging(context))  # retention.py
             yield
         finally:
-            purging.cancel()
-            await mail_worker.stop()
+            if purging is not None:
+                purging.cancel()
+            if mail_worker is not None:
+                await _stopping("the outbox worker", mail_worker.stop())
             if account_watch is not None:
                 account_watch.cancel()
             if app.state.bus_relay is not None:
-                await app.state.bus_relay.close()
+                await _stopping("the event relay", app.state.bus_relay.close())
             if app.state.live is not None:
-                await app.state.live.close()
+                await _stopping("the live meetings", app.state.live.close())
             if embedded is not None:
-                await embedded.stop()
+                await _stopping("the embedded Janus", embedded.stop())
             if embedded_relay is not None:
-                await embedded_relay.stop()
+                await _stopping("the embedded relay", embedded_relay.stop())
             if ctx is None:
                 context.db.dispose()
 
@@ -328,8 +340,9 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
 
     @app.get("/healthz", tags=["operations"])
     async def healthz(request: Request) -> JSONResponse:
-        """Health of the service, its database, Janus and the relay, as JSON; 503 when something is down.
-        Everyone gets the status; only loopback clients and administrators the details."""
+        """Health of the service, its database, Janus and the relay, as JSON; 503 when the database
+        or Janus is down (the relay is only reported in the details). Everyone gets the status;
+        only loopback clients and administrators the details."""
         database = {"engine": context.db.engine.dialect.name, "ok": await run_in_threadpool(database_up)}
         janus: dict[str, object] = {"mode": "off"}
         if app.state.embedded_janus is not None:
@@ -343,9 +356,9 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
             relay = app.state.embedded_relay.status()
         elif app.state.relay is not None:
             relay = {"mode": "external", "urls": list(app.state.relay.urls)}
-        ok = (
-            bool(database["ok"]) and janus.get("up", True) is not False and relay.get("up", True) is not False
-        )
+        # The relay is reported, not counted: a restarting relay (a second or two) must not take
+        # the web out of a load balancer. Its "up" is in the details.
+        ok = bool(database["ok"]) and janus.get("up", True) is not False
         body: dict[str, object] = {"status": "ok" if ok else "down"}
         if await sees_details(request):
             body |= {"version": __version__, "database": database, "janus": janus, "relay": relay}

@@ -183,11 +183,12 @@ class Settings:
     """PEM private key of turn_tls_cert."""
 
     turn_allowed_peers: tuple[str, ...] = ()
-    """Addresses the embedded relay may send to (the Janus nodes); every other private address is
-    denied. Empty: the embedded Janus's ICE address(es)."""
+    """Addresses the embedded relay may send to (the Janus nodes); every other address, IPv4 and
+    IPv6, is denied. Empty: the embedded Janus's ICE address(es)."""
 
     turn_credential_seconds: int = 3600
-    """Seconds a relay credential lasts beyond the meeting's booked end (and at least from now)."""
+    """Seconds a relay credential lasts beyond the meeting's links' expiry (its booked end plus
+    link_grace_minutes), and at least from now."""
 
     turn_binary: str = "turnserver"
     """The coturn executable of the embedded relay (Debian package ``coturn``)."""
@@ -309,7 +310,7 @@ class Settings:
                 address = ipaddress.ip_address(item.strip())
             except ValueError:
                 continue
-            if address.version == 4:
+            if address.version == 4 and _usable(address):
                 found.append(str(address))
         return tuple(found)
 
@@ -505,36 +506,92 @@ def _turn(env: Mapping[str, str]) -> tuple[TurnMode, tuple[str, ...], Secret]:
     secret = _read_secret(env, "TURN_SECRET") or ""
     if secret and len(secret.encode()) < 16:
         raise SettingsError("VARDMOTE_TURN_SECRET must be at least 16 bytes long")
+    if any(c == "#" or c.isspace() or not c.isprintable() for c in secret):
+        # Not echoed: it is the secret. coturn's configuration file ends a value at '#' or a line break.
+        raise SettingsError(
+            "VARDMOTE_TURN_SECRET may not hold '#', spaces, line breaks or other control characters"
+        )
     if mode == "external" and not (urls and secret):
         raise SettingsError("VARDMOTE_TURN=external needs VARDMOTE_TURN_URLS and VARDMOTE_TURN_SECRET")
     return mode, urls, Secret(secret)
 
 
+_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+
+
+def _usable(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """_usable tells whether address names one host: not the unspecified address (0.0.0.0, ::),
+    multicast or the broadcast address. coturn reads an unspecified address in
+    ``allowed-peer-ip`` as every address there is."""
+    return not (address.is_unspecified or address.is_multicast or address == _BROADCAST)
+
+
+def _one_host(name: str, item: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    if not _usable(address):
+        raise SettingsError(
+            f"VARDMOTE_{name} must name one host, not an unspecified, multicast or broadcast address, "
+            f"got {item!r}"
+        )
+    return str(address)
+
+
 def _ipv4(env: Mapping[str, str], name: str) -> str:
-    """_ipv4 reads one IPv4 address (empty when unset)."""
+    """_ipv4 reads one IPv4 address of one host (empty when unset)."""
     raw = _read(env, name)
     if raw is None:
         return ""
     try:
-        return str(ipaddress.IPv4Address(raw.strip()))
+        address = ipaddress.IPv4Address(raw.strip())
     except ValueError:
         raise SettingsError(f"VARDMOTE_{name} must be an IPv4 address like 192.0.2.10, got {raw!r}") from None
+    return _one_host(name, raw, address)
 
 
 def _addresses(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    """_addresses reads IP addresses separated by spaces or commas."""
+    """_addresses reads IP addresses of hosts separated by spaces or commas."""
     raw = _read(env, name)
     if raw is None:
         return ()
     found: list[str] = []
     for item in raw.replace(",", " ").split():
         try:
-            found.append(str(ipaddress.ip_address(item)))
+            address = ipaddress.ip_address(item)
         except ValueError:
             raise SettingsError(
                 f"VARDMOTE_{name} must hold IP addresses separated by spaces, got {item!r}"
             ) from None
+        found.append(_one_host(name, item, address))
     return tuple(found)
+
+
+def _overlap(first: tuple[int, int], second: tuple[int, int]) -> bool:
+    return first[0] <= second[1] and second[0] <= first[1]
+
+
+def _check_ports(
+    janus_rtp_ports: tuple[int, int] | None,
+    turn_relay_ports: tuple[int, int],
+    turn_port: int,
+    turn_tls_port: int,
+) -> None:
+    """_check_ports refuses an embedded relay whose ports meet the embedded Janus's media ports
+    (None: no embedded Janus) or its own relay range: both bind them on this machine, and one
+    of them would fail now and then, depending on which port the other took first."""
+    if janus_rtp_ports is not None and _overlap(janus_rtp_ports, turn_relay_ports):
+        raise SettingsError(
+            "VARDMOTE_TURN_RELAY_PORTS ({}-{}) must not overlap VARDMOTE_JANUS_RTP_PORTS ({}-{})".format(
+                *turn_relay_ports, *janus_rtp_ports
+            )
+        )
+    ranges = [("TURN_RELAY_PORTS", turn_relay_ports)]
+    if janus_rtp_ports is not None:
+        ranges.append(("JANUS_RTP_PORTS", janus_rtp_ports))
+    for name, port in (("TURN_PORT", turn_port), ("TURN_TLS_PORT", turn_tls_port)):
+        for other, (low, high) in ranges:
+            if port and low <= port <= high:
+                raise SettingsError(
+                    f"VARDMOTE_{name} ({port}) must lie outside VARDMOTE_{other} ({low}-{high})"
+                )
 
 
 def _pem_pair(env: Mapping[str, str]) -> tuple[Path | None, Path | None]:
@@ -660,6 +717,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     turn_tls_port = _int(env, "TURN_TLS_PORT", defaults.turn_tls_port, 0, 65535)
     if turn_tls_port == turn_port:
         raise SettingsError(f"VARDMOTE_TURN_TLS_PORT must differ from VARDMOTE_TURN_PORT ({turn_port})")
+    media = _bool(env, "MEDIA", defaults.media)
+    janus_nodes = _janus_nodes(env)
+    janus_rtp_ports = _port_range(env, "JANUS_RTP_PORTS", defaults.janus_rtp_ports)
+    turn_relay_ports = _port_range(env, "TURN_RELAY_PORTS", defaults.turn_relay_ports)
+    if media and turn == "embedded":
+        # External Janus nodes run elsewhere: only the embedded Janus's ports meet the relay's.
+        _check_ports(None if janus_nodes else janus_rtp_ports, turn_relay_ports, turn_port, turn_tls_port)
     return Settings(
         var_dir=Path(_read(env, "VAR_DIR") or defaults.var_dir),
         database_url=database_url,
@@ -675,11 +739,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cookie_secure=_bool(env, "COOKIE_SECURE", public_url.startswith("https://")),
         signin_max_failures=_int(env, "SIGNIN_MAX_FAILURES", defaults.signin_max_failures, 1),
         timezone=timezone,
-        media=_bool(env, "MEDIA", defaults.media),
-        janus_nodes=_janus_nodes(env),
+        media=media,
+        janus_nodes=janus_nodes,
         janus_binary=_read(env, "JANUS_BINARY") or defaults.janus_binary,
         janus_ws_port=_int(env, "JANUS_WS_PORT", defaults.janus_ws_port, 1, 65535),
-        janus_rtp_ports=_port_range(env, "JANUS_RTP_PORTS", defaults.janus_rtp_ports),
+        janus_rtp_ports=janus_rtp_ports,
         janus_ice_interfaces=_read(env, "JANUS_ICE_INTERFACES") or defaults.janus_ice_interfaces,
         janus_reclaim_seconds=_int(env, "JANUS_RECLAIM_SECONDS", defaults.janus_reclaim_seconds, 0, 3600),
         janus_nat_1_1=_addresses(env, "JANUS_NAT_1_1"),
@@ -690,7 +754,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         turn_address=_ipv4(env, "TURN_ADDRESS"),
         turn_port=turn_port,
         turn_tls_port=turn_tls_port,
-        turn_relay_ports=_port_range(env, "TURN_RELAY_PORTS", defaults.turn_relay_ports),
+        turn_relay_ports=turn_relay_ports,
         turn_tls_cert=turn_tls_cert,
         turn_tls_key=turn_tls_key,
         turn_allowed_peers=_addresses(env, "TURN_ALLOWED_PEERS"),

@@ -1,4 +1,4 @@
-"""/healthz reports Janus: the embedded one, and external nodes probed over their API."""
+"""/healthz reports Janus (the embedded one, and external nodes probed over their API) and the relay."""
 
 from __future__ import annotations
 
@@ -68,3 +68,21 @@ async def test_the_embedded_janus_is_reported_with_its_restarts(tmp_path: Path, 
     assert response.status_code == 200
     janus = response.json()["janus"]
     assert (janus["mode"], janus["up"], janus["restarts"]) == ("embedded", True, 0)
+
+
+async def test_a_relay_that_is_down_is_reported_in_the_details_only(tmp_path: Path, ctx: Context) -> None:
+    # A relay restarting (a second or two) must not take the web out of a load balancer.
+    settings = janus_settings(tmp_path)
+    app = create_app(settings, Context(settings, ctx.db))
+    async with app.router.lifespan_context(app):
+        relay = app.state.embedded_relay
+        assert relay is not None
+        await relay.stop()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://vardmote.test") as client:
+            response = await client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert (body["relay"]["mode"], body["relay"]["up"]) == ("embedded", False)
+    assert body["janus"]["up"] is True

@@ -4,13 +4,15 @@ Real coturn (Debian's ``turnserver``) on the test namespace's veth address,
 reached with aioice's TURN client (what aiortc uses) over UDP, TCP and TLS.
 The allowed peer is the namespace's address (Janus's ICE address there); the
 other end of the veth pair (netns.PEER) and loopback stand for the hospital's
-internal network, which a credential must not reach.
+internal network, and an address the tests add to the namespace's loopback
+(198.51.100.7) for one on the internet: a credential must reach neither.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
 import signal
 import socket
@@ -33,6 +35,7 @@ from cryptography import x509
 from janus_fixtures import connected, janus_settings, running_janus
 from rtc_peers import NO_ICE_SERVERS
 
+import vardmote.media.relay as relay_module
 from machine import free_rtp_range, free_tcp_port
 from netns import PEER, media_address
 from servers import serve
@@ -40,6 +43,7 @@ from vardmote.media.embedded import EmbeddedJanus
 from vardmote.media.janus import Jsep
 from vardmote.media.relay import (
     DENIED_PEERS,
+    EVERY_PEER,
     EmbeddedRelay,
     EmbeddedRelayError,
     ensure_certificate,
@@ -314,8 +318,12 @@ async def test_the_relay_listens_on_udp_tcp_and_tls_with_a_private_configuration
         "no-cli",
         "no-tcp-relay",
         "no-multicast-peers",
+        "user-quota=30",
+        f"total-quota={settings.turn_relay_ports[1] - settings.turn_relay_ports[0] + 1}",
         f"userdb={relay.folder / 'turndb'}",
         f"allowed-peer-ip={address}",
+        "denied-peer-ip=0.0.0.0-255.255.255.255",
+        "denied-peer-ip=::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
         "denied-peer-ip=10.0.0.0-10.255.255.255",
         "denied-peer-ip=127.0.0.0-127.255.255.255",
         "denied-peer-ip=fc00::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
@@ -346,8 +354,42 @@ def test_no_tls_port_writes_no_tls_listener_and_a_loopback_peer_is_allowed_expli
         "allowed-peer-ip=127.0.0.1",
         "allowed-peer-ip=192.0.2.7",
     ]
-    assert len([line for line in conf if line.startswith("denied-peer-ip")]) == len(DENIED_PEERS)
+    denied = [line for line in conf if line.startswith("denied-peer-ip")]
+    assert denied[:2] == [
+        "denied-peer-ip=0.0.0.0-255.255.255.255",
+        "denied-peer-ip=::-" + ":".join(["ffff"] * 8),
+    ]
+    assert len(denied) == len(EVERY_PEER + DENIED_PEERS)
     assert "listening-ip=127.0.0.1" in conf  # no Janus ICE address and none given
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"turn_allowed_peers": ("10.1.2.3", "0.0.0.0")},
+        {"turn_allowed_peers": ("::",)},
+        {"turn_address": "0.0.0.0"},
+    ],
+    ids=["allowed-any-ipv4", "allowed-any-ipv6", "address-any"],
+)
+def test_an_unspecified_allowed_peer_is_never_written(tmp_path: Path, changes: dict[str, Any]) -> None:
+    # Settings refuse these from the environment; made in code, write_config refuses them again:
+    # coturn would read allowed-peer-ip=0.0.0.0 as every address there is.
+    settings = dataclasses.replace(Settings(var_dir=tmp_path, turn_tls_port=0), **changes)
+    with pytest.raises(EmbeddedRelayError, match="must name hosts"):
+        write_config(settings, Secret("s" * 20), tmp_path, None)
+    assert not (tmp_path / "turnserver.conf").exists()
+
+
+def test_a_secret_coturn_would_cut_short_is_refused_without_showing_it(tmp_path: Path) -> None:
+    secret = "hemligt-värde#som-coturn-kapar"
+    with pytest.raises(EmbeddedRelayError) as refused:
+        write_config(Settings(var_dir=tmp_path, turn_tls_port=0), Secret(secret), tmp_path, None)
+    assert str(refused.value) == (
+        "a coturn setting may not hold line breaks, control characters or '#', "
+        "got static-auth-secret=(not shown)"
+    )
+    assert "hemligt" not in str(refused.value)
 
 
 async def test_a_killed_relay_is_restarted_and_allocates_again(tmp_path: Path) -> None:
@@ -399,6 +441,97 @@ async def test_a_coturn_left_running_by_a_crashed_vardmote_is_ended_at_start(tmp
     finally:
         await second.stop()
         await first.stop()
+
+
+async def test_failed_restarts_wait_longer_each_time_and_never_end_the_watch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A coturn that ran long enough dies, and every start after it fails before a process
+    # exists (the program is gone: an OSError from the start itself). The pauses must grow
+    # with each failed start, and the supervisor must keep trying.
+    monkeypatch.setattr(relay_module, "LONG_ENOUGH_SECONDS", 0.0)  # every run counts as long
+    caplog.set_level(logging.ERROR, logger="vardmote.media.relay")
+    async with running_relay(tmp_path, backoff=(0.05, 0.1, 3600.0), probe_interval=0.3) as relay:
+        relay.settings = dataclasses.replace(relay.settings, turn_binary=str(tmp_path / "borttagen"))
+        pid = relay.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        async with asyncio.timeout(15):
+            while not any("3600.0 s" in r.getMessage() for r in caplog.records):
+                assert relay._supervisor is not None
+                assert not relay._supervisor.done()
+                await asyncio.sleep(0.05)
+        messages = [r.getMessage() for r in caplog.records]
+        assert messages[0].startswith(f"coturn (pid {pid}) ended with -9 after ")
+        assert messages[0].endswith("restarting it in 0.1 s")
+        assert [m.split("; ")[-1] for m in messages[1:]] == [
+            "trying again in 0.1 s",
+            "trying again in 3600.0 s",
+        ]
+        assert all("coturn could not be started: [Errno 2]" in m for m in messages[1:])
+        assert relay._supervisor is not None
+        assert not relay._supervisor.done()
+        assert not relay.healthy()
+    assert relay.pid is None
+
+
+def _silent_coturn(tmp_path: Path) -> Path:
+    """_silent_coturn is a program that runs like coturn (its arguments in its command line)
+    but never answers."""
+    program = tmp_path / "tyst-turnserver"
+    program.write_text("#!/bin/sh\nwhile :; do sleep 1; done\n")
+    program.chmod(0o755)
+    return program
+
+
+async def test_a_start_cancelled_while_waiting_for_coturn_leaves_no_coturn(tmp_path: Path) -> None:
+    settings = relay_settings(tmp_path, turn_binary=str(_silent_coturn(tmp_path)))
+    relay = EmbeddedRelay(settings, start_timeout=60)
+    starting = asyncio.create_task(relay.start())
+    pid_file = relay.folder / "coturn.pid"
+    async with asyncio.timeout(10):
+        while not pid_file.exists():
+            await asyncio.sleep(0.02)
+    pid = int(pid_file.read_text())
+    assert Path(f"/proc/{pid}").exists()
+    starting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await starting
+    assert not Path(f"/proc/{pid}").exists()
+    assert relay.pid is None
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [{"log_rotate_bytes": 200}, {"log_rotate_bytes": 10**9, "log_keep_seconds": 1.0}],
+    ids=["by-size", "by-age"],
+)
+async def test_the_log_is_rotated_while_coturn_runs(tmp_path: Path, limits: dict[str, float]) -> None:
+    folder = tmp_path / "var" / "coturn"
+    log_path, previous = folder / "coturn.log", folder / "coturn.log.1"
+    started = "Relay ports initialization done"
+    async with running_relay(tmp_path, probe_interval=0.3, **limits) as relay:
+        pid = relay.pid
+        assert started in log_path.read_text()
+        async with asyncio.timeout(20):
+            while not previous.exists():
+                await asyncio.sleep(0.05)
+        assert started in previous.read_text()
+        assert started not in log_path.read_text()
+        # coturn goes on writing into the emptied coturn.log: a refused peer is logged there.
+        access = relay_access_from_settings(relay.settings, relay.secret)
+        assert access is not None
+        async with allocation(relay, "udp", *_credentials(access, int(time.time()) + 600)) as (
+            turn,
+            _received,
+        ):
+            turn.sendto(b"till det interna", (PEER, 9))
+            async with asyncio.timeout(10):
+                while f"A peer IP {PEER} denied" not in log_path.read_text(errors="replace"):
+                    await asyncio.sleep(0.05)
+        assert relay.pid == pid
+        assert relay.restarts == 0
+        assert not log_path.read_bytes().startswith(b"\0")  # written from its start, not after a hole
 
 
 async def test_a_coturn_that_exits_while_starting_is_reported_with_its_log(tmp_path: Path) -> None:
@@ -536,23 +669,61 @@ def outside_address() -> Iterator[str]:
         subprocess.run(["ip", "addr", "del", f"{address}/32", "dev", "lo"], check=False)
 
 
+async def _refused(turn: TurnTransport, received: Received, target: socket.socket, data: bytes) -> None:
+    """_refused sends data through turn to target and checks that the relay refused it (403)
+    and that nothing arrived."""
+    turn.sendto(data, target.getsockname())
+    async with asyncio.timeout(10):
+        while not received.errors:
+            await asyncio.sleep(0.05)
+    (error,) = received.errors
+    assert isinstance(error, stun.TransactionFailed)
+    assert error.response.error_code == 403
+    target.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        target.recv(100)
+
+
 @SHARED
-async def test_the_relay_reaches_an_address_outside_the_denied_ranges(
+async def test_the_relay_refuses_a_public_address_that_is_not_an_allowed_peer(
     relay: EmbeddedRelay, access: RelayAccess, outside_address: str
 ) -> None:
-    # The denied ranges deny what they name and nothing more (a range of coturn's that
-    # matched every address would pass every other test here).
+    # Outside every private range: only the deny-all ranges refuse it. An allocation is not a
+    # free relay to the internet.
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as target:
         target.bind((outside_address, 0))
-        target.settimeout(5)
         async with allocation(relay, "udp", *_credentials(access, int(time.time()) + 600)) as (
             turn,
             received,
         ):
-            turn.sendto(b"till en publik adress", target.getsockname())
-            data, _ = await asyncio.to_thread(target.recvfrom, 100)
-    assert data == b"till en publik adress"
-    assert received.errors == []
+            await _refused(turn, received, target, b"till en publik adress")
+
+
+async def test_a_public_address_that_is_an_allowed_peer_is_reached(
+    tmp_path: Path, outside_address: str
+) -> None:
+    # The deny-all ranges do not beat an allowed peer (a Janus node on a public address), and
+    # the namespace's own address, now not allowed, is refused.
+    settings = relay_settings(tmp_path, turn_allowed_peers=(outside_address,))
+    relay = EmbeddedRelay(settings)
+    await relay.start()
+    try:
+        access = relay_access_from_settings(relay.settings, relay.secret)
+        assert access is not None
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as public,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as janus,
+        ):
+            public.bind((outside_address, 0))
+            public.settimeout(5)
+            janus.bind((media_address(), 0))
+            credentials = _credentials(access, int(time.time()) + 600)
+            async with allocation(relay, "udp", *credentials) as (turn, received):
+                turn.sendto(b"till janus publika adress", public.getsockname())
+                assert (await asyncio.to_thread(public.recvfrom, 100))[0] == b"till janus publika adress"
+                await _refused(turn, received, janus, "till en adress som inte är tillåten".encode())
+    finally:
+        await relay.stop()
 
 
 # --- Janus's network settings ---------------------------------------------------------------------
@@ -661,10 +832,17 @@ def test_the_example_denies_the_same_ranges_as_the_embedded_relay(tmp_path: Path
 
     written = write_config(Settings(), Secret("s" * 20), tmp_path, None).read_text()
     assert denied(EXAMPLE_CONF.read_text()) == denied(written)
-    assert len(denied(written)) == len(DENIED_PEERS)
+    assert len(denied(written)) == len(EVERY_PEER + DENIED_PEERS)
+    assert denied(written)[:2] == [
+        "denied-peer-ip=0.0.0.0-255.255.255.255",
+        "denied-peer-ip=::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+    ]
+    assert "total-quota=840" in EXAMPLE_CONF.read_text().splitlines()  # 49160-49999
 
 
-async def test_the_example_configuration_runs_and_relays_only_to_the_janus_nodes(tmp_path: Path) -> None:
+async def test_the_example_configuration_runs_and_relays_only_to_the_janus_nodes(
+    tmp_path: Path, outside_address: str
+) -> None:
     settings = relay_settings(tmp_path)
     secret = "en-lång-slumpad-hemlighet-för-regionen"
     conf = _region_conf(tmp_path, settings, secret)
@@ -696,6 +874,11 @@ async def test_the_example_configuration_runs_and_relays_only_to_the_janus_nodes
                 (error,) = received.errors
                 assert isinstance(error, stun.TransactionFailed)
                 assert error.response.error_code == 403
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as public:
+                public.bind((outside_address, 0))
+                credentials = _credentials(access, int(time.time()) + 600)
+                async with allocation(relay, "udp", *credentials) as (turn, received):
+                    await _refused(turn, received, public, b"till en publik adress")
     finally:
         process.terminate()
         await process.wait()
@@ -766,3 +949,35 @@ def test_a_relay_that_cannot_start_stops_vardmote_serve_and_leaves_no_janus_behi
     pid_file = tmp_path / "var" / "janus" / "janus.pid"  # removed when Janus is stopped
     assert not pid_file.exists() or not Path(f"/proc/{pid_file.read_text().strip()}").exists()
     assert "started Janus" in output  # it had started, and was stopped again
+
+
+def test_a_start_that_fails_after_the_relay_leaves_no_coturn_or_janus_behind(tmp_path: Path) -> None:
+    # Redis is the next thing started after the relay; nothing listens where it is said to be.
+    settings = relay_settings(tmp_path)
+    environment = _serve_env(
+        tmp_path,
+        settings,
+        VARDMOTE_REDIS_URL=f"redis://127.0.0.1:{free_tcp_port()}/0",
+        VARDMOTE_SECRET_KEY="en-delad-nyckel-for-alla-processer",
+    )
+    done = _vardmote_serve(environment)
+    assert done.returncode != 0
+    output = done.stdout + done.stderr
+    assert "started Janus" in output
+    assert "started coturn" in output
+    for pid_file in (tmp_path / "var" / "janus" / "janus.pid", tmp_path / "var" / "coturn" / "coturn.pid"):
+        assert not pid_file.exists() or not Path(f"/proc/{pid_file.read_text().strip()}").exists(), pid_file
+    assert _coturns_of(tmp_path) == []
+
+
+def _coturns_of(folder: Path) -> list[int]:
+    """_coturns_of are the pids of the coturn processes whose command line names a file in folder."""
+    found: list[int] = []
+    for path in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            cmdline = path.read_bytes()
+        except OSError:  # ended meanwhile
+            continue
+        if b"turnserver" in cmdline and str(folder).encode() in cmdline:
+            found.append(int(path.parent.name))
+    return found

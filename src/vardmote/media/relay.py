@@ -10,7 +10,7 @@ configuration for coturn 4.6 (Debian's package ``coturn``) under
     relay.key          with the relay's address as IP SAN; made when none is given
     turnserver.conf    written at every start, mode 0600 (it holds the secret)
     turndb             coturn's SQLite user database (empty: no users, only the secret)
-    coturn.log         coturn's output; coturn.log.1 the one before
+    coturn.log         coturn's output; coturn.log.1 the one before (see "Its log" below)
     coturn.pid         the running coturn, to end one left behind by a crash
 
 Security choices:
@@ -19,14 +19,17 @@ Security choices:
   vardmote for each admitted participant, valid until the meeting's end
   (:mod:`vardmote.media.relay_access`); nobody else gets one;
 - the relay sends only to the allowed peers (Settings.effective_turn_allowed_peers:
-  the Janus nodes). Every private, loopback, link-local, shared (CGNAT),
-  reserved and IPv4-mapped range is denied, so that a credential cannot be
-  used to reach the hospital's internal network; coturn checks
+  the Janus nodes, always known here). Every other address is denied, IPv4 and
+  IPv6 (EVERY_PEER), so that a credential can be used neither to reach the
+  hospital's internal network nor as a free relay to the rest of the
+  internet; the private, loopback, link-local, shared (CGNAT), reserved and
+  IPv4-mapped ranges are listed after it as well (DENIED_PEERS), so that
+  coturn's log names the range a refused peer was in. coturn checks
   ``allowed-peer-ip`` before ``denied-peer-ip`` (``good_peer_addr`` in its
-  ``turn_server.c``), and loopback peers only with ``allow-loopback-peers``,
-  which is written only when an allowed peer is a loopback address; public
-  addresses outside the denied ranges stay reachable (a relay in front of
-  external Janus nodes on public addresses works without listing them);
+  ``ns_turn_server.c``), and loopback peers only with ``allow-loopback-peers``,
+  which is written only when an allowed peer is a loopback address. An
+  unspecified allowed peer (0.0.0.0, ::) would allow every address: settings
+  refuse it and write_config refuses it again;
 - relayed allocations are UDP only (``no-tcp-relay``): Janus takes media over UDP;
 - no CLI, no web admin, no DTLS listener, no software version in answers;
 - the secret is read by coturn from its configuration file, never from its
@@ -38,6 +41,13 @@ restarts it when it dies or stops answering (after a short, growing pause),
 and reports its health for ``/healthz``. Allocations do not survive a
 restart: browsers relayed through it lose their path and make it again with
 an ICE restart.
+
+Its log: coturn writes lines with the addresses of clients and of refused peers,
+and the credentials' usernames (never a name). coturn.log is rotated while
+coturn runs (copied to coturn.log.1, which it replaces, and emptied) once it
+passes LOG_ROTATE_BYTES or LOG_KEEP_SECONDS: client addresses are kept for at
+most twice that time (two days), in at most twice that size. A line written
+during the copy itself may be lost.
 
 Concurrency: an EmbeddedRelay belongs to one event loop. start() and stop()
 are not to be called concurrently with each other; healthy() and status() may
@@ -74,6 +84,10 @@ log = logging.getLogger("vardmote.media.relay")
 
 REALM = "vardmote"
 LOG_ROTATE_BYTES = 10_000_000
+"""coturn.log is rotated once it is larger than this."""
+LOG_KEEP_SECONDS = 24 * 3600.0
+"""coturn.log is rotated once it was begun this long ago: client addresses are kept for at most
+twice this (coturn.log and coturn.log.1)."""
 LONG_ENOUGH_SECONDS = 60.0
 """A coturn that ran this long before dying is restarted after the shortest pause again."""
 CERTIFICATE_DAYS = 365
@@ -82,6 +96,16 @@ RENEW_DAYS = 30
 USER_QUOTA = 30
 """Allocations at once per username: a participant's three PeerConnections on three transports,
 and those of ICE restarts still alive, with room to spare."""
+
+EVERY_PEER: tuple[str, ...] = ("0.0.0.0/0", "::/0")
+"""Written first as denied peers: every address but the allowed peers.
+
+coturn 4.6.1's ``ioa_addr_in_range`` lets a range that starts at the unspecified address match
+any address by its start, and compares the end only: ``0.0.0.0-255.255.255.255`` then matches
+every IPv4 address and no IPv6 one (an IPv6 address is never "less or equal" to an IPv4 one),
+and ``::-ffff:…:ffff`` every IPv6 address and, through the same family rule, every IPv4 one.
+Denied, both are what is meant; as an allowed peer such a range would open the relay to all,
+which is why write_config refuses an unspecified allowed peer."""
 
 DENIED_PEERS: tuple[str, ...] = (
     "0.0.0.0/8",
@@ -100,14 +124,14 @@ DENIED_PEERS: tuple[str, ...] = (
     "fc00::/7",
     "fe80::/10",
 )
-"""Networks the relay never sends to unless an allowed peer is in them: private, shared (CGNAT),
+"""Networks listed after EVERY_PEER (which already denies them), so that coturn's log names the
+range of a refused internal address (it checks the list from its end): private, shared (CGNAT),
 loopback, link-local, reserved, IPv4-mapped and NAT64 addresses (multicast is refused by
 ``no-multicast-peers``, the unspecified addresses by coturn itself).
 
 coturn 4.6 reads a range whose ends are both ``::`` (or ``0.0.0.0``) as "every address of
-every family" (``ioa_addr_in_range``), so ``::/128`` is not in the list: it would deny every
-peer but the allowed ones. Its IPv6 comparison is byte by byte, which is right only for ranges
-made from a prefix, as these all are."""
+every family" (``ioa_addr_in_range``), so ``::/128`` is not in this list. Its IPv6 comparison
+is byte by byte, which is right only for ranges made from a prefix, as these all are."""
 
 
 class EmbeddedRelayError(RuntimeError):
@@ -206,10 +230,14 @@ def _range(network: str) -> str:
     return f"{net.network_address}-{net.broadcast_address}"
 
 
-def _value(name: str, value: str) -> str:
-    """_value is one ``name=value`` line; a value with a line break or ``#`` is refused."""
-    if any(c in value for c in "\r\n#") or any(ord(c) < 32 for c in value):
-        raise EmbeddedRelayError(f"a coturn setting may not hold line breaks or '#', got {name}={value!r}")
+def _value(name: str, value: str, *, secret: bool = False) -> str:
+    """_value is one ``name=value`` line; a value with a line break, a control character or ``#``
+    is refused, echoed in the error unless it is a secret."""
+    if "#" in value or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        shown = "(not shown)" if secret else repr(value)
+        raise EmbeddedRelayError(
+            f"a coturn setting may not hold line breaks, control characters or '#', got {name}={shown}"
+        )
     return f"{name}={value}"
 
 
@@ -223,6 +251,13 @@ def write_config(settings: Settings, secret: Secret, folder: Path, tls: tuple[Pa
     address = settings.effective_turn_address
     low, high = settings.turn_relay_ports
     allowed = settings.effective_turn_allowed_peers
+    for peer in (address, *allowed):
+        if ipaddress.ip_address(peer).is_unspecified:
+            # coturn would read allowed-peer-ip=0.0.0.0 as every address there is.
+            raise EmbeddedRelayError(
+                f"the embedded relay's address and allowed peers must name hosts, got {peer} "
+                "(set VARDMOTE_TURN_ADDRESS and VARDMOTE_TURN_ALLOWED_PEERS)"
+            )
     lines = [
         "# Written by vardmote at every start of its embedded coturn; edits are lost.",
         _value("listening-ip", address),
@@ -231,7 +266,7 @@ def write_config(settings: Settings, secret: Secret, folder: Path, tls: tuple[Pa
         _value("min-port", str(low)),
         _value("max-port", str(high)),
         "use-auth-secret",
-        _value("static-auth-secret", secret.reveal()),
+        _value("static-auth-secret", secret.reveal(), secret=True),
         _value("realm", REALM),
         _value("server-name", REALM),
         "fingerprint",
@@ -244,6 +279,7 @@ def write_config(settings: Settings, secret: Secret, folder: Path, tls: tuple[Pa
         "no-multicast-peers",
         "stale-nonce=600",
         _value("user-quota", str(USER_QUOTA)),
+        _value("total-quota", str(high - low + 1)),  # each allocation takes one relay port
         _value("userdb", str(folder / "turndb")),
         _value("pidfile", str(folder / "coturn.pid")),
         "log-file=stdout",
@@ -262,7 +298,7 @@ def write_config(settings: Settings, secret: Secret, folder: Path, tls: tuple[Pa
     if any(ipaddress.ip_address(peer).is_loopback for peer in allowed):
         lines.append("allow-loopback-peers")
     lines += [_value("allowed-peer-ip", peer) for peer in allowed]
-    lines += [_value("denied-peer-ip", _range(network)) for network in DENIED_PEERS]
+    lines += [_value("denied-peer-ip", _range(network)) for network in EVERY_PEER + DENIED_PEERS]
     path = folder / "turnserver.conf"
     _write_private(path, ("\n".join(lines) + "\n").encode())
     return path
@@ -339,11 +375,18 @@ class EmbeddedRelay:
         probe_interval: float = 5.0,
         probe_failures: int = 3,
         backoff: Sequence[float] = (0.5, 1.0, 2.0, 5.0, 10.0),
+        log_rotate_bytes: int = LOG_ROTATE_BYTES,
+        log_keep_seconds: float = LOG_KEEP_SECONDS,
     ) -> None:
         if probe_interval <= 0 or probe_failures < 1 or not backoff or min(backoff) < 0:
             raise ValueError(
                 "EmbeddedRelay needs probe_interval > 0, probe_failures >= 1 and non-negative pauses, "
                 f"got {probe_interval}, {probe_failures}, {tuple(backoff)}"
+            )
+        if log_rotate_bytes < 1 or log_keep_seconds <= 0:
+            raise ValueError(
+                "EmbeddedRelay needs log_rotate_bytes >= 1 and log_keep_seconds > 0, "
+                f"got {log_rotate_bytes}, {log_keep_seconds}"
             )
         self.settings = settings
         self.folder = (settings.var_dir / "coturn").resolve()
@@ -355,6 +398,9 @@ class EmbeddedRelay:
         self._probe_interval = probe_interval
         self._probe_failures = probe_failures
         self._backoff = tuple(backoff)
+        self._log_rotate_bytes = log_rotate_bytes
+        self._log_keep_seconds = log_keep_seconds
+        self._log_begun = time.monotonic()
         self._secret: Secret | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._started_at = 0.0
@@ -419,7 +465,12 @@ class EmbeddedRelay:
         )
         self._stopping = False
         await self._end_leftover()
-        await self._launch()
+        await asyncio.to_thread(self._rotate_log)  # a log of an earlier vardmote is not added to
+        try:
+            await self._launch()
+        except BaseException:  # cancelled too: coturn runs in a session of its own
+            await self._terminate()
+            raise
         self._supervisor = asyncio.create_task(self._supervise(), name="relay-supervisor")
 
     async def stop(self) -> None:
@@ -446,8 +497,8 @@ class EmbeddedRelay:
         await _until(lambda: not _running(pid), within=3)
 
     def _prepare_files(self) -> tuple[Path, Path]:
-        """_prepare_files writes the certificate, the configuration and rotates the log (disk
-        work, run in a thread)."""
+        """_prepare_files writes the certificate and the configuration, and rotates the log when
+        it is due (disk work, run in a thread)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         self.folder.chmod(0o700)
         tls: tuple[Path, Path] | None = None
@@ -455,10 +506,32 @@ class EmbeddedRelay:
             cert, key = self.settings.turn_tls_cert, self.settings.turn_tls_key
             tls = (cert, key) if cert and key else ensure_certificate(self.folder, self.address)
         conf = write_config(self.settings, self.secret, self.folder, tls)
-        log_path = self.folder / "coturn.log"
-        if log_path.exists() and log_path.stat().st_size > LOG_ROTATE_BYTES:
-            log_path.replace(self.folder / "coturn.log.1")
-        return conf, log_path
+        if self._log_due():
+            self._rotate_log()
+        return conf, self.folder / "coturn.log"
+
+    def _log_due(self) -> bool:
+        """_log_due tells whether coturn.log is to be rotated: too large or begun too long ago."""
+        try:
+            size = (self.folder / "coturn.log").stat().st_size
+        except OSError:
+            return False
+        too_old = time.monotonic() - self._log_begun >= self._log_keep_seconds
+        return size > 0 and (size > self._log_rotate_bytes or too_old)
+
+    def _rotate_log(self) -> None:
+        """_rotate_log copies coturn.log to coturn.log.1 (replacing it) and empties coturn.log.
+
+        coturn keeps writing to the same file: it was opened for appending
+        (O_APPEND), so its next line goes to the start of the emptied file."""
+        path = self.folder / "coturn.log"
+        self._log_begun = time.monotonic()
+        if not path.exists() or path.stat().st_size == 0:
+            return
+        tmp = self.folder / "coturn.log.1.tmp"
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, self.folder / "coturn.log.1")
+        os.truncate(path, 0)
 
     def _answers(self, timeout: float) -> bool:
         """_answers tells whether coturn answers STUN over UDP and accepts TCP (and TLS) connections."""
@@ -484,29 +557,35 @@ class EmbeddedRelay:
                 f"port {listed} on {self.address} is taken (Debian's own coturn.service?); set "
                 "VARDMOTE_TURN_PORT and VARDMOTE_TURN_TLS_PORT, or VARDMOTE_TURN=off or external"
             )
-        conf, log_path = await asyncio.to_thread(self._prepare_files)
-        output = await asyncio.to_thread(log_path.open, "ab")
         try:
-            self._process = await asyncio.create_subprocess_exec(
-                self.settings.turn_binary,
-                "-c",
-                str(conf),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=output,
-                stderr=asyncio.subprocess.STDOUT,
-                cwd=self.folder,
-                start_new_session=True,  # a Ctrl-C meant for vardmote reaches coturn through stop()
-            )
-        finally:
-            output.close()
+            conf, log_path = await asyncio.to_thread(self._prepare_files)
+            output = await asyncio.to_thread(log_path.open, "ab")  # O_APPEND: see _rotate_log
+            try:
+                self._process = await asyncio.create_subprocess_exec(
+                    self.settings.turn_binary,
+                    "-c",
+                    str(conf),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=output,
+                    stderr=asyncio.subprocess.STDOUT,
+                    cwd=self.folder,
+                    start_new_session=True,  # a Ctrl-C meant for vardmote reaches coturn through stop()
+                )
+            finally:
+                output.close()
+        except OSError as e:
+            raise EmbeddedRelayError(f"coturn could not be started: {e}") from e
         self._started_at = time.monotonic()
-        await asyncio.to_thread((self.folder / "coturn.pid").write_text, f"{self._process.pid}\n")
-        log.info(
-            "started coturn (pid %s) at %s; its log is %s", self._process.pid, " ".join(self.urls), log_path
-        )
         try:
+            await asyncio.to_thread((self.folder / "coturn.pid").write_text, f"{self._process.pid}\n")
+            log.info(
+                "started coturn (pid %s) at %s; its log is %s",
+                self._process.pid,
+                " ".join(self.urls),
+                log_path,
+            )
             await self._wait_answering()
-        except EmbeddedRelayError:
+        except BaseException:  # cancelled too: coturn runs in a session of its own
             await self._terminate()
             raise
         self._up = True
@@ -550,10 +629,17 @@ class EmbeddedRelay:
                 process.kill()
             await process.wait()
 
+    def _pause(self, failures: int) -> float:
+        return self._backoff[min(failures, len(self._backoff) - 1)]
+
     async def _supervise(self) -> None:
         """_supervise checks coturn every probe_interval and restarts it when it dies or fails
-        probe_failures checks in a row (it is then killed first)."""
-        failures = 0  # quick deaths in a row; sets the pause before the next start
+        probe_failures checks in a row (it is then killed first).
+
+        The pause before a start grows with every quick death and every failed start in a row
+        (a port taken, the program gone); a coturn that ran LONG_ENOUGH_SECONDS starts the count
+        again. A failed start is logged and tried again, never given up."""
+        failures = 0  # quick deaths and failed starts in a row; sets the pause before the next start
         while not self._stopping:
             process = self._process
             assert process is not None
@@ -564,8 +650,7 @@ class EmbeddedRelay:
             ran = time.monotonic() - self._started_at
             if ran >= LONG_ENOUGH_SECONDS:
                 failures = 0
-            pause = self._backoff[min(failures, len(self._backoff) - 1)]
-            failures += 1
+            pause = self._pause(failures)
             log.error(
                 "coturn (pid %s) ended with %s after %.0f s; restarting it in %.1f s",
                 process.pid,
@@ -573,12 +658,16 @@ class EmbeddedRelay:
                 ran,
                 pause,
             )
-            await asyncio.sleep(pause)
-            try:
-                await self._launch()
-            except EmbeddedRelayError as e:
-                log.error("restarting coturn failed: %s", e)
-                continue
+            while True:
+                failures += 1
+                await asyncio.sleep(pause)
+                try:
+                    await self._launch()
+                except (EmbeddedRelayError, OSError) as e:
+                    pause = self._pause(failures)
+                    log.error("restarting coturn failed: %s; trying again in %.1f s", e, pause)
+                    continue
+                break
             self.restarts += 1
             log.warning("coturn restarted (pid %s); %d restarts so far", self.pid, self.restarts)
 
@@ -593,6 +682,11 @@ class EmbeddedRelay:
                     return
                 answered = await asyncio.to_thread(self._answers, min(2.0, self._probe_interval))
                 self._up = answered and process.returncode is None
+                if await asyncio.to_thread(self._log_due):
+                    try:
+                        await asyncio.to_thread(self._rotate_log)
+                    except OSError as e:
+                        log.error("rotating %s failed: %s", self.folder / "coturn.log", e)
                 silent = 0 if answered else silent + 1
                 if silent >= self._probe_failures:
                     log.error("coturn (pid %s) stopped answering; killing it", process.pid)

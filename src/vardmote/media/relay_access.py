@@ -50,7 +50,8 @@ class RelayAccess:
     """coturn's ``static-auth-secret``."""
 
     credential_seconds: int = 3600
-    """Seconds a credential lasts beyond the meeting's booked end (and at least from now)."""
+    """Seconds a credential lasts beyond the meeting's links' expiry (its booked end plus
+    VARDMOTE_LINK_GRACE_MINUTES), and at least from now."""
 
     def __post_init__(self) -> None:
         if not self.urls:
@@ -65,9 +66,9 @@ class RelayAccess:
             )
 
     def expires_at(self, *, booked_end: int | None, now: int) -> int:
-        """expires_at is when credentials given now expire (Unix seconds): the meeting's booked
-        end (its links' expiry) plus credential_seconds, and never sooner than now plus
-        credential_seconds."""
+        """expires_at is when credentials given now expire (Unix seconds): booked_end, the
+        meeting's links' expiry (its booked end plus the links' grace), plus credential_seconds,
+        and never sooner than now plus credential_seconds."""
         soonest = now + self.credential_seconds
         if booked_end is None:
             return soonest
