@@ -10,6 +10,7 @@ connection.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -23,13 +24,19 @@ from room_helpers import (
     Person,
     of,
     only_error,
+    policy_of,
     to,
 )
 
+from vardmote.media.janus import JanusError
+from vardmote.media.placement import JanusNode, SingleNode
+from vardmote.media.plane import MediaPlane
 from vardmote.rooms import snapshot
 from vardmote.rooms.effects import Effect, JanusRestartIce, Send, SendWithIceServers
 from vardmote.rooms.errors import ProtocolError
+from vardmote.rooms.live import LiveMeeting, _Media
 from vardmote.rooms.messages import decode
+from vardmote.settings import Secret
 
 NOT_ADMITTED = "Du väntar i lobbyn. En värd släpper in dig när mötet börjar."
 RECONNECTING = {"type": "connection", "state": "reconnecting", "path": "relay", "quality": "poor"}
@@ -297,3 +304,69 @@ def test_a_snapshot_leaves_the_connection_report_out_and_the_browser_reports_aga
     restored = snapshot.load(saved, now=meeting.now, wall=1000.0)
     p = restored.participants[meeting.pid(PATIENT)]
     assert (p.reconnecting, p.media_stalled, p.media_path, p.poor_connection) == (False, False, None, False)
+
+
+# ---- the I/O edge: an ICE restart Janus refuses ----------------------------------------------
+
+
+class Recorded:
+    """Recorded is a browser's WebSocket as the meeting sees it: what it was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def send(self, message: Mapping[str, Any]) -> None:
+        self.sent.append(dict(message))
+
+    async def close(self, reason: str) -> None:
+        pass
+
+
+class RefusingSubscriber:
+    """RefusingSubscriber is a subscriber handle Janus answers every request on with an error
+    (as it does for a subscriber it has let go of, or while it is overloaded)."""
+
+    id = 1
+    plugin = "janus.plugin.videoroom"
+    closed = False
+
+    async def message(self, body: Mapping[str, Any], jsep: Any = None) -> Any:
+        raise JanusError(458, "refused by the test's Janus")
+
+    async def detach(self) -> None:
+        self.closed = True
+
+
+async def test_an_ice_restart_janus_refuses_is_answered_restart_failed_not_media_unavailable() -> None:
+    """media_unavailable makes the browser close its camera and screen peer connections and
+    offer again; a refused subscriber restart must leave them alone and only end the restart."""
+    node = JanusNode("ws://127.0.0.1:9", Secret("api"), Secret("admin"))
+    live = LiveMeeting(
+        "m-1",
+        policy_of("vardmote_patient"),
+        MediaPlane(SingleNode(node)),
+        _no_audit,
+        host_left_seconds=60,
+        reconnect_seconds=60,
+    )
+    browser = Recorded()
+    await live.join("c-1", browser, CLINICIAN.identity, None, None)
+    pid = next(iter(live.room.participants))
+    live._media[pid] = _Media(handles={"subscriber": RefusingSubscriber()}, streams=())  # type: ignore[dict-item]
+    mark = len(browser.sent)
+
+    await live.handle("c-1", decode(json.dumps({"type": "ice_restart", "pc": "subscriber"})))
+
+    assert browser.sent[mark:] == [
+        {
+            "type": "error",
+            "code": "restart_failed",
+            "message": "Mottagningen kunde inte startas om just nu. Den startas om igen av sig själv.",
+            "request": "ice_restart",
+        }
+    ]
+    assert live._media[pid].handles["subscriber"].closed is False  # nothing torn down
+
+
+async def _no_audit(meeting_id: str, actor: str, action: str, details: Mapping[str, Any]) -> None:
+    pass
