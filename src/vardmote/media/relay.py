@@ -456,7 +456,7 @@ class EmbeddedRelay:
             )
         if self.settings.janus_nodes and not self.settings.turn_allowed_peers:
             log.warning(
-                "the embedded relay sends to no private address but its own: set "
+                "the embedded relay sends to no address but its own: set "
                 "VARDMOTE_TURN_ALLOWED_PEERS to the ICE addresses of the Janus nodes in VARDMOTE_JANUS_URLS"
             )
         configured = self.settings.turn_secret
