@@ -262,6 +262,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
                 account_watch.cancel()
             if app.state.bus_relay is not None:
                 await _stopping("the event relay", app.state.bus_relay.close())
+            await _stopping("the connection tests", connection_test.end_all(app))
             if app.state.live is not None:
                 await _stopping("the live meetings", app.state.live.close())
             if embedded is not None:
