@@ -217,11 +217,14 @@ class PatientNetwork:
 def patient_chromium_args(
     origin: str, base: Iterable[str], *, trust_any_certificate: bool = False
 ) -> list[str]:
-    """patient_chromium_args are base (tests/e2e/conftest.py's CHROMIUM_ARGS) plus what the
-    patient's browser needs: origin (http://10.204.0.1:<port>) treated as a secure context,
-    and, with trust_any_certificate, --ignore-certificate-errors (which Chromium applies to
-    TURN over TLS too: the test relay's certificate is self-signed)."""
-    args = [*base, f"--unsafely-treat-insecure-origin-as-secure={origin}"]
+    """patient_chromium_args are base (tests/e2e/conftest.py's CHROMIUM_ARGS) without loopback
+    candidates, plus what the patient's browser needs: origin (http://10.204.0.1:<port>)
+    treated as a secure context and, with trust_any_certificate, --ignore-certificate-errors
+    (which Chromium applies to TURN over TLS too: the test relay's certificate is self-signed)."""
+    # The patient's browser is one on another machine: it has an address of its own (pt1's) and,
+    # like every browser not told otherwise, offers no loopback candidates.
+    args = [a for a in base if a != "--allow-loopback-in-peer-connection"]
+    args.append(f"--unsafely-treat-insecure-origin-as-secure={origin}")
     if trust_any_certificate:
         args.append("--ignore-certificate-errors")
     return args
