@@ -29,7 +29,15 @@
  * whose new offer is answered on the same PeerConnection), and reports the
  * media's state to the server (`connection`). Events: `ice_restart` for each
  * restart asked for (`iceRestarts` counts them), `media_broken`, and
- * `media_restored` with how long the media was broken (ms).
+ * `media_restored` with how long the media was broken (ms). A refused
+ * `ice_restart` (an `error` with `request: "ice_restart"`) changes nothing but
+ * that: no new subscriber offer is expected (nor after SUBSCRIBER_RESTART_WAIT_MS
+ * without one), and the back-off tries again later.
+ *
+ * `media_unavailable` (Janus did not do what was asked: it may be gone) closes
+ * the publishing PeerConnections, and the camera and microphone are published
+ * again on a new one by themselves (REPUBLISH_DELAYS_MS, as long as the meeting
+ * goes on here); a screen share has to be started again.
  * @module meeting/connection
  */
 
@@ -117,6 +125,10 @@ const ICE_UFRAG = /^a=ice-ufrag:(\S+)/m;
 const PC_CONFIG = { iceServers: [], bundlePolicy: "max-bundle" };
 /** How long an `ice_servers` request may wait for its answer before a restart goes on with the servers it has. */
 const ICE_SERVERS_WAIT_MS = 3_000;
+/** After this long without its offer a subscriber `ice_restart` is no longer waited for (the server answers every one, offer or error). */
+export const SUBSCRIBER_RESTART_WAIT_MS = 10_000;
+/** The waits before the camera is published again after `media_unavailable`; the last repeats. */
+export const REPUBLISH_DELAYS_MS = [1_000, 2_000, 4_000, 8_000, 15_000];
 
 /**
  * @typedef {Object} Pending
@@ -178,6 +190,14 @@ export class MeetingConnection {
     this._iceServersDone = null;
     /** an `ice_restart` was asked for: the next subscriber offer's new ICE credentials are expected */
     this._subscriberRestart = false;
+    /** @type {ReturnType<typeof setTimeout> | undefined} ends that expectation (SUBSCRIBER_RESTART_WAIT_MS) */
+    this._subscriberRestartTimer = undefined;
+    /** @type {Promise<void> | null} the screen's negotiation under way (its first offer, or a restart) */
+    this._sharing = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} publishes the camera again after media_unavailable */
+    this._republishTimer = undefined;
+    /** times the camera was published again since its last answer */
+    this._republishes = 0;
     /** @type {NetworkWatch | null} made with the first PeerConnection */
     this._watch = null;
   }
@@ -334,7 +354,7 @@ export class MeetingConnection {
     this._answers.clear();
     for (const name of [...this._pcs.keys()]) this._closePc(name);
     this._subscriberUfrag = null;
-    this._subscriberRestart = false;
+    this._expectSubscriberRestart(false);
     this._received.clear();
   }
 
@@ -416,7 +436,7 @@ export class MeetingConnection {
       case "error":
         if (message.request === "ice_servers") this._iceServersDone?.();
         // No new subscriber offer follows a refused restart: one with new ICE credentials is Janus's own again.
-        if (message.request === "ice_restart") this._subscriberRestart = false;
+        if (message.request === "ice_restart") this._expectSubscriberRestart(false);
         this._refused(message);
         this._emit("error", message);
         return;
@@ -455,15 +475,47 @@ export class MeetingConnection {
       this._shareStart.reject(error);
       this._shareStart = null;
     }
+    // A refused ICE restart concerns that request only (the back-off tries again): the
+    // PeerConnections stay as they are, whatever the code.
+    if (message.request === "ice_restart") return;
     if (message.request === "offer" || message.code === "media_unavailable") {
       for (const pending of this._answers.values()) pending.reject(error);
       this._answers.clear();
     }
     if (message.code === "media_unavailable") {
-      // Janus is gone (or restarting): its end of the publishing PeerConnections went with it.
-      // The next publish() or shareScreen() makes new ones; the server offers a new subscriber.
+      // Janus may be gone (or restarting): its end of the publishing PeerConnections with it.
+      // The camera is published again on a new one; the server offers a new subscriber.
       for (const name of /** @type {PcName[]} */ (["publisher", "screen"])) this._closePc(name);
+      this._republishLater();
     }
+  }
+
+  /**
+   * _republishLater publishes the camera and microphone again on a new PeerConnection after
+   * `media_unavailable`, after the next of REPUBLISH_DELAYS_MS (Janus may be restarting: a
+   * refused offer brings another media_unavailable, and a longer wait). Nothing if nothing
+   * was published, or the meeting does not go on here (a later `joined` publishes again).
+   */
+  _republishLater() {
+    if (!this._published || this.state !== "admitted" || this._republishTimer !== undefined) return;
+    const wait = REPUBLISH_DELAYS_MS[Math.min(this._republishes, REPUBLISH_DELAYS_MS.length - 1)];
+    this._republishes += 1;
+    this._republishTimer = setTimeout(() => {
+      this._republishTimer = undefined;
+      if (this.state === "admitted" && this._published && !this._pcs.has("publisher")) this._startPublishing();
+    }, wait);
+  }
+
+  /**
+   * _expectSubscriberRestart: an `ice_restart` went (on), so the next subscriber offer's new ICE
+   * credentials are that restart's, for SUBSCRIBER_RESTART_WAIT_MS at most; or no longer (off).
+   * @param {boolean} on
+   */
+  _expectSubscriberRestart(on) {
+    clearTimeout(this._subscriberRestartTimer);
+    this._subscriberRestartTimer = undefined;
+    this._subscriberRestart = on;
+    if (on) this._subscriberRestartTimer = setTimeout(() => this._expectSubscriberRestart(false), SUBSCRIBER_RESTART_WAIT_MS);
   }
 
   /** _forget drops the resume token: this place in the meeting is over. */
@@ -477,14 +529,18 @@ export class MeetingConnection {
    */
   _closed(detail) {
     this.state = "closed";
+    // First, so that closing the PeerConnections is not taken for media that came back.
+    this._watch?.stop();
+    this._watch = null;
+    clearTimeout(this._republishTimer);
+    this._republishTimer = undefined;
+    this._expectSubscriberRestart(false);
     const error = new ConnectionError("closed", "Anslutningen till mötet bröts.");
     for (const pending of this._answers.values()) pending.reject(error);
     this._answers.clear();
     this._shareStart?.reject(error);
     this._shareStart = null;
     for (const name of [...this._pcs.keys()]) this._closePc(name);
-    this._watch?.stop();
-    this._watch = null;
     this._iceServersDone?.();
     if (detail) this._emit("closed", detail);
   }
@@ -533,6 +589,7 @@ export class MeetingConnection {
         report: (report) => this._send({ type: "connection", ...report }),
         active: () => this.state === "admitted" && !!this._socket?.isOpen,
         changed: (broken, ms) => {
+          if (this.state === "closed") return;
           if (broken) this._emit("media_broken", {});
           else this._emit("media_restored", { ms, restarts: this.iceRestarts });
         },
@@ -592,19 +649,16 @@ export class MeetingConnection {
     const state = this._pcs.get(name);
     if (!state || this.state !== "admitted") return;
     if (name === "subscriber") {
-      this._subscriberRestart = true;
-      this._send({ type: "ice_restart", pc: "subscriber" });
-    } else if (name === "publisher") {
-      // After any negotiation of the publisher under way, as publish() does.
-      const restarting = (this._publishing ?? Promise.resolve())
+      if (this._send({ type: "ice_restart", pc: "subscriber" })) this._expectSubscriberRestart(true);
+    } else {
+      // After any negotiation of that PeerConnection under way (publish(), shareScreen()'s first offer).
+      const before = name === "publisher" ? this._publishing : this._sharing;
+      const restarting = (before ?? Promise.resolve())
         .catch(() => undefined)
         .then(() => (this._pcs.get(name) === state ? this._offer(name, state, true) : undefined));
-      this._publishing = restarting;
+      if (name === "publisher") this._publishing = restarting;
+      else this._sharing = restarting;
       await restarting.catch((e) => {
-        if (!(e instanceof ConnectionError)) throw e;
-      });
-    } else {
-      await this._offer(name, state, true).catch((e) => {
         if (!(e instanceof ConnectionError)) throw e;
       });
     }
@@ -688,6 +742,7 @@ export class MeetingConnection {
     if (this._pcs.get(name) !== state) return;
     await pc.setRemoteDescription({ type: "answer", sdp: answer });
     await this._flushIncoming(state);
+    if (name === "publisher") this._republishes = 0;
     if (iceRestart) this._watch?.afterNegotiation(name);
   }
 
@@ -758,7 +813,9 @@ export class MeetingConnection {
     const publishing = (this._publishing ?? Promise.resolve()).catch(() => undefined).then(run);
     this._publishing = publishing;
     publishing.catch((e) => {
-      if (!(e instanceof ConnectionError && (e.code === "closed" || e.code === "renegotiated"))) this._localError("offer", e);
+      // media_unavailable was an `error` of the server's already (and the camera is published again).
+      const known = e instanceof ConnectionError && ["closed", "renegotiated", "media_unavailable"].includes(e.code);
+      if (!known) this._localError("offer", e);
     });
     return publishing;
   }
@@ -784,20 +841,25 @@ export class MeetingConnection {
     this._send({ type: "share_start" });
     const fullResolution = await started;
     const state = this._newPc("screen");
-    for (const track of stream.getTracks()) {
-      if (track.kind === "video") track.contentHint = "detail";
-      const sender = state.pc.addTrack(track, stream);
-      if (track.kind === "video" && !fullResolution) {
-        const settings = track.getSettings();
-        const height = settings.height ?? 0;
-        if (height > 1080) {
-          const parameters = sender.getParameters();
-          for (const encoding of parameters.encodings ?? []) encoding.scaleResolutionDownBy = height / 1080;
-          await sender.setParameters(parameters).catch(() => undefined);
+    // An ICE restart of the new PeerConnection (a network change now) waits for this first offer's answer.
+    const offered = (async () => {
+      for (const track of stream.getTracks()) {
+        if (track.kind === "video") track.contentHint = "detail";
+        const sender = state.pc.addTrack(track, stream);
+        if (track.kind === "video" && !fullResolution) {
+          const settings = track.getSettings();
+          const height = settings.height ?? 0;
+          if (height > 1080) {
+            const parameters = sender.getParameters();
+            for (const encoding of parameters.encodings ?? []) encoding.scaleResolutionDownBy = height / 1080;
+            await sender.setParameters(parameters).catch(() => undefined);
+          }
         }
       }
-    }
-    await this._offer("screen", state);
+      await this._offer("screen", state);
+    })();
+    this._sharing = offered;
+    await offered;
   }
 
   /** stopShare ends the screen share (`share_stop`) and closes its PeerConnection. */

@@ -27,6 +27,14 @@
 export const DISCONNECTED_GRACE_MS = 2_000;
 /** RESTART_DELAYS_MS are the waits before checking a restarted PeerConnection and restarting it again; the last repeats. */
 export const RESTART_DELAYS_MS = [3_000, 4_000, 6_000, 10_000];
+/**
+ * RESTART_SEND_WAIT_MS bounds the wait for a restart to go out (fresh relay credentials first,
+ * then the offer and, for publisher and screen, its answer): only then does the back-off start,
+ * and no second restart of the same PeerConnection goes before it, unless this much passed.
+ */
+export const RESTART_SEND_WAIT_MS = 15_000;
+/** A restarted PeerConnection whose ICE is up at its new description is looked at again this much later. */
+const LOOK_AGAIN_MS = 250;
 /** REPORT_EVERY_MS is how often getStats is read for the `connection` report. */
 export const REPORT_EVERY_MS = 2_000;
 /** REPORT_AT_MOST_EVERY_MS: the server gets at most one `connection` report a second. */
@@ -152,7 +160,10 @@ export function reportOf(links, broken) {
  * @property {RTCPeerConnection} pc
  * @property {number | null} brokenSince when it broke (performance.now()), null while it works
  * @property {number} attempts restarts since it broke
- * @property {ReturnType<typeof setTimeout> | undefined} timer the grace period or the next check
+ * @property {ReturnType<typeof setTimeout> | undefined} timer the grace period, the next check, or the look after a negotiation
+ * @property {boolean} restarting a restart was asked for and has not gone out yet
+ * @property {boolean} lookingAgain the timer is the look shortly after a negotiation (afterNegotiation)
+ * @property {number} delay the back-off of the latest restart, ms
  * @property {Map<string, {lost: number, received: number}>} counters
  * @property {() => void} unwatch
  */
@@ -212,6 +223,9 @@ export class NetworkWatch {
       brokenSince: null,
       attempts: 0,
       timer: undefined,
+      restarting: false,
+      lookingAgain: false,
+      delay: RESTART_DELAYS_MS[0],
       counters: new Map(),
       unwatch: () => {
         pc.removeEventListener("iceconnectionstatechange", onChange);
@@ -300,6 +314,8 @@ export class NetworkWatch {
     if (w.brokenSince === null) w.brokenSince = performance.now();
     this.settle();
     clearTimeout(w.timer);
+    w.lookingAgain = false;
+    // Under way already: the restart that goes out checks afterwards (restart does nothing now).
     w.timer = setTimeout(() => this.restart(name), wait);
   }
 
@@ -314,15 +330,52 @@ export class NetworkWatch {
   }
 
   /**
-   * restart asks for an ICE restart of name and checks again after the next back-off.
+   * restart asks for an ICE restart of name and, once it went out, checks again after the next
+   * back-off. One restart at a time: while one waits (for fresh relay credentials, or for the
+   * answer to its offer) another is not asked for; the one under way checks afterwards.
    * @param {PcName} name
    */
   restart(name) {
     const w = this.watched.get(name);
-    if (!w || this.stopped || w.brokenSince === null) return;
+    if (!w || this.stopped || w.brokenSince === null || w.restarting) return;
     const delay = RESTART_DELAYS_MS[Math.min(w.attempts, RESTART_DELAYS_MS.length - 1)];
+    w.delay = delay;
+    if (!this.hooks.active()) {
+      this.check(name, w, delay); // the socket is away: check again later
+      return;
+    }
+    clearTimeout(w.timer);
+    w.lookingAgain = false;
+    w.attempts += 1;
+    this.iceRestarts += 1;
+    w.restarting = true;
+    let done = false;
+    const wentOut = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(bound);
+      w.restarting = false;
+      // A look after its negotiation is already on the way: that one goes on with the back-off.
+      if (this.watched.get(name) === w && !w.lookingAgain) this.check(name, w, delay);
+    };
+    const bound = setTimeout(wentOut, RESTART_SEND_WAIT_MS);
+    this.hooks
+      .restart(name)
+      .catch((e) => console.warn("ICE restart", name, e))
+      .finally(wentOut);
+  }
+
+  /**
+   * check looks at w after delay ms: back if its ICE is up, else restarted again.
+   * @param {PcName} name
+   * @param {Watched} w
+   * @param {number} delay
+   */
+  check(name, w, delay) {
+    clearTimeout(w.timer);
+    w.lookingAgain = false;
     w.timer = setTimeout(() => {
-      if (this.watched.get(name) !== w || w.brokenSince === null) return;
+      if (this.watched.get(name) !== w || w.brokenSince === null || this.stopped) return;
       if (NetworkWatch.up(w.pc)) {
         w.brokenSince = null;
         w.attempts = 0;
@@ -331,15 +384,12 @@ export class NetworkWatch {
         this.restart(name);
       }
     }, delay);
-    if (!this.hooks.active()) return; // the socket is away: check again later
-    w.attempts += 1;
-    this.iceRestarts += 1;
-    this.hooks.restart(name).catch((e) => console.warn("ICE restart", name, e));
   }
 
   /**
    * afterNegotiation: a restarted PeerConnection got its new remote description; if its ICE is
-   * already up (the old path still worked), it is back.
+   * already up (the old path still worked), it is back, unless it is down a moment later:
+   * then the back-off goes on.
    * @param {PcName} name
    */
   afterNegotiation(name) {
@@ -347,12 +397,19 @@ export class NetworkWatch {
     if (w && w.brokenSince !== null && w.attempts > 0 && NetworkWatch.up(w.pc) && w.pc.connectionState === "connected") {
       clearTimeout(w.timer);
       // The checks of the new credentials may still run: look again shortly rather than at once.
-      w.timer = setTimeout(() => this.stateChanged(name), 250);
+      w.lookingAgain = true;
+      w.timer = setTimeout(() => {
+        w.lookingAgain = false;
+        if (this.watched.get(name) !== w || w.brokenSince === null || this.stopped) return;
+        if (NetworkWatch.up(w.pc)) this.stateChanged(name);
+        else if (!w.restarting) this.check(name, w, w.delay);
+      }, LOOK_AGAIN_MS);
     }
   }
 
-  /** settle tells the hooks when media as a whole broke or came back, and reports it. */
+  /** settle tells the hooks when media as a whole broke or came back, and reports it; nothing once stopped. */
   settle() {
+    if (this.stopped) return;
     const broken = [...this.watched.values()].some((w) => w.brokenSince !== null);
     if (broken && this.brokenSince === null) {
       this.brokenSince = performance.now();

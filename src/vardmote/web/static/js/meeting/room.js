@@ -188,7 +188,11 @@ export class MeetingRoom {
       c.on("host_left", (m) => this.startCountdown(m.seconds ?? 60)),
       c.on("host_returned", () => this.stopCountdown(true)),
       c.on("floor", (m) => this.floorChanged(m.granted)),
-      c.on("error", (m) => this.refusedCommand(m.message, m.request)),
+      c.on("error", (m) => {
+        // Janus did not answer: the connection closed the screen's PeerConnection (the camera is published again by itself).
+        if (m.code === "media_unavailable" && m.request !== "ice_restart") this.shareLost();
+        this.refusedCommand(m.message, m.request);
+      }),
       c.on("ice_restart", () => {
         this.iceRestarts += 1;
         this.section.dataset.iceRestarts = String(this.iceRestarts);
