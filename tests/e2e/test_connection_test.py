@@ -159,3 +159,41 @@ def test_a_signed_in_clinician_tests_the_connection_from_the_button(
     expect(host.locator("#grupp-anslutning")).to_have_attribute("data-result", "direct", timeout=20_000)
     expect(host.locator("#anslutning-status")).to_have_text(DIRECT)
     assert "POST /api/v1/connection-test" in requests
+
+
+# The offer as the page sends it to the service, from one with the given candidate addresses.
+OFFER_FOR_SERVICE = """
+async (addresses) => {
+  const { offerForService } = await import("/static/js/meeting/connection-test.js");
+  const sdp = ["v=0", "o=- 1 2 IN IP4 127.0.0.1", "s=-", "t=0 0",
+    "m=application 9 UDP/DTLS/SCTP webrtc-datachannel", "c=IN IP4 0.0.0.0",
+    ...addresses.map((a, i) => `a=candidate:${i} 1 udp 2122260223 ${a} 5${i} typ host generation 0`),
+    "a=end-of-candidates", ""].join("\\r\\n");
+  const sent = offerForService(sdp);
+  return {
+    kept: [...sent.matchAll(/^a=candidate:\\S+ \\S+ \\S+ \\S+ (\\S+)/gm)].map((m) => m[1]),
+    rest: sent.split("\\r\\n").filter((l) => !l.startsWith("a=candidate:")).join("|"),
+  };
+}
+"""
+
+
+def test_the_offer_leaves_out_the_candidates_the_service_refuses(new_context: NewContext) -> None:
+    """The service refuses an offer with a candidate Janus must not send checks to (a loopback,
+    link-local, multicast, unspecified or broadcast address, a DNS name) or with more than 30:
+    the page sends its offer without them, the rest untouched."""
+    page = new_context().new_page()
+    page.goto("/")
+    usable = ["10.203.0.1", "192.168.1.20", "83.233.10.4", "2001:db8::5", "3f1c2a9e-4b.local"]
+    unusable = [
+        "127.0.0.1", "::1", "169.254.3.4", "fe80::1", "224.0.0.251", "0.0.0.0", "::",
+        "255.255.255.255", "::ffff:127.0.0.1", "ff02::1", "janus.example.org",
+    ]  # fmt: skip
+    result = page.evaluate(OFFER_FOR_SERVICE, usable + unusable)
+    assert result["kept"] == usable, result
+    assert result["rest"] == (
+        "v=0|o=- 1 2 IN IP4 127.0.0.1|s=-|t=0 0|m=application 9 UDP/DTLS/SCTP webrtc-datachannel"
+        "|c=IN IP4 0.0.0.0|a=end-of-candidates|"
+    ), result
+    many = page.evaluate(OFFER_FOR_SERVICE, [f"10.0.0.{i}" for i in range(1, 41)])
+    assert many["kept"] == [f"10.0.0.{i}" for i in range(1, 31)], many

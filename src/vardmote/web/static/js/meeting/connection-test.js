@@ -38,6 +38,49 @@ export const ECHO_WAIT_MS = 6_000;
 const GATHER_WAIT_MS = 4_000;
 /** The data channel's label; Janus's EchoTest sends back what comes on it. */
 const CHANNEL = "anslutningstest";
+/** MAX_CANDIDATES: the service takes at most this many candidates in a test's offer (docs/api.md). */
+export const MAX_CANDIDATES = 30;
+
+/**
+ * unusableAddress tells whether a candidate's address is one the service refuses in a test's
+ * offer, as Janus must not send checks to it: loopback, link-local, multicast, unspecified or
+ * broadcast (also as IPv4 in IPv6), or a name other than the browser's mDNS `.local` one.
+ * @param {string} address
+ * @returns {boolean}
+ */
+export function unusableAddress(address) {
+  const a = address.toLowerCase();
+  if (a.endsWith(".local") && !a.includes("/")) return false;
+  const v4 = /^(?:::ffff:)?(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(a);
+  if (v4) {
+    const [b0, b1] = [Number(v4[1]), Number(v4[2])];
+    if (a.endsWith("255.255.255.255")) return true;
+    return b0 === 127 || b0 === 0 || (b0 === 169 && b1 === 254) || (b0 >= 224 && b0 <= 239);
+  }
+  if (!a.includes(":") || !/^[0-9a-f:.]+$/.test(a)) return true; // a DNS name (or nothing)
+  if (/^(?:0*:)*:?0*1?$/.test(a)) return true; // :: and ::1
+  return /^fe[89ab]/.test(a) || a.startsWith("ff");
+}
+
+/**
+ * offerForService is the test's offer as the service takes it: without the candidates at
+ * unusable addresses (a browser started with loopback candidates, an IPv6 link-local
+ * address), and with at most MAX_CANDIDATES of the rest.
+ * @param {string} sdp
+ * @returns {string}
+ */
+export function offerForService(sdp) {
+  let kept = 0;
+  return sdp
+    .split(/\r\n|\n|\r/)
+    .filter((line) => {
+      if (!line.startsWith("a=candidate:")) return true;
+      if (unusableAddress(line.split(" ")[4] ?? "") || kept >= MAX_CANDIDATES) return false;
+      kept += 1;
+      return true;
+    })
+    .join("\r\n");
+}
 
 /** @typedef {"direct" | "relay" | "none"} ConnectionTestResult */
 
@@ -239,7 +282,7 @@ export async function testConnection(options) {
         method: "POST",
         headers,
         credentials: "same-origin",
-        body: JSON.stringify({ ...who, sdp: pc.localDescription?.sdp ?? "" }),
+        body: JSON.stringify({ ...who, sdp: offerForService(pc.localDescription?.sdp ?? "") }),
         signal,
       });
     } catch (e) {
