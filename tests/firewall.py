@@ -25,9 +25,9 @@ outgoing direction, as a hotel's or a workplace's does:
   nothing new in; :meth:`PatientNetwork.allow_only` the same with UDP to
   given ports too;
 - :meth:`PatientNetwork.open`: no rules;
-- :meth:`PatientNetwork.cut_link`: the patient's link goes down for a while
-  (``ip -n <patient> link set pt1 down``, a pause, ``up``), as when a phone
-  loses its Wi-Fi.
+- :meth:`PatientNetwork.link_down` and :meth:`PatientNetwork.link_up`: the
+  patient's link goes down for a while (``ip -n <patient> link set pt1
+  down``, a pause, ``up``), as when a phone loses its Wi-Fi.
 
 The patient's Chromium runs in the patient namespace through a wrapper
 script (:meth:`PatientNetwork.chromium_wrapper`: ``exec ip netns exec <ns>
@@ -54,7 +54,6 @@ import random
 import socket
 import stat
 import subprocess
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -189,16 +188,6 @@ class PatientNetwork:
     def link_up(self) -> None:
         """link_up brings the patient's end of the link up again (its address and route return)."""
         _run("ip", "-n", self.name, "link", "set", PATIENT_END, "up")
-
-    def cut_link(self, seconds: float) -> float:
-        """cut_link takes the link down for seconds and up again; returns the time.monotonic()
-        at which it was up again."""
-        self.link_down()
-        try:
-            time.sleep(seconds)
-        finally:
-            self.link_up()
-        return time.monotonic()
 
     def chromium_wrapper(self, folder: Path, chromium: str = CHROMIUM) -> Path:
         """chromium_wrapper writes folder/chromium-<ns>, a script that runs chromium in the patient
