@@ -49,6 +49,8 @@ touches the machine's own network.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import random
 import socket
@@ -58,6 +60,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 import netns
 from machine import free_tcp_port
@@ -203,20 +208,29 @@ class PatientNetwork:
         subprocess.run(["ip", "netns", "delete", self.name], capture_output=True, check=False)
 
 
-def patient_chromium_args(
-    origin: str, base: Iterable[str], *, trust_any_certificate: bool = False
-) -> list[str]:
+def patient_chromium_args(origin: str, base: Iterable[str], *, trusted: Iterable[Path] = ()) -> list[str]:
     """patient_chromium_args are base (tests/e2e/conftest.py's CHROMIUM_ARGS) without loopback
     candidates, plus what the patient's browser needs: origin (http://10.204.0.1:<port>)
-    treated as a secure context and, with trust_any_certificate, --ignore-certificate-errors
-    (which Chromium applies to TURN over TLS too: the test relay's certificate is self-signed)."""
+    treated as a secure context, and the certificates in trusted (PEM files: the test relay's
+    and proxy's self-signed ones) trusted by their public keys
+    (``--ignore-certificate-errors-spki-list``, which Chromium applies to TURN over TLS as
+    well as to pages; any other certificate is still refused)."""
     # The patient's browser is one on another machine: it has an address of its own (pt1's) and,
     # like every browser not told otherwise, offers no loopback candidates.
     args = [a for a in base if a != "--allow-loopback-in-peer-connection"]
     args.append(f"--unsafely-treat-insecure-origin-as-secure={origin}")
-    if trust_any_certificate:
-        args.append("--ignore-certificate-errors")
+    keys = [spki_hash(path) for path in trusted]
+    if keys:
+        args.append(f"--ignore-certificate-errors-spki-list={','.join(keys)}")
     return args
+
+
+def spki_hash(path: Path) -> str:
+    """spki_hash is the base64 SHA-256 of the public key (SubjectPublicKeyInfo) of the first
+    certificate in a PEM file, as Chromium's --ignore-certificate-errors-spki-list takes it."""
+    certificate = x509.load_pem_x509_certificate(path.read_bytes())
+    key = certificate.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(key).digest()).decode()
 
 
 def free_udp_ports(count: int, *, low: int = 40000, high: int = 48000) -> tuple[int, int]:

@@ -31,10 +31,12 @@ WebSocket whose Origin is its Host), which Chromium is told to treat as a
 secure context (getUserMedia needs one).
 
 The relay's certificate is the embedded coturn's self-signed one (and, in
-the 443 layout, HAProxy's self-signed one for the web name). The patient's
-Chromium in those tests is started with ``--ignore-certificate-errors``,
-which Chromium applies to TURN over TLS as well as to pages (tried here: without
-it the turns: allocation fails with error 701 and no relay candidate).
+the 443 layout, HAProxy's self-signed one for the web name). The browsers in
+those tests trust exactly those certificates, by their public keys
+(``--ignore-certificate-errors-spki-list``), which Chromium applies to TURN
+over TLS as well as to pages; any other certificate is still refused (tried
+here: without the flag the turns: allocation fails with error 701 and no
+relay candidate).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from firewall import (
     free_udp_ports,
     patient_chromium_args,
     patient_network,
+    spki_hash,
 )
 from machine import free_tcp_port
 from servers import Booking, Server, book_protected_meeting, serve
@@ -278,6 +281,11 @@ def clinic_server(
         yield server
 
 
+def relay_certificate(server: Server) -> Path:
+    """relay_certificate is the embedded coturn's self-signed certificate (var/coturn/relay.crt)."""
+    return server.var_dir / "coturn" / "relay.crt"
+
+
 def patient_origin(server: Server) -> str:
     """patient_origin is the server as the patient reaches it: http://10.204.0.1:<port>."""
     return f"http://{CLINIC_ADDRESS}:{urlsplit(server.url).port}"
@@ -310,12 +318,12 @@ def patient_chromium(
     folder: Path,
     origin: str,
     *,
-    trust_any_certificate: bool = False,
+    trusted: tuple[Path, ...] = (),
     extra_args: tuple[str, ...] = (),
 ) -> Iterator[Browser]:
     """patient_chromium launches headless Chromium in the patient namespace (its wrapper in
     folder), origin treated as a secure context."""
-    args = patient_chromium_args(origin, CHROMIUM_ARGS, trust_any_certificate=trust_any_certificate)
+    args = patient_chromium_args(origin, CHROMIUM_ARGS, trusted=trusted)
     wrapper = network.chromium_wrapper(folder)
     browser = playwright.chromium.launch(
         executable_path=str(wrapper), headless=True, args=[*args, *extra_args]
@@ -477,7 +485,7 @@ def test_a_patient_who_may_only_use_tls_to_the_relay_meets_through_the_relay_ove
     with (
         # The embedded relay's certificate is self-signed: see the module.
         patient_chromium(
-            playwright, network, tmp_path, origin, trust_any_certificate=True
+            playwright, network, tmp_path, origin, trusted=(relay_certificate(relay_server),)
         ) as patient_browser,
         guarded_contexts(patient_browser, origin, {CLINIC_ADDRESS}) as new_patient,
         host_contexts(browser, relay_server.url) as new_host,
@@ -679,20 +687,25 @@ def test_through_port_443_alone_the_web_and_the_relay_share_one_port_told_apart_
         ) as proxy,
     ):
         network.allow_only_tcp_to(shared)
+        trusted = (proxy.web_pem, relay_certificate(server))
         booking = book_protected_meeting(server, "Återbesök, bara port 443")
         assert booking.guest_url.startswith(public + "/m/"), booking.guest_url
         # Both browsers go through HAProxy, as in production (the clinician's from the clinic's
         # side; its session cookie is Secure, as the public address is https).
         with (
             patient_chromium(
-                playwright, network, tmp_path, public, trust_any_certificate=True, extra_args=(names,)
+                playwright, network, tmp_path, public, trusted=trusted, extra_args=(names,)
             ) as patient_browser,
             guarded_contexts(patient_browser, public, {WEB_NAME}) as new_patient,
         ):
             clinician_browser = playwright.chromium.launch(
                 executable_path=CHROMIUM,
                 headless=True,
-                args=[*CHROMIUM_ARGS, "--ignore-certificate-errors", names],
+                args=[
+                    *CHROMIUM_ARGS,
+                    f"--ignore-certificate-errors-spki-list={spki_hash(proxy.web_pem)}",
+                    names,
+                ],
             )
             try:
                 with guarded_contexts(clinician_browser, public, {WEB_NAME}) as new_host:
