@@ -33,13 +33,14 @@ in a handful here); nothing is asserted. The issue's goals: relay within 1.5×
 of direct, restart under 3 s.
 
 Measured on one 2-core machine that also runs both browsers, Janus, coturn and
-other work (``bench/relay.py 3 3``): first frame direct 382/487/399 ms, relayed
-over UDP 369/347/580, over TCP 373/472/430 (medians 399, 369, 430: 0.9× and
-1.1× of direct); ICE restart 1318/2001/2027 ms (median 2001), the patient's
+other work (``bench/relay.py 3 3``): first frame direct 272/355/479 ms, relayed
+over UDP 365/291/331, over TCP 286/432/351 (medians 355, 331, 351: 0.93× and
+0.99× of direct); ICE restart 1107/1945/2022 ms (median 1945), the patient's
 video at the clinician back after about 1.1 s each time, the clinician's at
-the patient last. (With Chromium's ``--allow-loopback-in-peer-connection``,
-which the patient's browser no longer gets, a restart right after the link
-came back gathered only loopback candidates and media took 3.3-5 s.)
+the patient mostly last. The run before: medians 399, 369, 430 ms and 2001 ms.
+(With Chromium's ``--allow-loopback-in-peer-connection``, which the patient's
+browser no longer gets, a restart right after the link came back gathered only
+loopback candidates and media took 3.3-5 s.)
 
 ``python bench/relay.py RUNS RESTARTS`` (default 3 and 3, about a minute).
 Last line::
