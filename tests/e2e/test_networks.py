@@ -366,6 +366,25 @@ def guarded_contexts(browser: Browser, base_url: str, hosts: set[str]) -> Iterat
 
 
 @contextmanager
+def patient_contexts(
+    playwright: Playwright,
+    network: PatientNetwork,
+    folder: Path,
+    server: Server,
+    *,
+    trusted: tuple[Path, ...] = (),
+) -> Iterator[NewContext]:
+    """patient_contexts yields a maker of the patient's contexts: patient_chromium against
+    server's patient origin, every request outside the clinic's address refused (guarded_contexts)."""
+    origin = patient_origin(server)
+    with (
+        patient_chromium(playwright, network, folder, origin, trusted=trusted) as patient_browser,
+        guarded_contexts(patient_browser, origin, {CLINIC_ADDRESS}) as new_patient,
+    ):
+        yield new_patient
+
+
+@contextmanager
 def host_contexts(browser: Browser, server_url: str) -> Iterator[NewContext]:
     """host_contexts yields a maker of the clinician's contexts (conftest's guarded ones, on
     loopback) with the page recorder installed."""
@@ -439,6 +458,23 @@ def both_see_each_other(host: Page, guest: Page) -> None:
 # ---- the tests ----------------------------------------------------------------------------------
 
 
+def meet_through_relay(
+    patient: BrowserContext, new_host: NewContext, guest_url: str, booking: Booking, protocol: str
+) -> tuple[Page, Page, list[dict[str, Any]]]:
+    """meet_through_relay has the patient (in context patient) and the clinician meet, and checks
+    that every path the patient's page selected goes through the relay over protocol and that the
+    host's list tells the clinician Olle's media goes round. Returns the patient's page, the host's
+    page and the patient's selected paths."""
+    guest = patient.new_page()
+    host = new_host(viewport={"width": 1366, "height": 860}).new_page()
+    meet(host, guest, booking, guest_url)
+    both_see_each_other(host, guest)
+    paths = selected_paths(guest)
+    assert all(p["local"] == "relay" and p["relayProtocol"] == protocol for p in paths), paths
+    expect(olle_in_hosts_list(host).locator("[data-path='relay']")).to_contain_text("Via omväg")
+    return guest, host, paths
+
+
 def test_a_patient_on_a_network_without_udp_meets_through_the_relay_over_tcp(
     relay_server: Server,
     network: PatientNetwork,
@@ -449,22 +485,14 @@ def test_a_patient_on_a_network_without_udp_meets_through_the_relay_over_tcp(
 ) -> None:
     network.block_udp()
     booking = book_protected_meeting(relay_server, "Återbesök, hotellets Wi-Fi")
-    origin = patient_origin(relay_server)
     with (
-        patient_chromium(playwright, network, tmp_path, origin) as patient_browser,
-        guarded_contexts(patient_browser, origin, {CLINIC_ADDRESS}) as new_patient,
+        patient_contexts(playwright, network, tmp_path, relay_server) as new_patient,
         host_contexts(browser, relay_server.url) as new_host,
     ):
-        guest = new_patient(**_phone(playwright)).new_page()
-        host = new_host(viewport={"width": 1366, "height": 860}).new_page()
-        meet(host, guest, booking, patient_url(relay_server, booking))
-        both_see_each_other(host, guest)
-
-        paths = selected_paths(guest)
-        assert all(p["local"] == "relay" and p["relayProtocol"] == "tcp" for p in paths), paths
+        guest, host, paths = meet_through_relay(
+            new_patient(**_phone(playwright)), new_host, patient_url(relay_server, booking), booking, "tcp"
+        )
         assert all(p["localAddress"] == CLINIC_ADDRESS for p in paths), paths
-        # The host's list tells the clinician that Olle's media goes round.
-        expect(olle_in_hosts_list(host).locator("[data-path='relay']")).to_contain_text("Via omväg")
         shots.shot(host, "vardgivare-ser-via-omvag")
         shots.shot(guest, "patient-udp-stoppat-i-motet")
 
@@ -481,23 +509,16 @@ def test_a_patient_who_may_only_use_tls_to_the_relay_meets_through_the_relay_ove
     assert web_port is not None
     network.allow_only_tcp_to(web_port, relay.tls_port)
     booking = book_protected_meeting(relay_server, "Återbesök, arbetsplatsens nät")
-    origin = patient_origin(relay_server)
     with (
         # The embedded relay's certificate is self-signed: see the module.
-        patient_chromium(
-            playwright, network, tmp_path, origin, trusted=(relay_certificate(relay_server),)
-        ) as patient_browser,
-        guarded_contexts(patient_browser, origin, {CLINIC_ADDRESS}) as new_patient,
+        patient_contexts(
+            playwright, network, tmp_path, relay_server, trusted=(relay_certificate(relay_server),)
+        ) as new_patient,
         host_contexts(browser, relay_server.url) as new_host,
     ):
-        guest = new_patient(**_phone(playwright)).new_page()
-        host = new_host(viewport={"width": 1366, "height": 860}).new_page()
-        meet(host, guest, booking, patient_url(relay_server, booking))
-        both_see_each_other(host, guest)
-
-        paths = selected_paths(guest)
-        assert all(p["local"] == "relay" and p["relayProtocol"] == "tls" for p in paths), paths
-        expect(olle_in_hosts_list(host).locator("[data-path='relay']")).to_contain_text("Via omväg")
+        meet_through_relay(
+            new_patient(**_phone(playwright)), new_host, patient_url(relay_server, booking), booking, "tls"
+        )
 
 
 def test_a_lobby_guest_gets_no_relay_credentials_and_stale_ones_are_refused_by_the_relay(
@@ -510,10 +531,7 @@ def test_a_lobby_guest_gets_no_relay_credentials_and_stale_ones_are_refused_by_t
     booking = book_protected_meeting(relay_server, "Återbesök, lobbyn")
     origin = patient_origin(relay_server)
     ws_url = origin.replace("http://", "ws://") + f"/ws/meetings/{booking.meeting_id}"
-    with (
-        patient_chromium(playwright, network, tmp_path, origin) as patient_browser,
-        guarded_contexts(patient_browser, origin, {CLINIC_ADDRESS}) as new_patient,
-    ):
+    with patient_contexts(playwright, network, tmp_path, relay_server) as new_patient:
         page = new_patient().new_page()
         page.goto(patient_url(relay_server, booking))
 
@@ -550,12 +568,8 @@ def test_the_connection_test_tells_the_patient_what_the_network_lets_through(
     # Servers of its own: the service allows a few connection tests a minute per address, and
     # every guest of this module's other tests runs one (by itself, on "Ställ in ljud och bild").
     with clinic_server(tmp_path_factory.mktemp("networks-test-relay"), relay=new_relay()) as server:
-        origin = patient_origin(server)
         booking = book_protected_meeting(server, "Återbesök, anslutningstest")
-        with (
-            patient_chromium(playwright, network, tmp_path, origin) as patient_browser,
-            guarded_contexts(patient_browser, origin, {CLINIC_ADDRESS}) as new_patient,
-        ):
+        with patient_contexts(playwright, network, tmp_path, server) as new_patient:
             guest = new_patient(**_phone(playwright)).new_page()
             _guest_to_setup(guest, patient_url(server, booking))
             panel = guest.locator("#grupp-anslutning")
@@ -574,12 +588,8 @@ def test_the_connection_test_tells_the_patient_what_the_network_lets_through(
 
     # UDP blocked and no relay at all: the patient is told before "Anslut nu", with what to try.
     with clinic_server(tmp_path_factory.mktemp("networks-no-relay"), relay=None) as bare:
-        origin = patient_origin(bare)
         booking = book_protected_meeting(bare, "Återbesök, inget relä")
-        with (
-            patient_chromium(playwright, network, tmp_path, origin) as patient_browser,
-            guarded_contexts(patient_browser, origin, {CLINIC_ADDRESS}) as new_patient,
-        ):
+        with patient_contexts(playwright, network, tmp_path, bare) as new_patient:
             guest = new_patient(**_phone(playwright)).new_page()
             _guest_to_setup(guest, patient_url(bare, booking))
             panel = guest.locator("#grupp-anslutning")
@@ -611,10 +621,8 @@ def test_after_five_seconds_without_network_the_patient_is_back_by_ice_restart_w
     shots: Steps,
 ) -> None:
     booking = book_protected_meeting(relay_server, "Återbesök, nätet går")
-    origin = patient_origin(relay_server)
     with (
-        patient_chromium(playwright, network, tmp_path, origin) as patient_browser,
-        guarded_contexts(patient_browser, origin, {CLINIC_ADDRESS}) as new_patient,
+        patient_contexts(playwright, network, tmp_path, relay_server) as new_patient,
         host_contexts(browser, relay_server.url) as new_host,
     ):
         guest = new_patient(**_phone(playwright)).new_page()

@@ -35,9 +35,10 @@ from cryptography import x509
 from janus_fixtures import connected, janus_settings, running_janus
 from rtc_peers import NO_ICE_SERVERS
 
-import vardmote.media.relay as relay_module
+import vardmote.media.supervision as supervision
 from machine import free_rtp_range, free_tcp_port
 from netns import PEER, media_address
+from relay_helpers import free_port_pair
 from servers import serve
 from vardmote.media.embedded import EmbeddedJanus
 from vardmote.media.janus import Jsep
@@ -63,28 +64,12 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def _free_port_pair(address: str, avoid: set[int]) -> int:
-    """_free_port_pair is a port free for both UDP and TCP on address (coturn listens on both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((address, 0))
-            port: int = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind((address, port))
-                except OSError:
-                    continue
-        if port not in avoid:
-            return port
-    raise RuntimeError("no port free for UDP and TCP")
-
-
 def relay_settings(tmp_path: Path, **changes: Any) -> Settings:
     """relay_settings is an embedded relay on the namespace's address with ports of its own,
     allowing (by default) only the embedded Janus's ICE address, that same address."""
     address = media_address()
-    port = _free_port_pair(address, set())
-    tls_port = _free_port_pair(address, {port})
+    port = free_port_pair(address, set())
+    tls_port = free_port_pair(address, {port})
     settings = Settings(
         var_dir=tmp_path / "var",
         janus_ice_interfaces=address,
@@ -96,8 +81,12 @@ def relay_settings(tmp_path: Path, **changes: Any) -> Settings:
 
 
 @asynccontextmanager
-async def running_relay(tmp_path: Path, **options: Any) -> AsyncIterator[EmbeddedRelay]:
-    relay = EmbeddedRelay(relay_settings(tmp_path), **options)
+async def running_relay(
+    tmp_path: Path, *, settings: Settings | None = None, **options: Any
+) -> AsyncIterator[EmbeddedRelay]:
+    """running_relay is a started EmbeddedRelay (with relay_settings(tmp_path) unless settings
+    are given), stopped afterwards."""
+    relay = EmbeddedRelay(settings or relay_settings(tmp_path), **options)
     await relay.start()
     try:
         yield relay
@@ -392,15 +381,22 @@ def test_a_secret_coturn_would_cut_short_is_refused_without_showing_it(tmp_path:
     assert "hemligt" not in str(refused.value)
 
 
+async def _signalled_and_restarted(relay: EmbeddedRelay, signal_number: int) -> int:
+    """_signalled_and_restarted sends signal_number to the relay's coturn, waits until another
+    coturn runs and answers in its place, and returns the pid of the first."""
+    first = relay.pid
+    assert first is not None
+    os.kill(first, signal_number)
+    async with asyncio.timeout(15):
+        while not (relay.healthy() and relay.restarts >= 1):
+            await asyncio.sleep(0.05)
+    assert relay.pid != first
+    return first
+
+
 async def test_a_killed_relay_is_restarted_and_allocates_again(tmp_path: Path) -> None:
     async with running_relay(tmp_path, backoff=(0.2,), probe_interval=0.5) as relay:
-        first = relay.pid
-        assert first is not None
-        os.kill(first, signal.SIGKILL)
-        async with asyncio.timeout(15):
-            while not (relay.healthy() and relay.restarts >= 1):
-                await asyncio.sleep(0.05)
-        assert relay.pid != first
+        await _signalled_and_restarted(relay, signal.SIGKILL)
         access = relay_access_from_settings(relay.settings, relay.secret)
         assert access is not None
         async with allocation(relay, "udp", *_credentials(access, int(time.time()) + 600)) as (turn, _):
@@ -411,13 +407,7 @@ async def test_a_killed_relay_is_restarted_and_allocates_again(tmp_path: Path) -
 
 async def test_a_relay_that_stops_answering_is_killed_and_restarted(tmp_path: Path) -> None:
     async with running_relay(tmp_path, backoff=(0.2,), probe_interval=0.3, probe_failures=2) as relay:
-        first = relay.pid
-        assert first is not None
-        os.kill(first, signal.SIGSTOP)
-        async with asyncio.timeout(15):
-            while not (relay.healthy() and relay.restarts >= 1):
-                await asyncio.sleep(0.05)
-        assert relay.pid != first
+        first = await _signalled_and_restarted(relay, signal.SIGSTOP)
         assert not Path(f"/proc/{first}").exists()
 
 
@@ -449,7 +439,7 @@ async def test_failed_restarts_wait_longer_each_time_and_never_end_the_watch(
     # A coturn that ran long enough dies, and every start after it fails before a process
     # exists (the program is gone: an OSError from the start itself). The pauses must grow
     # with each failed start, and the supervisor must keep trying.
-    monkeypatch.setattr(relay_module, "LONG_ENOUGH_SECONDS", 0.0)  # every run counts as long
+    monkeypatch.setattr(supervision, "LONG_ENOUGH_SECONDS", 0.0)  # every run counts as long
     caplog.set_level(logging.ERROR, logger="vardmote.media.relay")
     async with running_relay(tmp_path, backoff=(0.05, 0.1, 3600.0), probe_interval=0.3) as relay:
         relay.settings = dataclasses.replace(relay.settings, turn_binary=str(tmp_path / "borttagen"))
@@ -506,7 +496,7 @@ async def test_a_start_cancelled_while_waiting_for_coturn_leaves_no_coturn(tmp_p
     [{"log_rotate_bytes": 200}, {"log_rotate_bytes": 10**9, "log_keep_seconds": 1.0}],
     ids=["by-size", "by-age"],
 )
-async def test_the_log_is_rotated_while_coturn_runs(tmp_path: Path, limits: dict[str, float]) -> None:
+async def test_the_log_is_rotated_while_coturn_runs(tmp_path: Path, limits: dict[str, Any]) -> None:
     folder = tmp_path / "var" / "coturn"
     log_path, previous = folder / "coturn.log", folder / "coturn.log.1"
     started = "Relay ports initialization done"
@@ -634,41 +624,6 @@ async def test_the_relay_carries_data_both_ways_to_the_allowed_peer(
     assert received.errors == []
 
 
-@pytest.mark.parametrize("denied", [PEER, "127.0.0.1"], ids=["other-private-address", "loopback"])
-@SHARED
-async def test_the_relay_refuses_a_denied_private_peer(
-    relay: EmbeddedRelay, access: RelayAccess, denied: str
-) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as target:
-        target.bind((denied, 0))
-        async with allocation(relay, "udp", *_credentials(access, int(time.time()) + 600)) as (
-            turn,
-            received,
-        ):
-            turn.sendto(b"till sjukhusets interna nat", target.getsockname())
-            async with asyncio.timeout(10):
-                while not received.errors:
-                    await asyncio.sleep(0.05)
-        (error,) = received.errors
-        assert isinstance(error, stun.TransactionFailed)
-        assert error.response.error_code == 403
-        target.setblocking(False)
-        with pytest.raises(BlockingIOError):
-            target.recv(100)
-
-
-@pytest.fixture
-def outside_address() -> Iterator[str]:
-    """outside_address is an address in none of the denied ranges (TEST-NET-2), added to the test
-    namespace's loopback for the test: it stands for a public address."""
-    address = "198.51.100.7"
-    subprocess.run(["ip", "addr", "add", f"{address}/32", "dev", "lo"], check=True)
-    try:
-        yield address
-    finally:
-        subprocess.run(["ip", "addr", "del", f"{address}/32", "dev", "lo"], check=False)
-
-
 async def _refused(turn: TurnTransport, received: Received, target: socket.socket, data: bytes) -> None:
     """_refused sends data through turn to target and checks that the relay refused it (403)
     and that nothing arrived."""
@@ -684,19 +639,45 @@ async def _refused(turn: TurnTransport, received: Received, target: socket.socke
         target.recv(100)
 
 
+async def _refused_through(relay: EmbeddedRelay, access: RelayAccess, address: str, data: bytes) -> None:
+    """_refused_through sends data through a new UDP allocation on relay to a socket on address
+    and checks that the relay refused it (403) and that nothing arrived."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as target:
+        target.bind((address, 0))
+        async with allocation(relay, "udp", *_credentials(access, int(time.time()) + 600)) as (
+            turn,
+            received,
+        ):
+            await _refused(turn, received, target, data)
+
+
+@pytest.mark.parametrize("denied", [PEER, "127.0.0.1"], ids=["other-private-address", "loopback"])
+@SHARED
+async def test_the_relay_refuses_a_denied_private_peer(
+    relay: EmbeddedRelay, access: RelayAccess, denied: str
+) -> None:
+    await _refused_through(relay, access, denied, b"till sjukhusets interna nat")
+
+
+@pytest.fixture
+def outside_address() -> Iterator[str]:
+    """outside_address is an address in none of the denied ranges (TEST-NET-2), added to the test
+    namespace's loopback for the test: it stands for a public address."""
+    address = "198.51.100.7"
+    subprocess.run(["ip", "addr", "add", f"{address}/32", "dev", "lo"], check=True)
+    try:
+        yield address
+    finally:
+        subprocess.run(["ip", "addr", "del", f"{address}/32", "dev", "lo"], check=False)
+
+
 @SHARED
 async def test_the_relay_refuses_a_public_address_that_is_not_an_allowed_peer(
     relay: EmbeddedRelay, access: RelayAccess, outside_address: str
 ) -> None:
     # Outside every private range: only the deny-all ranges refuse it. An allocation is not a
     # free relay to the internet.
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as target:
-        target.bind((outside_address, 0))
-        async with allocation(relay, "udp", *_credentials(access, int(time.time()) + 600)) as (
-            turn,
-            received,
-        ):
-            await _refused(turn, received, target, b"till en publik adress")
+    await _refused_through(relay, access, outside_address, b"till en publik adress")
 
 
 async def test_a_public_address_that_is_an_allowed_peer_is_reached(
@@ -705,9 +686,7 @@ async def test_a_public_address_that_is_an_allowed_peer_is_reached(
     # The deny-all ranges do not beat an allowed peer (a Janus node on a public address), and
     # the namespace's own address, now not allowed, is refused.
     settings = relay_settings(tmp_path, turn_allowed_peers=(outside_address,))
-    relay = EmbeddedRelay(settings)
-    await relay.start()
-    try:
+    async with running_relay(tmp_path, settings=settings) as relay:
         access = relay_access_from_settings(relay.settings, relay.secret)
         assert access is not None
         with (
@@ -722,8 +701,6 @@ async def test_a_public_address_that_is_an_allowed_peer_is_reached(
                 turn.sendto(b"till janus publika adress", public.getsockname())
                 assert (await asyncio.to_thread(public.recvfrom, 100))[0] == b"till janus publika adress"
                 await _refused(turn, received, janus, "till en adress som inte är tillåten".encode())
-    finally:
-        await relay.stop()
 
 
 # --- Janus's network settings ---------------------------------------------------------------------

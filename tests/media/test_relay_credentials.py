@@ -11,20 +11,16 @@ gets none, and asking for them there is refused.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import socket
 import time
-from typing import Any
 
 import pytest
 from aioice import stun
-from aioice.turn import create_turn_endpoint
 from live_clients import people
 
 import servers
-from machine import free_rtp_range
 from netns import media_address
+from relay_helpers import allocate, embedded_relay_env, free_port_pair
 from servers import Booking, Server
 from vardmote.settings import Settings
 
@@ -34,55 +30,18 @@ NOT_ADMITTED = "Du väntar i lobbyn. En värd släpper in dig när mötet börja
 CREDENTIAL_SECONDS = 900
 
 
-def _free_port_pair(avoid: set[int]) -> int:
-    """_free_port_pair is a port free for both UDP and TCP on the namespace's address."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((media_address(), 0))
-            port: int = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind((media_address(), port))
-                except OSError:
-                    continue
-        if port not in avoid:
-            return port
-    raise RuntimeError("no port free for UDP and TCP")
-
-
-TURN_PORT = _free_port_pair(set())
-TLS_PORT = _free_port_pair({TURN_PORT})
+TURN_PORT = free_port_pair(media_address(), set())
+TLS_PORT = free_port_pair(media_address(), {TURN_PORT})
 
 server = servers.server_fixture(
     "relay-credentials",
     env={
-        "VARDMOTE_TURN": "embedded",
-        "VARDMOTE_TURN_PORT": str(TURN_PORT),
-        "VARDMOTE_TURN_TLS_PORT": str(TLS_PORT),
-        "VARDMOTE_TURN_RELAY_PORTS": "{}-{}".format(*free_rtp_range()),
+        **embedded_relay_env(TURN_PORT, TLS_PORT),
         "VARDMOTE_TURN_CREDENTIAL_SECONDS": str(CREDENTIAL_SECONDS),
     },
 )
 annika = servers.annika
 meeting = servers.meeting
-
-
-async def allocate(ice_server: dict[str, Any], transport: str) -> tuple[str, int]:
-    """allocate makes a TURN allocation with the ice server's credentials over udp or tcp and
-    returns the relayed address; a refusal raises stun.TransactionFailed."""
-    turn, _ = await create_turn_endpoint(
-        asyncio.DatagramProtocol,
-        (media_address(), TURN_PORT),
-        ice_server["username"],
-        ice_server["credential"],
-        transport=transport,
-    )
-    try:
-        host, port = turn.get_extra_info("sockname")
-        return host, port
-    finally:
-        turn.close()
-        await asyncio.sleep(0)
 
 
 def links_expire_at(server: Server, booking: Booking) -> int:
@@ -132,7 +91,7 @@ async def test_only_the_admitted_get_relay_credentials_and_the_relay_takes_them(
         assert hosts["username"].partition(":")[2] != holder
 
         for transport in ("udp", "tcp"):
-            relayed, _ = await allocate(davids, transport)
+            relayed, _ = await allocate((media_address(), TURN_PORT), davids, transport)
             assert relayed == media_address()
 
         mark = len(david.messages)
@@ -155,5 +114,5 @@ async def test_credentials_changed_by_hand_are_refused_by_the_relay(
         _, _, holder = hosts["username"].partition(":")
         forged = {**hosts, "username": f"{int(time.time()) + 10 * 365 * 24 * 3600}:{holder}"}
         with pytest.raises(stun.TransactionFailed) as refused:
-            await allocate(forged, "udp")
+            await allocate((media_address(), TURN_PORT), forged, "udp")
         assert refused.value.response.error_code == 401

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,12 +24,11 @@ from typing import Any
 import httpx
 import pytest
 from aioice import stun
-from aioice.turn import create_turn_endpoint
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
 import servers
-from machine import free_rtp_range
 from netns import media_address
+from relay_helpers import allocate, embedded_relay_env, free_port_pair
 from servers import Booking, Server, book_protected_meeting
 from vardmote.accounts.devices import add_device
 from vardmote.media.janus import JanusError, JanusHandle, JanusSession
@@ -60,31 +58,12 @@ CANDIDATE_UNUSABLE = (
 ECHO_PREFIX = b"Janus EchoTest here! You wrote: "
 
 
-def _free_port_pair(avoid: set[int]) -> int:
-    """_free_port_pair is a port free for both UDP and TCP on the namespace's address."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((media_address(), 0))
-            port: int = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind((media_address(), port))
-                except OSError:
-                    continue
-        if port not in avoid:
-            return port
-    raise RuntimeError("no port free for UDP and TCP")
-
-
-TURN_PORT = _free_port_pair(set())
+TURN_PORT = free_port_pair(media_address(), set())
 server = servers.server_fixture(
     "connection-test",
     env={
         "VARDMOTE_TRUSTED_PROXIES": "127.0.0.1",
-        "VARDMOTE_TURN": "embedded",
-        "VARDMOTE_TURN_PORT": str(TURN_PORT),
-        "VARDMOTE_TURN_TLS_PORT": str(_free_port_pair({TURN_PORT})),
-        "VARDMOTE_TURN_RELAY_PORTS": "{}-{}".format(*free_rtp_range()),
+        **embedded_relay_env(TURN_PORT, free_port_pair(media_address(), {TURN_PORT})),
     },
 )
 annika = servers.annika
@@ -176,18 +155,6 @@ def problem_of(response: httpx.Response) -> dict[str, Any]:
     return found
 
 
-async def allocate(ice_server: dict[str, Any], transport: str) -> None:
-    """allocate asks the relay for an allocation with the ice server's credentials."""
-    turn, _ = await create_turn_endpoint(
-        asyncio.DatagramProtocol,
-        (media_address(), TURN_PORT),
-        ice_server["username"],
-        ice_server["credential"],
-        transport=transport,
-    )
-    turn.close()
-
-
 # ---- the test itself -----------------------------------------------------------------------------
 
 
@@ -219,7 +186,7 @@ async def test_the_test_gets_only_probe_credentials_which_the_relay_refuses(
         assert probe["urls"][0] == f"turn:{media_address()}:{TURN_PORT}?transport=udp"
         for transport in ("udp", "tcp"):
             with pytest.raises(stun.TransactionFailed) as refused:
-                await allocate(probe, transport)
+                await allocate((media_address(), TURN_PORT), probe, transport)
             assert refused.value.response.error_code == 401
 
 

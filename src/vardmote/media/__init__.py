@@ -13,5 +13,7 @@ package is how vardmote drives Janus:
 - :mod:`vardmote.media.relay_access` — the TURN relay's URLs and the short-lived
   credentials browsers get after admission;
 - :mod:`vardmote.media.relay` — the coturn that vardmote starts and supervises
-  (``VARDMOTE_TURN=embedded``).
+  (``VARDMOTE_TURN=embedded``);
+- :mod:`vardmote.media.supervision` — what those two share: a child process
+  started, watched, restarted after growing pauses and ended.
 """

@@ -28,7 +28,8 @@ logged).
 
 :class:`EmbeddedJanus` starts the process, waits until it answers ``info``,
 restarts it when it dies (after a short, growing pause) or stops answering,
-and reports its health for ``/healthz``. A restarted Janus knows no rooms,
+and reports its health for ``/healthz`` (the supervision it shares with the
+relay's coturn is :mod:`vardmote.media.supervision`). A restarted Janus knows no rooms,
 sessions or PeerConnections: clients of the old process get
 JanusUnavailable, and must connect again and make the rooms anew.
 
@@ -39,22 +40,20 @@ be called at any time.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 import os
 import secrets
 import shutil
-import signal
 import socket
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from vardmote.media.janus import JanusClient, JanusException
 from vardmote.media.placement import JanusNode
+from vardmote.media.supervision import Supervised, ports_free
 from vardmote.settings import Secret, Settings
 
 log = logging.getLogger("vardmote.media.embedded")
@@ -67,8 +66,7 @@ WEBSOCKETS_LIBRARY = "libjanus_websockets.so"
 LIBRARY_FOLDERS = ("/usr/lib/*/janus", "/usr/lib/janus", "/usr/local/lib/janus", "/opt/janus/lib/janus")
 
 LOG_ROTATE_BYTES = 10_000_000
-LONG_ENOUGH_SECONDS = 60.0
-"""A Janus that ran this long before dying is restarted after the shortest pause again."""
+"""janus.log is moved to janus.log.1 at a start once it is larger than this."""
 
 
 class EmbeddedJanusError(RuntimeError):
@@ -255,72 +253,14 @@ def only_loopback(interfaces: str) -> bool:
     return bool(names) and all(n == "lo" or n.startswith(("127.", "::1")) for n in names)
 
 
-def _port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-async def _until(condition: Callable[[], bool], *, within: float) -> bool:
-    """_until polls condition until it holds or within seconds have passed, and tells which.
-
-    Polling, because the kernel offers no event for "this port is free again" or
-    "every thread of that process has exited"; each check is one cheap syscall.
-    """
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
-
-
-def _leftover_pid(pid_file: Path, conf: Path) -> int | None:
-    """_leftover_pid is the pid of a Janus of this var folder that still runs, if any."""
-    try:
-        pid = int(pid_file.read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, ValueError):
-        return None
-    return pid if str(conf).encode() in cmdline else None
-
-
-async def _end_leftover(pid_file: Path, conf: Path) -> None:
-    """_end_leftover ends a Janus of this var folder left running by a crashed vardmote."""
-    pid = await asyncio.to_thread(_leftover_pid, pid_file, conf)
-    if pid is None:
-        return
-    log.warning("ending the Janus (pid %s) a previous vardmote left running", pid)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    await _until(lambda: not _running(pid), within=3)
-
-
-def _running(pid: int) -> bool:
-    """_running tells whether any thread of a process still runs (Linux /proc).
-
-    A killed process's main thread may be a zombie while its other threads still
-    exit and hold its sockets.
-    """
-    try:
-        threads = list(Path(f"/proc/{pid}/task").iterdir())
-    except OSError:
-        return False
-    for thread in threads:
-        try:
-            if (thread / "stat").read_text().rpartition(")")[2].split()[0] != "Z":
-                return True
-        except OSError:
-            continue
-    return False
-
-
-class EmbeddedJanus:
+class EmbeddedJanus(Supervised):
     """EmbeddedJanus runs one Janus process for this vardmote and keeps it running."""
+
+    name = "Janus"
+    noun = "Janus"
+    stem = "janus"
+    error = EmbeddedJanusError
+    logger = log
 
     def __init__(
         self,
@@ -332,27 +272,18 @@ class EmbeddedJanus:
         probe_failures: int = 3,
         backoff: Sequence[float] = (0.5, 1.0, 2.0, 5.0, 10.0),
     ) -> None:
-        if probe_interval <= 0 or probe_failures < 1 or not backoff or min(backoff) < 0:
-            raise ValueError(
-                "EmbeddedJanus needs probe_interval > 0, probe_failures >= 1 and non-negative pauses, "
-                f"got {probe_interval}, {probe_failures}, {tuple(backoff)}"
-            )
+        super().__init__(
+            (settings.var_dir / "janus").resolve(),
+            start_timeout=start_timeout,
+            probe_interval=probe_interval,
+            probe_failures=probe_failures,
+            backoff=backoff,
+        )
         self.settings = settings
-        self.folder = (settings.var_dir / "janus").resolve()
         self.url = f"ws://127.0.0.1:{settings.janus_ws_port}"
         self._session_timeout = session_timeout
-        self._start_timeout = start_timeout
-        self._probe_interval = probe_interval
-        self._probe_failures = probe_failures
-        self._backoff = tuple(backoff)
         self._secrets: EmbeddedSecrets | None = None
-        self._process: asyncio.subprocess.Process | None = None
-        self._started_at = 0.0
-        self._up = False
-        self._stopping = False
-        self._supervisor: asyncio.Task[None] | None = None
-        self.restarts = 0
-        """How many times Janus was restarted after it died or stopped answering."""
+        self._server_name = ""
 
     @property
     def node(self) -> JanusNode:
@@ -361,27 +292,12 @@ class EmbeddedJanus:
             raise EmbeddedJanusError("the embedded Janus has not been started")
         return JanusNode(self.url, self._secrets.api_secret, self._secrets.admin_key)
 
-    @property
-    def pid(self) -> int | None:
-        """pid is the process id of the running Janus, or None."""
-        if self._process is None or self._process.returncode is not None:
-            return None
-        return self._process.pid
-
-    def healthy(self) -> bool:
-        """healthy tells whether Janus runs and answered its latest check."""
-        return self.pid is not None and self._up
-
     def status(self) -> dict[str, object]:
         """status is the embedded Janus's part of /healthz."""
         return {"mode": "embedded", "url": self.url, "up": self.healthy(), "restarts": self.restarts}
 
-    async def start(self) -> None:
-        """start writes the configuration, starts Janus, waits until it answers and
-        then watches it. Raises EmbeddedJanusError, with the end of its log, if it
-        cannot be started."""
-        if self._supervisor is not None:
-            raise EmbeddedJanusError("the embedded Janus is already started")
+    async def _before_start(self) -> None:
+        """_before_start finds the Janus program and loads (or makes) the secrets."""
         if shutil.which(self.settings.janus_binary) is None:
             raise EmbeddedJanusError(
                 f"the Janus program {self.settings.janus_binary!r} was not found; install Debian's "
@@ -394,89 +310,50 @@ class EmbeddedJanus:
                 self.settings.janus_ice_interfaces,
             )
         self._secrets = load_or_make_secrets(self.folder)
-        self._stopping = False
-        await _end_leftover(self.folder / "janus.pid", self.folder / "conf")
-        await self._launch()
-        self._supervisor = asyncio.create_task(self._supervise(), name="janus-supervisor")
 
-    async def stop(self) -> None:
-        """stop ends the watching and Janus itself: SIGTERM, then SIGKILL after 5 s."""
-        self._stopping = True
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
-            self._supervisor = None
-        await self._terminate()
-        self._up = False
-        with contextlib.suppress(FileNotFoundError):
-            (self.folder / "janus.pid").unlink()
+    @property
+    def _mark(self) -> Path:
+        return self.folder / "conf"
 
-    def _prepare_files(self, server_name: str) -> tuple[Path, Path]:
-        """_prepare_files writes Janus's configuration and rotates its log (disk work, run in a thread)."""
+    def _prepare(self) -> list[str]:
+        """_prepare writes Janus's configuration, with a new server name, and rotates its log
+        (disk work, run in a thread)."""
         assert self._secrets is not None
+        self._server_name = f"vardmote-{secrets.token_hex(6)}"
         conf = write_config(
-            self.settings, self._secrets, server_name=server_name, session_timeout=self._session_timeout
+            self.settings, self._secrets, server_name=self._server_name, session_timeout=self._session_timeout
         )
-        log_path = self.folder / "janus.log"
-        if log_path.exists() and log_path.stat().st_size > LOG_ROTATE_BYTES:
-            log_path.replace(self.folder / "janus.log.1")
-        return conf, log_path
+        if self.log_path.exists() and self.log_path.stat().st_size > LOG_ROTATE_BYTES:
+            self.log_path.replace(self.folder / "janus.log.1")
+        return [
+            self.settings.janus_binary,
+            "--configs-folder",
+            str(conf),
+            "--config",
+            str(conf / "janus.jcfg"),
+        ]
 
-    async def _launch(self) -> None:
-        """_launch starts one Janus process and returns once it answers info."""
-        assert self._secrets is not None
-        port = self.settings.janus_ws_port
-        if not await _until(lambda: _port_is_free(port), within=3.0):  # a Janus just ended may hold it
-            raise EmbeddedJanusError(
-                f"port {self.settings.janus_ws_port} on 127.0.0.1 is taken; set VARDMOTE_JANUS_WS_PORT"
-            )
-        server_name = f"vardmote-{secrets.token_hex(6)}"
-        conf, log_path = await asyncio.to_thread(self._prepare_files, server_name)
-        output = await asyncio.to_thread(log_path.open, "ab")
-        try:
-            self._process = await asyncio.create_subprocess_exec(
-                self.settings.janus_binary,
-                "--configs-folder",
-                str(conf),
-                "--config",
-                str(conf / "janus.jcfg"),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=output,
-                stderr=asyncio.subprocess.STDOUT,
-                cwd=self.folder,
-                start_new_session=True,  # a Ctrl-C meant for vardmote reaches Janus through stop()
-            )
-        finally:
-            output.close()
-        self._started_at = time.monotonic()
-        await asyncio.to_thread((self.folder / "janus.pid").write_text, f"{self._process.pid}\n")
-        log.info("started Janus (pid %s) at %s; its log is %s", self._process.pid, self.url, log_path)
-        try:
-            await self._wait_answering(server_name)
-        except EmbeddedJanusError:
-            await self._terminate()
-            raise
-        self._up = True
+    def _ports_free(self) -> bool:
+        return ports_free("127.0.0.1", [(socket.SOCK_STREAM, self.settings.janus_ws_port)])
 
-    async def _wait_answering(self, server_name: str) -> None:
-        """_wait_answering waits until this very process answers info (by its server name)."""
-        assert self._process is not None
-        deadline = time.monotonic() + self._start_timeout
-        while time.monotonic() < deadline:
-            if self._process.returncode is not None:
-                raise EmbeddedJanusError(
-                    f"Janus exited with {self._process.returncode} while starting; "
-                    f"the end of {self.folder / 'janus.log'}:\n{self._log_tail()}"
-                )
-            info = await self._info(timeout=1.0)
-            if info is not None and info.get("server-name") == server_name:
-                return
-            await asyncio.sleep(0.05)
-        raise EmbeddedJanusError(
-            f"Janus did not answer at {self.url} within {self._start_timeout:.0f} s; "
-            f"the end of {self.folder / 'janus.log'}:\n{self._log_tail()}"
-        )
+    def _ports_taken(self) -> str:
+        return f"port {self.settings.janus_ws_port} on 127.0.0.1 is taken; set VARDMOTE_JANUS_WS_PORT"
+
+    @property
+    def _serves_at(self) -> str:
+        return self.url
+
+    @property
+    def _answers_where(self) -> str:
+        return f"at {self.url}"
+
+    async def _probe(self, timeout: float) -> bool:
+        return await self._info(timeout=timeout) is not None
+
+    async def _answers_as_started(self) -> bool:
+        """_answers_as_started tells whether this very process answers info (by its server name)."""
+        info = await self._info(timeout=1.0)
+        return info is not None and info.get("server-name") == self._server_name
 
     async def _info(self, *, timeout: float) -> dict[str, object] | None:
         """_info asks Janus for info over a new connection; None when it does not answer."""
@@ -485,74 +362,3 @@ class EmbeddedJanus:
                 return await client.info()
         except JanusException:
             return None
-
-    def _log_tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join((self.folder / "janus.log").read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    async def _terminate(self) -> None:
-        process = self._process
-        if process is None or process.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), 5.0)
-        except TimeoutError:
-            log.warning("Janus (pid %s) did not end on SIGTERM; killing it", process.pid)
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
-
-    async def _supervise(self) -> None:
-        """_supervise checks Janus every probe_interval and restarts it when it dies or
-        fails probe_failures checks in a row (it is then killed first)."""
-        failures = 0  # quick deaths in a row; sets the pause before the next start
-        while not self._stopping:
-            process = self._process
-            assert process is not None
-            await self._watch(process)
-            if self._stopping:
-                return
-            self._up = False
-            ran = time.monotonic() - self._started_at
-            if ran >= LONG_ENOUGH_SECONDS:
-                failures = 0
-            pause = self._backoff[min(failures, len(self._backoff) - 1)]
-            failures += 1
-            log.error(
-                "Janus (pid %s) ended with %s after %.0f s; restarting it in %.1f s",
-                process.pid,
-                process.returncode,
-                ran,
-                pause,
-            )
-            await asyncio.sleep(pause)
-            try:
-                await self._launch()
-            except EmbeddedJanusError as e:
-                log.error("restarting Janus failed: %s", e)
-                continue
-            self.restarts += 1
-            log.warning("Janus restarted (pid %s); %d restarts so far", self.pid, self.restarts)
-
-    async def _watch(self, process: asyncio.subprocess.Process) -> None:
-        """_watch returns when process has ended, killing it if it stopped answering."""
-        ended = asyncio.ensure_future(process.wait())
-        silent = 0
-        try:
-            while True:
-                done, _ = await asyncio.wait({ended}, timeout=self._probe_interval)
-                if done:
-                    return
-                answered = await self._info(timeout=min(2.0, self._probe_interval)) is not None
-                self._up = answered and process.returncode is None
-                silent = 0 if answered else silent + 1
-                if silent >= self._probe_failures:
-                    log.error("Janus (pid %s) stopped answering; killing it", process.pid)
-                    with contextlib.suppress(ProcessLookupError):
-                        process.kill()
-        finally:
-            ended.cancel()

@@ -38,7 +38,8 @@ Security choices:
 :class:`EmbeddedRelay` starts the process, waits until it answers a STUN
 Binding request on its UDP port and accepts TCP (and TLS) connections,
 restarts it when it dies or stops answering (after a short, growing pause),
-and reports its health for ``/healthz``. Allocations do not survive a
+and reports its health for ``/healthz`` (the supervision it shares with the
+embedded Janus is :mod:`vardmote.media.supervision`). Allocations do not survive a
 restart: browsers relayed through it lose their path and make it again with
 an ICE restart.
 
@@ -64,7 +65,6 @@ import logging
 import os
 import secrets
 import shutil
-import signal
 import socket
 import struct
 import time
@@ -76,8 +76,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from vardmote.media.embedded import _running, _until
 from vardmote.media.relay_access import embedded_urls
+from vardmote.media.supervision import Supervised, ports_free
 from vardmote.settings import Secret, Settings
 
 log = logging.getLogger("vardmote.media.relay")
@@ -88,8 +88,6 @@ LOG_ROTATE_BYTES = 10_000_000
 LOG_KEEP_SECONDS = 24 * 3600.0
 """coturn.log is rotated once it was begun this long ago: client addresses are kept for at most
 twice this (coturn.log and coturn.log.1)."""
-LONG_ENOUGH_SECONDS = 60.0
-"""A coturn that ran this long before dying is restarted after the shortest pause again."""
 CERTIFICATE_DAYS = 365
 RENEW_DAYS = 30
 """A self-signed certificate this close to its end is made anew at the next start."""
@@ -342,30 +340,14 @@ def _accepts(address: str, port: int, timeout: float) -> bool:
         return False
 
 
-def _ports_free(address: str, ports: Sequence[tuple[int, int]]) -> bool:
-    """_ports_free tells whether every (socket type, port) of ports can be bound on address now."""
-    for kind, port in ports:
-        with socket.socket(socket.AF_INET, kind) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((address, port))
-            except OSError:
-                return False
-    return True
-
-
-def _leftover_pid(pid_file: Path, conf: Path) -> int | None:
-    """_leftover_pid is the pid of a coturn of this var folder that still runs, if any."""
-    try:
-        pid = int(pid_file.read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, ValueError):
-        return None
-    return pid if str(conf).encode() in cmdline else None
-
-
-class EmbeddedRelay:
+class EmbeddedRelay(Supervised):
     """EmbeddedRelay runs one coturn process for this vardmote and keeps it running."""
+
+    name = "coturn"
+    noun = "relay"
+    stem = "coturn"
+    error = EmbeddedRelayError
+    logger = log
 
     def __init__(
         self,
@@ -378,37 +360,27 @@ class EmbeddedRelay:
         log_rotate_bytes: int = LOG_ROTATE_BYTES,
         log_keep_seconds: float = LOG_KEEP_SECONDS,
     ) -> None:
-        if probe_interval <= 0 or probe_failures < 1 or not backoff or min(backoff) < 0:
-            raise ValueError(
-                "EmbeddedRelay needs probe_interval > 0, probe_failures >= 1 and non-negative pauses, "
-                f"got {probe_interval}, {probe_failures}, {tuple(backoff)}"
-            )
+        super().__init__(
+            (settings.var_dir / "coturn").resolve(),
+            start_timeout=start_timeout,
+            probe_interval=probe_interval,
+            probe_failures=probe_failures,
+            backoff=backoff,
+        )
         if log_rotate_bytes < 1 or log_keep_seconds <= 0:
             raise ValueError(
                 "EmbeddedRelay needs log_rotate_bytes >= 1 and log_keep_seconds > 0, "
                 f"got {log_rotate_bytes}, {log_keep_seconds}"
             )
         self.settings = settings
-        self.folder = (settings.var_dir / "coturn").resolve()
         self.address = settings.effective_turn_address
         self.urls = settings.turn_urls or embedded_urls(
             self.address, settings.turn_port, settings.turn_tls_port
         )
-        self._start_timeout = start_timeout
-        self._probe_interval = probe_interval
-        self._probe_failures = probe_failures
-        self._backoff = tuple(backoff)
         self._log_rotate_bytes = log_rotate_bytes
         self._log_keep_seconds = log_keep_seconds
         self._log_begun = time.monotonic()
         self._secret: Secret | None = None
-        self._process: asyncio.subprocess.Process | None = None
-        self._started_at = 0.0
-        self._up = False
-        self._stopping = False
-        self._supervisor: asyncio.Task[None] | None = None
-        self.restarts = 0
-        """How many times coturn was restarted after it died or stopped answering."""
 
     @property
     def config_path(self) -> Path:
@@ -423,26 +395,13 @@ class EmbeddedRelay:
             raise EmbeddedRelayError("the embedded relay has not been started")
         return self._secret
 
-    @property
-    def pid(self) -> int | None:
-        """pid is the process id of the running coturn, or None."""
-        if self._process is None or self._process.returncode is not None:
-            return None
-        return self._process.pid
-
-    def healthy(self) -> bool:
-        """healthy tells whether coturn runs and answered its latest check."""
-        return self.pid is not None and self._up
-
     def status(self) -> dict[str, object]:
         """status is the embedded relay's part of /healthz."""
         return {"mode": "embedded", "urls": list(self.urls), "up": self.healthy(), "restarts": self.restarts}
 
-    async def start(self) -> None:
-        """start writes the configuration, starts coturn, waits until it answers and then
-        watches it. Raises EmbeddedRelayError, with the end of its log, if it cannot be started."""
-        if self._supervisor is not None:
-            raise EmbeddedRelayError("the embedded relay is already started")
+    async def _before_start(self) -> None:
+        """_before_start finds coturn's program, warns of an address or peers no one can use,
+        and takes (or makes) the secret."""
         if shutil.which(self.settings.turn_binary) is None:
             raise EmbeddedRelayError(
                 f"coturn's program {self.settings.turn_binary!r} was not found; install Debian's "
@@ -463,42 +422,17 @@ class EmbeddedRelay:
         self._secret = (
             configured if configured.reveal() else await asyncio.to_thread(load_or_make_secret, self.folder)
         )
-        self._stopping = False
-        await self._end_leftover()
-        await asyncio.to_thread(self._rotate_log)  # a log of an earlier vardmote is not added to
-        try:
-            await self._launch()
-        except BaseException:  # cancelled too: coturn runs in a session of its own
-            await self._terminate()
-            raise
-        self._supervisor = asyncio.create_task(self._supervise(), name="relay-supervisor")
 
-    async def stop(self) -> None:
-        """stop ends the watching and coturn itself: SIGTERM, then SIGKILL after 5 s."""
-        self._stopping = True
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
-            self._supervisor = None
-        await self._terminate()
-        self._up = False
-        with contextlib.suppress(FileNotFoundError):
-            (self.folder / "coturn.pid").unlink()
+    @property
+    def _mark(self) -> Path:
+        return self.config_path
 
-    async def _end_leftover(self) -> None:
-        """_end_leftover ends a coturn of this var folder left running by a crashed vardmote."""
-        pid = await asyncio.to_thread(_leftover_pid, self.folder / "coturn.pid", self.config_path)
-        if pid is None:
-            return
-        log.warning("ending the coturn (pid %s) a previous vardmote left running", pid)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        await _until(lambda: not _running(pid), within=3)
+    def _before_first_launch(self) -> None:
+        self._rotate_log()  # a log of an earlier vardmote is not added to
 
-    def _prepare_files(self) -> tuple[Path, Path]:
-        """_prepare_files writes the certificate and the configuration, and rotates the log when
-        it is due (disk work, run in a thread)."""
+    def _prepare(self) -> list[str]:
+        """_prepare writes the certificate and the configuration, and rotates the log when it is
+        due (disk work, run in a thread)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         self.folder.chmod(0o700)
         tls: tuple[Path, Path] | None = None
@@ -508,12 +442,12 @@ class EmbeddedRelay:
         conf = write_config(self.settings, self.secret, self.folder, tls)
         if self._log_due():
             self._rotate_log()
-        return conf, self.folder / "coturn.log"
+        return [self.settings.turn_binary, "-c", str(conf)]
 
     def _log_due(self) -> bool:
         """_log_due tells whether coturn.log is to be rotated: too large or begun too long ago."""
         try:
-            size = (self.folder / "coturn.log").stat().st_size
+            size = self.log_path.stat().st_size
         except OSError:
             return False
         too_old = time.monotonic() - self._log_begun >= self._log_keep_seconds
@@ -524,7 +458,7 @@ class EmbeddedRelay:
 
         coturn keeps writing to the same file: it was opened for appending
         (O_APPEND), so its next line goes to the start of the emptied file."""
-        path = self.folder / "coturn.log"
+        path = self.log_path
         self._log_begun = time.monotonic()
         if not path.exists() or path.stat().st_size == 0:
             return
@@ -533,8 +467,50 @@ class EmbeddedRelay:
         os.replace(tmp, self.folder / "coturn.log.1")
         os.truncate(path, 0)
 
+    async def _between_checks(self) -> None:
+        """_between_checks rotates coturn.log while coturn runs, when it is due."""
+        if await asyncio.to_thread(self._log_due):
+            try:
+                await asyncio.to_thread(self._rotate_log)
+            except OSError as e:
+                log.error("rotating %s failed: %s", self.log_path, e)
+
+    def _ports(self) -> list[tuple[int, int]]:
+        """_ports are coturn's listening ports: (socket type, port)."""
+        ports: list[tuple[int, int]] = [
+            (socket.SOCK_DGRAM, self.settings.turn_port),
+            (socket.SOCK_STREAM, self.settings.turn_port),
+        ]
+        if self.settings.turn_tls_port:
+            ports.append((socket.SOCK_STREAM, self.settings.turn_tls_port))
+        return ports
+
+    def _ports_free(self) -> bool:
+        return ports_free(self.address, self._ports())
+
+    def _ports_taken(self) -> str:
+        settings = self.settings
+        listed = f"{settings.turn_port} (UDP and TCP)" + (
+            f" or {settings.turn_tls_port} (TCP)" if settings.turn_tls_port else ""
+        )
+        return (
+            f"port {listed} on {self.address} is taken (Debian's own coturn.service?); set "
+            "VARDMOTE_TURN_PORT and VARDMOTE_TURN_TLS_PORT, or VARDMOTE_TURN=off or external"
+        )
+
+    @property
+    def _serves_at(self) -> str:
+        return " ".join(self.urls)
+
+    @property
+    def _answers_where(self) -> str:
+        return f"on {self.address}"
+
     def _answers(self, timeout: float) -> bool:
-        """_answers tells whether coturn answers STUN over UDP and accepts TCP (and TLS) connections."""
+        """_answers tells whether coturn answers STUN over UDP and accepts TCP (and TLS) connections.
+
+        While it starts this is this very process: a port another program holds makes coturn
+        exit, which is seen first."""
         ports = [self.settings.turn_port] + (
             [self.settings.turn_tls_port] if self.settings.turn_tls_port else []
         )
@@ -542,155 +518,5 @@ class EmbeddedRelay:
             _accepts(self.address, port, timeout) for port in ports
         )
 
-    async def _launch(self) -> None:
-        """_launch starts one coturn process and returns once it answers."""
-        settings = self.settings
-        ports = [(socket.SOCK_DGRAM, settings.turn_port), (socket.SOCK_STREAM, settings.turn_port)]
-        if settings.turn_tls_port:
-            ports.append((socket.SOCK_STREAM, settings.turn_tls_port))
-        # A coturn just ended may hold them a moment; another program holding them is named.
-        if not await _until(lambda: _ports_free(self.address, ports), within=3.0):
-            listed = f"{settings.turn_port} (UDP and TCP)" + (
-                f" or {settings.turn_tls_port} (TCP)" if settings.turn_tls_port else ""
-            )
-            raise EmbeddedRelayError(
-                f"port {listed} on {self.address} is taken (Debian's own coturn.service?); set "
-                "VARDMOTE_TURN_PORT and VARDMOTE_TURN_TLS_PORT, or VARDMOTE_TURN=off or external"
-            )
-        try:
-            conf, log_path = await asyncio.to_thread(self._prepare_files)
-            output = await asyncio.to_thread(log_path.open, "ab")  # O_APPEND: see _rotate_log
-            try:
-                self._process = await asyncio.create_subprocess_exec(
-                    self.settings.turn_binary,
-                    "-c",
-                    str(conf),
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=output,
-                    stderr=asyncio.subprocess.STDOUT,
-                    cwd=self.folder,
-                    start_new_session=True,  # a Ctrl-C meant for vardmote reaches coturn through stop()
-                )
-            finally:
-                output.close()
-        except OSError as e:
-            raise EmbeddedRelayError(f"coturn could not be started: {e}") from e
-        self._started_at = time.monotonic()
-        try:
-            await asyncio.to_thread((self.folder / "coturn.pid").write_text, f"{self._process.pid}\n")
-            log.info(
-                "started coturn (pid %s) at %s; its log is %s",
-                self._process.pid,
-                " ".join(self.urls),
-                log_path,
-            )
-            await self._wait_answering()
-        except BaseException:  # cancelled too: coturn runs in a session of its own
-            await self._terminate()
-            raise
-        self._up = True
-
-    async def _wait_answering(self) -> None:
-        """_wait_answering waits until coturn answers on its ports (this very process: a port
-        another program holds makes coturn exit, which is seen first)."""
-        assert self._process is not None
-        deadline = time.monotonic() + self._start_timeout
-        while time.monotonic() < deadline:
-            if self._process.returncode is not None:
-                raise EmbeddedRelayError(
-                    f"coturn exited with {self._process.returncode} while starting; "
-                    f"the end of {self.folder / 'coturn.log'}:\n{self._log_tail()}"
-                )
-            if await asyncio.to_thread(self._answers, 0.5):
-                return
-            await asyncio.sleep(0.05)
-        raise EmbeddedRelayError(
-            f"coturn did not answer on {self.address} within {self._start_timeout:.0f} s; "
-            f"the end of {self.folder / 'coturn.log'}:\n{self._log_tail()}"
-        )
-
-    def _log_tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join((self.folder / "coturn.log").read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    async def _terminate(self) -> None:
-        process = self._process
-        if process is None or process.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), 5.0)
-        except TimeoutError:
-            log.warning("coturn (pid %s) did not end on SIGTERM; killing it", process.pid)
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
-
-    def _pause(self, failures: int) -> float:
-        return self._backoff[min(failures, len(self._backoff) - 1)]
-
-    async def _supervise(self) -> None:
-        """_supervise checks coturn every probe_interval and restarts it when it dies or fails
-        probe_failures checks in a row (it is then killed first).
-
-        The pause before a start grows with every quick death and every failed start in a row
-        (a port taken, the program gone); a coturn that ran LONG_ENOUGH_SECONDS starts the count
-        again. A failed start is logged and tried again, never given up."""
-        failures = 0  # quick deaths and failed starts in a row; sets the pause before the next start
-        while not self._stopping:
-            process = self._process
-            assert process is not None
-            await self._watch(process)
-            if self._stopping:
-                return
-            self._up = False
-            ran = time.monotonic() - self._started_at
-            if ran >= LONG_ENOUGH_SECONDS:
-                failures = 0
-            pause = self._pause(failures)
-            log.error(
-                "coturn (pid %s) ended with %s after %.0f s; restarting it in %.1f s",
-                process.pid,
-                process.returncode,
-                ran,
-                pause,
-            )
-            while True:
-                failures += 1
-                await asyncio.sleep(pause)
-                try:
-                    await self._launch()
-                except (EmbeddedRelayError, OSError) as e:
-                    pause = self._pause(failures)
-                    log.error("restarting coturn failed: %s; trying again in %.1f s", e, pause)
-                    continue
-                break
-            self.restarts += 1
-            log.warning("coturn restarted (pid %s); %d restarts so far", self.pid, self.restarts)
-
-    async def _watch(self, process: asyncio.subprocess.Process) -> None:
-        """_watch returns when process has ended, killing it if it stopped answering."""
-        ended = asyncio.ensure_future(process.wait())
-        silent = 0
-        try:
-            while True:
-                done, _ = await asyncio.wait({ended}, timeout=self._probe_interval)
-                if done:
-                    return
-                answered = await asyncio.to_thread(self._answers, min(2.0, self._probe_interval))
-                self._up = answered and process.returncode is None
-                if await asyncio.to_thread(self._log_due):
-                    try:
-                        await asyncio.to_thread(self._rotate_log)
-                    except OSError as e:
-                        log.error("rotating %s failed: %s", self.folder / "coturn.log", e)
-                silent = 0 if answered else silent + 1
-                if silent >= self._probe_failures:
-                    log.error("coturn (pid %s) stopped answering; killing it", process.pid)
-                    with contextlib.suppress(ProcessLookupError):
-                        process.kill()
-        finally:
-            ended.cancel()
+    async def _probe(self, timeout: float) -> bool:
+        return await asyncio.to_thread(self._answers, timeout)
