@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from janus_fixtures import connected, running_janus
 
-from vardmote.media import videoroom
+from vardmote.media import echotest, videoroom
 from vardmote.media.janus import JanusClient, JanusError, JanusEvent, JanusTimeout, JanusUnavailable
 from vardmote.media.videoroom import PLUGIN, RoomControl
 from vardmote.settings import Secret
@@ -22,12 +22,12 @@ UNAUTHORIZED = 403
 NO_SUCH_SESSION = 458
 
 
-async def test_info_answers_with_the_version_and_only_the_videoroom_and_websockets(tmp_path: Path) -> None:
+async def test_info_answers_with_the_version_and_only_the_plugins_vardmote_uses(tmp_path: Path) -> None:
     async with running_janus(tmp_path) as janus, connected(janus) as client:
         info = await client.info()
     assert info["janus"] == "server_info"
     assert info["version_string"].startswith("1.")
-    assert list(info["plugins"]) == [PLUGIN]
+    assert sorted(info["plugins"]) == sorted([PLUGIN, echotest.PLUGIN])  # EchoTest: the connection test
     assert list(info["transports"]) == ["janus.transport.websockets"]
 
 
