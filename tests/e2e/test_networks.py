@@ -662,6 +662,9 @@ def test_after_five_seconds_without_network_the_patient_is_back_by_ice_restart_w
         # His page reports its connection again: direct, as before the break.
         expect(olle_in_hosts_list(host).locator("[data-path='direct']")).to_contain_text("Direkt")
         shots.shot(host, "vardgivare-efter-avbrottet")
+        # The loss counted across the break makes one report poor; the next ones are good again.
+        expect(host.locator("#deltagare").get_by_text("Svag anslutning")).to_have_count(0, timeout=15_000)
+        shots.shot(host, "vardgivare-en-stund-efter-avbrottet")
 
 
 # ---- the 443 layout: HAProxy by SNI --------------------------------------------------------------
