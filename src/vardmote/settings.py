@@ -266,6 +266,53 @@ class Settings:
     """The assurance level (``acr_values``) asked for at the patients' sign-in; the ID token's
     ``acr`` claim must be exactly this."""
 
+    patient_oidc_scopes: str = "openid"
+    """The scopes asked for at the patients' sign-in, separated by spaces; ``openid`` is always
+    among them (e.g. ``openid https://id.oidc.se/scope/naturalPersonNumber``)."""
+
+    staff_oidc_issuer: str = ""
+    """OpenID Connect issuer URL of the region's identity provider for staff (SITHS); empty means
+    staff sign in with local passwords only."""
+
+    staff_oidc_client_id: str = ""
+    staff_oidc_client_secret: Secret = field(default_factory=lambda: Secret(""))
+    staff_oidc_scopes: str = "openid profile"
+    """The scopes asked for at the staff sign-in, separated by spaces; ``openid`` is always among
+    them."""
+
+    staff_oidc_hsa_id_claim: str = "employeeHsaId"
+    """The claim (ID token or userinfo) that carries the person's HSA-id."""
+
+    staff_oidc_name_claim: str = "name"
+    """The claim with the person's full name; without it ``given_name`` and ``family_name``."""
+
+    staff_oidc_admin_claim: str = ""
+    """What makes someone an administrator: ``claim=value`` (the claim equals the value or is a
+    list holding it, e.g. ``groups=vardmote-admin``) or a bare ``claim`` that must be true;
+    empty means nobody becomes administrator by sign-in."""
+
+    staff_oidc_acr: str = LOA3
+    """The assurance levels (``acr_values``) asked for at the staff sign-in, separated by spaces;
+    the ID token's ``acr`` must be one of them."""
+
+    staff_oidc_label: str = "Logga in med SITHS"
+    """The text of the sign-in page's button for the identity provider."""
+
+    local_signin: bool = True
+    """Whether staff may sign in with a username and password; off by default when staff OIDC is
+    configured (then only ``break_glass_admin`` may)."""
+
+    break_glass_admin: str = ""
+    """Username of the administrator account that may still sign in with a password when local
+    sign-in is off, for when the identity provider is down."""
+
+    oauth_token_seconds: int = 300
+    """Lifetime of an access token given to a journal system at ``/oauth/token``."""
+
+    fhir_provision_clinicians: bool = False
+    """Whether an Appointment naming an HSA-id with no account makes the account (named from the
+    Appointment); off means such a booking is refused."""
+
     trusted_proxies: tuple[Network, ...] = ()
     """Addresses and networks of the reverse proxies in front of the service: only a request from
     one of them has its client address taken from ``X-Forwarded-For``."""
@@ -661,6 +708,30 @@ def _patient_oidc(env: Mapping[str, str]) -> tuple[str, str, Secret]:
     return issuer, client_id, Secret(secret)
 
 
+def _staff_oidc(env: Mapping[str, str]) -> tuple[str, str, Secret]:
+    issuer = _read(env, "STAFF_OIDC_ISSUER") or ""
+    client_id = _read(env, "STAFF_OIDC_CLIENT_ID") or ""
+    secret = _read_secret(env, "STAFF_OIDC_CLIENT_SECRET") or ""
+    if issuer and not issuer.startswith(("https://", "http://")):
+        raise SettingsError(f"VARDMOTE_STAFF_OIDC_ISSUER must be an http(s) URL, got {issuer!r}")
+    if issuer and not client_id:
+        raise SettingsError("VARDMOTE_STAFF_OIDC_ISSUER needs VARDMOTE_STAFF_OIDC_CLIENT_ID")
+    return issuer, client_id, Secret(secret)
+
+
+def _scopes(env: Mapping[str, str], name: str, default: str) -> str:
+    """_scopes reads a space-separated list of OAuth scopes, with ``openid`` put first if missing."""
+    raw = _read(env, name)
+    if raw is None:
+        return default
+    scopes = raw.split()
+    if any(not s.isprintable() or '"' in s or "\\" in s for s in scopes):
+        raise SettingsError(f"VARDMOTE_{name} must be scopes separated by spaces, got {raw!r}")
+    if "openid" not in scopes:
+        scopes.insert(0, "openid")
+    return " ".join(dict.fromkeys(scopes))
+
+
 def _trusted_proxies(env: Mapping[str, str]) -> tuple[Network, ...]:
     """_trusted_proxies reads VARDMOTE_TRUSTED_PROXIES: addresses or networks (CIDR), separated by
     spaces or commas."""
@@ -711,6 +782,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     smtp_username, smtp_password, smtp_starttls, mail_from = _smtp(env)
     outbox_dir = _read(env, "OUTBOX_DIR")
     oidc_issuer, oidc_client_id, oidc_client_secret = _patient_oidc(env)
+    staff_issuer, staff_client_id, staff_client_secret = _staff_oidc(env)
     turn, turn_urls, turn_secret = _turn(env)
     turn_tls_cert, turn_tls_key = _pem_pair(env)
     turn_port = _int(env, "TURN_PORT", defaults.turn_port, 1, 65535)
@@ -788,6 +860,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         patient_oidc_personnummer_claim=_read(env, "PATIENT_OIDC_PERSONNUMMER_CLAIM")
         or defaults.patient_oidc_personnummer_claim,
         patient_oidc_acr=_read(env, "PATIENT_OIDC_ACR") or defaults.patient_oidc_acr,
+        patient_oidc_scopes=_scopes(env, "PATIENT_OIDC_SCOPES", defaults.patient_oidc_scopes),
+        staff_oidc_issuer=staff_issuer,
+        staff_oidc_client_id=staff_client_id,
+        staff_oidc_client_secret=staff_client_secret,
+        staff_oidc_scopes=_scopes(env, "STAFF_OIDC_SCOPES", defaults.staff_oidc_scopes),
+        staff_oidc_hsa_id_claim=_read(env, "STAFF_OIDC_HSA_ID_CLAIM") or defaults.staff_oidc_hsa_id_claim,
+        staff_oidc_name_claim=_read(env, "STAFF_OIDC_NAME_CLAIM") or defaults.staff_oidc_name_claim,
+        staff_oidc_admin_claim=_read(env, "STAFF_OIDC_ADMIN_CLAIM") or defaults.staff_oidc_admin_claim,
+        staff_oidc_acr=_read(env, "STAFF_OIDC_ACR") or defaults.staff_oidc_acr,
+        staff_oidc_label=(_read(env, "STAFF_OIDC_LABEL") or defaults.staff_oidc_label)[:80],
+        local_signin=_bool(env, "LOCAL_SIGNIN", not staff_issuer),
+        break_glass_admin=_read(env, "BREAK_GLASS_ADMIN") or defaults.break_glass_admin,
+        oauth_token_seconds=_int(env, "OAUTH_TOKEN_SECONDS", defaults.oauth_token_seconds, 30, 3600),
+        fhir_provision_clinicians=_bool(env, "FHIR_PROVISION_CLINICIANS", defaults.fhir_provision_clinicians),
         trusted_proxies=_trusted_proxies(env),
         audit_key=_audit_key(env),
         retention_throttle_hours=_int(
