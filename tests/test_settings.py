@@ -125,6 +125,7 @@ def test_no_variables_give_the_defaults() -> None:
         secret_key=settings.secret_key,
         smtp_password=settings.smtp_password,
         patient_oidc_client_secret=settings.patient_oidc_client_secret,
+        staff_oidc_client_secret=settings.staff_oidc_client_secret,
         audit_key=settings.audit_key,
         turn_secret=settings.turn_secret,
     )
@@ -305,6 +306,86 @@ def test_the_interpreter_service_and_the_patients_e_identification_are_read(tmp_
 def test_a_wrong_interpreter_address_or_e_identification_stops_the_start(
     env: dict[str, str], named: str
 ) -> None:
+    with pytest.raises(SettingsError, match=named):
+        load_settings(env)
+
+
+def test_the_staff_identity_provider_is_read_and_turns_local_passwords_off(tmp_path: Path) -> None:
+    secret_file = tmp_path / "staff_secret"
+    secret_file.write_text("personalhemlighet\n")
+    settings = load_settings(
+        {
+            "VARDMOTE_STAFF_OIDC_ISSUER": "https://idp.region.example.se",
+            "VARDMOTE_STAFF_OIDC_CLIENT_ID": "vardmote-personal",
+            "VARDMOTE_STAFF_OIDC_CLIENT_SECRET_FILE": str(secret_file),
+            "VARDMOTE_STAFF_OIDC_SCOPES": "profile https://id.oidc.se/scope/naturalPersonNumber profile",
+            "VARDMOTE_STAFF_OIDC_HSA_ID_CLAIM": "hsa",
+            "VARDMOTE_STAFF_OIDC_ADMIN_CLAIM": "groups=vardmote-admin",
+            "VARDMOTE_STAFF_OIDC_LABEL": "Logga in med SITHS eID",
+            "VARDMOTE_BREAK_GLASS_ADMIN": "reserv",
+        }
+    )
+    assert settings.staff_oidc_issuer == "https://idp.region.example.se"
+    assert settings.staff_oidc_client_secret.reveal() == "personalhemlighet"
+    assert "personalhemlighet" not in repr(settings)
+    assert settings.staff_oidc_scopes == "openid profile https://id.oidc.se/scope/naturalPersonNumber"
+    assert (settings.staff_oidc_hsa_id_claim, settings.staff_oidc_admin_claim) == (
+        "hsa",
+        "groups=vardmote-admin",
+    )
+    assert settings.staff_oidc_label == "Logga in med SITHS eID"
+    assert settings.staff_oidc_acr == "http://id.elegnamnden.se/loa/1.0/loa3"
+    assert (settings.local_signin, settings.break_glass_admin) == (False, "reserv")
+
+
+@pytest.mark.parametrize(
+    ("env", "local_signin"),
+    [
+        pytest.param({}, True, id="no-provider"),
+        pytest.param({"VARDMOTE_LOCAL_SIGNIN": "nej"}, False, id="switched-off"),
+        pytest.param(
+            {"VARDMOTE_STAFF_OIDC_ISSUER": "https://idp.example.se", "VARDMOTE_STAFF_OIDC_CLIENT_ID": "x"},
+            False,
+            id="provider",
+        ),
+        pytest.param(
+            {
+                "VARDMOTE_STAFF_OIDC_ISSUER": "https://idp.example.se",
+                "VARDMOTE_STAFF_OIDC_CLIENT_ID": "x",
+                "VARDMOTE_LOCAL_SIGNIN": "ja",
+            },
+            True,
+            id="provider-and-kept-on",
+        ),
+    ],
+)
+def test_local_passwords_are_on_unless_a_staff_provider_is_configured(
+    env: dict[str, str], local_signin: bool
+) -> None:
+    assert load_settings(env).local_signin is local_signin
+
+
+def test_the_patient_scopes_always_hold_openid() -> None:
+    assert load_settings({}).patient_oidc_scopes == "openid"
+    scopes = load_settings({"VARDMOTE_PATIENT_OIDC_SCOPES": "https://id.oidc.se/scope/naturalPersonNumber"})
+    assert scopes.patient_oidc_scopes == "openid https://id.oidc.se/scope/naturalPersonNumber"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        pytest.param({"VARDMOTE_STAFF_OIDC_ISSUER": "idp.example.se"}, "STAFF_OIDC_ISSUER", id="issuer"),
+        pytest.param(
+            {"VARDMOTE_STAFF_OIDC_ISSUER": "https://idp.example.se"}, "STAFF_OIDC_CLIENT_ID", id="no-client"
+        ),
+        pytest.param({"VARDMOTE_STAFF_OIDC_SCOPES": 'openid "profile"'}, "STAFF_OIDC_SCOPES", id="scopes"),
+        pytest.param({"VARDMOTE_OAUTH_TOKEN_SECONDS": "5"}, "OAUTH_TOKEN_SECONDS", id="token-seconds"),
+        pytest.param(
+            {"VARDMOTE_FHIR_PROVISION_CLINICIANS": "kanske"}, "FHIR_PROVISION_CLINICIANS", id="bool"
+        ),
+    ],
+)
+def test_a_wrong_staff_provider_or_journal_setting_stops_the_start(env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
         load_settings(env)
 
