@@ -54,10 +54,10 @@ typecheck: $(TEST_STAMP)
 jscheck: $(NODE_STAMP)
 	npx --no-install tsc -p jsconfig.json
 
-test-sqlite: $(TEST_STAMP)
+test-sqlite: $(TEST_STAMP) $(NODE_STAMP)
 	$(BIN)/pytest
 
-test-postgresql: $(TEST_STAMP)
+test-postgresql: $(TEST_STAMP) $(NODE_STAMP)
 	VARDMOTE_TEST_DATABASE_URL="$$(./scripts/start-postgresql)" $(BIN)/pytest
 
 test: lint typecheck jscheck test-sqlite test-postgresql
