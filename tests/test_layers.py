@@ -14,7 +14,7 @@ import vardmote
 
 ROOT = Path(vardmote.__file__).parent
 
-LOWER = {"lib", "audit", "accounts", "patients", "meetings"}
+LOWER = {"lib", "audit", "accounts", "patients", "meetings", "clients"}
 """The lower layers: they publish domain events and import nothing from a higher layer."""
 
 HIGHER = {"invitations", "inbox", "skype", "media", "rooms", "cluster", "web"}
