@@ -57,6 +57,9 @@ class User(Base):
     """SHA-256 of the calendar feed's secret token."""
     feed_token_sealed: Mapped[bytes | None] = mapped_column(LargeBinary(200), default=None)
     """The calendar feed token encrypted with the service key, to show it again."""
+    hsa_id: Mapped[str | None] = mapped_column(String(40), unique=True, default=None)
+    """The person's HSA-id (e.g. ``SE2321000016-1234``), by which the region's identity provider
+    names them; None for an account that signs in only with a password."""
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
     clinic: Mapped[Clinic | None] = relationship(lazy="joined")
@@ -65,6 +68,13 @@ class User(Base):
     def is_admin(self) -> bool:
         """is_admin tells whether the user may change settings and read the audit."""
         return self.role == Role.ADMIN.value
+
+
+class SigninMethod(enum.StrEnum):
+    """SigninMethod is how a staff session was signed in."""
+
+    PASSWORD = "password"
+    OIDC = "oidc"
 
 
 class StaffSession(Base):
@@ -77,6 +87,11 @@ class StaffSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    signed_in_with: Mapped[str] = mapped_column(
+        String(20), default=SigninMethod.PASSWORD.value, server_default=SigninMethod.PASSWORD.value
+    )
+    """How the session was signed in (:class:`SigninMethod`): signing out of an ``oidc`` session
+    goes on to the identity provider, so that its session ends too."""
 
     user: Mapped[User] = relationship(lazy="joined")
 
