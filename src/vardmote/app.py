@@ -52,6 +52,7 @@ from vardmote.web import (
     inbox_pages,
     meeting_pages,
     metrics_page,
+    oauth,
     problems,
     public_pages,
     sending_pages,
@@ -304,6 +305,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     app.include_router(signalling.router)
     app.include_router(connection_test.router)
     app.include_router(metrics_page.router)
+    app.include_router(oauth.router)
     _mount_selfie_segmentation(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
