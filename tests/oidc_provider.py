@@ -34,6 +34,7 @@ one ``scopes_claims`` away.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -53,13 +54,13 @@ import httpx
 from joserfc.jwk import KeySet, RSAKey
 
 from machine import free_tcp_port
+from vardmote.settings import LOA3, Secret, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 PROGRAM = ROOT / "tests" / "oidc" / "provider.mjs"
 START_SECONDS = 20.0
 
 LOA2 = "http://id.elegnamnden.se/loa/1.0/loa2"
-LOA3 = "http://id.elegnamnden.se/loa/1.0/loa3"
 LOA4 = "http://id.elegnamnden.se/loa/1.0/loa4"
 ACR_VALUES = (LOA3, LOA4, LOA2)
 """The assurance levels the provider offers (``acr_values_supported``), Swedish LoA 2-4."""
@@ -297,6 +298,15 @@ class Provider:
             process.stdout.close()
         self.browser.cookies.clear()
 
+    def fresh(self) -> Provider:
+        """fresh is this provider running (started again if a test stopped it) and reset: what a
+        module-scoped provider gives each test."""
+        if not self.running:
+            self.stop()
+            self.start()
+        self.reset()
+        return self
+
     def close(self) -> None:
         """close stops the provider and removes its files."""
         self.stop()
@@ -438,6 +448,36 @@ class Provider:
     def signed_in_at_provider(self) -> bool:
         """signed_in_at_provider tells whether the browser holds a session cookie of the provider."""
         return any(c.name == "_session" for c in self.browser.cookies.jar)
+
+
+def patients_sign_in_with(
+    settings: Settings, provider: Provider, client: Client = PATIENT_CLIENT
+) -> Settings:
+    """patients_sign_in_with is settings with provider as the patients' e-identification: this
+    client, the personnummer asked for with the Swedish profile's scope."""
+    assert client.secret is not None
+    return dataclasses.replace(
+        settings,
+        patient_oidc_issuer=provider.issuer,
+        patient_oidc_client_id=client.client_id,
+        patient_oidc_client_secret=Secret(client.secret),
+        patient_oidc_scopes=f"openid {NATURAL_PERSON_NUMBER}",
+    )
+
+
+def staff_sign_in_with(settings: Settings, provider: Provider, client: Client = STAFF_CLIENT) -> Settings:
+    """staff_sign_in_with is settings with provider as the staff's SITHS provider: this client,
+    ``openid profile`` (which releases ``employeeHsaId`` and ``groups`` here), administrators by
+    the group ``vardmote-admin``."""
+    assert client.secret is not None
+    return dataclasses.replace(
+        settings,
+        staff_oidc_issuer=provider.issuer,
+        staff_oidc_client_id=client.client_id,
+        staff_oidc_client_secret=Secret(client.secret),
+        staff_oidc_scopes="openid profile",
+        staff_oidc_admin_claim="groups=vardmote-admin",
+    )
 
 
 def path_of(address: str) -> str:

@@ -46,10 +46,7 @@ def running() -> Iterator[Provider]:
 @pytest.fixture
 def provider(running: Provider) -> Provider:
     """provider is the module's provider, reset for each test (and started again if one stopped it)."""
-    if not running.running:
-        running.start()
-    running.reset()
-    return running
+    return running.fresh()
 
 
 def _authorization(provider: Provider, client: Client, scope: str, **extra: str) -> tuple[str, str]:

@@ -1,6 +1,7 @@
 """The inbox's OpenID Connect sign-in asks for an assurance level (``acr_values``) and accepts
 only an ID token whose ``acr`` is one of them: Swedish LoA3 unless the setting says otherwise.
-Against the real test provider on 127.0.0.1, as tests/inbox/test_oidc.py."""
+Against the real OpenID provider on 127.0.0.1 (tests/oidc_provider.py), as tests/inbox/test_oidc.py;
+its plan says at which level the person signs in."""
 
 from __future__ import annotations
 
@@ -12,38 +13,38 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from inbox_helpers import text_of
-from oidc_provider import Provider, running_provider, signing_in_with
 
 from booking_helpers import count
+from oidc_provider import LOA2, LOA4, Provider, path_of, patients_sign_in_with, running_provider
 from vardmote.app import create_app
 from vardmote.context import Context
 from vardmote.patients.models import Patient, PatientSession
 from vardmote.settings import LOA3, Settings, load_settings
 
-LOA2 = "http://id.elegnamnden.se/loa/1.0/loa2"
-LOA4 = "http://id.elegnamnden.se/loa/1.0/loa4"
 LOW = "Inloggningen gav inte den säkerhetsnivå som inkorgen kräver."
 
 
-@pytest.fixture
-def provider() -> Iterator[Provider]:
+@pytest.fixture(scope="module")
+def running() -> Iterator[Provider]:
     with running_provider() as p:
         yield p
 
 
 @pytest.fixture
+def provider(running: Provider) -> Provider:
+    """provider is the module's provider, reset: the patient signs in at the first level asked for."""
+    return running.fresh()
+
+
+@pytest.fixture
 def settings(settings: Settings, provider: Provider) -> Settings:
     """settings have the test provider as the e-identification."""
-    return signing_in_with(settings, provider)
+    return patients_sign_in_with(settings, provider)
 
 
-def _sign_in(client: TestClient) -> httpx.Response:
-    start = client.get("/inkorg/oidc/start", follow_redirects=False)
-    assert start.status_code == 303, start.text
-    at_provider = httpx.get(start.headers["location"], follow_redirects=False)
-    assert at_provider.status_code == 302, at_provider.text
-    back = urlsplit(at_provider.headers["location"])
-    response: httpx.Response = client.get(f"{back.path}?{back.query}", follow_redirects=False)
+def _sign_in(client: TestClient, provider: Provider) -> httpx.Response:
+    back = provider.follow_sign_in(client, "/inkorg/oidc/start")
+    response: httpx.Response = client.get(path_of(back), follow_redirects=False)
     return response
 
 
@@ -54,8 +55,8 @@ def test_the_sign_in_asks_for_loa3_and_accepts_it(
     start = client.get("/inkorg/oidc/start", follow_redirects=False)
     assert parse_qs(urlsplit(start.headers["location"]).query)["acr_values"] == [LOA3]
     client.cookies.clear()
-    assert _sign_in(client).status_code == 303
-    assert provider.asked_acr[-1] == LOA3
+    assert _sign_in(client, provider).status_code == 303
+    assert provider.seen().authorization[-1]["acr_values"] == LOA3
     assert count(ctx, PatientSession) == 1
 
 
@@ -70,8 +71,8 @@ def test_the_sign_in_asks_for_loa3_and_accepts_it(
 def test_a_token_at_another_level_signs_nobody_in(
     ctx: Context, client: TestClient, provider: Provider, acr: str
 ) -> None:
-    provider.acr = acr
-    response = _sign_in(client)
+    provider.next_sign_in(acr=acr)
+    response = _sign_in(client, provider)
     assert response.status_code == 400
     assert LOW in text_of(response.text)
     assert "Till inloggningen" in response.text
@@ -82,8 +83,8 @@ def test_a_token_at_another_level_signs_nobody_in(
 def test_a_token_claiming_the_level_through_a_claim_of_another_type_is_refused(
     ctx: Context, client: TestClient, provider: Provider
 ) -> None:
-    provider.tamper = {"acr": [LOA3]}
-    response = _sign_in(client)
+    provider.tamper_next(claims={"acr": [LOA3]})
+    response = _sign_in(client, provider)
     assert response.status_code == 400
     assert LOW in text_of(response.text)
 
@@ -91,11 +92,11 @@ def test_a_token_claiming_the_level_through_a_claim_of_another_type_is_refused(
 def test_the_setting_may_name_several_levels(ctx: Context, provider: Provider) -> None:
     settings = dataclasses.replace(ctx.settings, patient_oidc_acr=f"{LOA3} {LOA4}")
     with TestClient(create_app(settings, Context(settings, ctx.db)), base_url="http://vardmote.test") as c:
-        provider.acr = LOA4
-        assert _sign_in(c).status_code == 303
-        assert provider.asked_acr[-1] == f"{LOA3} {LOA4}"
-        provider.acr = LOA2
-        assert _sign_in(c).status_code == 400
+        provider.next_sign_in(acr=LOA4)
+        assert _sign_in(c, provider).status_code == 303
+        assert provider.seen().authorization[-1]["acr_values"] == f"{LOA3} {LOA4}"
+        provider.next_sign_in(acr=LOA2)
+        assert _sign_in(c, provider).status_code == 400
 
 
 def test_the_setting_defaults_to_loa3() -> None:
