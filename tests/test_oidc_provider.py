@@ -341,3 +341,51 @@ def test_a_stopped_provider_is_unreachable_and_comes_back_on_its_port(provider: 
     assert provider.port == port
     assert provider.discovery()["issuer"] == provider.issuer
     assert _claims(provider, _sign_in(provider)["id_token"])["sub"] == PATIENT
+
+
+def test_logout_by_client_id_alone_asks_too_and_sends_back(provider: Provider) -> None:
+    _sign_in(provider)
+    query = urlencode(
+        {"client_id": "vardmote-personal", "post_logout_redirect_uri": "http://vardmote.test/logga-in"}
+    )
+    back = provider.sign_out(f"{provider.issuer}/session/end?{query}")
+    assert back == "http://vardmote.test/logga-in"
+    assert not provider.signed_in_at_provider()
+    assert provider.seen().end_session == [
+        {
+            "client_id": "vardmote-personal",
+            "id_token_hint": False,
+            "post_logout_redirect_uri": "http://vardmote.test/logga-in",
+            "state": False,
+        }
+    ]
+
+
+def test_staying_signed_in_keeps_the_session_at_the_provider(provider: Provider) -> None:
+    _sign_in(provider)
+    query = urlencode(
+        {"client_id": "vardmote-personal", "post_logout_redirect_uri": "http://vardmote.test/logga-in"}
+    )
+    back = provider.sign_out(f"{provider.issuer}/session/end?{query}", confirm=False)
+    assert back == "http://vardmote.test/logga-in"
+    assert provider.seen().signed_out == [{"logout": False, "status": 303}]
+    assert provider.signed_in_at_provider()
+
+
+def test_logout_without_a_session_at_the_provider_sends_back_all_the_same(provider: Provider) -> None:
+    query = urlencode(
+        {"client_id": "vardmote-personal", "post_logout_redirect_uri": "http://vardmote.test/logga-in"}
+    )
+    page = provider.browser.get(f"{provider.issuer}/session/end?{query}")
+    assert "Yes, sign me out" not in page.text  # nobody to sign out: the form submits itself
+    back = provider.sign_out(f"{provider.issuer}/session/end?{query}")
+    assert back == "http://vardmote.test/logga-in"
+
+
+def test_a_post_logout_address_not_registered_is_refused(provider: Provider) -> None:
+    query = urlencode(
+        {"client_id": "vardmote-personal", "post_logout_redirect_uri": "http://elsewhere.test/"}
+    )
+    page = provider.browser.get(f"{provider.issuer}/session/end?{query}")
+    assert page.status_code == 400
+    assert "post_logout_redirect_uri not registered" in page.text

@@ -24,6 +24,13 @@ import process from 'node:process';
 import * as jose from 'jose';
 import Provider from 'oidc-provider';
 
+// oidc-provider 9 uses URL.parse and more of Node.js 20.19 (Debian 12's own nodejs is 18).
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 20 || (major === 20 && minor < 19)) {
+  process.stderr.write(`oidc-provider 9 needs Node.js 20.19 or later; this is ${process.version}\n`);
+  process.exit(2);
+}
+
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const issuer = `http://127.0.0.1:${config.port}`;
 
