@@ -15,11 +15,12 @@ import datetime as dt
 import re
 import secrets
 from dataclasses import dataclass
+from typing import NoReturn
 
 from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
-from vardmote.accounts.models import Role, SigninThrottle, StaffSession, User
+from vardmote.accounts.models import Role, SigninMethod, SigninThrottle, StaffSession, User
 from vardmote.accounts.passwords import MIN_LENGTH, hash_password, verify_password
 from vardmote.audit.log import record
 from vardmote.context import Context
@@ -163,35 +164,76 @@ def check_not_throttled(ctx: Context, s: Session, username: str, address: str) -
         )
 
 
+def password_allowed(ctx: Context, name: str) -> bool:
+    """password_allowed tells whether the account name may sign in with a password: anyone while
+    local sign-in is on, only the break-glass administrator while it is off (the account must
+    also be an administrator, see :func:`authenticate`)."""
+    if ctx.settings.local_signin:
+        return True
+    glass = _account_name(ctx.settings.break_glass_admin)
+    return bool(glass) and name == glass
+
+
+def local_signin_off(ctx: Context) -> str:
+    """local_signin_off is the refusal of a password while local sign-in is off."""
+    return f"Inloggning med lösenord är avstängd. Välj ”{ctx.settings.staff_oidc_label}” i stället."
+
+
+def _refuse(
+    ctx: Context,
+    s: Session,
+    name: str,
+    user: User | None,
+    address: str,
+    message: str,
+    reason: str = "",
+) -> NoReturn:
+    """_refuse counts a failed password sign-in for the account name and the address, audits it
+    and raises NotSignedIn with message."""
+    now = utcnow()
+    _count_failure(ctx, s, f"user:{name[:100]}", now)
+    _count_failure(ctx, s, f"addr:{address[:100]}", now)
+    details = {"account": user.username if user else "okänt konto", "address": address}
+    if reason:
+        details["reason"] = reason
+    record(s, "anonym", "signin.failed", details=details)
+    raise NotSignedIn(message)
+
+
 def authenticate(ctx: Context, s: Session, username: str, password: str, address: str) -> User:
     """authenticate returns the user whose credentials these are, or raises.
 
     The caller commits the session even when this raises NotSignedIn, so that
     the failure is counted and audited (see :func:`sign_in`).
+
+    While local sign-in is off (``local_signin``, off by default when staff sign in with the
+    region's identity provider) only the break-glass administrator (``break_glass_admin``)
+    may sign in with a password; everyone else is refused with :func:`local_signin_off`,
+    counted by the throttle as a failure. Trade-off: that answer differs from a wrong
+    password's, so it tells which name is the break-glass account; the password and the
+    throttle still stand in the way, and the page names the break-glass sign-in anyway.
     """
     check_not_throttled(ctx, s, username, address)
     name = _account_name(username)
+    if not password_allowed(ctx, name):
+        _refuse(ctx, s, name, None, address, local_signin_off(ctx), "local_signin_off")
     user = s.scalar(select(User).where(User.username == name)) if len(name) <= 64 else None
     ok = verify_password(user.password_hash if user else None, password)
     usable = user is not None and user.active and (ctx.settings.demo or not user.is_demo)
     if not ok or not usable or user is None:
-        now = utcnow()
-        _count_failure(ctx, s, f"user:{name[:100]}", now)
-        _count_failure(ctx, s, f"addr:{address[:100]}", now)
-        record(
-            s,
-            "anonym",
-            "signin.failed",
-            details={"account": user.username if user else "okänt konto", "address": address},
-        )
-        raise NotSignedIn(WRONG_CREDENTIALS)
+        _refuse(ctx, s, name, user, address, WRONG_CREDENTIALS)
+    if not ctx.settings.local_signin and not user.is_admin:
+        _refuse(ctx, s, name, user, address, local_signin_off(ctx), "local_signin_off")
     s.execute(delete(SigninThrottle).where(SigninThrottle.key == f"user:{name}"))
     record(s, f"user:{user.username}", "signin", details={"address": address})
     return user
 
 
-def start_session(ctx: Context, s: Session, user: User) -> tuple[str, StaffSession]:
-    """start_session creates a server-side session and returns its token (shown once)."""
+def start_session(
+    ctx: Context, s: Session, user: User, method: SigninMethod = SigninMethod.PASSWORD
+) -> tuple[str, StaffSession]:
+    """start_session creates a server-side session and returns its token (shown once); method
+    is how the user signed in (signing out of an OIDC session goes on to the provider)."""
     token = new_token()
     now = utcnow()
     row = StaffSession(
@@ -200,6 +242,7 @@ def start_session(ctx: Context, s: Session, user: User) -> tuple[str, StaffSessi
         csrf_token=secrets.token_urlsafe(32),
         created_at=now,
         expires_at=now + dt.timedelta(hours=ctx.settings.session_hours),
+        signed_in_with=method.value,
     )
     s.add(row)
     s.flush()

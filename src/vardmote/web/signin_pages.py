@@ -1,24 +1,40 @@
-"""Staff sign-in pages: "Logga in" and "Logga ut".
+"""Staff sign-in pages: "Logga in" (a password, or the region's identity provider) and "Logga ut".
 
 The sign-in form has no session yet, so its CSRF token comes from a cookie on the form's
 own path and must come back in the form's field. A staff session's cookie ends with the
 browser; the server ends it after inactivity.
+
+With the region's identity provider configured (``staff_oidc_*``) the page's first choice
+is its button (``staff_oidc_label``, "Logga in med SITHS"): ``/logga-in/oidc/start`` sends
+the browser to the provider with a sealed state cookie on ``/logga-in/oidc``, and
+``/logga-in/oidc/klar`` checks its answer, finds or makes the account and starts the same
+session as a password does (:mod:`vardmote.accounts.staff_oidc`). The password form shows
+only while local sign-in is on; when it is off, the break-glass administrator's form sits
+behind a discreet link (``/logga-in?reserv=1``). Signing out of a session that came from
+the provider goes on to the provider's end-session endpoint, so that its session ends too.
+
+Every refusal is the sign-in page with a Swedish message and its status (400 refused or
+cancelled, 403 deactivated, 502 the provider does not answer), audited; never a token or
+what the provider wrote. The provider's HTTP and the database work run in the thread pool.
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from vardmote.accounts import staff_oidc
 from vardmote.accounts.service import (
-    WRONG_CREDENTIALS,
     authenticate,
     end_session,
     start_session,
 )
 from vardmote.context import Context
-from vardmote.errors import NotSignedIn, TooManyAttempts
+from vardmote.errors import NotFound, NotSignedIn, TooManyAttempts
+from vardmote.lib.oidc import STATE_SECONDS
 from vardmote.lib.tokens import new_token
 from vardmote.web.deps import (
     LOGIN_CSRF_COOKIE,
@@ -28,6 +44,7 @@ from vardmote.web.deps import (
     PageSession,
     checked_form,
     client_address,
+    committed,
     safe_next,
     set_signin_csrf_cookie,
     signin_csrf_ok,
@@ -37,6 +54,8 @@ from vardmote.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
+NOT_CONFIGURED = "Inloggning via inloggningstjänsten är inte inställd här."
+
 
 def _login_page(
     request: Request,
@@ -45,8 +64,13 @@ def _login_page(
     error: str = "",
     username: str = "",
     nasta: str = "/kalender",
+    reserve: bool = False,
 ) -> Response:
+    settings = ctx.settings
     token = new_token()
+    oidc_on = staff_oidc.enabled(ctx)
+    glass = bool(settings.break_glass_admin) and not settings.local_signin
+    next_query = {} if nasta == "/kalender" else {"nasta": nasta}
     response = render(
         request,
         "login.html",
@@ -55,15 +79,33 @@ def _login_page(
         username=username,
         login_csrf=token,
         nasta=nasta,
-        demo=ctx.settings.demo,
+        demo=settings.demo,
+        oidc_start=f"{staff_oidc.START_PATH}?{urlencode(next_query)}".rstrip("?") if oidc_on else "",
+        oidc_label=settings.staff_oidc_label,
+        show_password=settings.local_signin or not oidc_on or (glass and reserve),
+        reserve=glass and reserve,
+        reserve_link="/logga-in?" + urlencode({"reserv": "1", **next_query}) if glass else "",
     )
     set_signin_csrf_cookie(ctx, response, LOGIN_CSRF_COOKIE, token, "/logga-in")
     return response
 
 
+def _signed_in(ctx: Context, token: str, nasta: str) -> Response:
+    """_signed_in sends the browser on with the new session's cookie."""
+    response = RedirectResponse(nasta, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=ctx.settings.cookie_secure,
+    )  # no max_age: it ends with the browser; the server ends it after inactivity
+    return response
+
+
 @router.get("/logga-in")
-def login_form(request: Request, ctx: Ctx, nasta: str = "/kalender") -> Response:
-    return _login_page(request, ctx, nasta=safe_next(nasta))
+def login_form(request: Request, ctx: Ctx, nasta: str = "/kalender", reserv: str = "") -> Response:
+    return _login_page(request, ctx, nasta=safe_next(nasta), reserve=reserv == "1")
 
 
 @router.post("/logga-in")
@@ -71,12 +113,13 @@ async def login(request: Request, ctx: Ctx) -> Response:
     form = await request.form()
     username, password = text(form, "username"), text(form, "password")
     nasta = safe_next(text(form, "nasta"))
+    reserve = not ctx.settings.local_signin  # a refused form is shown again where it was
     if not signin_csrf_ok(request, form, LOGIN_CSRF_COOKIE):
         return _login_page(
-            request, ctx, 400, "Sidan har varit öppen för länge. Försök igen.", username, nasta
+            request, ctx, 400, "Sidan har varit öppen för länge. Försök igen.", username, nasta, reserve
         )
     if not username or not password:
-        return _login_page(request, ctx, 422, "Fyll i användarnamn och lösenord.", username, nasta)
+        return _login_page(request, ctx, 422, "Fyll i användarnamn och lösenord.", username, nasta, reserve)
     address = client_address(request)
 
     def sign_in() -> str | Response:
@@ -86,33 +129,89 @@ async def login(request: Request, ctx: Ctx) -> Response:
                 user = authenticate(ctx, s, username[:200], password[:1000], address)
                 token, _ = start_session(ctx, s, user)
             except TooManyAttempts as e:
-                response = _login_page(request, ctx, 429, e.message, username, nasta)
+                response = _login_page(request, ctx, 429, e.message, username, nasta, reserve)
                 response.headers["Retry-After"] = str(e.retry_after)
                 return response
-            except NotSignedIn:
+            except NotSignedIn as e:
                 s.commit()
-                return _login_page(request, ctx, 401, WRONG_CREDENTIALS, username, nasta)
+                return _login_page(request, ctx, 401, e.message, username, nasta, reserve)
             return token
 
     token = await run_in_threadpool(sign_in)
     if isinstance(token, Response):
         return token
-    response = RedirectResponse(nasta, status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        httponly=True,
-        samesite="lax",
-        secure=ctx.settings.cookie_secure,
-    )  # no max_age: it ends with the browser; the server ends it after inactivity
+    response = _signed_in(ctx, token, nasta)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/logga-in")
+    return response
+
+
+# --- the region's identity provider --------------------------------------------------------
+
+
+@router.get(staff_oidc.START_PATH)
+async def oidc_start(request: Request, ctx: Ctx, nasta: str = "/kalender") -> Response:
+    if not staff_oidc.enabled(ctx):
+        raise NotFound(NOT_CONFIGURED)
+    target = safe_next(nasta)
+    try:
+        url, state = await run_in_threadpool(staff_oidc.begin, ctx, target)
+    except staff_oidc.StaffSignInFailed as e:
+        await run_in_threadpool(_record_refusal, ctx, e, client_address(request))
+        return _login_page(request, ctx, e.status, e.message, nasta=target)
+    response = RedirectResponse(url, status_code=303)
+    response.set_cookie(
+        staff_oidc.STATE_COOKIE,
+        state,
+        max_age=STATE_SECONDS,
+        httponly=True,
+        samesite="lax",  # the provider's redirect back is a top-level navigation from its site
+        secure=ctx.settings.cookie_secure,
+        path=staff_oidc.STATE_COOKIE_PATH,
+    )
+    return response
+
+
+def _record_refusal(ctx: Context, e: staff_oidc.StaffSignInFailed, address: str) -> None:
+    """_record_refusal audits a refused sign-in in a transaction of its own."""
+    with ctx.db.session() as s:
+        staff_oidc.record_refusal(s, e, address)
+        s.commit()
+
+
+@router.get(staff_oidc.CALLBACK_PATH)
+async def oidc_done(request: Request, ctx: Ctx) -> Response:
+    if not staff_oidc.enabled(ctx):
+        raise NotFound(NOT_CONFIGURED)
+    params = {k: v[:2000] for k, v in request.query_params.items()}
+    cookie = request.cookies.get(staff_oidc.STATE_COOKIE)
+    address = client_address(request)
+
+    def sign_in() -> tuple[str, str]:
+        """The provider's answer checked (HTTP to it) and the account's work, in the thread pool."""
+        signed_in = staff_oidc.finish(ctx, params, cookie)
+        with ctx.db.session() as s:
+            token, _, _ = staff_oidc.sign_in(ctx, s, signed_in, address)
+            s.commit()
+        return token, safe_next(signed_in.kept.get("nasta", "/kalender"))
+
+    try:
+        token, nasta = await run_in_threadpool(sign_in)
+    except staff_oidc.StaffSignInFailed as e:
+        await run_in_threadpool(_record_refusal, ctx, e, address)
+        response = _login_page(request, ctx, e.status, e.message)
+    else:
+        response = _signed_in(ctx, token, nasta)
+    response.delete_cookie(staff_oidc.STATE_COOKIE, path=staff_oidc.STATE_COOKIE_PATH)  # used once
     return response
 
 
 @router.post("/logga-ut")
 async def logout(request: Request, row: PageSession, ctx: Ctx, s: Db) -> Response:
     await checked_form(request, row)
-    await run_in_threadpool(end_session, ctx, s, row)
-    response = RedirectResponse("/logga-in", status_code=303)
+    method = row.signed_in_with
+    await committed(s, end_session, ctx, s, row)
+    # After the commit, so that no database connection waits on the provider (discovery).
+    target = await run_in_threadpool(staff_oidc.sign_out_address, ctx, method)
+    response = RedirectResponse(target or "/logga-in", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
