@@ -13,7 +13,7 @@ import functools
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -65,7 +65,6 @@ class JournalSystem:
     audience: str
     """The token endpoint's public URL, the assertions' aud."""
     alg: str = "RS384"
-    used: list[str] = field(default_factory=list)
 
     def claims(self, **changes: Any) -> dict[str, Any]:
         """claims are a good assertion's claims (a fresh jti, exp in 4 minutes) with changes;

@@ -13,7 +13,10 @@ Every ``purge_minutes`` (and once at start-up) :func:`purge` deletes:
   the process, and in Redis, where they expire a day after the meeting's last change);
 - invitations written to the outbox folder (``*.eml``, and temporary files left by a crash)
   older than ``retention_outbox_days``, and the mail outbox table's messages that were sent,
-  or given up, that long ago (they hold join links); messages still waiting stay.
+  or given up, that long ago (they hold join links); messages still waiting stay;
+- journal systems' access tokens that have expired, and the used client assertions whose
+  ``exp`` has passed (an assertion is refused by its ``exp`` from then on, so its ``jti``
+  need not be remembered).
 
 The audit log is never purged (it is append-only and hash-chained). Several processes may
 purge at once: each deletion only removes what is already past its time, so doing it twice
@@ -32,6 +35,7 @@ from pathlib import Path
 from sqlalchemy import CursorResult, and_, delete, or_, select, update
 
 from vardmote.accounts.models import SigninThrottle, StaffSession
+from vardmote.clients.models import AccessToken, UsedAssertion
 from vardmote.context import Context
 from vardmote.db import utcnow
 from vardmote.invitations.models import OutboxMail
@@ -52,6 +56,8 @@ class Purged:
     guest_names: int = 0
     outbox_files: int = 0
     outbox_messages: int = 0
+    access_tokens: int = 0
+    used_assertions: int = 0
 
 
 def _count(result: object) -> int:
@@ -88,8 +94,16 @@ def purge_database(ctx: Context, now: dt.datetime) -> Purged:
                 )
             )
         )
+        tokens = s.execute(delete(AccessToken).where(AccessToken.expires_at <= now))
+        assertions = s.execute(delete(UsedAssertion).where(UsedAssertion.expires_at <= now))
         return Purged(
-            _count(staff), _count(patients), _count(throttle), _count(names), outbox_messages=_count(mail)
+            _count(staff),
+            _count(patients),
+            _count(throttle),
+            _count(names),
+            outbox_messages=_count(mail),
+            access_tokens=_count(tokens),
+            used_assertions=_count(assertions),
         )
 
 
@@ -131,13 +145,15 @@ async def keep_purging(ctx: Context) -> None:
             if done != Purged():
                 log.info(
                     "purged: %d staff sessions, %d patient sessions, %d throttle rows, %d guest names, "
-                    "%d outbox files, %d outbox messages",
+                    "%d outbox files, %d outbox messages, %d access tokens, %d used assertions",
                     done.staff_sessions,
                     done.patient_sessions,
                     done.throttle_rows,
                     done.guest_names,
                     done.outbox_files,
                     done.outbox_messages,
+                    done.access_tokens,
+                    done.used_assertions,
                 )
         except Exception as e:
             log.warning(
