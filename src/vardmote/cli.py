@@ -97,6 +97,7 @@ def _user_add(settings: Settings, args: argparse.Namespace) -> int:
             args.name or args.username,
             password,
             args.role,
+            hsa_id=args.hsa_id,
             actor="system:cli",
         )
         print(f"Kontot {user.username} ({user.role}) är skapat.")
@@ -253,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("username")
     add.add_argument("--name", help="visningsnamn")
     add.add_argument("--role", default=Role.CLINICIAN.value, choices=[r.value for r in Role])
+    add.add_argument("--hsa-id", help="HSA-id, så att inloggningen med SITHS hittar kontot")
     add.set_defaults(run=_user_add)
     deactivate = user.add_parser(
         "deactivate", help="inaktivera ett konto: det loggas ut överallt och lämnar pågående möten"

@@ -20,6 +20,7 @@ from typing import NoReturn
 from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
+from vardmote.accounts.hsa_id import normal_hsa_id
 from vardmote.accounts.models import Role, SigninMethod, SigninThrottle, StaffSession, User
 from vardmote.accounts.passwords import MIN_LENGTH, hash_password, verify_password
 from vardmote.audit.log import record
@@ -48,10 +49,21 @@ def add_user(
     *,
     is_demo: bool = False,
     clinic_id: int | None = None,
+    hsa_id: str | None = None,
     actor: str = "system",
 ) -> User:
-    """add_user creates a staff account after checking every field."""
+    """add_user creates a staff account after checking every field; with hsa_id it is the account
+    the person's sign-in with the region's identity provider finds (accounts.staff_oidc)."""
     errors: list[FieldError] = []
+    hsa = normal_hsa_id(hsa_id) if hsa_id is not None else None
+    if hsa_id is not None and hsa is None:
+        errors.append(
+            FieldError(
+                "hsa_id",
+                "HSA-id ska vara SE, tio siffror, bindestreck och bokstäver eller siffror, högst "
+                f"31 tecken (t.ex. SE2321000016-1003); fick {hsa_id[:40]!r}.",
+            )
+        )
     if not _USERNAME.match(username):
         errors.append(
             FieldError(
@@ -71,6 +83,8 @@ def add_user(
         raise InvalidInput(errors)
     if s.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"Det finns redan ett konto med användarnamnet {username}.")
+    if hsa is not None and s.scalar(select(User.id).where(User.hsa_id == hsa)) is not None:
+        raise Conflict(f"Det finns redan ett konto med HSA-id {hsa}.")
     user = User(
         username=username,
         display_name=display_name.strip(),
@@ -78,10 +92,12 @@ def add_user(
         password_hash=hash_password(password),
         is_demo=is_demo,
         clinic_id=clinic_id,
+        hsa_id=hsa,
     )
     s.add(user)
     s.flush()
-    record(s, actor, "user.added", details={"username": username, "role": role})
+    details = {"username": username, "role": role} | ({"hsa_id": hsa} if hsa else {})
+    record(s, actor, "user.added", details=details)
     return user
 
 

@@ -11,13 +11,14 @@ whatever the caller wants back, such as where to go afterwards) into a short-liv
 (AES-GCM under the service key, so the browser can neither read nor change them) and
 returns the provider's authorization address, asking for the client's scopes and
 assurance levels (``acr_values``). :func:`finish` checks the state from the provider's
-redirect against the cookie, exchanges the code (with the verifier) at the token endpoint,
-checks the ID token's signature against the provider's JWKS and its ``iss``, ``aud``,
-``azp``, ``exp``, ``iat`` and ``nonce``, and requires its ``acr`` to be one of the accepted
-levels. A claim the caller wants that the ID token lacks is read from the userinfo
-endpoint with the access token; the userinfo's ``sub`` must be the ID token's, and the ID
-token's own claims win over it (they are signed, the userinfo answer is only fetched over
-TLS). A signed (JWT) userinfo answer is refused: Vårdmöte registers for plain JSON.
+redirect against the cookie (and the issuer it names, RFC 9207, when it names one),
+exchanges the code (with the verifier) at the token endpoint, checks the ID token's
+signature against the provider's JWKS and its ``iss``, ``aud``, ``azp``, ``exp``, ``iat``
+and ``nonce``, and requires its ``acr`` to be one of the accepted levels. A claim the
+caller wants that the ID token lacks is read from the userinfo endpoint with the access
+token; the userinfo's ``sub`` must be the ID token's, and the ID token's own claims win
+over it (they are signed, the userinfo answer is only fetched over TLS). A signed (JWT)
+userinfo answer is refused: Vårdmöte registers for plain JSON.
 
 Protocol pieces come from authlib (the authorization request, PKCE, random values) and
 joserfc (JWT verification); HTTP is plain httpx.
@@ -208,6 +209,12 @@ def provider(client: Client, http: httpx.Client) -> Provider:
     with _cache_lock:
         _cache[issuer] = (time.monotonic(), found)
     return found
+
+
+def forget_providers() -> None:
+    """forget_providers empties the discovery cache (tests start providers on reused ports)."""
+    with _cache_lock:
+        _cache.clear()
 
 
 def discover(client: Client) -> Provider:
@@ -438,6 +445,12 @@ def finish(
         raise Refused(STATE_MISMATCH, "no_code")
     with httpx.Client(timeout=TIMEOUT) as http:
         found = provider(client, http)
+        named = params.get("iss")
+        if named is not None and named.rstrip("/") != found.issuer.rstrip("/"):
+            # RFC 9207: the answer names the provider that gave it; another one's code (a mix-up
+            # attack) is never sent to this provider's token endpoint.
+            log.warning("%s provider: the redirect names another issuer", client.purpose)
+            raise Refused(TOKEN_REFUSED, "wrong_issuer")
         body = _token_request(ctx, client, http, found, code, str(pending["verifier"]))
         claims = _id_token_claims(client, http, found, body["id_token"], str(pending["nonce"]))
         accepted = client.acr_values.split()
