@@ -34,7 +34,9 @@ one ``scopes_claims`` away.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
 import json
 import os
 import secrets
@@ -48,7 +50,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import httpx
 from joserfc.jwk import KeySet, RSAKey
@@ -66,6 +68,9 @@ ACR_VALUES = (LOA3, LOA4, LOA2)
 """The assurance levels the provider offers (``acr_values_supported``), Swedish LoA 2-4."""
 
 NATURAL_PERSON_NUMBER = "https://id.oidc.se/scope/naturalPersonNumber"
+STATE = "tillstand-" + "s" * 32
+NONCE = "engangsord-" + "n" * 32
+"""The state and nonce of :meth:`Provider.authorization_address`."""
 
 SCOPES_CLAIMS: dict[str, list[str]] = {
     "openid": ["sub"],
@@ -391,6 +396,25 @@ class Provider:
         response.raise_for_status()
         document: dict[str, Any] = response.json()
         return document
+
+    def authorization_address(self, client: Client, scope: str, **extra: str) -> tuple[str, str]:
+        """authorization_address is an authorization request as a client makes it (code flow, a
+        fixed state and nonce, PKCE S256) for tests that play the client themselves, with the
+        PKCE verifier for the token request. ``extra`` adds parameters (acr_values, claims...)."""
+        verifier = secrets.token_urlsafe(48)
+        digest = hashlib.sha256(verifier.encode()).digest()
+        query = {
+            "client_id": client.client_id,
+            "response_type": "code",
+            "scope": scope,
+            "redirect_uri": client.redirect_uris[0],
+            "state": STATE,
+            "nonce": NONCE,
+            "code_challenge": base64.urlsafe_b64encode(digest).decode().rstrip("="),
+            "code_challenge_method": "S256",
+            **extra,
+        }
+        return f"{self.issuer}/auth?{urlencode(query)}", verifier
 
     def at_provider(self, address: str) -> str:
         """at_provider opens ``address`` (the provider's authorization or end-session address) in

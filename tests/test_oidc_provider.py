@@ -6,9 +6,6 @@ can be taken away and brought back on its port."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import secrets
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -28,9 +25,11 @@ from oidc_provider import (
     LOA4,
     NATURAL_PERSON_NUMBER,
     NO_HSA_ID,
+    NONCE,
     PATIENT,
     PATIENT_CLIENT,
     STAFF_CLIENT,
+    STATE,
     Client,
     Provider,
     running_provider,
@@ -47,24 +46,6 @@ def running() -> Iterator[Provider]:
 def provider(running: Provider) -> Provider:
     """provider is the module's provider, reset for each test (and started again if one stopped it)."""
     return running.fresh()
-
-
-def _authorization(provider: Provider, client: Client, scope: str, **extra: str) -> tuple[str, str]:
-    """_authorization is an authorization request address with state, nonce and PKCE, and its verifier."""
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
-    query = {
-        "client_id": client.client_id,
-        "response_type": "code",
-        "scope": scope,
-        "redirect_uri": client.redirect_uris[0],
-        "state": "tillstand-" + "s" * 32,
-        "nonce": "engangsord-" + "n" * 32,
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-        **extra,
-    }
-    return f"{provider.issuer}/auth?{urlencode(query)}", verifier
 
 
 def _basic(client: Client) -> tuple[str, str]:
@@ -91,7 +72,7 @@ def _sign_in(
     provider: Provider, client: Client = STAFF_CLIENT, scope: str = "openid profile", **extra: str
 ) -> dict[str, Any]:
     """_sign_in runs the whole code flow and returns the token response."""
-    address, verifier = _authorization(provider, client, scope, **extra)
+    address, verifier = provider.authorization_address(client, scope, **extra)
     back = provider.at_provider(address)
     response = _exchange(provider, client, back, verifier)
     assert response.status_code == 200, response.text
@@ -125,13 +106,15 @@ def test_discovery_names_the_endpoints_on_loopback(provider: Provider) -> None:
 
 def test_a_code_flow_gives_a_signed_id_token_for_the_planned_account(provider: Provider) -> None:
     provider.next_sign_in(account=CLINICIAN)
-    address, verifier = _authorization(provider, STAFF_CLIENT, "openid profile", acr_values=f"{LOA3} {LOA4}")
+    address, verifier = provider.authorization_address(
+        STAFF_CLIENT, "openid profile", acr_values=f"{LOA3} {LOA4}"
+    )
 
     back = provider.at_provider(address)
 
     assert back.startswith("http://vardmote.test/logga-in/oidc/klar?")
     query = parse_qs(urlsplit(back).query)
-    assert query["state"] == ["tillstand-" + "s" * 32]
+    assert query["state"] == [STATE]
     assert query["iss"] == [provider.issuer]  # RFC 9207
     response = _exchange(provider, STAFF_CLIENT, back, verifier)
     assert response.status_code == 200, response.text
@@ -139,7 +122,7 @@ def test_a_code_flow_gives_a_signed_id_token_for_the_planned_account(provider: P
     assert claims["iss"] == provider.issuer
     assert claims["aud"] == "vardmote-personal"
     assert claims["sub"] == CLINICIAN
-    assert claims["nonce"] == "engangsord-" + "n" * 32
+    assert claims["nonce"] == NONCE
     assert claims["acr"] == LOA3  # the first level asked for
     assert 0 < claims["exp"] - time.time() <= 3600
     assert "employeeHsaId" not in claims  # scope claims go to userinfo in the code flow
@@ -215,21 +198,21 @@ def test_the_plan_decides_the_assurance_level(provider: Provider, acr: str, expe
 
 def test_a_cancelled_sign_in_gives_access_denied(provider: Provider) -> None:
     provider.next_sign_in(deny=True)
-    address, _ = _authorization(provider, STAFF_CLIENT, "openid profile")
+    address, _ = provider.authorization_address(STAFF_CLIENT, "openid profile")
     back = provider.at_provider(address)
     query = parse_qs(urlsplit(back).query)
     assert query["error"] == ["access_denied"]
-    assert query["state"] == ["tillstand-" + "s" * 32]
+    assert query["state"] == [STATE]
     assert "code" not in query
 
 
 def test_the_token_endpoint_refuses_a_wrong_verifier_and_a_secret_left_unencoded(
     provider: Provider,
 ) -> None:
-    address, verifier = _authorization(provider, STAFF_CLIENT, "openid profile")
+    address, verifier = provider.authorization_address(STAFF_CLIENT, "openid profile")
     wrong = _exchange(provider, STAFF_CLIENT, provider.at_provider(address), verifier + "x")
     assert (wrong.status_code, wrong.json()["error"]) == (400, "invalid_grant")
-    address, verifier = _authorization(provider, STAFF_CLIENT, "openid profile")
+    address, verifier = provider.authorization_address(STAFF_CLIENT, "openid profile")
     code = parse_qs(urlsplit(provider.at_provider(address)).query)["code"][0]
     assert STAFF_CLIENT.secret is not None
     raw = httpx.post(
@@ -244,7 +227,7 @@ def test_the_token_endpoint_refuses_a_wrong_verifier_and_a_secret_left_unencoded
 
 
 def test_pkce_is_required_of_every_client(provider: Provider) -> None:
-    address, _ = _authorization(provider, STAFF_CLIENT, "openid profile")
+    address, _ = provider.authorization_address(STAFF_CLIENT, "openid profile")
     without = address.replace("code_challenge_method=S256", "").replace("code_challenge=", "x=")
     back = provider.at_provider(without)
     query = parse_qs(urlsplit(back).query)
@@ -273,7 +256,7 @@ def test_tampering_changes_the_next_id_token_and_signs_it_again(
     assert {name: claims.get(name) for name in expected} == expected
     untouched = _claims(provider, _sign_in(provider, acr_values=LOA3)["id_token"])
     assert untouched["aud"] == "vardmote-personal"
-    assert untouched["nonce"] == "engangsord-" + "n" * 32
+    assert untouched["nonce"] == NONCE
 
 
 def test_tampering_with_the_other_key_gives_a_signature_the_provider_keys_refuse(provider: Provider) -> None:
