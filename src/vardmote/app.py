@@ -43,6 +43,7 @@ from vardmote.retention import keep_purging
 from vardmote.rooms.registry import LiveMeetings
 from vardmote.settings import Settings
 from vardmote.web import (
+    admin_clients,
     admin_pages,
     admin_skype,
     admin_templates,
@@ -302,6 +303,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     app.include_router(inbox_pages.router)
     app.include_router(admin_templates.router)
     app.include_router(admin_skype.router)
+    app.include_router(admin_clients.router)
     app.include_router(signalling.router)
     app.include_router(connection_test.router)
     app.include_router(metrics_page.router)
