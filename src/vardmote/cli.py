@@ -1,4 +1,5 @@
-"""The ``vardmote`` command: serve, migrate, accounts, room devices, booking, Skype and the audit.
+"""The ``vardmote`` command: serve, migrate, accounts, room devices, journal systems, booking, Skype
+and the audit.
 
 Each subcommand uses the same service layer as the pages and the API, so a
 meeting booked here is validated exactly as one booked in the browser.
@@ -21,6 +22,9 @@ from vardmote.accounts.devices import add_device, revoke_device
 from vardmote.accounts.models import Role, User
 from vardmote.accounts.service import activate_user, add_user, deactivate_user
 from vardmote.audit.log import verify
+from vardmote.clients import service as clients
+from vardmote.clients.keys import MAX_JWKS_CHARS
+from vardmote.clients.token import TOKEN_PATH
 from vardmote.context import Context
 from vardmote.errors import InvalidInput, VardmoteError
 from vardmote.meetings import links
@@ -138,6 +142,58 @@ def _device_revoke(settings: Settings, args: argparse.Namespace) -> int:
     with ctx.db.session() as s:
         device = revoke_device(s, args.name, actor="system:cli")
         print(f"Rumsenheten {device.name} är avregistrerad: dess nyckel fungerar inte längre.")
+    return 0
+
+
+def _read_jwks(path: str) -> str:
+    """_read_jwks is the JWKS file's text ("-" reads standard input): at most one character more
+    than a JWKS may have, so that a longer file is refused as too long, not read whole."""
+    if path == "-":
+        return sys.stdin.read(MAX_JWKS_CHARS + 1)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read(MAX_JWKS_CHARS + 1)
+    except FileNotFoundError:
+        raise InvalidInput.one("jwks", f"Filen finns inte: {path}.") from None
+    except (OSError, UnicodeDecodeError):
+        raise InvalidInput.one(
+            "jwks", f"Filen kan inte läsas som text (behörighet, en mapp, eller inte UTF-8?): {path}."
+        ) from None
+
+
+def _client_add(settings: Settings, args: argparse.Namespace) -> int:
+    jwks = _read_jwks(args.jwks)
+    ctx = _open(settings)
+    with ctx.db.session() as s:
+        client = clients.add_client(s, args.name, jwks, " ".join(args.scope), actor="system:cli")
+        print(f"Journalsystemet {client.name} är registrerat med behörigheterna {client.scopes}.")
+        print("Klient-id (iss och sub i journalsystemets assertioner):")
+        print(client.client_id)
+        print(f"Tokenadress (aud i assertionerna): {ctx.url(TOKEN_PATH)}")
+    return 0
+
+
+def _client_list(settings: Settings, args: argparse.Namespace) -> int:
+    ctx = _open(settings)
+    with ctx.db.session() as s:
+        found = clients.list_clients(s)
+        if not found:
+            print("Inga journalsystem är registrerade.")
+        for client in found:
+            added = client.created_at.astimezone(ctx.tz).strftime("%Y-%m-%d %H:%M")
+            state = "aktivt" if client.active else "återkallat"
+            print(f"{client.name}\t{client.client_id}\t{client.scopes}\t{state}\tregistrerat {added}")
+    return 0
+
+
+def _client_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    ctx = _open(settings)
+    with ctx.db.session() as s:
+        client = clients.revoke_client(s, args.name, actor="system:cli")
+        print(
+            f"Journalsystemet {client.name} är återkallat: dess åtkomsttoken slutar gälla direkt och det "
+            "får inga nya."
+        )
     return 0
 
 
@@ -275,6 +331,32 @@ def build_parser() -> argparse.ArgumentParser:
     drevoke = device.add_parser("revoke", help="avregistrera en rumsenhet: dess nyckel slutar fungera")
     drevoke.add_argument("name", help="rumsenhetens namn")
     drevoke.set_defaults(run=_device_revoke)
+
+    client = sub.add_parser("client", help="journalsystem som bokar via FHIR-gränssnittet").add_subparsers(
+        dest="action", required=True
+    )
+    cadd = client.add_parser(
+        "add", help="registrera ett journalsystem med dess publika nycklar; skriver ut klient-id"
+    )
+    cadd.add_argument("name", help="journalsystemets namn, 2–60 tecken; står i granskningsloggen")
+    cadd.add_argument(
+        "--jwks",
+        required=True,
+        help="fil med journalsystemets publika nycklar som JWKS (- läser standard in)",
+    )
+    cadd.add_argument(
+        "--scope",
+        required=True,
+        action="append",
+        help="behörighet, t.ex. system/Appointment.cruds eller system/Appointment.rs; får anges flera gånger",
+    )
+    cadd.set_defaults(run=_client_add)
+    client.add_parser("list", help="lista registrerade journalsystem").set_defaults(run=_client_list)
+    crevoke = client.add_parser(
+        "revoke", help="återkalla ett journalsystem: dess åtkomsttoken slutar gälla direkt"
+    )
+    crevoke.add_argument("name", help="journalsystemets namn")
+    crevoke.set_defaults(run=_client_revoke)
 
     meeting = sub.add_parser("meeting", help="möten").add_subparsers(dest="action", required=True)
     madd = meeting.add_parser("add", help="boka ett möte och skriv ut dess adresser")

@@ -144,7 +144,7 @@ def test_wrong_fields_are_told_beside_each_and_the_typed_text_stays(
 
 def test_a_private_key_is_refused_and_not_shown_again(admin: TestClient, ctx: Context) -> None:
     key = rsa_key()
-    secret = key.as_dict(private=True)["d"]
+    secret = str(key.as_dict(private=True)["d"])
     response = _post(admin, name="Cosmic", jwks=private_jwks(key))
     assert response.status_code == 422
     assert _errors(response.text)["jwks"].startswith("Nyckeln 'cosmic-1' innehåller en privat del.")
