@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from vardmote.app import create_app
 from vardmote.audit.models import AuditEntry
 from vardmote.clients.models import AccessToken, UsedAssertion
 from vardmote.clients.service import revoke_client
-from vardmote.clients.token import ASSERTION_TYPE
+from vardmote.clients.token import ASSERTION_TYPE, TokenIssued, TokenRefused, issue_token
 from vardmote.context import Context
 from vardmote.lib.tokens import hash_token
 
@@ -591,3 +592,35 @@ def test_an_assertion_too_long_is_refused_before_it_is_parsed(
         "invalid_client",
         "client_assertion is not a signed JWT in compact serialization.",
     )
+
+
+def test_two_requests_with_one_assertion_at_the_same_moment_give_one_token(
+    ctx: Context, cosmic: JournalSystem
+) -> None:
+    form = {name: [value] for name, value in cosmic.token_form().items()}
+    first = ctx.db.open_session()
+    try:
+        assert isinstance(issue_token(ctx, first, form, "127.0.0.1"), TokenIssued)
+
+        def second() -> TokenIssued | TokenRefused:
+            with ctx.db.session() as s:
+                return issue_token(ctx, s, form, "127.0.0.1")
+
+        with ThreadPoolExecutor(1) as pool:
+            later = pool.submit(second)
+            # The second waits for the first's transaction: on PostgreSQL at the insert of the
+            # same jti (the primary key), on SQLite at its BEGIN IMMEDIATE.
+            time.sleep(0.5)
+            assert not later.done()
+            ctx.db.finish(first, commit=True)
+            outcome = later.result(timeout=30)
+    finally:
+        first.close()
+    assert outcome == TokenRefused(
+        "invalid_client",
+        "The assertion's jti has been used before: make a new assertion, with a new jti, for every token "
+        "request.",
+        "replayed",
+    )
+    assert count(ctx, AccessToken) == 1
+    assert [details["reason"] for _, details in _audit(ctx, "client.token_refused")] == ["replayed"]
