@@ -17,7 +17,7 @@ ROOT = Path(vardmote.__file__).parent
 LOWER = {"lib", "audit", "accounts", "patients", "meetings", "clients"}
 """The lower layers: they publish domain events and import nothing from a higher layer."""
 
-HIGHER = {"invitations", "inbox", "skype", "media", "rooms", "cluster", "web"}
+HIGHER = {"invitations", "inbox", "skype", "media", "rooms", "cluster", "web", "fhir"}
 """The higher layers: they subscribe to events (vardmote.wiring) or serve people."""
 
 

@@ -50,6 +50,7 @@ from vardmote.web import (
     api,
     calendar_pages,
     connection_test,
+    fhir_api,
     inbox_pages,
     meeting_pages,
     metrics_page,
@@ -308,6 +309,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     app.include_router(connection_test.router)
     app.include_router(metrics_page.router)
     app.include_router(oauth.router)
+    app.include_router(fhir_api.router)
     _mount_selfie_segmentation(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -110,6 +110,53 @@ def book(
     return made
 
 
+def book_from_journal(
+    ctx: Context, s: Session, user: User, form: BookingForm, type_key: str, *, actor: str
+) -> Meeting:
+    """book_from_journal saves a meeting a journal system booked for user (who organises and
+    hosts it) of a type booked from the journal (``booked_from`` ``journal_api``), e.g.
+    "Digitalt vårdmöte". actor is the journal system in the audit (``client:<name>``).
+
+    One meeting, no series; no general guest link is made: the patient gets a personal link
+    in the inbox, and a general link would be one more way in that nobody asked for."""
+    meeting_type = get_type(s, type_key)
+    if meeting_type.booked_from != "journal_api":
+        raise InvalidInput.one(
+            "type_key", f"{meeting_type.label} bokas i bokningsdialogen, inte från journalsystemet."
+        )
+    if form.frequency:
+        raise InvalidInput.one("frequency", "Ett möte från journalsystemet kan inte vara återkommande.")
+    booking = validate_booking(form, utcnow(), ctx.tz)
+    meeting = Meeting(
+        id=str(uuid.uuid4()),
+        organiser_id=user.id,
+        title=booking.title,
+        starts_at=booking.starts_at,
+        ends_at=booking.ends_at,
+        type_key=meeting_type.key,
+        participants=[],
+    )
+    meeting.organiser = user
+    meeting.meeting_type = meeting_type
+    s.add(meeting)
+    s.flush()
+    record(
+        s,
+        actor,
+        "meeting.booked",
+        meeting.id,
+        {
+            "type": meeting.type_key,
+            "series": None,
+            "starts_at": booking.starts_at.isoformat(),
+            "ends_at": booking.ends_at.isoformat(),
+            "participants": 0,
+            "organiser": actor_of(user),
+        },
+    )
+    return meeting
+
+
 def _bookable_type(s: Session, type_key: str) -> MeetingType:
     meeting_type = get_type(s, type_key)
     if meeting_type.booked_from != "booking_dialog":
@@ -140,8 +187,14 @@ def _live(ctx: Context, s: Session, user: User, meeting_id: str) -> Meeting:
     return meeting
 
 
-def change(ctx: Context, s: Session, user: User, meeting_id: str, form: BookingForm) -> Meeting:
-    """change saves new title, times and participants for one meeting (one occurrence)."""
+def change(
+    ctx: Context, s: Session, user: User, meeting_id: str, form: BookingForm, *, actor: str | None = None
+) -> Meeting:
+    """change saves new title, times and participants for one meeting (one occurrence).
+
+    actor is who made the change in the audit when it is not user (a journal system changing
+    its booking: ``client:<name>``)."""
+    actor = actor or actor_of(user)
     meeting = _live(ctx, s, user, meeting_id)
     if form.frequency:
         raise InvalidInput.one(
@@ -155,7 +208,7 @@ def change(ctx: Context, s: Session, user: User, meeting_id: str, form: BookingF
     _touch(meeting)
     record(
         s,
-        actor_of(user),
+        actor,
         "meeting.changed",
         meeting.id,
         {
@@ -164,7 +217,7 @@ def change(ctx: Context, s: Session, user: User, meeting_id: str, form: BookingF
             "participants": len(meeting.participants),
         },
     )
-    ctx.events.publish(s, MeetingChanged(meeting.id, actor_of(user)))
+    ctx.events.publish(s, MeetingChanged(meeting.id, actor))
     return meeting
 
 
@@ -211,12 +264,21 @@ def remove_protection(ctx: Context, s: Session, user: User, meeting_id: str) -> 
 
 
 def cancel(
-    ctx: Context, s: Session, user: User, meeting_id: str, whole_series: bool = False
+    ctx: Context,
+    s: Session,
+    user: User,
+    meeting_id: str,
+    whole_series: bool = False,
+    *,
+    actor: str | None = None,
 ) -> list[Meeting]:
     """cancel cancels one meeting (or occurrence), or with whole_series every
-    occurrence of its series that has not ended; links stop working at once."""
+    occurrence of its series that has not ended; links stop working at once.
+
+    actor is who cancelled in the audit when it is not user (a journal system: ``client:<name>``)."""
+    actor = actor or actor_of(user)
     if not whole_series:
-        return _cancel(ctx, s, user, [_live(ctx, s, user, meeting_id)], whole_series)
+        return _cancel(ctx, s, actor, [_live(ctx, s, user, meeting_id)], whole_series)
     meeting = get_meeting(ctx, s, user, meeting_id)
     targets = [meeting] if meeting.cancelled_at is None else []
     if meeting.series_id is not None:
@@ -233,21 +295,21 @@ def cancel(
             targets.append(meeting)
     if not targets:
         raise InvalidInput.one("meeting", "Alla kommande tillfällen är redan avbokade.")
-    return _cancel(ctx, s, user, targets, whole_series)
+    return _cancel(ctx, s, actor, targets, whole_series)
 
 
 def _cancel(
-    ctx: Context, s: Session, user: User, targets: list[Meeting], whole_series: bool
+    ctx: Context, s: Session, actor: str, targets: list[Meeting], whole_series: bool
 ) -> list[Meeting]:
     now = utcnow()
     for target in targets:
-        ctx.events.publish(s, MeetingCancelled(target.id, actor_of(user)))
+        ctx.events.publish(s, MeetingCancelled(target.id, actor))
         target.cancelled_at = now
         _touch(target)
-        links.revoke_all(ctx, s, target, actor_of(user))
+        links.revoke_all(ctx, s, target, actor)
         record(
             s,
-            actor_of(user),
+            actor,
             "meeting.cancelled",
             target.id,
             {"series": target.series_id, "whole_series": whole_series},

@@ -7,6 +7,7 @@ from alembic import context
 import vardmote.accounts.models
 import vardmote.audit.models
 import vardmote.clients.models
+import vardmote.fhir.models
 import vardmote.invitations.models
 import vardmote.meetings.models
 import vardmote.patients.models

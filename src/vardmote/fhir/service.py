@@ -1,0 +1,486 @@
+"""Service: what a journal system's FHIR calls do — book, read, find, move and cancel.
+
+Every function runs inside the call's one transaction and is given the journal system
+(:class:`~vardmote.clients.models.ApiClient`) that :func:`vardmote.clients.auth.authorized_client`
+found; it sees and changes only the Appointments that system booked (any other id is "not
+found"). Each writes its audit entry (``fhir.appointment.*``, actor ``client:<name>``, the
+patient by internal id, never by personnummer) in that transaction, so a refused call — a
+:class:`~vardmote.fhir.outcome.FhirError` or a service-layer error — leaves nothing behind.
+
+Booking (:func:`create`) makes, in that one transaction: the clinician's account when
+``fhir_provision_clinicians`` is on and none has the HSA-id, the patient when the number is
+new, a ``digitalt_vardmote`` meeting hosted by the clinician, the patient's inbox message from
+the type's central template (a child under 13: the child's inbox, guardians read it as ombud)
+and the Appointment row. A moved time (:func:`update`) goes through
+:func:`vardmote.meetings.service.change` and a cancellation through
+:func:`vardmote.meetings.service.cancel`, whose events update or withdraw the inbox message
+and move or end a live meeting.
+
+Concurrency: the clinician's row, and the patient's if known, are locked (``FOR UPDATE``) before
+the overlap check, so two bookings for one clinician at once are checked one after the other
+(on SQLite every write transaction holds the database lock anyway).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, not_, or_, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from vardmote.accounts.models import Role, User
+from vardmote.audit.log import record
+from vardmote.clients.auth import actor_of
+from vardmote.clients.models import ApiClient
+from vardmote.context import Context
+from vardmote.db import utcnow
+from vardmote.fhir import search as searching
+from vardmote.fhir.appointments import (
+    BOOKED,
+    CANCELLED,
+    AppointmentView,
+    BookingRequest,
+    channel_system,
+    check_times,
+    parse_appointment,
+    read_booking,
+)
+from vardmote.fhir.models import JournalAppointment
+from vardmote.fhir.outcome import FhirError, IssueType
+from vardmote.invitations import sending, templates
+from vardmote.meetings import service as meetings
+from vardmote.meetings.booking import BookingForm
+from vardmote.meetings.models import Meeting
+from vardmote.meetings.service import actor_of as user_actor
+from vardmote.patients import registry
+from vardmote.patients.models import Patient
+from vardmote.patients.personnummer import Personnummer
+
+MEETING_TYPE = "digitalt_vardmote"
+"""The meeting type a journal system books."""
+TITLE = "Digitalt vårdmöte"
+"""The meeting's title in the clinician's calendar: no personal data, whatever the journal holds."""
+NO_PASSWORD = "!"
+"""password_hash of an account made from an Appointment: no argon2 hash, so no password matches."""
+
+_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_ETAG = re.compile(r'^(?:W/)?"([0-9]{1,9})"$')
+
+
+def _today(ctx: Context) -> dt.date:
+    return utcnow().astimezone(ctx.tz).date()
+
+
+# --- booking -----------------------------------------------------------------------------------
+
+
+def create(ctx: Context, s: Session, client: ApiClient, body: bytes) -> JournalAppointment:
+    """create books the Appointment in body for client (see the module docstring)."""
+    request = read_booking(parse_appointment(body), _today(ctx))
+    if request.status != BOOKED:
+        raise FhirError(
+            422,
+            IssueType.VALUE,
+            "En ny bokning ska ha status booked.",
+            "A new appointment must have the status booked.",
+            "Appointment.status",
+        )
+    check_times(request.starts_at, request.ends_at, utcnow())
+    actor = actor_of(client)
+    clinician = _clinician(ctx, s, request, actor)
+    patient = registry.find(s, request.patient)
+    if patient is not None:
+        _lock_patient(s, patient)
+    _no_overlap(s, clinician, patient, request.starts_at, request.ends_at)
+    form = BookingForm(title=TITLE, start=request.starts_at.isoformat(), end=request.ends_at.isoformat())
+    meeting = meetings.book_from_journal(ctx, s, clinician, form, MEETING_TYPE, actor=actor)
+    recipient = sending.send_message(
+        ctx,
+        s,
+        clinician,
+        meeting,
+        personnummer=str(request.patient),
+        kind=sending.RecipientKind.PATIENT.value,
+        template_key=templates.default_for(MEETING_TYPE),
+        together=False,
+    )
+    assert recipient.patient_id is not None, "an inbox recipient is a patient"
+    now = utcnow()
+    row = JournalAppointment(
+        id=str(uuid.uuid4()),
+        meeting_id=meeting.id,
+        patient_id=recipient.patient_id,
+        clinician_id=clinician.id,
+        client_id=client.id,
+        status=BOOKED,
+        version=1,
+        meeting_sequence=meeting.sequence,
+        identifiers=request.identifiers,
+        created_at=now,
+        updated_at=now,
+    )
+    s.add(row)
+    s.flush()
+    record(
+        s,
+        actor,
+        "fhir.appointment.created",
+        meeting.id,
+        {
+            "appointment": row.id,
+            "patient": row.patient_id,
+            "clinician": user_actor(clinician),
+            "version": row.version,
+        },
+    )
+    return row
+
+
+def _clinician(ctx: Context, s: Session, request: BookingRequest, actor: str) -> User:
+    """_clinician is the active account with the request's HSA-id, locked; made when
+    fhir_provision_clinicians is on and there is none."""
+    user = s.scalar(select(User).where(User.hsa_id == request.hsa_id).with_for_update())
+    if user is None:
+        if not ctx.settings.fhir_provision_clinicians:
+            raise FhirError(
+                422,
+                IssueType.NOT_FOUND,
+                "Vårdpersonalen med detta HSA-id har inget konto i Vårdmöte. Be en administratör "
+                "lägga till kontot, eller be vårdpersonalen logga in en gång först.",
+                "The practitioner with this HSA-id has no account in Vårdmöte. Ask an administrator "
+                "to add it, or have the practitioner sign in once first.",
+                "Appointment.participant.actor.identifier",
+            )
+        user = _provision(s, request, actor)
+    if not user.active:
+        raise FhirError(
+            422,
+            IssueType.BUSINESS_RULE,
+            "Vårdpersonalens konto i Vårdmöte är inaktiverat.",
+            "The practitioner's account in Vårdmöte is deactivated.",
+            "Appointment.participant.actor.identifier",
+        )
+    return user
+
+
+def _provision(s: Session, request: BookingRequest, actor: str) -> User:
+    """_provision makes the account of a clinician the journal system names: the username is the
+    HSA-id lower-cased, the name actor.display, no usable password (they sign in through the
+    region's identity provider, which names them by the same HSA-id)."""
+    if request.clinician_name is None or len(request.clinician_name) > 200:
+        raise FhirError(
+            422,
+            IssueType.REQUIRED,
+            "Vårdpersonalen har inget konto i Vårdmöte ännu: ange namnet (actor.display, högst 200 "
+            "tecken) så att kontot kan skapas.",
+            "The practitioner has no account in Vårdmöte yet: give the name (actor.display, at most "
+            "200 characters) so that the account can be made.",
+            "Appointment.participant.actor.display",
+        )
+    username = request.hsa_id.lower()
+    if s.scalar(select(User.id).where(User.username == username)) is not None:
+        raise FhirError(
+            422,
+            IssueType.CONFLICT,
+            "Det finns redan ett konto med HSA-id:t som användarnamn men utan HSA-id. Be en "
+            "administratör rätta kontot.",
+            "An account with the HSA-id as its username but without the HSA-id exists already. "
+            "Ask an administrator to correct it.",
+            "Appointment.participant.actor.identifier",
+        )
+    user = User(
+        username=username,
+        display_name=request.clinician_name,
+        role=Role.CLINICIAN.value,
+        password_hash=NO_PASSWORD,
+        hsa_id=request.hsa_id,
+        created_at=utcnow(),
+    )
+    s.add(user)
+    s.flush()
+    record(s, actor, "user.provisioned", None, {"user": username, "hsa_id": request.hsa_id, "by": "fhir"})
+    return user
+
+
+def _lock_patient(s: Session, patient: Patient) -> None:
+    s.execute(select(Patient.id).where(Patient.id == patient.id).with_for_update())
+
+
+def _no_overlap(
+    s: Session,
+    clinician: User,
+    patient: Patient | None,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+    moving: str | None = None,
+) -> None:
+    """_no_overlap refuses a time that overlaps another meeting of the clinician's that is not
+    cancelled (any meeting: they cannot be in two at once), or another journal-booked meeting of
+    the patient's that is not cancelled. moving is the meeting being moved, left out."""
+    overlaps = and_(Meeting.cancelled_at.is_(None), Meeting.starts_at < ends_at, Meeting.ends_at > starts_at)
+    others: ColumnElement[bool] = Meeting.id != moving if moving else Meeting.id.is_not(None)
+    taken = s.scalar(
+        select(func.count())
+        .select_from(Meeting)
+        .where(Meeting.organiser_id == clinician.id, overlaps, others)
+    )
+    if taken:
+        raise FhirError(
+            409,
+            IssueType.CONFLICT,
+            "Vårdpersonalen har redan ett möte som överlappar den tiden.",
+            "The practitioner already has a meeting that overlaps this time.",
+            "Appointment.start",
+        )
+    if patient is None:
+        return
+    taken = s.scalar(
+        select(func.count())
+        .select_from(JournalAppointment)
+        .join(Meeting, Meeting.id == JournalAppointment.meeting_id)
+        .where(JournalAppointment.patient_id == patient.id, overlaps, others)
+    )
+    if taken:
+        raise FhirError(
+            409,
+            IssueType.CONFLICT,
+            "Patienten har redan ett digitalt vårdmöte som överlappar den tiden.",
+            "The patient already has a digitalt vårdmöte that overlaps this time.",
+            "Appointment.start",
+        )
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def _not_found() -> FhirError:
+    return FhirError(
+        404,
+        IssueType.NOT_FOUND,
+        "Det finns ingen Appointment med det id:t (för det här journalsystemet).",
+        "There is no Appointment with that id (for this client).",
+    )
+
+
+def _find(s: Session, client: ApiClient, appointment_id: str, *, lock: bool = False) -> JournalAppointment:
+    if not _ID.match(appointment_id):
+        raise _not_found()
+    query = select(JournalAppointment).where(
+        JournalAppointment.id == appointment_id, JournalAppointment.client_id == client.id
+    )
+    row = s.scalar(query.with_for_update() if lock else query)
+    if row is None:
+        raise _not_found()
+    return row
+
+
+def _follow(row: JournalAppointment) -> None:
+    """_follow gives the Appointment a new version when its meeting changed since (staff moved or
+    cancelled it in Vårdmöte)."""
+    meeting = row.meeting
+    if meeting.sequence == row.meeting_sequence:
+        return
+    row.version += 1
+    row.meeting_sequence = meeting.sequence
+    row.updated_at = max(meeting.updated_at, row.updated_at)
+    if meeting.cancelled_at is not None:
+        row.status = CANCELLED
+
+
+def read(ctx: Context, s: Session, client: ApiClient, appointment_id: str) -> JournalAppointment:
+    """read is one of client's Appointments; any other id is not found (404)."""
+    row = _find(s, client, appointment_id)
+    _follow(row)
+    record(s, actor_of(client), "fhir.appointment.read", row.meeting_id, {"appointment": row.id})
+    return row
+
+
+@dataclass(frozen=True)
+class Found:
+    """Found is one page of a search: its rows and how many match in all."""
+
+    rows: list[JournalAppointment]
+    total: int
+    query: searching.Query
+
+
+def search(ctx: Context, s: Session, client: ApiClient, parameters: list[tuple[str, str]]) -> Found:
+    """search finds client's Appointments by the parameters (see vardmote.fhir.search), by start."""
+    query = searching.parse(parameters, ctx.tz, _today(ctx))
+    conditions: list[ColumnElement[bool]] = [JournalAppointment.client_id == client.id]
+    if query.patients is not None:
+        digits = [number.digits for number in query.patients]
+        conditions.append(
+            JournalAppointment.patient_id.in_(select(Patient.id).where(Patient.personnummer.in_(digits)))
+        )
+    if query.practitioners is not None:
+        conditions.append(
+            JournalAppointment.clinician_id.in_(select(User.id).where(User.hsa_id.in_(query.practitioners)))
+        )
+    if query.statuses is not None:
+        wanted: list[ColumnElement[bool]] = []
+        if CANCELLED in query.statuses:
+            wanted.append(Meeting.cancelled_at.is_not(None))
+        if BOOKED in query.statuses:
+            wanted.append(Meeting.cancelled_at.is_(None))
+        conditions.append(or_(*wanted))
+    for when in query.dates:
+        conditions.append(_date_condition(when))
+    base = (
+        select(JournalAppointment)
+        .join(Meeting, Meeting.id == JournalAppointment.meeting_id)
+        .where(*conditions)
+    )
+    total = int(s.scalar(select(func.count()).select_from(base.subquery())) or 0)
+    rows = list(
+        s.scalars(
+            base.order_by(Meeting.starts_at, JournalAppointment.id).offset(query.offset).limit(query.count)
+        )
+    )
+    for row in rows:
+        _follow(row)
+    record(
+        s,
+        actor_of(client),
+        "fhir.appointment.searched",
+        None,
+        {"parameters": sorted({name for name, _ in parameters}), "matches": total},
+    )
+    return Found(rows, total, query)
+
+
+def _date_condition(when: searching.DateBound) -> ColumnElement[bool]:
+    start = Meeting.starts_at
+    match when.prefix:
+        case "eq":
+            return and_(start >= when.low, start < when.high)
+        case "ne":
+            return not_(and_(start >= when.low, start < when.high))
+        case "gt":
+            return start >= when.high
+        case "ge":
+            return start >= when.low
+        case "lt":
+            return start < when.low
+        case _:  # le
+            return start < when.high
+
+
+# --- changing ----------------------------------------------------------------------------------
+
+
+def update(
+    ctx: Context,
+    s: Session,
+    client: ApiClient,
+    appointment_id: str,
+    body: bytes,
+    if_match: str | None,
+) -> JournalAppointment:
+    """update applies a PUT: a new start and end move the meeting, status cancelled cancels it,
+    new identifiers are kept. The patient and the clinician cannot change. With if_match
+    (an ETag), the call is refused (412) unless it names the current version."""
+    row = _find(s, client, appointment_id, lock=True)
+    _follow(row)
+    if if_match is not None and _version_in(if_match) != row.version:
+        raise FhirError(
+            412,
+            IssueType.CONFLICT,
+            f"Bokningen har ändrats sedan den lästes (nu version {row.version}). Läs den igen och "
+            "gör om ändringen.",
+            f"The appointment has changed since it was read (now version {row.version}). Read it "
+            "again and repeat the change.",
+        )
+    appointment = parse_appointment(body)
+    if appointment.id != row.id:
+        raise FhirError(
+            400,
+            IssueType.INVALID,
+            "Resursens id måste vara detsamma som i adressen.",
+            "The resource's id must be the same as the one in the URL.",
+            "Appointment.id",
+        )
+    request = read_booking(appointment, _today(ctx))
+    if request.patient.digits != row.patient.personnummer or request.hsa_id != row.clinician.hsa_id:
+        raise FhirError(
+            422,
+            IssueType.BUSINESS_RULE,
+            "Patienten och vårdpersonalen kan inte bytas i en bokning. Avboka och boka en ny tid.",
+            "The patient and the practitioner of an appointment cannot change. Cancel it and book a new one.",
+            "Appointment.participant",
+        )
+    actor = actor_of(client)
+    meeting = row.meeting
+    changed: list[str] = []
+    if meeting.cancelled_at is not None:
+        if request.status != CANCELLED:
+            raise FhirError(
+                422,
+                IssueType.BUSINESS_RULE,
+                "Bokningen är avbokad och kan inte ändras. Boka en ny tid.",
+                "The appointment is cancelled and cannot change. Book a new one.",
+                "Appointment.status",
+            )
+    elif request.status == CANCELLED:
+        meetings.cancel(ctx, s, row.clinician, meeting.id, actor=actor)
+        row.status = CANCELLED
+        changed.append("status")
+    elif (request.starts_at, request.ends_at) != (meeting.starts_at, meeting.ends_at):
+        check_times(request.starts_at, request.ends_at, utcnow(), keep_start=meeting.starts_at)
+        _lock_patient(s, row.patient)
+        _no_overlap(s, row.clinician, row.patient, request.starts_at, request.ends_at, moving=meeting.id)
+        form = BookingForm(
+            title=meeting.title, start=request.starts_at.isoformat(), end=request.ends_at.isoformat()
+        )
+        meetings.change(ctx, s, row.clinician, meeting.id, form, actor=actor)
+        changed += ["start", "end"]
+    if request.identifiers != row.identifiers:
+        row.identifiers = request.identifiers
+        changed.append("identifier")
+    if changed:
+        row.version += 1
+        row.meeting_sequence = meeting.sequence
+        row.updated_at = utcnow()
+    record(
+        s,
+        actor,
+        "fhir.appointment.cancelled" if "status" in changed else "fhir.appointment.updated",
+        meeting.id,
+        {"appointment": row.id, "changed": changed, "version": row.version},
+    )
+    return row
+
+
+def _version_in(etag: str) -> int | None:
+    found = _ETAG.match(etag.strip())
+    return int(found.group(1)) if found else None
+
+
+# --- showing -----------------------------------------------------------------------------------
+
+
+def view_of(ctx: Context, row: JournalAppointment) -> AppointmentView:
+    """view_of is what the Appointment of row shows: the meeting's times and state, the people,
+    and the clinician's "Starta möte" address (never a patient's link)."""
+    meeting = row.meeting
+    return AppointmentView(
+        id=row.id,
+        version=row.version,
+        updated_at=row.updated_at,
+        status=CANCELLED if meeting.cancelled_at is not None else BOOKED,
+        starts_at=meeting.starts_at,
+        ends_at=meeting.ends_at,
+        created_at=row.created_at,
+        patient=Personnummer(row.patient.personnummer),
+        hsa_id=row.clinician.hsa_id,
+        clinician_name=row.clinician.display_name,
+        identifiers=row.identifiers,
+        meeting_id=meeting.id,
+        max_participants=meeting.meeting_type.participant_limit if meeting.meeting_type else None,
+        address_url=ctx.url(f"/moten/{meeting.id}/starta"),
+        channel_system=channel_system(ctx.settings.effective_public_url),
+    )
