@@ -5,6 +5,8 @@ end-session endpoint (RP-initiated logout), against the real provider (tests/oid
 from __future__ import annotations
 
 import dataclasses
+import html as htmllib
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -131,8 +133,18 @@ def test_signing_out_ends_the_session_at_the_provider_too(
 
     response = client.post("/logga-ut", data={"csrf": csrf_of(calendar.text)}, follow_redirects=False)
 
-    assert response.status_code == 303
-    address = response.headers["location"]
+    assert (response.status_code, response.headers["location"]) == (303, "/utloggad")
+    assert count(ctx, StaffSession) == 0  # ended here first
+    assert client.get("/kalender", follow_redirects=False).status_code in (303, 401)
+    page = client.get("/utloggad")
+    assert page.status_code == 200
+    assert "Du är utloggad från Vårdmöte. Nu loggar vi ut dig från inloggningstjänsten också." in text_of(
+        page.text
+    )
+    refresh = re.search(r'<meta http-equiv="refresh" content="0;url=([^"]+)">', page.text)
+    assert refresh is not None
+    address = htmllib.unescape(refresh.group(1))
+    assert f'<a class="button" href="{refresh.group(1)}">Logga ut från inloggningstjänsten</a>' in page.text
     parts = urlsplit(address)
     assert f"{parts.scheme}://{parts.netloc}{parts.path}" == f"{provider.issuer}/session/end"
     query = parse_qs(parts.query)
@@ -140,8 +152,6 @@ def test_signing_out_ends_the_session_at_the_provider_too(
     assert query["post_logout_redirect_uri"] == ["http://vardmote.test/logga-in"]
     state = query["state"][0]
     assert len(state) >= 32
-    assert count(ctx, StaffSession) == 0  # ended here first
-    assert client.get("/kalender", follow_redirects=False).status_code in (303, 401)
 
     back = provider.sign_out(address)
 
@@ -171,5 +181,9 @@ def test_signing_out_while_the_provider_is_away_still_signs_out_here(
     provider.stop()
     forget_providers()  # discovery must be asked again, and fails
     response = client.post("/logga-ut", data={"csrf": csrf_of(calendar.text)}, follow_redirects=False)
-    assert (response.status_code, response.headers["location"]) == (303, "/logga-in")
+    assert (response.status_code, response.headers["location"]) == (303, "/utloggad")
     assert count(ctx, StaffSession) == 0
+    page = client.get("/utloggad")
+    assert page.status_code == 200
+    assert "http-equiv" not in page.text
+    assert "Du är utloggad från Vårdmöte. Logga in igen" in text_of(page.text)

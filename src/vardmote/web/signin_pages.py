@@ -11,7 +11,8 @@ the browser to the provider with a sealed state cookie on ``/logga-in/oidc``, an
 session as a password does (:mod:`vardmote.accounts.staff_oidc`). The password form shows
 only while local sign-in is on; when it is off, the break-glass administrator's form sits
 behind a discreet link (``/logga-in?reserv=1``). Signing out of a session that came from
-the provider goes on to the provider's end-session endpoint, so that its session ends too.
+the provider goes on (by way of ``/utloggad``) to the provider's end-session endpoint, so
+that its session ends too.
 
 Every refusal is the sign-in page with a Swedish message and its status (400 refused or
 cancelled, 403 deactivated, 502 the provider does not answer), audited; never a token or
@@ -27,6 +28,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from vardmote.accounts import staff_oidc
+from vardmote.accounts.models import SigninMethod
 from vardmote.accounts.service import (
     authenticate,
     end_session,
@@ -55,6 +57,8 @@ from vardmote.web.templating import render
 router = APIRouter(include_in_schema=False)
 
 NOT_CONFIGURED = "Inloggning via inloggningstjänsten är inte inställd här."
+SIGNED_OUT = "/utloggad"
+"""The page after signing out of a session from the identity provider."""
 
 
 def _login_page(
@@ -210,8 +214,20 @@ async def logout(request: Request, row: PageSession, ctx: Ctx, s: Db) -> Respons
     await checked_form(request, row)
     method = row.signed_in_with
     await committed(s, end_session, ctx, s, row)
-    # After the commit, so that no database connection waits on the provider (discovery).
-    target = await run_in_threadpool(staff_oidc.sign_out_address, ctx, method)
-    response = RedirectResponse(target or "/logga-in", status_code=303)
+    # A session from the identity provider goes on to its end-session endpoint by way of
+    # /utloggad: a redirect straight there from this form's answer is blocked by the pages'
+    # Content-Security-Policy (form-action 'self' covers the redirects a form leads to).
+    target = SIGNED_OUT if method == SigninMethod.OIDC.value and staff_oidc.enabled(ctx) else "/logga-in"
+    response = RedirectResponse(target, status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
+
+
+@router.get(SIGNED_OUT)
+async def signed_out(request: Request, ctx: Ctx) -> Response:
+    """signed_out says the session here has ended and sends the browser on to the identity
+    provider's end-session endpoint (RP-initiated logout; a refresh, with a link beside it),
+    which comes back to the sign-in page. Nothing here depends on who it was: the address
+    names only Vårdmöte, so anyone may open it (the provider asks before it signs out)."""
+    address = await run_in_threadpool(staff_oidc.sign_out_address, ctx, SigninMethod.OIDC.value)
+    return render(request, "signed_out.html", provider_sign_out=address or "")
