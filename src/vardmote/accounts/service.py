@@ -191,8 +191,12 @@ def password_allowed(ctx: Context, name: str) -> bool:
 
 
 def local_signin_off(ctx: Context) -> str:
-    """local_signin_off is the refusal of a password while local sign-in is off."""
-    return f"Inloggning med lösenord är avstängd. Välj ”{ctx.settings.staff_oidc_label}” i stället."
+    """local_signin_off is the refusal of a password while local sign-in is off: one answer for a
+    wrong name, a wrong password and an account that may not use a password here."""
+    return (
+        "Fel användarnamn eller lösenord. Med lösenord loggar bara reservkontot för administratör "
+        f"in; välj ”{ctx.settings.staff_oidc_label}” i stället."
+    )
 
 
 def _refuse(
@@ -224,22 +228,22 @@ def authenticate(ctx: Context, s: Session, username: str, password: str, address
 
     While local sign-in is off (``local_signin``, off by default when staff sign in with the
     region's identity provider) only the break-glass administrator (``break_glass_admin``)
-    may sign in with a password; everyone else is refused with :func:`local_signin_off`,
-    counted by the throttle as a failure. Trade-off: that answer differs from a wrong
-    password's, so it tells which name is the break-glass account; the password and the
-    throttle still stand in the way, and the page names the break-glass sign-in anyway.
+    may sign in with a password. Everyone else gets the same answer as a wrong password
+    (:func:`local_signin_off`), after the same password check, so the answer does not tell
+    which name is the break-glass account; it counts toward the throttle like any failure.
     """
     check_not_throttled(ctx, s, username, address)
     name = _account_name(username)
-    if not password_allowed(ctx, name):
-        _refuse(ctx, s, name, None, address, local_signin_off(ctx), "local_signin_off")
     user = s.scalar(select(User).where(User.username == name)) if len(name) <= 64 else None
     ok = verify_password(user.password_hash if user else None, password)
     usable = user is not None and user.active and (ctx.settings.demo or not user.is_demo)
-    if not ok or not usable or user is None:
-        _refuse(ctx, s, name, user, address, WRONG_CREDENTIALS)
-    if not ctx.settings.local_signin and not user.is_admin:
-        _refuse(ctx, s, name, user, address, local_signin_off(ctx), "local_signin_off")
+    if ctx.settings.local_signin:
+        if not ok or not usable or user is None:
+            _refuse(ctx, s, name, user, address, WRONG_CREDENTIALS)
+    elif not ok or not usable or user is None or not password_allowed(ctx, name) or not user.is_admin:
+        reason = "local_signin_off" if ok and usable and user is not None else ""
+        _refuse(ctx, s, name, user, address, local_signin_off(ctx), reason)
+    assert user is not None
     s.execute(delete(SigninThrottle).where(SigninThrottle.key == f"user:{name}"))
     record(s, f"user:{user.username}", "signin", details={"address": address})
     return user

@@ -15,7 +15,6 @@ from pydantic import Field
 from sqlalchemy.orm import Session
 
 from vardmote.accounts.service import (
-    WRONG_CREDENTIALS,
     authenticate,
     end_session,
     require_session_user,
@@ -143,9 +142,9 @@ def sign_in(body: SignIn, request: Request, ctx: Ctx, s: Db) -> SessionOut:
     """Sign in with a local account; answers a session token for the Bearer header."""
     try:
         user = authenticate(ctx, s, body.username, body.password, client_address(request))
-    except NotSignedIn:
+    except NotSignedIn as e:
         s.commit()  # keep the counted failure and its audit entry
-        raise NotSignedIn(WRONG_CREDENTIALS) from None
+        raise NotSignedIn(e.message) from None
     token, row = start_session(ctx, s, user)
     return SessionOut(
         token=token,
