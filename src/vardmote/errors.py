@@ -4,24 +4,32 @@ Hierarchy::
 
     VardmoteError                     message in Swedish for people, HTTP status
     ├── InvalidInput (422)            one or more fields are wrong; .fields names them
-    │   └── PersonalDataInInvitation  (invitations.guard) personal data in an invitation
+    │   ├── PersonalDataInInvitation  (invitations.guard) personal data in an invitation
+    │   └── InvalidClient             (clients.service) a journal system's registration is wrong
     ├── NotSignedIn (401)
+    ├── ClientUnauthenticated (401)   (clients.auth) a journal system's call without a usable token
     ├── Forbidden (403)
-    │   └── OmbudRefused              (inbox.service) not a guardian of a child under 13
+    │   ├── OmbudRefused              (inbox.service) not a guardian of a child under 13
+    │   └── ScopeMissing              (clients.auth) the token lacks the scope the call needs
     ├── NotFound (404)
     ├── LinkGone (410)                a link that expired or was revoked
     ├── Conflict (409)
     ├── TooManyAttempts (429)         sign-in is slowed down; .retry_after seconds
     ├── SignInFailed (400)            (inbox.oidc) the e-identification did not go through
     ├── ProviderUnavailable (502)     (inbox.oidc) the identity provider does not answer
+    ├── StaffSignInFailed (400/403/502) (accounts.staff_oidc) the staff sign-in with SITHS did not go through
     └── MailNotSent (502)             (invitations.mail) the SMTP server did not take a message
 
 Errors that never reach a person as such (the web layer logs them and shows
 a general text): ``SettingsError`` (settings, at start-up), ``JanusException``
 and its subclasses (media.janus), ``EmbeddedJanusError`` (media.embedded),
 ``ProtocolError`` (rooms.errors, answered on the meeting WebSocket with its
-code) and ``InvalidPersonnummer`` (patients.personnummer, a ``ValueError``
-that callers turn into ``InvalidInput``).
+code), ``InvalidPersonnummer`` (patients.personnummer, a ``ValueError``
+that callers turn into ``InvalidInput``), ``SignInError`` with ``Refused`` and
+``Unreachable`` (lib.oidc, which each sign-in turns into its own Swedish error),
+``JwksError`` and ``ScopeError`` (clients.keys, clients.scopes: turned into
+``InvalidClient``) and ``FhirError`` (fhir.outcome: answered as a FHIR
+OperationOutcome, never as problem JSON).
 
 Pages show ``message`` (and each field's message next to its field); the API
 answers RFC 9457 problem JSON built from the same fields.
