@@ -35,7 +35,7 @@ from vardmote.inbox.sessions import COOKIE_PATH, PATIENT_COOKIE, start_session
 from vardmote.invitations.models import InboxMessage, MeetingRecipient
 from vardmote.meetings.models import Meeting, MeetingLink
 from vardmote.patients.models import Patient
-from vardmote.patients.personnummer import Personnummer
+from vardmote.patients.personnummer import Personnummer, check_digit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inbox"))
 
@@ -44,6 +44,13 @@ BERTIL_HSA = "SE2321000016-B3C4"
 FHIR_JSON = "application/fhir+json"
 APPOINTMENTS = "/fhir/r4/Appointment"
 VIRTUAL_SERVICE = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Appointment.virtualService"
+
+
+def coordination_number(born: dt.date, serial: str = "239") -> Personnummer:
+    """coordination_number is a samordningsnummer for born: the day plus 60, the check digit computed."""
+    day = born.day + 60
+    nine = f"{born:%y%m}{day:02d}{serial}"
+    return Personnummer(f"{born:%Y%m}{day:02d}{serial}{check_digit(nine)}")
 
 
 def clinician_with_hsa_id(ctx: Context, username: str, hsa_id: str) -> User:

@@ -21,6 +21,7 @@ from fhir_helpers import (
     audit_entries,
     clinician_actor,
     clinician_with_hsa_id,
+    coordination_number,
     counts,
     instant,
     open_inbox,
@@ -114,7 +115,8 @@ def test_a_journal_system_books_a_digitalt_vardmote_hosted_by_the_clinician(
         assert [(link.kind, link.recipient) for link in links] == [("recipient", "Patient")]
 
     service = virtual_service(answer)
-    assert set(service) == {"channelType", "address", "maxParticipants", "sessionKey"}
+    assert list(service) == ["_datatype", "channelType", "address", "maxParticipants", "sessionKey"]
+    assert service["_datatype"].valueString == "VirtualServiceDetail"
     assert service["address"].valueUrl == f"http://vardmote.test/moten/{meeting.id}/starta"
     assert service["sessionKey"].valueString == meeting.id
     assert service["maxParticipants"].valuePositiveInt == 2
@@ -175,7 +177,6 @@ def test_a_child_under_13_gets_the_message_in_the_childs_inbox_and_a_guardian_re
 def test_a_samordningsnummer_books_a_new_patient_the_service_did_not_know(
     ctx: Context, client: TestClient, headers: dict[str, str], annika: User
 ) -> None:
-    from test_fhir_identifiers import coordination_number
 
     number = coordination_number(years_ago(30))
     response = post(client, headers, appointment(number))

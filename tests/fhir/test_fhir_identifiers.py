@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from fhir_helpers import coordination_number
 
 from vardmote.fhir.identifiers import (
     HSA_ID,
@@ -16,17 +17,10 @@ from vardmote.fhir.identifiers import (
     system_of,
 )
 from vardmote.fhir.outcome import FhirError
-from vardmote.patients.personnummer import Personnummer, check_digit
+from vardmote.patients.personnummer import check_digit
 
 TODAY = dt.date(2026, 12, 10)
 WHERE = "Appointment.participant[0].actor.identifier"
-
-
-def coordination_number(born: dt.date, serial: str = "239") -> Personnummer:
-    """coordination_number is a samordningsnummer for born: the day plus 60, the check digit computed."""
-    day = born.day + 60
-    nine = f"{born:%y%m}{day:02d}{serial}"
-    return Personnummer(f"{born:%Y%m}{day:02d}{serial}{check_digit(nine)}")
 
 
 def with_check(eleven: str) -> str:

@@ -15,8 +15,11 @@ Participants are logical references (an identifier, no ``reference``): Vårdmöt
 Patient or Practitioner resources. Anything else in the Appointment is accepted by the model
 and not used. What Vårdmöte answers (:func:`appointment_resource`) carries the meeting as the
 R5 ``Appointment.virtualService``, back-ported to R4 with the cross-version extension
-(:data:`VIRTUAL_SERVICE`): channel type, address (the clinician's "Starta möte" address, never
-a patient's link), maxParticipants and sessionKey (the meeting's id).
+(:data:`VIRTUAL_SERVICE`, package hl7.fhir.uv.xver-r5.r4): its sub-extensions are named by the
+R5 element, so R5's ``addressUrl`` is the sub-extension ``address`` with a ``valueUrl`` (the
+clinician's "Starta möte" address, never a patient's link); beside it ``channelType``,
+``maxParticipants``, ``sessionKey`` (the meeting's id) and the ``_datatype`` marker
+(``VirtualServiceDetail``) that the package's 0.1.0 release asks for on a back-ported data type.
 """
 
 from __future__ import annotations
@@ -332,6 +335,7 @@ class AppointmentView:
 def appointment_resource(view: AppointmentView) -> Appointment:
     """appointment_resource is the R4 Appointment that shows view, with the virtual service."""
     virtual = [
+        Extension(url="_datatype", valueString="VirtualServiceDetail"),
         Extension(
             url="channelType",
             valueCoding=Coding(system=view.channel_system, code=CHANNEL_CODE, display=CHANNEL_DISPLAY),

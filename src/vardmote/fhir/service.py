@@ -143,7 +143,7 @@ def create(ctx: Context, s: Session, client: ApiClient, body: bytes) -> JournalA
 def _clinician(ctx: Context, s: Session, request: BookingRequest, actor: str) -> User:
     """_clinician is the active account with the request's HSA-id, locked; made when
     fhir_provision_clinicians is on and there is none."""
-    user = s.scalar(select(User).where(User.hsa_id == request.hsa_id).with_for_update())
+    user = s.scalar(select(User).where(User.hsa_id == request.hsa_id).with_for_update(of=User))
     if user is None:
         if not ctx.settings.fhir_provision_clinicians:
             raise FhirError(
@@ -272,7 +272,7 @@ def _find(s: Session, client: ApiClient, appointment_id: str, *, lock: bool = Fa
     query = select(JournalAppointment).where(
         JournalAppointment.id == appointment_id, JournalAppointment.client_id == client.id
     )
-    row = s.scalar(query.with_for_update() if lock else query)
+    row = s.scalar(query.with_for_update(of=JournalAppointment) if lock else query)
     if row is None:
         raise _not_found()
     return row
