@@ -37,6 +37,7 @@ from vardmote.context import Context
 from vardmote.fhir.models import JournalAppointment
 from vardmote.invitations.models import InboxMessage, MeetingRecipient
 from vardmote.meetings import service as meetings
+from vardmote.meetings.events import MeetingCancelled, MeetingChanged
 from vardmote.meetings.models import Meeting
 
 DATE_FORM = (
@@ -393,6 +394,8 @@ def test_a_new_time_moves_the_meeting_and_the_message_shows_it_unread_again(
         message_id = message.id
     moved_to = at(5, 13, 15)
     body = _json(booked) | {"start": instant(moved_to), "end": instant(moved_to + dt.timedelta(minutes=45))}
+    told: list[MeetingChanged] = []
+    ctx.events.subscribe(MeetingChanged, told.append)  # as the live meetings are (web.live_booking)
 
     response = put(client, headers, str(booked.id), body, **{"If-Match": 'W/"1"'})
 
@@ -405,6 +408,7 @@ def test_a_new_time_moves_the_meeting_and_the_message_shows_it_unread_again(
     meeting = _meeting(ctx, str(booked.id))
     assert (meeting.starts_at, meeting.ends_at) == (moved_to, moved_to + dt.timedelta(minutes=45))
     assert meeting.sequence == 1
+    assert told == [MeetingChanged(meeting.id, "client:Cosmic")]
     with ctx.db.session() as s:
         assert s.scalar(select(InboxMessage.read_at).where(InboxMessage.id == message_id)) is None
     open_inbox(ctx, client, karin.id)
@@ -561,6 +565,8 @@ def test_status_cancelled_cancels_the_meeting_and_withdraws_the_patients_link(
     with ctx.db.session() as s:
         (message,) = s.scalars(select(InboxMessage))
         message_id = message.id
+    told: list[MeetingCancelled] = []
+    ctx.events.subscribe(MeetingCancelled, told.append)  # as the live meetings are (web.live_booking)
 
     response = put(client, headers, str(booked.id), _json(booked) | {"status": "cancelled"})
 
@@ -570,6 +576,7 @@ def test_status_cancelled_cancels_the_meeting_and_withdraws_the_patients_link(
     assert response.headers["etag"] == 'W/"2"'
     meeting = _meeting(ctx, str(booked.id))
     assert meeting.cancelled_at is not None
+    assert told == [MeetingCancelled(meeting.id, "client:Cosmic")]  # a live meeting ends on it
     with ctx.db.session() as s:
         (recipient,) = s.scalars(select(MeetingRecipient))
         assert recipient.removed_at is not None
