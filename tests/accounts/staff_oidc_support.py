@@ -2,7 +2,10 @@
 
 Not a conftest.py (see signin_support.py). The browser's part is played by two clients: the
 app's TestClient (cookies of vardmote.test) and the provider's own browser (httpx, cookies
-of the provider), joined by :meth:`Provider.follow_sign_in`.
+of the provider), joined by :meth:`Provider.follow_sign_in`. A test module takes its fixtures
+from :func:`staff_fixtures`::
+
+    running, provider, settings = staff_fixtures()
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import select
 
-from oidc_provider import Provider, path_of, running_provider, staff_sign_in_with
+from oidc_provider import CLINICIAN, Provider, path_of, running_provider, staff_sign_in_with
 from vardmote.audit.models import AuditEntry
 from vardmote.context import Context
-from vardmote.lib.oidc import forget_providers
+from vardmote.lib.oidc_discovery import forget_providers
 from vardmote.settings import Settings
 
 START = "/logga-in/oidc/start"
@@ -30,15 +33,27 @@ BREAK_GLASS = "reserv"
 """The break-glass administrator's username in these tests."""
 
 
-def provider_fixture() -> Any:
-    """provider_fixture makes a test module's ``running`` (one provider for the module) fixture."""
+def staff_fixtures() -> tuple[Any, Any, Any]:
+    """staff_fixtures makes a test module's three fixtures: ``running`` (one provider for the
+    module), ``provider`` (it reset for each test, the clinician Annika signing in unless a test
+    says otherwise) and ``settings`` (:func:`staff_settings` with it)."""
 
     @pytest.fixture(scope="module")
     def running() -> Iterator[Provider]:
         with running_provider() as p:
             yield p
 
-    return running
+    @pytest.fixture
+    def provider(running: Provider) -> Provider:
+        p = fresh_provider(running)
+        p.next_sign_in(account=CLINICIAN)
+        return p
+
+    @pytest.fixture
+    def settings(settings: Settings, provider: Provider) -> Settings:
+        return staff_settings(settings, provider)
+
+    return running, provider, settings
 
 
 def fresh_provider(running: Provider) -> Provider:

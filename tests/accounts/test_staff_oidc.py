@@ -8,44 +8,27 @@ from __future__ import annotations
 import dataclasses
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from staff_oidc_support import (
     START,
     audit,
-    fresh_provider,
-    provider_fixture,
     sign_in,
-    staff_settings,
+    staff_fixtures,
     text_of,
 )
 
 from booking_helpers import count
-from oidc_provider import ADMINISTRATOR, CLINICIAN, LOA3, Provider, path_of
+from oidc_provider import ADMINISTRATOR, LOA3, Provider, path_of
 from vardmote.accounts.models import Role, StaffSession, User
 from vardmote.accounts.service import add_user, deactivate_user
 from vardmote.app import create_app
 from vardmote.context import Context
-from vardmote.settings import Settings
 
 ANNIKA_HSA = "SE2321000016-1003"
 ASA_HSA = "SE2321000016-1004"
 
-running = provider_fixture()
-
-
-@pytest.fixture
-def provider(running: Provider) -> Provider:
-    """provider is the module's provider, reset: the clinician Annika signs in unless a test says."""
-    p = fresh_provider(running)
-    p.next_sign_in(account=CLINICIAN)
-    return p
-
-
-@pytest.fixture
-def settings(settings: Settings, provider: Provider) -> Settings:
-    return staff_settings(settings, provider)
+running, provider, settings = staff_fixtures()
 
 
 def _user(ctx: Context, hsa_id: str) -> User:

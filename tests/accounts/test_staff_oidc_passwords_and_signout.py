@@ -9,46 +9,30 @@ import html as htmllib
 import re
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from staff_oidc_support import (
     BREAK_GLASS,
     audit,
-    fresh_provider,
-    provider_fixture,
     sign_in,
-    staff_settings,
+    staff_fixtures,
     text_of,
 )
 
 from booking_helpers import count, csrf_of
 from conftest import PASSWORD, make_user
-from oidc_provider import CLINICIAN, Provider
+from oidc_provider import Provider
 from vardmote.accounts.models import Role, SigninThrottle, StaffSession
 from vardmote.app import create_app
 from vardmote.context import Context
-from vardmote.lib.oidc import forget_providers
-from vardmote.settings import Settings
+from vardmote.lib.oidc_discovery import forget_providers
 
 OFF = (
     "Fel användarnamn eller lösenord. Med lösenord loggar bara reservkontot för administratör in; "
     "välj ”Logga in med SITHS” i stället."
 )
 
-running = provider_fixture()
-
-
-@pytest.fixture
-def provider(running: Provider) -> Provider:
-    p = fresh_provider(running)
-    p.next_sign_in(account=CLINICIAN)
-    return p
-
-
-@pytest.fixture
-def settings(settings: Settings, provider: Provider) -> Settings:
-    return staff_settings(settings, provider)
+running, provider, settings = staff_fixtures()
 
 
 def _password(client: TestClient, username: str, page: str = "/logga-in?reserv=1") -> tuple[int, str]:

@@ -14,10 +14,8 @@ from fastapi.testclient import TestClient
 from staff_oidc_support import (
     START,
     audit,
-    fresh_provider,
-    provider_fixture,
     sign_in,
-    staff_settings,
+    staff_fixtures,
     text_of,
 )
 
@@ -25,7 +23,6 @@ from booking_helpers import count
 from oidc_provider import CLINICIAN, LOA2, NO_HSA_ID, Provider, path_of
 from vardmote.accounts.models import StaffSession, User
 from vardmote.context import Context
-from vardmote.settings import Settings
 
 RESTART = "Inloggningen kunde inte slutföras. Börja om och logga in igen."
 LOW_ASSURANCE = (
@@ -35,19 +32,7 @@ LOW_ASSURANCE = (
 NO_HSA_ID_TEXT = "Inloggningen gav inget giltigt HSA-id. Kontakta din administratör om felet finns kvar."
 UNAVAILABLE = "Inloggningstjänsten svarar inte just nu. Försök igen om en stund."
 
-running = provider_fixture()
-
-
-@pytest.fixture
-def provider(running: Provider) -> Provider:
-    p = fresh_provider(running)
-    p.next_sign_in(account=CLINICIAN)
-    return p
-
-
-@pytest.fixture
-def settings(settings: Settings, provider: Provider) -> Settings:
-    return staff_settings(settings, provider)
+running, provider, settings = staff_fixtures()
 
 
 def _refused(ctx: Context) -> list[tuple[str, str]]:

@@ -33,8 +33,6 @@ log = logging.getLogger("vardmote.inbox.oidc")
 STATE_COOKIE = "vm_patient_oidc"
 STATE_COOKIE_PATH = "/inkorg/oidc"
 CALLBACK_PATH = "/inkorg/oidc/klar"
-STATE_SECONDS = oidc.STATE_SECONDS
-"""How long a started sign-in may take before it must be started again."""
 
 
 class SignInFailed(VardmoteError):

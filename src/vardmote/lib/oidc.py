@@ -5,8 +5,8 @@ e-identification) and the staff (:mod:`vardmote.accounts.staff_oidc`, SITHS thro
 region's identity provider). Each describes its registration at its provider in a
 :class:`Client`; everything here is the same for both.
 
-The provider is found by discovery (``<issuer>/.well-known/openid-configuration``, kept an
-hour). :func:`begin` makes a fresh state, nonce and PKCE code verifier, seals them (and
+The provider is found by discovery (:mod:`vardmote.lib.oidc_discovery`: its metadata and
+signing keys). :func:`begin` makes a fresh state, nonce and PKCE code verifier, seals them (and
 whatever the caller wants back, such as where to go afterwards) into a short-lived cookie
 (AES-GCM under the service key, so the browser can neither read nor change them) and
 returns the provider's authorization address, asking for the client's scopes and
@@ -20,6 +20,9 @@ token; the userinfo's ``sub`` must be the ID token's, and the ID token's own cla
 over it (they are signed, the userinfo answer is only fetched over TLS). A signed (JWT)
 userinfo answer is refused: Vårdmöte registers for plain JSON.
 
+The state cookie is set and deleted by :func:`set_state_cookie` and :func:`delete_state_cookie`
+from the client's own cookie name and path, so both sign-ins' pages set it alike.
+
 Protocol pieces come from authlib (the authorization request, PKCE, random values) and
 joserfc (JWT verification); HTTP is plain httpx.
 
@@ -29,7 +32,8 @@ Errors (not VardmoteErrors: each sign-in says them in its own words)::
     ├── Refused                  the redirect, the token or the claims are not acceptable
     │                            (kind state_mismatch, cancelled, token_refused or low_assurance)
     └── Unreachable              the provider did not answer as it should
-                                 (kind provider_unavailable)
+                                 (kind provider_unavailable; oidc_discovery defines it and
+                                 SignInError, this module hands both on)
 
 Nothing the provider wrote is repeated to the person; the log gets the reason, never a
 token or a claim's value.
@@ -41,7 +45,6 @@ import base64
 import hmac
 import json
 import logging
-import threading
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -54,8 +57,10 @@ from authlib.oauth2.rfc6749.parameters import prepare_grant_uri  # type: ignore[
 from authlib.oauth2.rfc7636 import create_s256_code_challenge  # type: ignore[import-untyped]
 from joserfc import jwt
 from joserfc.errors import BadSignatureError, ClaimError, JoseError
-from joserfc.jwk import KeySet
+from starlette.responses import Response
 
+from vardmote.lib.oidc_discovery import PROVIDER_UNAVAILABLE as PROVIDER_UNAVAILABLE
+from vardmote.lib.oidc_discovery import TIMEOUT, Provider, SignInError, Unreachable, discover, keys, provider
 from vardmote.settings import Secret
 
 if TYPE_CHECKING:
@@ -65,13 +70,8 @@ log = logging.getLogger("vardmote.oidc")
 
 STATE_SECONDS = 600
 """How long a started sign-in may take before it must be started again."""
-METADATA_SECONDS = 3600
-"""How long discovered provider metadata is kept before it is fetched again."""
 LEEWAY_SECONDS = 60
 """Clock difference allowed with the provider when checking exp and iat."""
-ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
-"""Signature algorithms accepted for ID tokens: asymmetric only, never ``none`` or HS*."""
-TIMEOUT = httpx.Timeout(10.0)
 MAX_COOKIE = 2000
 """Longest state cookie accepted back; what the caller keeps in it must stay well under."""
 
@@ -79,28 +79,10 @@ STATE_MISMATCH = "state_mismatch"
 CANCELLED = "cancelled"
 TOKEN_REFUSED = "token_refused"
 LOW_ASSURANCE = "low_assurance"
-PROVIDER_UNAVAILABLE = "provider_unavailable"
-
-
-class SignInError(Exception):
-    """SignInError is a sign-in that did not go through: kind says what kind (for the person and
-    the audit), reason which check (for the log and the audit)."""
-
-    def __init__(self, kind: str, reason: str) -> None:
-        super().__init__(f"{kind}: {reason}")
-        self.kind = kind
-        self.reason = reason
 
 
 class Refused(SignInError):
     """Refused is a redirect, token or claim that is not acceptable; starting again may help."""
-
-
-class Unreachable(SignInError):
-    """Unreachable is a provider that did not answer, or not as a provider should."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(PROVIDER_UNAVAILABLE, reason)
 
 
 @dataclass(frozen=True)
@@ -128,20 +110,6 @@ class Client:
 
 
 @dataclass(frozen=True)
-class Provider:
-    """Provider is what discovery says about the OpenID provider."""
-
-    issuer: str
-    authorization_endpoint: str
-    token_endpoint: str
-    jwks_uri: str
-    algorithms: tuple[str, ...]
-    userinfo_endpoint: str | None = None
-    end_session_endpoint: str | None = None
-    """Where RP-initiated logout goes; None when the provider offers none."""
-
-
-@dataclass(frozen=True)
 class SignedIn:
     """SignedIn is a finished sign-in: the person's claims (the ID token's, completed from userinfo
     where asked) and what the caller kept in the state cookie at :func:`begin`."""
@@ -155,77 +123,36 @@ class SignedIn:
         return str(self.claims.get("acr", ""))
 
 
-_cache: dict[str, tuple[float, Provider]] = {}
-_cache_lock = threading.Lock()
-
-
-def _get_json(client: Client, http: httpx.Client, url: str) -> dict[str, Any]:
-    try:
-        response = http.get(url, headers={"Accept": "application/json"})
-        response.raise_for_status()
-        found = response.json()
-    except (httpx.HTTPError, ValueError) as e:
-        log.warning("%s provider: GET %s failed: %s", client.purpose, url, type(e).__name__)
-        raise Unreachable("get_failed") from None
-    if not isinstance(found, dict):
-        raise Unreachable("not_an_object")
-    return found
-
-
-def _optional_url(meta: Mapping[str, Any], name: str) -> str | None:
-    value = meta.get(name)
-    return value if isinstance(value, str) and value.startswith(("https://", "http://")) else None
-
-
-def provider(client: Client, http: httpx.Client) -> Provider:
-    """provider is the client's issuer's metadata, discovered at most once an hour."""
-    issuer = client.issuer.rstrip("/")
-    with _cache_lock:
-        cached = _cache.get(issuer)
-    if cached is not None and time.monotonic() - cached[0] < METADATA_SECONDS:
-        return cached[1]
-    meta = _get_json(client, http, issuer + "/.well-known/openid-configuration")
-    if str(meta.get("issuer", "")).rstrip("/") != issuer:
-        log.warning("%s provider: discovery names another issuer", client.purpose)
-        raise Unreachable("discovery_issuer")
-    offered = meta.get("id_token_signing_alg_values_supported") or ["RS256"]
-    algorithms = tuple(a for a in ALGORITHMS if a in offered)
-    try:
-        found = Provider(
-            issuer=str(meta["issuer"]),
-            authorization_endpoint=str(meta["authorization_endpoint"]),
-            token_endpoint=str(meta["token_endpoint"]),
-            jwks_uri=str(meta["jwks_uri"]),
-            algorithms=algorithms,
-            userinfo_endpoint=_optional_url(meta, "userinfo_endpoint"),
-            end_session_endpoint=_optional_url(meta, "end_session_endpoint"),
-        )
-    except KeyError as e:
-        log.warning("%s provider: discovery lacks %s", client.purpose, e)
-        raise Unreachable("discovery_incomplete") from None
-    if not algorithms:
-        log.warning("%s provider: no acceptable ID token algorithm in %s", client.purpose, offered)
-        raise Unreachable("discovery_algorithms")
-    with _cache_lock:
-        _cache[issuer] = (time.monotonic(), found)
-    return found
-
-
-def forget_providers() -> None:
-    """forget_providers empties the discovery cache (tests start providers on reused ports)."""
-    with _cache_lock:
-        _cache.clear()
-
-
-def discover(client: Client) -> Provider:
-    """discover is :func:`provider` with its own HTTP client (blocking: call it in the thread pool)."""
-    with httpx.Client(timeout=TIMEOUT) as http:
-        return provider(client, http)
-
-
 def redirect_uri(ctx: Context, client: Client) -> str:
     """redirect_uri is where the provider sends the browser back; register it with the provider."""
     return ctx.url(client.callback_path)
+
+
+def set_state_cookie(ctx: Context, client: Client, response: Response, value: str) -> None:
+    """set_state_cookie gives the browser the sealed state of a sign-in :func:`begin` started:
+    HttpOnly, on the client's callback path only, for :data:`STATE_SECONDS`. SameSite=Lax, since
+    the provider's redirect back is a top-level navigation from its site."""
+    response.set_cookie(
+        client.cookie_name,
+        value,
+        max_age=STATE_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=ctx.settings.cookie_secure,
+        path=client.cookie_path,
+    )
+
+
+def delete_state_cookie(ctx: Context, client: Client, response: Response) -> None:
+    """delete_state_cookie takes the state cookie away once the provider's answer came back,
+    whatever it was: a state is used once."""
+    response.delete_cookie(
+        client.cookie_name,
+        path=client.cookie_path,
+        httponly=True,
+        samesite="lax",
+        secure=ctx.settings.cookie_secure,
+    )
 
 
 def _seal(ctx: Context, values: Mapping[str, Any]) -> str:
@@ -256,7 +183,7 @@ def begin(ctx: Context, client: Client, keep: Mapping[str, str] | None = None) -
     keep is given back by :func:`finish` (e.g. where to go after the sign-in); it travels
     sealed in the cookie, so keep it short. Blocking (discovery): call it in the thread pool.
     """
-    found = discover(client)
+    found = discover(client.issuer, client.purpose)
     state, nonce, verifier = generate_token(32), generate_token(32), generate_token(64)
     extra: dict[str, str] = {}
     if client.acr_values:
@@ -344,9 +271,8 @@ def _token_error_reason(e: JoseError) -> str:
 def _id_token_claims(
     client: Client, http: httpx.Client, found: Provider, id_token: str, nonce: str
 ) -> dict[str, Any]:
-    keys = KeySet.import_key_set(_get_json(client, http, found.jwks_uri))  # type: ignore[arg-type]
     try:
-        token = jwt.decode(id_token, keys, algorithms=list(found.algorithms))
+        token = jwt.decode(id_token, keys(found, client.purpose, http), algorithms=list(found.algorithms))
         registry = jwt.JWTClaimsRegistry(
             leeway=LEEWAY_SECONDS,
             iss={"essential": True, "value": found.issuer},
@@ -414,6 +340,43 @@ def _userinfo(
     return found_claims
 
 
+def _pending(ctx: Context, client: Client, params: Mapping[str, str], cookie: str | None) -> dict[str, Any]:
+    """_pending is the sign-in the state cookie holds, once the provider's redirect (params) is
+    found to answer it: this client's, not too old, the same state, not cancelled, with a code."""
+    pending = _unseal(ctx, cookie)
+    if pending is None or pending.get("for") != client.purpose:
+        raise Refused(STATE_MISMATCH, "no_state_cookie")
+    if time.time() - float(pending.get("at", 0)) > STATE_SECONDS:
+        raise Refused(STATE_MISMATCH, "state_expired")
+    given_state = params.get("state", "")
+    if not hmac.compare_digest(given_state.encode(), str(pending.get("state", "")).encode()):
+        raise Refused(STATE_MISMATCH, "wrong_state")
+    if params.get("error"):
+        log.info("%s provider: sign-in ended with %s", client.purpose, params.get("error", "")[:60])
+        raise Refused(CANCELLED, "cancelled")
+    code = params.get("code", "")
+    if not code or len(code) > 2000:
+        raise Refused(STATE_MISMATCH, "no_code")
+    return pending
+
+
+def _check_issuer(client: Client, found: Provider, params: Mapping[str, str]) -> None:
+    """_check_issuer refuses a redirect that names another provider than ours (RFC 9207): another
+    one's code (a mix-up attack) is never sent to this provider's token endpoint."""
+    named = params.get("iss")
+    if named is not None and named.rstrip("/") != found.issuer.rstrip("/"):
+        log.warning("%s provider: the redirect names another issuer", client.purpose)
+        raise Refused(TOKEN_REFUSED, "wrong_issuer")
+
+
+def _check_assurance(client: Client, claims: Mapping[str, Any]) -> None:
+    """_check_assurance requires the ID token's acr to be one of the levels asked for."""
+    accepted = client.acr_values.split()
+    if accepted and claims.get("acr") not in accepted:
+        log.warning("%s provider: ID token without an accepted assurance level (acr)", client.purpose)
+        raise Refused(LOW_ASSURANCE, "low_assurance")
+
+
 def finish(
     ctx: Context,
     client: Client,
@@ -429,34 +392,13 @@ def finish(
     found nowhere is simply missing: the caller decides what that means. Blocking (HTTP):
     call it in the thread pool.
     """
-    pending = _unseal(ctx, cookie)
-    if pending is None or pending.get("for") != client.purpose:
-        raise Refused(STATE_MISMATCH, "no_state_cookie")
-    if time.time() - float(pending.get("at", 0)) > STATE_SECONDS:
-        raise Refused(STATE_MISMATCH, "state_expired")
-    given_state = params.get("state", "")
-    if not hmac.compare_digest(given_state.encode(), str(pending.get("state", "")).encode()):
-        raise Refused(STATE_MISMATCH, "wrong_state")
-    if params.get("error"):
-        log.info("%s provider: sign-in ended with %s", client.purpose, params.get("error", "")[:60])
-        raise Refused(CANCELLED, "cancelled")
-    code = params.get("code", "")
-    if not code or len(code) > 2000:
-        raise Refused(STATE_MISMATCH, "no_code")
+    pending = _pending(ctx, client, params, cookie)
     with httpx.Client(timeout=TIMEOUT) as http:
-        found = provider(client, http)
-        named = params.get("iss")
-        if named is not None and named.rstrip("/") != found.issuer.rstrip("/"):
-            # RFC 9207: the answer names the provider that gave it; another one's code (a mix-up
-            # attack) is never sent to this provider's token endpoint.
-            log.warning("%s provider: the redirect names another issuer", client.purpose)
-            raise Refused(TOKEN_REFUSED, "wrong_issuer")
-        body = _token_request(ctx, client, http, found, code, str(pending["verifier"]))
+        found = provider(client.issuer, client.purpose, http)
+        _check_issuer(client, found, params)
+        body = _token_request(ctx, client, http, found, params["code"], str(pending["verifier"]))
         claims = _id_token_claims(client, http, found, body["id_token"], str(pending["nonce"]))
-        accepted = client.acr_values.split()
-        if accepted and claims.get("acr") not in accepted:
-            log.warning("%s provider: ID token without an accepted assurance level (acr)", client.purpose)
-            raise Refused(LOW_ASSURANCE, "low_assurance")
+        _check_assurance(client, claims)
         missing = [name for name in wanted if name not in claims]
         access_token = body.get("access_token")
         if missing and found.userinfo_endpoint and isinstance(access_token, str) and access_token:
@@ -477,7 +419,7 @@ def logout_url(ctx: Context, client: Client, after: str, state: str) -> str | No
     Without an ID token hint (Vårdmöte keeps no tokens) the provider may ask the person to
     confirm; client_id tells it whose after-address this is. Blocking: thread pool."""
     try:
-        found = discover(client)
+        found = discover(client.issuer, client.purpose)
     except Unreachable:
         return None
     if not found.end_session_endpoint:

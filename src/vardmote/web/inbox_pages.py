@@ -37,6 +37,7 @@ from vardmote.inbox.sessions import (
 )
 from vardmote.inbox.signin import TEST_SIGNIN_OFF, sign_in_number, sign_in_test
 from vardmote.invitations.templates import JOIN_LINK_TEXT
+from vardmote.lib.oidc import delete_state_cookie, set_state_cookie
 from vardmote.lib.tokens import new_token
 from vardmote.patients.models import PatientSession
 from vardmote.patients.registry import number_of
@@ -234,15 +235,7 @@ def oidc_start(ctx: Ctx) -> Response:
         raise NotFound("Inloggning med e-legitimation är inte inställd här.")
     url, state = oidc.begin(ctx)
     response = RedirectResponse(url, status_code=303)
-    response.set_cookie(
-        oidc.STATE_COOKIE,
-        state,
-        max_age=oidc.STATE_SECONDS,
-        httponly=True,
-        samesite="lax",  # the provider's redirect back is a top-level navigation from its site
-        secure=ctx.settings.cookie_secure,
-        path=oidc.STATE_COOKIE_PATH,
-    )
+    set_state_cookie(ctx, oidc.client(ctx), response, state)
     return response
 
 
@@ -254,7 +247,7 @@ def oidc_done(request: Request, ctx: Ctx, s: Db) -> Response:
     number = oidc.finish(ctx, params, request.cookies.get(oidc.STATE_COOKIE), _today(ctx))
     token, _ = sign_in_number(ctx, s, number, OIDC_METHOD)
     response = _signed_in(ctx, request, s, token)
-    response.delete_cookie(oidc.STATE_COOKIE, path=oidc.STATE_COOKIE_PATH)
+    delete_state_cookie(ctx, oidc.client(ctx), response)
     return response
 
 

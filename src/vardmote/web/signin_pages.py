@@ -36,7 +36,7 @@ from vardmote.accounts.service import (
 )
 from vardmote.context import Context
 from vardmote.errors import NotFound, NotSignedIn, TooManyAttempts
-from vardmote.lib.oidc import STATE_SECONDS
+from vardmote.lib.oidc import delete_state_cookie, set_state_cookie
 from vardmote.lib.tokens import new_token
 from vardmote.web.deps import (
     LOGIN_CSRF_COOKIE,
@@ -163,15 +163,7 @@ async def oidc_start(request: Request, ctx: Ctx, nasta: str = "/kalender") -> Re
         await run_in_threadpool(_record_refusal, ctx, e, client_address(request))
         return _login_page(request, ctx, e.status, e.message, nasta=target)
     response = RedirectResponse(url, status_code=303)
-    response.set_cookie(
-        staff_oidc.STATE_COOKIE,
-        state,
-        max_age=STATE_SECONDS,
-        httponly=True,
-        samesite="lax",  # the provider's redirect back is a top-level navigation from its site
-        secure=ctx.settings.cookie_secure,
-        path=staff_oidc.STATE_COOKIE_PATH,
-    )
+    set_state_cookie(ctx, staff_oidc.client(ctx), response, state)
     return response
 
 
@@ -205,7 +197,7 @@ async def oidc_done(request: Request, ctx: Ctx) -> Response:
         response = _login_page(request, ctx, e.status, e.message)
     else:
         response = _signed_in(ctx, token, nasta)
-    response.delete_cookie(staff_oidc.STATE_COOKIE, path=staff_oidc.STATE_COOKIE_PATH)  # used once
+    delete_state_cookie(ctx, staff_oidc.client(ctx), response)  # used once
     return response
 
 
