@@ -4,8 +4,10 @@ longer than it is needed.
 Every ``purge_minutes`` (and once at start-up) :func:`purge` deletes:
 
 - staff sessions and patient inbox sessions that have expired (they can never be used again);
-- sign-in throttle rows (an account name or a client address) whose last failure is older
-  than ``retention_throttle_hours`` and that block nothing any more;
+- throttle rows (an account name, or a client address at the password sign-in, the sign-in
+  with the identity provider or the token endpoint: every key of
+  :mod:`vardmote.accounts.throttle` alike) whose last failure is older than
+  ``retention_throttle_hours`` and that block nothing any more;
 - the labels of personal guest links (whom each was made for: a role such as "Tolk", but
   staff may have typed a name), ``retention_guest_names_days`` after their meeting ended:
   the label becomes empty; the link, its id in the audit and the meeting stay. The names

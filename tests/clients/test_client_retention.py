@@ -1,5 +1,6 @@
 """Retention of the journal systems' traces: expired access tokens and used assertions whose exp has
-passed are purged; what is still in force stays, and a purged jti is refused by its exp anyway."""
+passed are purged; what is still in force stays, and a purged jti is refused by its exp anyway. The
+token endpoint's and the identity provider sign-in's throttle rows go like the password's."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from fhir_clients import register_journal_system
+from vardmote.accounts.models import SigninThrottle
 from vardmote.clients.models import AccessToken, ApiClient, UsedAssertion
 from vardmote.clients.token import TokenRefused, issue_token
 from vardmote.context import Context
@@ -52,3 +54,25 @@ def test_a_jti_purged_after_its_exp_cannot_be_replayed(client: TestClient, ctx: 
     assert refused == TokenRefused(
         "invalid_client", "The assertion has expired: its exp is in the past.", "expired"
     )
+
+
+def test_the_purge_removes_old_throttle_rows_of_the_token_endpoint_and_the_sign_in_unless_blocked(
+    ctx: Context,
+) -> None:
+    now = utcnow()
+    old = now - dt.timedelta(hours=ctx.settings.retention_throttle_hours + 1)
+    with ctx.db.session() as s:
+        s.add(SigninThrottle(key="oauth:addr:198.51.100.7", failures=9, last_failure_at=old))
+        s.add(SigninThrottle(key="oidc:addr:198.51.100.7", failures=9, last_failure_at=old))
+        s.add(SigninThrottle(key="oauth:addr:203.0.113.1", failures=2, last_failure_at=now - MINUTE))
+        s.add(
+            SigninThrottle(
+                key="oidc:addr:203.0.113.1", failures=30, last_failure_at=old, blocked_until=now + MINUTE
+            )
+        )
+    assert purge(ctx, now).throttle_rows == 2
+    with ctx.db.session() as s:
+        assert sorted(s.scalars(select(SigninThrottle.key))) == [
+            "oauth:addr:203.0.113.1",
+            "oidc:addr:203.0.113.1",
+        ]

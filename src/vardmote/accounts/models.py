@@ -120,7 +120,9 @@ class RoomDevice(Base):
 class SigninThrottle(Base):
     """SigninThrottle counts recent failed sign-ins for one account or one address.
 
-    The key is ``user:<username>`` or ``addr:<ip>``; the username is stored
+    The key is ``user:<username>`` or ``addr:<ip>`` (the password sign-in), ``oidc:addr:<ip>``
+    (the sign-in with the identity provider) or ``oauth:addr:<ip>`` (the journal systems' token
+    endpoint); the rule is :mod:`vardmote.accounts.throttle`'s. The username is stored
     lower-cased whether or not such an account exists, so the throttle reveals
     nothing about which accounts exist.
     """

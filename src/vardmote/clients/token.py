@@ -21,9 +21,17 @@ invalid), ``invalid_request``, ``unsupported_grant_type`` and ``invalid_scope`` 
 ``error_description`` is English: RFC 6749 allows only ASCII there, and it is read by the
 integrator's developers; the audit names the reason in a word (``reason``).
 
-Every token issued (``client.token_issued``: the client's name, the scopes, the address) and
-every refusal (``client.token_refused``: the reason's kind, the client's name when known) is
-audited, in the same transaction as the token or the used ``jti``. Security notes: the client
+Every token issued (``client.token_issued``: the client's name, the scopes, the address) is
+audited, in the same transaction as the token and the used ``jti``. Refusals are counted per
+address (``oauth:addr:<ip>``, :mod:`vardmote.accounts.throttle`): past ``signin_max_failures``
+in a streak the address must wait, and meanwhile gets 429 with ``Retry-After`` and
+``{"error": "invalid_request", ...}`` before anything else is looked at (neither counted nor
+audited). A refusal (``client.token_refused``: the reason's kind, the client's name when known,
+the address) is audited every time once the assertion's signature has verified (a registered
+client's own mistake: a replay, a wrong aud, a scope beyond its own); before that its sender
+is unknown (the ``iss`` that names a client is not believed yet), and it is audited only when it
+begins its address's streak, so that a flood of bad requests cannot fill the audit log or hold
+its lock. Security notes: the client
 is looked up by the assertion's unverified ``iss`` only to find its keys; nothing else of the
 assertion is believed before its signature is verified. A used ``jti`` is kept until the
 assertion's ``exp`` (and the leeway) has passed, under a primary key, so that even two
@@ -46,6 +54,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from vardmote.accounts.throttle import TOKEN_ENDPOINT
 from vardmote.audit.log import record
 from vardmote.clients.auth import actor_of
 from vardmote.clients.keys import ALGORITHMS
@@ -100,10 +109,15 @@ class TokenRefused:
     error: str
     description: str
     reason: str
+    retry_after: int | None = None
+    """Seconds the address must wait, when it was refused for too many failures (429)."""
 
     @property
     def status(self) -> int:
-        """status is 401 for a failed client authentication, otherwise 400 (RFC 6749 section 5.2)."""
+        """status is 429 while the address must wait, 401 for a failed client authentication,
+        otherwise 400 (RFC 6749 section 5.2)."""
+        if self.retry_after is not None:
+            return 429
         return 401 if self.error == "invalid_client" else 400
 
     def body(self) -> dict[str, str]:
@@ -118,6 +132,8 @@ class _Refusal(Exception):
         super().__init__(reason)
         self.refused = TokenRefused(error, description, reason)
         self.client = client
+        self.signed = False
+        """True once the assertion's signature has verified: the client itself sent it."""
 
 
 def _client_refusal(reason: str, description: str, client: ApiClient | None = None) -> _Refusal:
@@ -125,6 +141,16 @@ def _client_refusal(reason: str, description: str, client: ApiClient | None = No
 
 
 UNKNOWN_CLIENT = "The client (the assertion's iss) is not registered, or has been revoked."
+
+
+def throttled(wait: int) -> TokenRefused:
+    """throttled is the answer to an address that must wait wait seconds after too many failures."""
+    return TokenRefused(
+        "invalid_request",
+        f"Too many failed token requests from this address; wait {wait} seconds and try again.",
+        "throttled",
+        retry_after=wait,
+    )
 
 
 def issue_token(
@@ -138,25 +164,26 @@ def issue_token(
 ) -> TokenIssued | TokenRefused:
     """issue_token applies the rule to a token request's form (every value of each field, so
     that a repeated one is seen) and returns the token or the refusal. basic_auth tells
-    whether the request also carried ``Authorization: Basic``. Both outcomes are audited in s,
-    which the caller commits either way."""
+    whether the request also carried ``Authorization: Basic``. The outcome is written to s (a
+    refusal counted for the address, and audited as the module says), which the caller commits
+    either way. An address that must wait is refused first, with nothing written."""
     now = now or utcnow()
+    wait = TOKEN_ENDPOINT.wait(s, address, now)
+    if wait:
+        return throttled(wait)
     try:
         client = _authenticate(ctx, s, form, basic_auth, now)
-    except _Refusal as e:
-        actor = actor_of(e.client) if e.client is not None else "anonym"
-        details = {
-            "reason": e.refused.reason,
-            "client": e.client.name if e.client else None,
-            "address": address,
-        }
-        record(s, actor, "client.token_refused", details=details)
-        return e.refused
-    try:
         granted = _granted_scopes(client, _one(form, "scope"))
     except _Refusal as e:
-        details = {"reason": e.refused.reason, "client": client.name, "address": address}
-        record(s, actor_of(client), "client.token_refused", details=details)
+        first = TOKEN_ENDPOINT.failed(ctx, s, address, now)
+        if first or e.signed:
+            actor = actor_of(e.client) if e.client is not None else "anonym"
+            details = {
+                "reason": e.refused.reason,
+                "client": e.client.name if e.client else None,
+                "address": address,
+            }
+            record(s, actor, "client.token_refused", details=details)
         return e.refused
     token = new_token()
     lifetime = ctx.settings.oauth_token_seconds
@@ -233,8 +260,12 @@ def _authenticate(
     if given_id is not None and given_id != client.client_id:
         raise _client_refusal("client_id_mismatch", "client_id does not match the assertion's iss.", client)
     claims = _verified_claims(client, assertion, header, str(alg))
-    _check_claims(ctx, client, claims, now)
-    _use_once(s, client, str(claims["jti"]), float(claims["exp"]))
+    try:
+        _check_claims(ctx, client, claims, now)
+        _use_once(s, client, str(claims["jti"]), float(claims["exp"]))
+    except _Refusal as e:
+        e.signed = True
+        raise
     return client
 
 
@@ -350,16 +381,28 @@ def _granted_scopes(client: ApiClient, requested: str | None) -> str:
     try:
         asked = parse_scopes(requested)
     except ScopeError:
-        raise _Refusal(
-            "invalid_scope",
-            "malformed_scope",
-            "The requested scope is malformed, or names a resource this server does not serve; "
-            "use e.g. system/Appointment.cruds.",
+        raise _signed(
+            _Refusal(
+                "invalid_scope",
+                "malformed_scope",
+                "The requested scope is malformed, or names a resource this server does not serve; "
+                "use e.g. system/Appointment.cruds.",
+                client,
+            )
         ) from None
     if not within(asked, parse_scopes(client.scopes)):
-        raise _Refusal(
-            "invalid_scope",
-            "scope_not_allowed",
-            f"The requested scope is not within this client's scopes ({client.scopes}).",
+        raise _signed(
+            _Refusal(
+                "invalid_scope",
+                "scope_not_allowed",
+                f"The requested scope is not within this client's scopes ({client.scopes}).",
+                client,
+            )
         )
     return scope_text(asked)
+
+
+def _signed(refusal: _Refusal) -> _Refusal:
+    """_signed marks a refusal of a request whose assertion has verified."""
+    refusal.signed = True
+    return refusal

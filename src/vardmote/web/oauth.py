@@ -2,7 +2,9 @@
 
 The rule is :mod:`vardmote.clients.token`; here the form is read (on the event loop: it is
 small and bounded by BodyLimits) and the rule runs in the thread pool with the database,
-committed in the same trip, whether it issues a token or refuses (the refusal is audited).
+committed in the same trip, whether it issues a token or refuses (the refusal is counted for
+the address, and audited as the rule says; an address that has failed too often gets 429 with
+``Retry-After``).
 Every answer is JSON with ``Cache-Control: no-store`` and ``Pragma: no-cache`` (RFC 6749
 section 5.1), also a body that is too large or not a form.
 """
@@ -50,5 +52,8 @@ async def token(request: Request, ctx: Ctx, s: Db) -> JSONResponse:
     basic = request.headers.get("authorization", "").strip().lower().startswith("basic ")
     outcome = await committed(s, issue_token, ctx, s, dict(fields), client_address(request), basic_auth=basic)
     if isinstance(outcome, TokenRefused):
-        return _answer(dict(outcome.body()), outcome.status)
+        answer = _answer(dict(outcome.body()), outcome.status)
+        if outcome.retry_after is not None:
+            answer.headers["Retry-After"] = str(outcome.retry_after)
+        return answer
     return _answer(outcome.body(), 200)
