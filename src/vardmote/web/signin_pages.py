@@ -15,8 +15,10 @@ the provider goes on (by way of ``/utloggad``) to the provider's end-session end
 that its session ends too.
 
 Every refusal is the sign-in page with a Swedish message and its status (400 refused or
-cancelled, 403 deactivated, 502 the provider does not answer), audited; never a token or
-what the provider wrote. The provider's HTTP and the database work run in the thread pool.
+cancelled, 403 deactivated, 502 the provider does not answer), counted for the address and
+audited (a flood from one address once; past the limit 429 before anything else:
+:mod:`vardmote.accounts.oidc_throttle`); never a token or what the provider wrote. The
+provider's HTTP and the database work run in the thread pool.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from vardmote.accounts import staff_oidc
+from vardmote.accounts import oidc_throttle, staff_oidc
 from vardmote.accounts.models import SigninMethod
 from vardmote.accounts.service import (
     authenticate,
@@ -157,6 +159,8 @@ async def oidc_start(request: Request, ctx: Ctx, nasta: str = "/kalender") -> Re
     if not staff_oidc.enabled(ctx):
         raise NotFound(NOT_CONFIGURED)
     target = safe_next(nasta)
+    if wait := await run_in_threadpool(oidc_throttle.wait, ctx, client_address(request)):
+        return _throttled(request, ctx, wait, target)
     try:
         url, state = await run_in_threadpool(staff_oidc.begin, ctx, target)
     except staff_oidc.StaffSignInFailed as e:
@@ -168,10 +172,17 @@ async def oidc_start(request: Request, ctx: Ctx, nasta: str = "/kalender") -> Re
 
 
 def _record_refusal(ctx: Context, e: staff_oidc.StaffSignInFailed, address: str) -> None:
-    """_record_refusal audits a refused sign-in in a transaction of its own."""
-    with ctx.db.session() as s:
-        staff_oidc.record_refusal(s, e, address)
-        s.commit()
+    """_record_refusal counts a refused sign-in for the address and audits it (a flood from one
+    address once: :mod:`vardmote.accounts.oidc_throttle`), in a transaction of its own."""
+    oidc_throttle.refused(ctx, e, address)
+
+
+def _throttled(request: Request, ctx: Context, wait: int, nasta: str = "/kalender") -> Response:
+    """_throttled is the sign-in page (429) for an address that must wait after too many refused
+    sign-ins. The state cookie stays: after the wait the provider's answer may be tried again."""
+    response = _login_page(request, ctx, 429, oidc_throttle.message(wait), nasta=nasta)
+    response.headers["Retry-After"] = str(wait)
+    return response
 
 
 @router.get(staff_oidc.CALLBACK_PATH)
@@ -181,6 +192,8 @@ async def oidc_done(request: Request, ctx: Ctx) -> Response:
     params = {k: v[:2000] for k, v in request.query_params.items()}
     cookie = request.cookies.get(staff_oidc.STATE_COOKIE)
     address = client_address(request)
+    if wait := await run_in_threadpool(oidc_throttle.wait, ctx, address):
+        return _throttled(request, ctx, wait)
 
     def sign_in() -> tuple[str, str]:
         """The provider's answer checked (HTTP to it) and the account's work, in the thread pool."""
