@@ -5,6 +5,7 @@ told plainly. Each is the sign-in page with a Swedish message, nothing stored bu
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -23,6 +24,7 @@ from booking_helpers import count
 from oidc_provider import CLINICIAN, LOA2, NO_HSA_ID, Provider, path_of
 from vardmote.accounts.models import StaffSession, User
 from vardmote.context import Context
+from vardmote.lib import oidc_discovery
 
 RESTART = "Inloggningen kunde inte slutföras. Börja om och logga in igen."
 LOW_ASSURANCE = (
@@ -160,6 +162,40 @@ def test_an_unreachable_provider_is_told_plainly(
     assert UNAVAILABLE in text_of(response.text)
     assert client.cookies.get("vm_staff_oidc") is None
     assert _refused(ctx) == [("provider_unavailable", "get_failed")]
+
+
+def test_a_provider_found_unreachable_is_not_asked_again_for_thirty_seconds(
+    ctx: Context, client: TestClient, provider: Provider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [time.monotonic()]
+    monkeypatch.setattr(oidc_discovery, "_clock", lambda: now[0])
+    provider.stop()
+    assert client.get(START, follow_redirects=False).status_code == 502
+    provider.start()  # back, but the failure is remembered: no worker thread waits on it again
+    # Another person (another address: one address's later refusals are counted, not audited).
+    colleague = TestClient(client.app, base_url="http://vardmote.test", client=("192.0.2.9", 50000))
+
+    meanwhile = colleague.get(START, follow_redirects=False)
+
+    assert meanwhile.status_code == 502
+    assert UNAVAILABLE in text_of(meanwhile.text)
+    assert provider.seen().authorization == []
+    now[0] += 31
+    assert colleague.get(START, follow_redirects=False).status_code == 303
+    assert _refused(ctx) == [
+        ("provider_unavailable", "get_failed"),
+        ("provider_unavailable", "unreachable_recently"),
+    ]
+
+
+def test_the_providers_keys_are_fetched_once_for_many_sign_ins(
+    ctx: Context, client: TestClient, provider: Provider, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="vardmote.oidc")
+    assert sign_in(client, provider).status_code == 303
+    assert sign_in(TestClient(client.app, base_url="http://vardmote.test"), provider).status_code == 303
+    fetched = [r.getMessage() for r in caplog.records if "signing keys fetched" in r.getMessage()]
+    assert fetched == ["staff provider: 1 signing keys fetched"]
 
 
 def test_a_provider_gone_during_the_sign_in_is_told_plainly(

@@ -35,6 +35,7 @@ from oidc_provider import (
 from vardmote.app import create_app
 from vardmote.audit.models import AuditEntry
 from vardmote.context import Context
+from vardmote.lib.oidc_discovery import forget_providers
 from vardmote.patients.models import Patient, PatientSession
 from vardmote.settings import Settings
 
@@ -50,7 +51,9 @@ def running() -> Iterator[Provider]:
 
 @pytest.fixture
 def provider(running: Provider) -> Provider:
-    """provider is the module's provider, reset: the patient signs in unless a test says otherwise."""
+    """provider is the module's provider, reset: the patient signs in unless a test says otherwise.
+    Vårdmöte forgets what it discovered (another module's provider may have had the port)."""
+    forget_providers()
     return running.fresh()
 
 

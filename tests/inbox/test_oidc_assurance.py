@@ -18,6 +18,7 @@ from booking_helpers import count
 from oidc_provider import LOA2, LOA4, Provider, path_of, patients_sign_in_with, running_provider
 from vardmote.app import create_app
 from vardmote.context import Context
+from vardmote.lib.oidc_discovery import forget_providers
 from vardmote.patients.models import Patient, PatientSession
 from vardmote.settings import LOA3, Settings, load_settings
 
@@ -32,7 +33,9 @@ def running() -> Iterator[Provider]:
 
 @pytest.fixture
 def provider(running: Provider) -> Provider:
-    """provider is the module's provider, reset: the patient signs in at the first level asked for."""
+    """provider is the module's provider, reset: the patient signs in at the first level asked for.
+    Vårdmöte forgets what it discovered (another module's provider may have had the port)."""
+    forget_providers()
     return running.fresh()
 
 

@@ -55,12 +55,20 @@ import httpx
 from authlib.common.security import generate_token  # type: ignore[import-untyped]
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri  # type: ignore[import-untyped]
 from authlib.oauth2.rfc7636 import create_s256_code_challenge  # type: ignore[import-untyped]
-from joserfc import jwt
-from joserfc.errors import BadSignatureError, ClaimError, JoseError
+from joserfc import jws, jwt
+from joserfc.errors import BadSignatureError, ClaimError, InvalidKeyIdError, JoseError
 from starlette.responses import Response
 
 from vardmote.lib.oidc_discovery import PROVIDER_UNAVAILABLE as PROVIDER_UNAVAILABLE
-from vardmote.lib.oidc_discovery import TIMEOUT, Provider, SignInError, Unreachable, discover, keys, provider
+from vardmote.lib.oidc_discovery import (
+    TIMEOUT,
+    Provider,
+    SignInError,
+    Unreachable,
+    discover,
+    keys_for,
+    provider,
+)
 from vardmote.settings import Secret
 
 if TYPE_CHECKING:
@@ -263,6 +271,8 @@ _CLAIM_REASONS = {
 def _token_error_reason(e: JoseError) -> str:
     if isinstance(e, BadSignatureError):
         return "bad_signature"
+    if isinstance(e, InvalidKeyIdError):
+        return "unknown_key"
     if isinstance(e, ClaimError):
         return _CLAIM_REASONS.get(e.claim, "wrong_claim")
     return "invalid_token"
@@ -272,7 +282,9 @@ def _id_token_claims(
     client: Client, http: httpx.Client, found: Provider, id_token: str, nonce: str
 ) -> dict[str, Any]:
     try:
-        token = jwt.decode(id_token, keys(found, client.purpose, http), algorithms=list(found.algorithms))
+        kid = jws.extract_compact(id_token.encode()).headers().get("kid")
+        key_set = keys_for(found, client.purpose, http, kid if isinstance(kid, str) else None)
+        token = jwt.decode(id_token, key_set, algorithms=list(found.algorithms))
         registry = jwt.JWTClaimsRegistry(
             leeway=LEEWAY_SECONDS,
             iss={"essential": True, "value": found.issuer},
