@@ -93,6 +93,21 @@ def test_a_redirect_naming_another_provider_is_refused_before_its_code_is_used(
     assert _refused(ctx) == [("token_refused", "wrong_issuer")]
 
 
+def test_a_redirect_without_the_issuer_is_refused_when_the_provider_always_names_itself(
+    ctx: Context, client: TestClient, provider: Provider
+) -> None:
+    assert provider.discovery()["authorization_response_iss_parameter_supported"] is True
+    back = urlsplit(provider.follow_sign_in(client, START))
+    query = dict(parse_qsl(back.query))
+    del query["iss"]  # stripped on the way, as a mix-up attack would
+    response = client.get(f"{back.path}?{urlencode(query)}", follow_redirects=False)
+    assert response.status_code == 400
+    assert RESTART in text_of(response.text)
+    assert provider.seen().token == []
+    _nothing_signed_in(ctx, client)
+    assert _refused(ctx) == [("token_refused", "no_issuer")]
+
+
 @pytest.mark.parametrize(
     "acr", [pytest.param(LOA2, id="a-lower-level"), pytest.param("", id="no-level-said")]
 )

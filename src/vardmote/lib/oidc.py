@@ -11,7 +11,8 @@ whatever the caller wants back, such as where to go afterwards) into a short-liv
 (AES-GCM under the service key, so the browser can neither read nor change them) and
 returns the provider's authorization address, asking for the client's scopes and
 assurance levels (``acr_values``). :func:`finish` checks the state from the provider's
-redirect against the cookie (and the issuer it names, RFC 9207, when it names one),
+redirect against the cookie (and the issuer it names, RFC 9207: required when the provider
+says it names itself),
 exchanges the code (with the verifier) at the token endpoint, checks the ID token's
 signature against the provider's JWKS and its ``iss``, ``aud``, ``azp``, ``exp``, ``iat``
 and ``nonce``, and requires its ``acr`` to be one of the accepted levels. A claim the
@@ -373,10 +374,16 @@ def _pending(ctx: Context, client: Client, params: Mapping[str, str], cookie: st
 
 
 def _check_issuer(client: Client, found: Provider, params: Mapping[str, str]) -> None:
-    """_check_issuer refuses a redirect that names another provider than ours (RFC 9207): another
-    one's code (a mix-up attack) is never sent to this provider's token endpoint."""
+    """_check_issuer refuses a redirect that names another provider than ours (RFC 9207), or none
+    when ours says it always names itself: another one's code (a mix-up attack) is never sent
+    to this provider's token endpoint."""
     named = params.get("iss")
-    if named is not None and named.rstrip("/") != found.issuer.rstrip("/"):
+    if named is None:
+        if found.names_itself:
+            log.warning("%s provider: the redirect does not name its issuer", client.purpose)
+            raise Refused(TOKEN_REFUSED, "no_issuer")
+        return
+    if named.rstrip("/") != found.issuer.rstrip("/"):
         log.warning("%s provider: the redirect names another issuer", client.purpose)
         raise Refused(TOKEN_REFUSED, "wrong_issuer")
 

@@ -85,6 +85,9 @@ class Provider:
     userinfo_endpoint: str | None = None
     end_session_endpoint: str | None = None
     """Where RP-initiated logout goes; None when the provider offers none."""
+    names_itself: bool = False
+    """Whether the provider names itself (``iss``) in its redirect back (RFC 9207:
+    ``authorization_response_iss_parameter_supported``); then a redirect without it is refused."""
 
 
 @dataclass
@@ -165,6 +168,7 @@ def _discovered(issuer: str, purpose: str, http: httpx.Client) -> Provider:
             algorithms=algorithms,
             userinfo_endpoint=_optional_url(meta, "userinfo_endpoint"),
             end_session_endpoint=_optional_url(meta, "end_session_endpoint"),
+            names_itself=meta.get("authorization_response_iss_parameter_supported") is True,
         )
     except KeyError as e:
         log.warning("%s provider: discovery lacks %s", purpose, e)
