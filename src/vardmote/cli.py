@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from vardmote.accounts.devices import add_device, revoke_device
 from vardmote.accounts.models import Role, User
-from vardmote.accounts.service import activate_user, add_user, deactivate_user
+from vardmote.accounts.service import activate_user, add_user, deactivate_user, set_hsa_id
 from vardmote.audit.log import verify
 from vardmote.clients import service as clients
 from vardmote.clients.keys import MAX_JWKS_CHARS
@@ -105,6 +105,19 @@ def _user_add(settings: Settings, args: argparse.Namespace) -> int:
             actor="system:cli",
         )
         print(f"Kontot {user.username} ({user.role}) är skapat.")
+    return 0
+
+
+def _user_set_hsa_id(settings: Settings, args: argparse.Namespace) -> int:
+    if args.clear == (args.hsa_id is not None):
+        raise InvalidInput.one("hsa_id", "Ange antingen ett HSA-id eller --clear.")
+    ctx = _open(settings)
+    with ctx.db.session() as s:
+        user = set_hsa_id(s, args.username, None if args.clear else args.hsa_id, actor="system:cli")
+        if user.hsa_id is None:
+            print(f"Kontot {user.username} har inget HSA-id: inloggningen med SITHS hittar det inte.")
+        else:
+            print(f"Kontot {user.username} har HSA-id {user.hsa_id}: inloggningen med SITHS hittar det.")
     return 0
 
 
@@ -312,6 +325,14 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--role", default=Role.CLINICIAN.value, choices=[r.value for r in Role])
     add.add_argument("--hsa-id", help="HSA-id, så att inloggningen med SITHS hittar kontot")
     add.set_defaults(run=_user_add)
+    sethsa = user.add_parser(
+        "set-hsa-id",
+        help="koppla ett befintligt konto till en persons HSA-id, så att inloggningen med SITHS hittar det",
+    )
+    sethsa.add_argument("username")
+    sethsa.add_argument("hsa_id", nargs="?", metavar="HSA-ID", help="t.ex. SE2321000016-1003")
+    sethsa.add_argument("--clear", action="store_true", help="ta bort kontots HSA-id")
+    sethsa.set_defaults(run=_user_set_hsa_id)
     deactivate = user.add_parser(
         "deactivate", help="inaktivera ett konto: det loggas ut överallt och lämnar pågående möten"
     )

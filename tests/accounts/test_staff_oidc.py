@@ -21,7 +21,7 @@ from staff_oidc_support import (
 from booking_helpers import count
 from oidc_provider import ADMINISTRATOR, LOA3, Provider, path_of
 from vardmote.accounts.models import Role, StaffSession, User
-from vardmote.accounts.service import add_user, deactivate_user
+from vardmote.accounts.service import add_user, deactivate_user, set_hsa_id
 from vardmote.app import create_app
 from vardmote.context import Context
 
@@ -198,21 +198,63 @@ def test_a_demo_account_is_refused_outside_demo_mode(
     assert count(ctx, StaffSession) == 0
 
 
-def test_an_hsa_id_whose_username_is_taken_by_another_account_is_refused(
+def test_an_account_with_the_hsa_ids_username_but_no_hsa_id_is_not_taken_over(
     ctx: Context, client: TestClient, provider: Provider
 ) -> None:
     with ctx.db.session() as s:
-        add_user(ctx, s, "se2321000016-1003", "Någon annan", "långt-lösenord-1")
+        add_user(ctx, s, "se2321000016-1003", "Annika", "långt-lösenord-1")
+        s.commit()
+
+    response = sign_in(client, provider)
+
+    assert response.status_code == 403
+    assert (
+        "Det finns redan ett konto med ditt HSA-id som användarnamn, men det är inte kopplat till "
+        "ditt HSA-id. Be din administratör koppla kontot till dig, om det är ditt, med kommandot: "
+        "vardmote user set-hsa-id se2321000016-1003 SE2321000016-1003"
+    ) in text_of(response.text)
+    with ctx.db.session() as s:
+        assert s.scalars(select(User.hsa_id)).all() == [None]  # not linked by the name alone
+    assert count(ctx, StaffSession) == 0
+    assert [(d["kind"], d["reason"], d["hsa_id"]) for _, d in audit(ctx, "user.signin_refused")] == [
+        ("account_conflict", "unlinked_account", ANNIKA_HSA)
+    ]
+
+
+def test_an_account_linked_by_the_administrator_is_the_one_signed_in_to(
+    ctx: Context, client: TestClient, provider: Provider
+) -> None:
+    with ctx.db.session() as s:
+        add_user(ctx, s, "annika", "Annika", "långt-lösenord-1")  # made before SITHS was switched on
+        set_hsa_id(s, "annika", "SE2321000016-1003", actor="system:cli")
+        s.commit()
+
+    assert sign_in(client, provider).status_code == 303
+
+    assert count(ctx, User) == 1  # no second, empty account
+    user = _user(ctx, ANNIKA_HSA)
+    assert (user.username, user.display_name) == ("annika", "Annika Läkare")
+    assert audit(ctx, "user.provisioned") == []
+    assert [actor for actor, _ in audit(ctx, "user.signed_in")] == ["user:annika"]
+
+
+def test_an_hsa_ids_username_that_another_persons_account_has_is_refused(
+    ctx: Context, client: TestClient, provider: Provider
+) -> None:
+    with ctx.db.session() as s:
+        add_user(ctx, s, "se2321000016-1003", "Någon annan", "långt-lösenord-1", hsa_id="SE2321000016-9")
         s.commit()
     response = sign_in(client, provider)
     assert response.status_code == 403
-    assert (
-        "Det finns redan ett konto med ditt HSA-id som användarnamn. Kontakta din administratör."
-        in text_of(response.text)
-    )
+    page = text_of(response.text)
+    assert "Det finns redan ett konto med ditt HSA-id som användarnamn. Kontakta din administratör." in page
+    assert "set-hsa-id" not in page  # that account is someone else's: nothing to link
     with ctx.db.session() as s:
-        assert s.scalars(select(User.hsa_id)).all() == [None]  # not linked to the HSA-id
+        assert s.scalars(select(User.hsa_id)).all() == ["SE2321000016-9"]
     assert count(ctx, StaffSession) == 0
+    assert [(d["kind"], d["reason"]) for _, d in audit(ctx, "user.signin_refused")] == [
+        ("account_conflict", "username_taken")
+    ]
 
 
 def test_the_state_cookie_is_bound_to_its_sign_in(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vardmote.accounts.hsa_id import normal_hsa_id
@@ -57,13 +58,7 @@ def add_user(
     errors: list[FieldError] = []
     hsa = normal_hsa_id(hsa_id) if hsa_id is not None else None
     if hsa_id is not None and hsa is None:
-        errors.append(
-            FieldError(
-                "hsa_id",
-                "HSA-id ska vara SE, tio siffror, bindestreck och bokstäver eller siffror, högst "
-                f"31 tecken (t.ex. SE2321000016-1003); fick {hsa_id[:40]!r}.",
-            )
-        )
+        errors.append(_invalid_hsa_id(hsa_id))
     if not _USERNAME.match(username):
         errors.append(
             FieldError(
@@ -99,6 +94,55 @@ def add_user(
     details = {"username": username, "role": role} | ({"hsa_id": hsa} if hsa else {})
     record(s, actor, "user.added", details=details)
     return user
+
+
+def _invalid_hsa_id(given: str) -> FieldError:
+    return FieldError(
+        "hsa_id",
+        "HSA-id ska vara SE, tio siffror, bindestreck och bokstäver eller siffror, högst "
+        f"31 tecken (t.ex. SE2321000016-1003); fick {given[:40]!r}.",
+    )
+
+
+def set_hsa_id(s: Session, username: str, hsa_id: str | None, *, actor: str = "system") -> User:
+    """set_hsa_id gives an existing account the person's HSA-id (upper-cased, checked), or with
+    None takes it away, and audits it (``user.hsa_id_set``).
+
+    Why: the sign-in with the region's identity provider finds an account by HSA-id alone
+    (accounts.staff_oidc); an account made before that sign-in was switched on has none, and
+    the person's first sign-in would make a second, empty account beside it. An HSA-id is
+    unique: one that another account has is refused (Conflict), naming that account, so that
+    an administrator who means it takes it away there first. Giving the account the HSA-id it
+    already has changes nothing."""
+    hsa = normal_hsa_id(hsa_id) if hsa_id is not None else None
+    if hsa_id is not None and hsa is None:
+        raise InvalidInput([_invalid_hsa_id(hsa_id)])
+    user = _account(s, username)
+    if user.hsa_id == hsa:
+        return user
+    if hsa is not None:
+        other = s.scalar(select(User.username).where(User.hsa_id == hsa))
+        if other is not None:
+            raise Conflict(_hsa_id_taken(hsa, other))
+    previous, user.hsa_id = user.hsa_id, hsa
+    try:
+        with s.begin_nested():
+            s.flush()
+    except IntegrityError:  # given to another account at the same moment
+        raise Conflict(_hsa_id_taken(hsa or "", None)) from None
+    record(
+        s, actor, "user.hsa_id_set", details={"username": user.username, "hsa_id": hsa, "previous": previous}
+    )
+    return user
+
+
+def _hsa_id_taken(hsa: str, other: str | None) -> str:
+    if other is None:
+        return f"Ett annat konto har redan HSA-id {hsa}."
+    return (
+        f"Kontot {other} har redan HSA-id {hsa}. Ta bort det där först om det är fel: "
+        f"vardmote user set-hsa-id {other} --clear"
+    )
 
 
 def deactivate_user(s: Session, username: str, *, actor: str = "system") -> User:

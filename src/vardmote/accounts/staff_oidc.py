@@ -10,6 +10,9 @@ person is. What is the staff's own is here:
   (username the HSA-id lower-cased, no usable password, the role from the admin claim, no
   clinic); later sign-ins bring the name and the role up to date. An account deactivated
   here stays out whatever the provider says, and a demo account signs in only in demo mode.
+  A username the new account would take that another account already has is refused, never
+  taken over; an account made by hand before is linked by an administrator
+  (``vardmote user set-hsa-id``, :func:`vardmote.accounts.service.set_hsa_id`).
 - :func:`sign_in` starts the staff session (marked ``oidc``, so that signing out goes on to
   the provider: :func:`sign_out_address`).
 
@@ -79,6 +82,11 @@ NO_NAME = "Inloggningen gav inget namn. Kontakta din administratör om felet fin
 DEACTIVATED = "Ditt konto är inaktiverat. Kontakta din administratör."
 DEMO_ACCOUNT = "Det här kontot finns bara i demoläget och kan inte logga in."
 ACCOUNT_CONFLICT = "Det finns redan ett konto med ditt HSA-id som användarnamn. Kontakta din administratör."
+UNLINKED_ACCOUNT = (
+    "Det finns redan ett konto med ditt HSA-id som användarnamn, men det är inte kopplat till ditt "
+    "HSA-id. Be din administratör koppla kontot till dig, om det är ditt, med kommandot: "
+    "vardmote user set-hsa-id {username} {hsa_id}"
+)
 
 NO_HSA_ID_KIND = "no_hsa_id"
 NO_NAME_KIND = "no_name"
@@ -246,10 +254,22 @@ def find_by_hsa_id(s: Session, hsa_id: str) -> User | None:
 
 def _make(s: Session, staff: StaffClaims) -> User:
     username = staff.hsa_id.lower()
-    if s.scalar(select(User.id).where(User.username == username)) is not None:
-        # An account (not linked to this HSA-id) already has the name: linking it would let
-        # whoever made that account decide who gets in. An administrator sorts it out.
-        raise StaffSignInFailed(ACCOUNT_CONFLICT, CONFLICT_KIND, status=403, hsa_id=staff.hsa_id)
+    holder = s.scalar(select(User).where(User.username == username))
+    if holder is not None:
+        # An account not linked to this HSA-id already has the name. Taking it over by the name
+        # alone would let whoever made that account decide who gets in, so the sign-in is
+        # refused; an administrator who knows it is the same person links it
+        # (accounts.service.set_hsa_id), and the message says how.
+        if holder.hsa_id is None:
+            log.warning(
+                "staff sign-in refused: an account has the HSA-id's username but no HSA-id; "
+                "link it with vardmote user set-hsa-id (audit: user.signin_refused, unlinked_account)"
+            )
+            message = UNLINKED_ACCOUNT.format(username=username, hsa_id=staff.hsa_id)
+            reason = "unlinked_account"
+        else:
+            message, reason = ACCOUNT_CONFLICT, "username_taken"
+        raise StaffSignInFailed(message, CONFLICT_KIND, reason, status=403, hsa_id=staff.hsa_id)
     role = Role.ADMIN.value if staff.is_admin else Role.CLINICIAN.value
     user = User(
         username=username,
