@@ -30,6 +30,8 @@ ADMIN = "groups=vardmote-admin"
         pytest.param("se2321000016-abc", "SE2321000016-ABC", id="lower-case-prefix"),
         pytest.param("  SE2321000016-7 ", "SE2321000016-7", id="spaces-around"),
         pytest.param("SE2321000016-" + "9" * 18, "SE2321000016-" + "9" * 18, id="31-characters"),
+        pytest.param("SE165565594230-1000", "SE165565594230-1000", id="twelve-digits-with-16"),
+        pytest.param("SE165565594230-webcert1", "SE165565594230-WEBCERT1", id="inera-style"),
     ],
 )
 def test_a_valid_hsa_id_is_kept_upper_cased(given: str, expected: str) -> None:
@@ -48,6 +50,8 @@ def test_a_valid_hsa_id_is_kept_upper_cased(given: str, expected: str) -> None:
         pytest.param("NO2321000016-1003", id="other-country"),
         pytest.param("SE232100001-1003", id="nine-digits"),
         pytest.param("SE23210000166-1003", id="eleven-digits"),
+        pytest.param("SE175565594230-1000", id="twelve-digits-not-16"),
+        pytest.param("SE16556559423-1000", id="eleven-digits-with-16"),
         pytest.param("SE2321000016-Åsa", id="a-swedish-letter"),
         pytest.param("SE2321000016-ı", id="dotless-i-that-upper-cases-to-I"),
         pytest.param("SE2321000016-a@b", id="an-at-sign"),

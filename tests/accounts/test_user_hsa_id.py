@@ -61,7 +61,8 @@ def test_user_add_refuses_an_invalid_hsa_id_with_exit_code_2(
     monkeypatch.setenv("VARDMOTE_NEW_PASSWORD", PASSWORD)
     assert main(["user", "add", "annika", "--hsa-id", hsa_id]) == 2
     assert capsys.readouterr().err == (
-        "Fel (hsa_id): HSA-id ska vara SE, tio siffror, bindestreck och bokstäver eller siffror, "
+        "Fel (hsa_id): HSA-id ska vara SE, organisationsnumret (10 siffror, eller 12 med 16 först), "
+        "bindestreck och bokstäver eller siffror, "
         f"högst 31 tecken (t.ex. SE2321000016-1003); fick {hsa_id!r}.\n"
     )
     with ctx.db.session() as s:
@@ -157,13 +158,15 @@ def test_set_hsa_id_refuses_an_id_another_account_has_and_names_it(
     [
         pytest.param(
             ["annika", "SE232100001-1"],
-            "Fel (hsa_id): HSA-id ska vara SE, tio siffror, bindestreck och bokstäver eller siffror, "
+            "Fel (hsa_id): HSA-id ska vara SE, organisationsnumret (10 siffror, eller 12 med 16 först), "
+            "bindestreck och bokstäver eller siffror, "
             "högst 31 tecken (t.ex. SE2321000016-1003); fick 'SE232100001-1'.",
             id="nine-digits",
         ),
         pytest.param(
             ["annika", "SE2321000016-Åsa"],
-            "Fel (hsa_id): HSA-id ska vara SE, tio siffror, bindestreck och bokstäver eller siffror, "
+            "Fel (hsa_id): HSA-id ska vara SE, organisationsnumret (10 siffror, eller 12 med 16 först), "
+            "bindestreck och bokstäver eller siffror, "
             "högst 31 tecken (t.ex. SE2321000016-1003); fick 'SE2321000016-Åsa'.",
             id="swedish-letter",
         ),

@@ -147,28 +147,36 @@ def test_an_hsa_id_is_read_upper_cased() -> None:
         pytest.param(
             HSA_ID,
             "SE232100016-A1B2",
-            "HSA-id:t är inte giltigt: det ska vara SE, tio siffror, bindestreck och bokstäver eller "
+            "HSA-id:t är inte giltigt: det ska vara SE, organisationsnumret "
+            "(10 siffror, eller 12 med 16 först), "
+            "bindestreck och bokstäver eller "
             "siffror, högst 31 tecken (t.ex. SE2321000016-A1B2).",
             id="nine-digits",
         ),
         pytest.param(
             HSA_ID,
             "SE2321000016-",
-            "HSA-id:t är inte giltigt: det ska vara SE, tio siffror, bindestreck och bokstäver eller "
+            "HSA-id:t är inte giltigt: det ska vara SE, organisationsnumret "
+            "(10 siffror, eller 12 med 16 först), "
+            "bindestreck och bokstäver eller "
             "siffror, högst 31 tecken (t.ex. SE2321000016-A1B2).",
             id="nothing-after-the-dash",
         ),
         pytest.param(
             HSA_ID,
             "SE2321000016-" + "A" * 19,
-            "HSA-id:t är inte giltigt: det ska vara SE, tio siffror, bindestreck och bokstäver eller "
+            "HSA-id:t är inte giltigt: det ska vara SE, organisationsnumret "
+            "(10 siffror, eller 12 med 16 först), "
+            "bindestreck och bokstäver eller "
             "siffror, högst 31 tecken (t.ex. SE2321000016-A1B2).",
             id="32-characters",
         ),
         pytest.param(
             HSA_ID,
             "SE2321000016-ÅÄÖ",
-            "HSA-id:t är inte giltigt: det ska vara SE, tio siffror, bindestreck och bokstäver eller "
+            "HSA-id:t är inte giltigt: det ska vara SE, organisationsnumret "
+            "(10 siffror, eller 12 med 16 först), "
+            "bindestreck och bokstäver eller "
             "siffror, högst 31 tecken (t.ex. SE2321000016-A1B2).",
             id="swedish-letters",
         ),

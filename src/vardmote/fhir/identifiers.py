@@ -119,9 +119,13 @@ def hsa_id(identifier: Identifier, where: str) -> str:
         raise FhirError(
             422,
             IssueType.VALUE,
-            "HSA-id:t är inte giltigt: det ska vara SE, tio siffror, bindestreck och bokstäver eller "
+            "HSA-id:t är inte giltigt: det ska vara SE, organisationsnumret "
+            "(10 siffror, eller 12 med 16 först), "
+            "bindestreck och bokstäver eller "
             "siffror, högst 31 tecken (t.ex. SE2321000016-A1B2).",
-            "The HSA-id is not valid: it must be SE, ten digits, a hyphen and letters or digits, at "
+            "The HSA-id is not valid: it must be SE, the organisation number "
+            "(10 digits, or 12 starting with 16), "
+            "a hyphen and letters or digits, at "
             "most 31 characters (e.g. SE2321000016-A1B2).",
             f"{where}.value",
         )
