@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import getpass
+import json
 import logging
 import os
 import sys
@@ -199,6 +200,19 @@ def _client_list(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _client_keys(settings: Settings, args: argparse.Namespace) -> int:
+    jwks = _read_jwks(args.jwks)
+    ctx = _open(settings)
+    with ctx.db.session() as s:
+        client = clients.replace_keys(s, args.name, jwks, actor="system:cli")
+        kids = ", ".join(key["kid"] for key in json.loads(client.jwks)["keys"])
+        print(
+            f"Journalsystemet {client.name} har nya nycklar ({kids}). Assertioner signerade med de "
+            "gamla nycklarna tas inte emot längre; åtkomsttoken som redan getts gäller sin tid ut."
+        )
+    return 0
+
+
 def _client_revoke(settings: Settings, args: argparse.Namespace) -> int:
     ctx = _open(settings)
     with ctx.db.session() as s:
@@ -373,6 +387,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cadd.set_defaults(run=_client_add)
     client.add_parser("list", help="lista registrerade journalsystem").set_defaults(run=_client_list)
+    ckeys = client.add_parser(
+        "keys", help="byt ett journalsystems publika nycklar; de gamla slutar gälla direkt"
+    )
+    ckeys.add_argument("name", help="journalsystemets namn")
+    ckeys.add_argument(
+        "--jwks",
+        required=True,
+        help="fil med journalsystemets nya publika nycklar som JWKS (- läser standard in)",
+    )
+    ckeys.set_defaults(run=_client_keys)
     crevoke = client.add_parser(
         "revoke", help="återkalla ett journalsystem: dess åtkomsttoken slutar gälla direkt"
     )

@@ -7,6 +7,6 @@ SMART Backend Services and RFC 7523 describe it), and sends the token as ``Autho
 Bearer`` to the FHIR endpoint, which asks :func:`vardmote.clients.auth.authorized_client`.
 
 Modules: ``models`` (the tables), ``scopes`` (the scope grammar, pure), ``keys`` (what a
-registered JWKS may hold, pure), ``service`` (add, revoke, list), ``token`` (the token
+registered JWKS may hold, pure), ``service`` (add, change keys, revoke, list), ``token`` (the token
 endpoint's rule), ``auth`` (the resource server's check of a bearer token).
 """

@@ -18,7 +18,8 @@ class ApiClient(Base):
     revocation (under another name) never accepts assertions made for the old one, and the
     name (shown in the audit and on the admin page) may hold spaces and Swedish letters.
     A name stays taken after its client is revoked, so ``client:<name>`` in the audit
-    always means one client.
+    always means one client; a journal system that changes its keys keeps its client (the
+    keys are replaced: ``service.replace_keys``), so revoking is for ending it.
     """
 
     __tablename__ = "api_clients"

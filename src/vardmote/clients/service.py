@@ -1,10 +1,13 @@
-"""Service: registering journal systems (add, revoke, list), for the admin page and the command.
+"""Service: registering journal systems (add, change keys, revoke, list), for the admin page and
+the command.
 
 A client is added with its name, its scopes and its public keys, and gets a random
-``client_id`` (models.py says why not the name). Revoking it stops its tokens at once (they
-are deleted, and a revoked client's tokens would be refused anyway) and it gets no new ones;
-it stays in the list, and its name stays taken, so the audit's ``client:<name>`` keeps naming
-one client. Both are audited (``client.added``, ``client.revoked``) with who did it.
+``client_id`` (models.py says why not the name). Its keys can be replaced (a key rotation,
+:func:`replace_keys`): the client keeps its name, ``client_id`` and scopes. Revoking it stops
+its tokens at once (they are deleted, and a revoked client's tokens would be refused anyway)
+and it gets no new ones; it stays in the list, and its name stays taken, so the audit's
+``client:<name>`` keeps naming one client. Each is audited (``client.added``,
+``client.keys_changed``, ``client.revoked``) with who did it.
 """
 
 from __future__ import annotations
@@ -39,6 +42,14 @@ class InvalidClient(InvalidInput):
 
     def __init__(self, fields: list[FieldError], *, private_key: bool = False) -> None:
         super().__init__(fields, "Journalsystemet är inte registrerat. Rätta uppgifterna och försök igen.")
+        self.private_key = private_key
+
+
+class InvalidKeys(InvalidClient):
+    """InvalidKeys: a client's new keys are wrong; its keys are unchanged."""
+
+    def __init__(self, fields: list[FieldError], *, private_key: bool = False) -> None:
+        InvalidInput.__init__(self, fields, "Nycklarna är inte bytta. Rätta dem och försök igen.")
         self.private_key = private_key
 
 
@@ -104,10 +115,57 @@ def add_client(s: Session, name: str, jwks: str, scopes: str, *, actor: str = "s
             "client": label,
             "client_id": client.client_id,
             "scopes": granted,
-            "kids": [key["kid"] for key in json.loads(keys)["keys"]],
+            "kids": _kids(keys),
         },
     )
     return client
+
+
+def replace_keys(s: Session, name: str, jwks: str, *, actor: str = "system") -> ApiClient:
+    """replace_keys gives the active client of that name new public keys (a key rotation) and
+    returns it; its name, ``client_id`` and scopes stay.
+
+    The keys are checked as :func:`add_client` checks them (public only; InvalidKeys says what
+    is wrong, and nothing changes). The old keys stop working at once: the token endpoint reads
+    the client's keys at every request, so a new assertion signed with a key no longer
+    registered is refused. Access tokens already issued with the old keys live out their time
+    (``oauth_token_seconds``, five minutes by default); revoke the client to end them at once.
+    To rotate without a pause, register the old and the new key together, let the journal
+    system sign with the new one, then register the new one alone. Raises InvalidInput (field
+    ``name``) when no client has the name or it is revoked."""
+    label = " ".join(name.split())
+    client = s.scalar(select(ApiClient).where(ApiClient.name == label))
+    if client is None:
+        raise InvalidInput.one("name", f"Det finns inget journalsystem som heter {label!r}.")
+    if not client.active:
+        raise InvalidInput.one(
+            "name",
+            f"Journalsystemet {label!r} är återkallat och kan inte få nya nycklar. Registrera det på "
+            "nytt under ett annat namn.",
+        )
+    try:
+        keys = public_jwks(jwks.strip())
+    except JwksError as e:
+        raise InvalidKeys([FieldError("jwks", e.message)], private_key=e.private) from None
+    old_kids = _kids(client.jwks)
+    client.jwks = keys
+    record(
+        s,
+        actor,
+        "client.keys_changed",
+        details={
+            "client": client.name,
+            "client_id": client.client_id,
+            "old_kids": old_kids,
+            "kids": _kids(keys),
+        },
+    )
+    return client
+
+
+def _kids(stored: str) -> list[str]:
+    """_kids are the kid of each key in a stored JWKS."""
+    return [key["kid"] for key in json.loads(stored)["keys"]]
 
 
 def revoke_client(s: Session, name: str, *, actor: str = "system") -> ApiClient:
