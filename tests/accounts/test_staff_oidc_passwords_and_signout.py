@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import html as htmllib
+import logging
 import re
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from staff_oidc_support import (
@@ -67,7 +69,9 @@ def test_a_password_is_refused_by_default_with_the_identity_provider(
     ]
 
 
-def test_the_break_glass_administrator_gets_in_with_a_password(ctx: Context, client: TestClient) -> None:
+def test_the_break_glass_administrator_gets_in_with_a_password(
+    ctx: Context, client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
     make_user(ctx, BREAK_GLASS, Role.ADMIN.value)
     page = client.get("/logga-in?reserv=1")
     assert "Reservinloggning för administratör" in text_of(page.text)
@@ -79,6 +83,12 @@ def test_the_break_glass_administrator_gets_in_with_a_password(ctx: Context, cli
     assert client.get("/kalender").status_code == 200
     with ctx.db.session() as s:
         assert s.scalars(select(StaffSession.signed_in_with)).all() == ["password"]
+    # It stands out: marked in the audit, warned of in the log (without the name).
+    assert audit(ctx, "signin") == [(f"user:{BREAK_GLASS}", {"address": "testclient", "break_glass": True})]
+    warnings = [(r.name, r.getMessage()) for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        ("vardmote.accounts", "break-glass sign-in: the reserve administrator signed in with a password")
+    ]
 
 
 def test_the_break_glass_name_needs_an_administrators_account(ctx: Context, client: TestClient) -> None:
@@ -116,6 +126,7 @@ def test_local_sign_in_switched_on_shows_both_ways(ctx: Context, provider: Provi
         assert "Logga in med lösenord" in text_of(page.text)
         assert "Reservinloggning" not in page.text
         assert _password(c, "annika", "/logga-in")[0] == 303
+    assert audit(ctx, "signin") == [("user:annika", {"address": "testclient"})]  # an everyday one
 
 
 def test_signing_out_ends_the_session_at_the_provider_too(

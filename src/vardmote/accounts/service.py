@@ -12,6 +12,7 @@ stays slowed down). A streak of failures is forgotten after
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from vardmote.db import Base, UtcDateTime, utcnow
 from vardmote.errors import Conflict, FieldError, InvalidInput, NotSignedIn, TooManyAttempts
 from vardmote.lib.text import without_control_characters
 from vardmote.lib.tokens import hash_token, looks_like_token, new_token
+
+log = logging.getLogger("vardmote.accounts")
 
 WRONG_CREDENTIALS = "Fel användarnamn eller lösenord."
 SIGN_IN_FIRST = "Du behöver logga in."
@@ -275,6 +278,8 @@ def authenticate(ctx: Context, s: Session, username: str, password: str, address
     may sign in with a password. Everyone else gets the same answer as a wrong password
     (:func:`local_signin_off`), after the same password check, so the answer does not tell
     which name is the break-glass account; it counts toward the throttle like any failure.
+    The break-glass administrator's own sign-in is audited with ``break_glass`` and warned of
+    in the log (without the name), so that it stands out from the everyday sign-ins.
     """
     check_not_throttled(ctx, s, username, address)
     name = _account_name(username)
@@ -289,7 +294,12 @@ def authenticate(ctx: Context, s: Session, username: str, password: str, address
         _refuse(ctx, s, name, user, address, local_signin_off(ctx), reason)
     assert user is not None
     s.execute(delete(SigninThrottle).where(SigninThrottle.key == f"user:{name}"))
-    record(s, f"user:{user.username}", "signin", details={"address": address})
+    details: dict[str, str | bool] = {"address": address}
+    if not ctx.settings.local_signin:
+        # Only the break-glass administrator gets this far: worth a look every time.
+        details["break_glass"] = True
+        log.warning("break-glass sign-in: the reserve administrator signed in with a password")
+    record(s, f"user:{user.username}", "signin", details=details)
     return user
 
 
