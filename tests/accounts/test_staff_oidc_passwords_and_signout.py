@@ -140,6 +140,11 @@ def test_signing_out_ends_the_session_at_the_provider_too(
 
     assert (response.status_code, response.headers["location"]) == (303, "/utloggad")
     assert count(ctx, StaffSession) == 0  # ended here first
+    way_on = next(c for c in response.headers.get_list("set-cookie") if c.startswith("vm_utloggad="))
+    assert "HttpOnly" in way_on
+    assert "Path=/utloggad" in way_on
+    assert "Max-Age=60" in way_on
+    assert "SameSite=lax" in way_on
     assert client.get("/kalender", follow_redirects=False).status_code in (303, 401)
     page = client.get("/utloggad")
     assert page.status_code == 200
@@ -158,6 +163,10 @@ def test_signing_out_ends_the_session_at_the_provider_too(
     state = query["state"][0]
     assert len(state) >= 32
 
+    assert client.cookies.get("vm_utloggad") is None  # used once: a reload goes to the sign-in page
+    again = client.get("/utloggad", follow_redirects=False)
+    assert (again.status_code, again.headers["location"]) == (303, "/logga-in")
+
     back = provider.sign_out(address)
 
     assert back == f"http://vardmote.test/logga-in?state={state}"
@@ -165,6 +174,19 @@ def test_signing_out_ends_the_session_at_the_provider_too(
     assert provider.seen().end_session[-1]["client_id"] == "vardmote-personal"
     assert client.get("/logga-in?" + urlsplit(back).query).status_code == 200
     assert [actor for actor, _ in audit(ctx, "signout")] == ["user:se2321000016-1003"]
+
+
+def test_the_signed_out_page_sends_no_one_to_the_provider_uninvited(
+    ctx: Context, client: TestClient, provider: Provider
+) -> None:
+    assert sign_in(client, provider).status_code == 303
+    # Another site links to /utloggad: the browser comes with its session, but it did not sign out.
+    response = client.get("/utloggad", follow_redirects=False)
+    assert (response.status_code, response.headers["location"]) == (303, "/logga-in")
+    assert "http-equiv" not in response.text
+    assert provider.signed_in_at_provider()
+    assert count(ctx, StaffSession) == 1  # and nothing here changed either
+    assert client.get("/kalender").status_code == 200
 
 
 def test_signing_out_of_a_password_session_stays_here(

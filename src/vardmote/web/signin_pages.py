@@ -11,8 +11,8 @@ the browser to the provider with a sealed state cookie on ``/logga-in/oidc``, an
 session as a password does (:mod:`vardmote.accounts.staff_oidc`). The password form shows
 only while local sign-in is on; when it is off, the break-glass administrator's form sits
 behind a discreet link (``/logga-in?reserv=1``). Signing out of a session that came from
-the provider goes on (by way of ``/utloggad``) to the provider's end-session endpoint, so
-that its session ends too.
+the provider goes on (by way of ``/utloggad``, for the browser that just signed out) to the
+provider's end-session endpoint, so that its session ends too.
 
 Every refusal is the sign-in page with a Swedish message and its status (400 refused or
 cancelled, 403 deactivated, 502 the provider does not answer), counted for the address and
@@ -61,6 +61,9 @@ router = APIRouter(include_in_schema=False)
 NOT_CONFIGURED = "Inloggning via inloggningstjänsten är inte inställd här."
 SIGNED_OUT = "/utloggad"
 """The page after signing out of a session from the identity provider."""
+SIGNED_OUT_COOKIE = "vm_utloggad"
+"""Set by signing out for the way on to the provider (see :func:`signed_out`)."""
+SIGNED_OUT_SECONDS = 60
 
 
 def _login_page(
@@ -225,6 +228,16 @@ async def logout(request: Request, row: PageSession, ctx: Ctx, s: Db) -> Respons
     target = SIGNED_OUT if method == SigninMethod.OIDC.value and staff_oidc.enabled(ctx) else "/logga-in"
     response = RedirectResponse(target, status_code=303)
     response.delete_cookie(SESSION_COOKIE)
+    if target == SIGNED_OUT:
+        response.set_cookie(
+            SIGNED_OUT_COOKIE,
+            "1",
+            max_age=SIGNED_OUT_SECONDS,
+            httponly=True,
+            samesite="lax",
+            secure=ctx.settings.cookie_secure,
+            path=SIGNED_OUT,
+        )
     return response
 
 
@@ -232,7 +245,17 @@ async def logout(request: Request, row: PageSession, ctx: Ctx, s: Db) -> Respons
 async def signed_out(request: Request, ctx: Ctx) -> Response:
     """signed_out says the session here has ended and sends the browser on to the identity
     provider's end-session endpoint (RP-initiated logout; a refresh, with a link beside it),
-    which comes back to the sign-in page. Nothing here depends on who it was: the address
-    names only Vårdmöte, so anyone may open it (the provider asks before it signs out)."""
+    which comes back to the sign-in page.
+
+    Only a browser that has just signed out here goes on: the short-lived cookie set by
+    ``POST /logga-ut`` (path /utloggad, SameSite=Lax) must come with it, and is used once.
+    Anyone else (a link on another site, a reload) is sent to the sign-in page, so that no
+    other site can use this page to sign a person out of the region's single sign-on."""
+    if request.cookies.get(SIGNED_OUT_COOKIE) is None:
+        return RedirectResponse("/logga-in", status_code=303)
     address = await run_in_threadpool(staff_oidc.sign_out_address, ctx, SigninMethod.OIDC.value)
-    return render(request, "signed_out.html", provider_sign_out=address or "")
+    response = render(request, "signed_out.html", provider_sign_out=address or "")
+    response.delete_cookie(
+        SIGNED_OUT_COOKIE, path=SIGNED_OUT, httponly=True, samesite="lax", secure=ctx.settings.cookie_secure
+    )
+    return response
