@@ -168,6 +168,32 @@ def test_a_cancelled_sign_in_is_told_plainly(ctx: Context, client: TestClient, p
     assert _refused(ctx) == [("cancelled", "cancelled")]
 
 
+def test_a_refused_sign_in_keeps_the_page_the_person_was_going_to(
+    ctx: Context, client: TestClient, provider: Provider
+) -> None:
+    # A clinician follows an Appointment's addressUrl, and cancels at the provider the first time.
+    provider.next_sign_in(deny=True)
+    response = sign_in(client, provider, START + "?nasta=/moten/abc%3Fvard%3D1")
+    assert response.status_code == 400
+    assert "Inloggningen avbröts. Du kan försöka igen." in text_of(response.text)
+    retry = '<a class="button" href="/logga-in/oidc/start?nasta=%2Fmoten%2Fabc%3Fvard%3D1">'
+    assert retry in response.text
+    assert '<a href="/logga-in?reserv=1&amp;nasta=%2Fmoten%2Fabc%3Fvard%3D1">' in response.text
+
+    provider.next_sign_in(account=CLINICIAN)
+    again = sign_in(client, provider, "/logga-in/oidc/start?nasta=%2Fmoten%2Fabc%3Fvard%3D1")
+
+    assert (again.status_code, again.headers["location"]) == (303, "/moten/abc?vard=1")
+
+
+def test_a_refusal_without_the_state_cookie_offers_the_calendar(
+    client: TestClient, provider: Provider
+) -> None:
+    response = client.get("/logga-in/oidc/klar?code=x&state=y", follow_redirects=False)
+    assert response.status_code == 400
+    assert '<a class="button" href="/logga-in/oidc/start">Logga in med SITHS</a>' in response.text
+
+
 def test_an_unreachable_provider_is_told_plainly(
     ctx: Context, client: TestClient, provider: Provider
 ) -> None:

@@ -235,6 +235,13 @@ def begin(ctx: Context, nasta: str) -> tuple[str, str]:
         raise _failed(e) from None
 
 
+def next_page(ctx: Context, cookie: str | None) -> str:
+    """next_page is where the person was going when the sign-in began ("nasta", kept in the state
+    cookie), or the calendar: a refused sign-in's page passes it on, so that trying again still
+    ends there. The caller checks it is our own path (web.deps.safe_next)."""
+    return oidc.kept(ctx, client(ctx), cookie).get("nasta", "/kalender")
+
+
 def finish(ctx: Context, params: Mapping[str, str], cookie: str | None) -> oidc.SignedIn:
     """finish checks the provider's redirect and returns the claims (userinfo completing the ID
     token where it lacks the HSA-id, name or admin claim). Blocking."""

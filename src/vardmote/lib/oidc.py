@@ -353,6 +353,17 @@ def _userinfo(
     return found_claims
 
 
+def kept(ctx: Context, client: Client, cookie: str | None) -> Mapping[str, str]:
+    """kept is what the caller kept in the state cookie at :func:`begin` (e.g. where the person
+    was going), also when the sign-in itself is refused or too old: the cookie is sealed, so
+    what it says is ours. Empty without a cookie of this client's."""
+    pending = _unseal(ctx, cookie)
+    if pending is None or pending.get("for") != client.purpose:
+        return {}
+    values = pending.get("keep")
+    return {str(k): str(v) for k, v in values.items()} if isinstance(values, dict) else {}
+
+
 def _pending(ctx: Context, client: Client, params: Mapping[str, str], cookie: str | None) -> dict[str, Any]:
     """_pending is the sign-in the state cookie holds, once the provider's redirect (params) is
     found to answer it: this client's, not too old, the same state, not cancelled, with a code."""
@@ -423,11 +434,7 @@ def finish(
         if missing and found.userinfo_endpoint and isinstance(access_token, str) and access_token:
             more = _userinfo(client, http, found, access_token, str(claims["sub"]))
             claims = {**more, **claims}
-    kept = pending.get("keep")
-    return SignedIn(
-        claims=claims,
-        kept={str(k): str(v) for k, v in kept.items()} if isinstance(kept, dict) else {},
-    )
+    return SignedIn(claims=claims, kept=kept(ctx, client, cookie))
 
 
 def logout_url(ctx: Context, client: Client, after: str, state: str) -> str | None:

@@ -195,22 +195,24 @@ async def oidc_done(request: Request, ctx: Ctx) -> Response:
     params = {k: v[:2000] for k, v in request.query_params.items()}
     cookie = request.cookies.get(staff_oidc.STATE_COOKIE)
     address = client_address(request)
+    # Where the person was going: after the sign-in, or kept on a refusal's page for trying again.
+    nasta = safe_next(staff_oidc.next_page(ctx, cookie))
     if wait := await run_in_threadpool(oidc_throttle.wait, ctx, address):
-        return _throttled(request, ctx, wait)
+        return _throttled(request, ctx, wait, nasta)
 
-    def sign_in() -> tuple[str, str]:
+    def sign_in() -> str:
         """The provider's answer checked (HTTP to it) and the account's work, in the thread pool."""
         signed_in = staff_oidc.finish(ctx, params, cookie)
         with ctx.db.session() as s:
             token, _, _ = staff_oidc.sign_in(ctx, s, signed_in, address)
             s.commit()
-        return token, safe_next(signed_in.kept.get("nasta", "/kalender"))
+        return token
 
     try:
-        token, nasta = await run_in_threadpool(sign_in)
+        token = await run_in_threadpool(sign_in)
     except staff_oidc.StaffSignInFailed as e:
         await run_in_threadpool(_record_refusal, ctx, e, address)
-        response = _login_page(request, ctx, e.status, e.message)
+        response = _login_page(request, ctx, e.status, e.message, nasta=nasta)
     else:
         response = _signed_in(ctx, token, nasta)
     delete_state_cookie(ctx, staff_oidc.client(ctx), response)  # used once
