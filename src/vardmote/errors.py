@@ -6,6 +6,7 @@ Hierarchy::
     ├── InvalidInput (422)            one or more fields are wrong; .fields names them
     │   ├── PersonalDataInInvitation  (invitations.guard) personal data in an invitation
     │   └── InvalidClient             (clients.service) a journal system's registration is wrong
+    │       └── InvalidKeys           (clients.service) a journal system's new keys are wrong
     ├── NotSignedIn (401)
     ├── ClientUnauthenticated (401)   (clients.auth) a journal system's call without a usable token
     ├── Forbidden (403)

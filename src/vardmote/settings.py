@@ -112,7 +112,8 @@ class Settings:
     """Send cookies only over HTTPS; turn on whenever public_url is https."""
 
     signin_max_failures: int = 5
-    """Failed sign-ins per account or address before each attempt is slowed down."""
+    """Failed sign-ins per account or address (also, per address, refused sign-ins with the identity
+    provider and refused token requests of journal systems) before each attempt is slowed down."""
 
     timezone: str = "Europe/Stockholm"
     """Time zone in which times are shown and entered; storage is always UTC."""
