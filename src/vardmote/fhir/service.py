@@ -38,6 +38,7 @@ from vardmote.clients.auth import actor_of
 from vardmote.clients.models import ApiClient
 from vardmote.context import Context
 from vardmote.db import utcnow
+from vardmote.fhir import overlaps
 from vardmote.fhir import search as searching
 from vardmote.fhir.appointments import (
     BOOKED,
@@ -94,8 +95,8 @@ def create(ctx: Context, s: Session, client: ApiClient, body: bytes) -> JournalA
     clinician = _clinician(ctx, s, request, actor)
     patient = registry.find(s, request.patient)
     if patient is not None:
-        _lock_patient(s, patient)
-    _no_overlap(s, clinician, patient, request.starts_at, request.ends_at)
+        overlaps.lock_people(s, clinician, patient)
+        overlaps.no_overlap(s, clinician, patient, request.starts_at, request.ends_at)
     form = BookingForm(title=TITLE, start=request.starts_at.isoformat(), end=request.ends_at.isoformat())
     meeting = meetings.book_from_journal(ctx, s, clinician, form, MEETING_TYPE, actor=actor)
     recipient = sending.send_message(
@@ -204,54 +205,6 @@ def _provision(s: Session, request: BookingRequest, actor: str) -> User:
     s.flush()
     record(s, actor, "user.provisioned", None, {"user": username, "hsa_id": request.hsa_id, "by": "fhir"})
     return user
-
-
-def _lock_patient(s: Session, patient: Patient) -> None:
-    s.execute(select(Patient.id).where(Patient.id == patient.id).with_for_update())
-
-
-def _no_overlap(
-    s: Session,
-    clinician: User,
-    patient: Patient | None,
-    starts_at: dt.datetime,
-    ends_at: dt.datetime,
-    moving: str | None = None,
-) -> None:
-    """_no_overlap refuses a time that overlaps another meeting of the clinician's that is not
-    cancelled (any meeting: they cannot be in two at once), or another journal-booked meeting of
-    the patient's that is not cancelled. moving is the meeting being moved, left out."""
-    overlaps = and_(Meeting.cancelled_at.is_(None), Meeting.starts_at < ends_at, Meeting.ends_at > starts_at)
-    others: ColumnElement[bool] = Meeting.id != moving if moving else Meeting.id.is_not(None)
-    taken = s.scalar(
-        select(func.count())
-        .select_from(Meeting)
-        .where(Meeting.organiser_id == clinician.id, overlaps, others)
-    )
-    if taken:
-        raise FhirError(
-            409,
-            IssueType.CONFLICT,
-            "Vårdpersonalen har redan ett möte som överlappar den tiden.",
-            "The practitioner already has a meeting that overlaps this time.",
-            "Appointment.start",
-        )
-    if patient is None:
-        return
-    taken = s.scalar(
-        select(func.count())
-        .select_from(JournalAppointment)
-        .join(Meeting, Meeting.id == JournalAppointment.meeting_id)
-        .where(JournalAppointment.patient_id == patient.id, overlaps, others)
-    )
-    if taken:
-        raise FhirError(
-            409,
-            IssueType.CONFLICT,
-            "Patienten har redan ett digitalt vårdmöte som överlappar den tiden.",
-            "The patient already has a digitalt vårdmöte that overlaps this time.",
-            "Appointment.start",
-        )
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -431,8 +384,10 @@ def update(
         changed.append("status")
     elif (request.starts_at, request.ends_at) != (meeting.starts_at, meeting.ends_at):
         check_times(request.starts_at, request.ends_at, utcnow(), keep_start=meeting.starts_at)
-        _lock_patient(s, row.patient)
-        _no_overlap(s, row.clinician, row.patient, request.starts_at, request.ends_at, moving=meeting.id)
+        overlaps.lock_people(s, row.clinician, row.patient)
+        overlaps.no_overlap(
+            s, row.clinician, row.patient, request.starts_at, request.ends_at, moving=meeting.id
+        )
         form = BookingForm(
             title=meeting.title, start=request.starts_at.isoformat(), end=request.ends_at.isoformat()
         )
