@@ -16,9 +16,10 @@ and the Appointment row. A moved time (:func:`update`) goes through
 :func:`vardmote.meetings.service.cancel`, whose events update or withdraw the inbox message
 and move or end a live meeting.
 
-Concurrency: the clinician's row, and the patient's if known, are locked (``FOR UPDATE``) before
-the overlap check, so two bookings for one clinician at once are checked one after the other
-(on SQLite every write transaction holds the database lock anyway).
+Concurrency: the clinician's account and the patient (added first when the number is new) are
+locked before the overlap check, in that order, by booking and moving alike
+(:mod:`vardmote.fhir.overlaps`), so two calls for one person at once are checked one after the
+other.
 """
 
 from __future__ import annotations
@@ -93,10 +94,9 @@ def create(ctx: Context, s: Session, client: ApiClient, body: bytes) -> JournalA
     check_times(request.starts_at, request.ends_at, utcnow())
     actor = actor_of(client)
     clinician = _clinician(ctx, s, request, actor)
-    patient = registry.find(s, request.patient)
-    if patient is not None:
-        overlaps.lock_people(s, clinician, patient)
-        overlaps.no_overlap(s, clinician, patient, request.starts_at, request.ends_at)
+    patient = registry.find_or_add(s, request.patient)  # a new one too, so that it can be locked
+    overlaps.lock_people(s, clinician, patient)
+    overlaps.no_overlap(s, clinician, patient, request.starts_at, request.ends_at)
     form = BookingForm(title=TITLE, start=request.starts_at.isoformat(), end=request.ends_at.isoformat())
     meeting = meetings.book_from_journal(ctx, s, clinician, form, MEETING_TYPE, actor=actor)
     recipient = sending.send_message(
