@@ -663,6 +663,47 @@ def test_a_meeting_the_clinician_booked_in_vardmote_counts_as_an_overlap(
     assert response.status_code == 409
 
 
+def test_a_meeting_whose_link_was_sent_to_the_patients_inbox_counts_as_an_overlap_until_withdrawn(
+    ctx: Context, client: TestClient, headers: dict[str, str], annika: User, karin: Person
+) -> None:
+    from vardmote.invitations import sending
+    from vardmote.meetings.booking import BookingForm
+    from vardmote.meetings.service import book
+
+    bertil = clinician_with_hsa_id(ctx, "bertil", "SE2321000016-B3C4")
+    with ctx.db.session() as s:  # Bertil books Karin in Vårdmöte and sends her the link
+        user = s.get(User, bertil.id)
+        assert user is not None
+        form = BookingForm("Uppföljning", instant(at(3, 9, 15)), instant(at(3, 9, 45)))
+        (meeting,) = book(ctx, s, user, form, "vardmote_patient")
+        sending.send_message(
+            ctx,
+            s,
+            user,
+            meeting,
+            personnummer=karin.number.digits,
+            kind="patient",
+            template_key="skyddat-digitalt-vardmote",
+            together=False,
+        )
+        meeting_id = meeting.id
+    before = counts(ctx)
+
+    response = post(client, headers, appointment(karin.number, start=at(3, 9)))
+
+    assert response.status_code == 409
+    assert outcome(response)[1] == "Patienten har redan ett digitalt vårdmöte som överlappar den tiden."
+    assert counts(ctx) == before
+    with ctx.db.session() as s:  # Bertil withdraws her link: the time is free for her
+        user = s.get(User, bertil.id)
+        meeting = s.get(Meeting, meeting_id)
+        assert user is not None
+        assert meeting is not None
+        (recipient,) = sending.recipients_of(s, meeting)
+        sending.remove_recipient(ctx, s, f"user:{user.username}", meeting, recipient)
+    assert post(client, headers, appointment(karin.number, start=at(3, 9))).status_code == 201
+
+
 # --- authentication ----------------------------------------------------------------------------
 
 
