@@ -159,6 +159,7 @@ def test_claims_without_a_valid_hsa_id_or_a_name_are_refused(
     with pytest.raises(StaffSignInFailed) as refused:
         _read(claims)
     assert (refused.value.message, refused.value.kind, refused.value.status) == (message, kind, 400)
+    assert refused.value.hsa_id == (HSA if kind == "no_name" else None)  # for the audit, once known
 
 
 def test_the_refusals_say_plainly_what_to_do() -> None:

@@ -156,6 +156,15 @@ def test_a_sign_in_without_a_name_is_refused(ctx: Context, client: TestClient, p
         response.text
     )
     _nothing_signed_in(ctx, client)
+    assert [d for _, d in audit(ctx, "user.signin_refused")] == [
+        {
+            "method": "oidc",
+            "kind": "no_name",
+            "reason": "no_name",
+            "address": "testclient",
+            "hsa_id": "SE2321000016-2000",
+        }
+    ]
 
 
 def test_a_cancelled_sign_in_is_told_plainly(ctx: Context, client: TestClient, provider: Provider) -> None:

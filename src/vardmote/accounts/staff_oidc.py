@@ -176,14 +176,15 @@ def staff_claims(
     claims: Mapping[str, Any], *, hsa_id_claim: str, name_claim: str, admin: AdminRule | None
 ) -> StaffClaims:
     """staff_claims reads who signed in from claims, or raises StaffSignInFailed (no_hsa_id,
-    no_name): the HSA-id must be valid (:mod:`vardmote.accounts.hsa_id`) and a name must be
-    there (name_claim, or else given_name and family_name)."""
+    no_name, the latter with the HSA-id for the audit): the HSA-id must be valid
+    (:mod:`vardmote.accounts.hsa_id`) and a name must be there (name_claim, or else given_name
+    and family_name)."""
     hsa_id = normal_hsa_id(claims.get(hsa_id_claim))
     if hsa_id is None:
         raise StaffSignInFailed(NO_HSA_ID, NO_HSA_ID_KIND)
     name = _name(claims, name_claim)
     if not name:
-        raise StaffSignInFailed(NO_NAME, NO_NAME_KIND)
+        raise StaffSignInFailed(NO_NAME, NO_NAME_KIND, hsa_id=hsa_id)
     return StaffClaims(hsa_id, name, admin.holds(claims) if admin is not None else None)
 
 
@@ -313,6 +314,7 @@ def provision(ctx: Context, s: Session, staff: StaffClaims) -> User:
             user = find_by_hsa_id(s, staff.hsa_id)
             if user is None:
                 raise
+            log.info("staff sign-in: another first sign-in made the account at the same moment; using it")
     if not user.active:
         raise StaffSignInFailed(DEACTIVATED, DEACTIVATED_KIND, status=403, hsa_id=staff.hsa_id)
     if user.is_demo and not ctx.settings.demo:

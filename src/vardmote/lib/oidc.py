@@ -368,8 +368,10 @@ def _pending(ctx: Context, client: Client, params: Mapping[str, str], cookie: st
     """_pending is the sign-in the state cookie holds, once the provider's redirect (params) is
     found to answer it: this client's, not too old, the same state, not cancelled, with a code."""
     pending = _unseal(ctx, cookie)
-    if pending is None or pending.get("for") != client.purpose:
+    if pending is None:
         raise Refused(STATE_MISMATCH, "no_state_cookie")
+    if pending.get("for") != client.purpose:  # made for the other sign-in (patient or staff)
+        raise Refused(STATE_MISMATCH, "wrong_sign_in")
     if time.time() - float(pending.get("at", 0)) > STATE_SECONDS:
         raise Refused(STATE_MISMATCH, "state_expired")
     given_state = params.get("state", "")
