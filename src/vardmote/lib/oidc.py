@@ -11,8 +11,8 @@ whatever the caller wants back, such as where to go afterwards) into a short-liv
 (AES-GCM under the service key, so the browser can neither read nor change them) and
 returns the provider's authorization address, asking for the client's scopes and
 assurance levels (``acr_values``). :func:`finish` checks the state from the provider's
-redirect against the cookie (and the issuer it names, RFC 9207: required when the provider
-says it names itself),
+redirect against the cookie (made for this client, at most :data:`STATE_SECONDS` old) and the
+issuer the redirect names (RFC 9207; required when the provider says it names itself),
 exchanges the code (with the verifier) at the token endpoint, checks the ID token's
 signature against the provider's JWKS and its ``iss``, ``aud``, ``azp``, ``exp``, ``iat``
 and ``nonce``, and requires its ``acr`` to be one of the accepted levels. A claim the
@@ -22,7 +22,8 @@ over it (they are signed, the userinfo answer is only fetched over TLS). A signe
 userinfo answer is refused: Vårdmöte registers for plain JSON.
 
 The state cookie is set and deleted by :func:`set_state_cookie` and :func:`delete_state_cookie`
-from the client's own cookie name and path, so both sign-ins' pages set it alike.
+from the client's own cookie name and path, so both sign-ins' pages set it alike;
+:func:`kept` reads back what the caller kept in it, also for a refused sign-in's page.
 
 Protocol pieces come from authlib (the authorization request, PKCE, random values) and
 joserfc (JWT verification); HTTP is plain httpx.
