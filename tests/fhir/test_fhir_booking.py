@@ -35,6 +35,7 @@ from fhir_helpers import (
 from inbox_helpers import Person, add_guardianship, add_person, page_csrf, skv_number, text_of, years_ago
 from sqlalchemy import select
 
+from conftest import make_user
 from fhir_clients import JournalSystem, bearer_headers, register_journal_system
 from vardmote.accounts.models import User
 from vardmote.accounts.passwords import verify_password
@@ -257,7 +258,39 @@ class TestProvisioning:
             meeting = s.scalar(select(Meeting))
             assert meeting is not None
             assert meeting.organiser_id == user.id
-        assert ("client:Cosmic", "user.provisioned") in [(a, b) for a, b, _, _ in audit_entries(ctx, "user.")]
+        provisioned = [(a, d) for a, b, _, d in audit_entries(ctx, "user.") if b == "user.provisioned"]
+        assert provisioned == [
+            (
+                "client:Cosmic",
+                {
+                    "username": "se2321000016-zz99",
+                    "hsa_id": "SE2321000016-ZZ99",
+                    "role": "clinician",
+                    "by": "fhir",
+                },
+            )
+        ]
+
+    def test_an_account_with_the_hsa_ids_username_but_without_the_hsa_id_is_not_taken_over(
+        self, ctx: Context, client: TestClient, headers: dict[str, str], karin: Person
+    ) -> None:
+        make_user(ctx, "se2321000016-zz99")
+        before = counts(ctx)
+        body = appointment(karin.number, hsa_id="SE2321000016-ZZ99")
+        body["participant"][1] = clinician_actor("SE2321000016-ZZ99", "Zlatan Zetterberg")
+
+        response = post(client, headers, body)
+
+        assert response.status_code == 422
+        assert outcome(response) == (
+            "conflict",
+            "Det finns redan ett konto med HSA-id:t som användarnamn men utan HSA-id. Be en "
+            "administratör rätta kontot.",
+            "An account with the HSA-id as its username but without the HSA-id exists already. "
+            "Ask an administrator to correct it.",
+            "Appointment.participant.actor.identifier",
+        )
+        assert counts(ctx) == before
 
     def test_a_second_booking_finds_the_account_made_by_the_first(
         self, ctx: Context, client: TestClient, headers: dict[str, str], karin: Person
@@ -695,12 +728,10 @@ def test_a_meeting_whose_link_was_sent_to_the_patients_inbox_counts_as_an_overla
     assert outcome(response)[1] == "Patienten har redan ett digitalt vårdmöte som överlappar den tiden."
     assert counts(ctx) == before
     with ctx.db.session() as s:  # Bertil withdraws her link: the time is free for her
-        user = s.get(User, bertil.id)
-        meeting = s.get(Meeting, meeting_id)
-        assert user is not None
-        assert meeting is not None
-        (recipient,) = sending.recipients_of(s, meeting)
-        sending.remove_recipient(ctx, s, f"user:{user.username}", meeting, recipient)
+        sent = s.get(Meeting, meeting_id)
+        assert sent is not None
+        (recipient,) = sending.recipients_of(s, sent)
+        sending.remove_recipient(ctx, s, "user:bertil", sent, recipient)
     assert post(client, headers, appointment(karin.number, start=at(3, 9))).status_code == 201
 
 

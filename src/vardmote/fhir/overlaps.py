@@ -46,10 +46,16 @@ def patient_busy() -> FhirError:
     )
 
 
+def lock_clinician(s: Session, clinician: User) -> None:
+    """lock_clinician locks the clinician's account (FOR UPDATE): the first of lock_people's two."""
+    s.execute(select(User.id).where(User.id == clinician.id).with_for_update())
+
+
 def lock_people(s: Session, clinician: User, patient: Patient) -> None:
     """lock_people locks the clinician's account, then the patient (FOR UPDATE): the order every
-    booking and move takes them in, so that two of them never wait for each other in a circle."""
-    s.execute(select(User.id).where(User.id == clinician.id).with_for_update())
+    booking and move takes them in, so that two of them never wait for each other in a circle.
+    (Locking a row this transaction holds already is a no-op.)"""
+    lock_clinician(s, clinician)
     s.execute(select(Patient.id).where(Patient.id == patient.id).with_for_update())
 
 

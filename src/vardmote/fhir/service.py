@@ -33,6 +33,7 @@ from sqlalchemy import and_, func, not_, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from vardmote.accounts import provisioning
 from vardmote.accounts.models import Role, User
 from vardmote.audit.log import record
 from vardmote.clients.auth import actor_of
@@ -66,8 +67,6 @@ MEETING_TYPE = "digitalt_vardmote"
 """The meeting type a journal system books."""
 TITLE = "Digitalt vårdmöte"
 """The meeting's title in the clinician's calendar: no personal data, whatever the journal holds."""
-NO_PASSWORD = "!"
-"""password_hash of an account made from an Appointment: no argon2 hash, so no password matches."""
 
 _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _ETAG = re.compile(r'^(?:W/)?"([0-9]{1,9})"$')
@@ -182,8 +181,11 @@ def _provision(s: Session, request: BookingRequest, actor: str) -> User:
             "200 characters) so that the account can be made.",
             "Appointment.participant.actor.display",
         )
-    username = request.hsa_id.lower()
-    if s.scalar(select(User.id).where(User.username == username)) is not None:
+    try:
+        user = provisioning.make_from_hsa_id(
+            s, request.hsa_id, request.clinician_name, Role.CLINICIAN, actor, by="fhir"
+        )
+    except provisioning.UsernameTaken:
         raise FhirError(
             422,
             IssueType.CONFLICT,
@@ -192,18 +194,8 @@ def _provision(s: Session, request: BookingRequest, actor: str) -> User:
             "An account with the HSA-id as its username but without the HSA-id exists already. "
             "Ask an administrator to correct it.",
             "Appointment.participant.actor.identifier",
-        )
-    user = User(
-        username=username,
-        display_name=request.clinician_name,
-        role=Role.CLINICIAN.value,
-        password_hash=NO_PASSWORD,
-        hsa_id=request.hsa_id,
-        created_at=utcnow(),
-    )
-    s.add(user)
-    s.flush()
-    record(s, actor, "user.provisioned", None, {"user": username, "hsa_id": request.hsa_id, "by": "fhir"})
+        ) from None
+    overlaps.lock_clinician(s, user)  # made by another call at the same moment: lock it as found
     return user
 
 
