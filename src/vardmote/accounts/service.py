@@ -102,7 +102,8 @@ def add_user(
 def _invalid_hsa_id(given: str) -> FieldError:
     return FieldError(
         "hsa_id",
-        "HSA-id ska vara SE, tio siffror, bindestreck och bokstäver eller siffror, högst "
+        "HSA-id ska vara SE, organisationsnumret (10 siffror, eller 12 med 16 först), "
+        "bindestreck och bokstäver eller siffror, högst "
         f"31 tecken (t.ex. SE2321000016-1003); fick {given[:40]!r}.",
     )
 
