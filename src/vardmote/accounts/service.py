@@ -22,13 +22,14 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from vardmote.accounts import throttle
 from vardmote.accounts.hsa_id import normal_hsa_id
 from vardmote.accounts.models import Role, SigninMethod, SigninThrottle, StaffSession, User
 from vardmote.accounts.passwords import MIN_LENGTH, hash_password, verify_password
 from vardmote.audit.log import record
 from vardmote.context import Context
 from vardmote.db import Base, UtcDateTime, utcnow
-from vardmote.errors import Conflict, FieldError, InvalidInput, NotSignedIn, TooManyAttempts
+from vardmote.errors import Conflict, FieldError, InvalidInput, NotSignedIn
 from vardmote.lib.text import without_control_characters
 from vardmote.lib.tokens import hash_token, looks_like_token, new_token
 
@@ -36,9 +37,8 @@ log = logging.getLogger("vardmote.accounts")
 
 WRONG_CREDENTIALS = "Fel användarnamn eller lösenord."
 SIGN_IN_FIRST = "Du behöver logga in."
-MAX_BLOCK_SECONDS = 15 * 60
-FAILURE_MEMORY = dt.timedelta(hours=1)
-"""Failed attempts further apart than this start the count again."""
+MAX_BLOCK_SECONDS = throttle.MAX_BLOCK_SECONDS
+FAILURE_MEMORY = throttle.FAILURE_MEMORY
 _USERNAME = re.compile(r"^[a-z][a-z0-9._-]{1,63}$")
 _SESSION_REFRESH = dt.timedelta(minutes=1)
 
@@ -189,27 +189,6 @@ def closed_accounts(ctx: Context, s: Session, usernames: set[str]) -> set[str]:
     return usernames - set(usable)
 
 
-def _throttle_wait(s: Session, key: str, now: dt.datetime) -> int:
-    row = s.get(SigninThrottle, key)
-    if row is None or row.blocked_until is None or row.blocked_until <= now:
-        return 0
-    return max(1, int((row.blocked_until - now).total_seconds() + 0.999))
-
-
-def _count_failure(ctx: Context, s: Session, key: str, now: dt.datetime) -> None:
-    row = s.get(SigninThrottle, key)
-    if row is None:
-        row = SigninThrottle(key=key, failures=0)
-        s.add(row)
-    if row.failures and row.last_failure_at < now - FAILURE_MEMORY:
-        row.failures = 0  # an old streak is forgotten, so one typo later blocks no one
-    row.failures += 1
-    row.last_failure_at = now
-    excess = row.failures - ctx.settings.signin_max_failures
-    if excess >= 0:
-        row.blocked_until = now + dt.timedelta(seconds=min(MAX_BLOCK_SECONDS, 2 ** min(excess, 20)))
-
-
 def _account_name(username: str) -> str:
     # The one normal form of a typed name, for the lookup and the throttle alike.
     return without_control_characters(username).strip().lower()
@@ -219,13 +198,11 @@ def check_not_throttled(ctx: Context, s: Session, username: str, address: str) -
     """check_not_throttled raises TooManyAttempts while the account or address must wait."""
     now = utcnow()
     wait = max(
-        _throttle_wait(s, f"user:{_account_name(username)[:100]}", now),
-        _throttle_wait(s, f"addr:{address[:100]}", now),
+        throttle.wait_seconds(s, f"user:{_account_name(username)[:100]}", now),
+        throttle.wait_seconds(s, f"addr:{address[:100]}", now),
     )
     if wait:
-        raise TooManyAttempts(
-            f"För många misslyckade inloggningar. Vänta {wait} sekunder och försök igen.", wait
-        )
+        raise throttle.too_many_attempts(wait)
 
 
 def password_allowed(ctx: Context, name: str) -> bool:
@@ -259,8 +236,8 @@ def _refuse(
     """_refuse counts a failed password sign-in for the account name and the address, audits it
     and raises NotSignedIn with message."""
     now = utcnow()
-    _count_failure(ctx, s, f"user:{name[:100]}", now)
-    _count_failure(ctx, s, f"addr:{address[:100]}", now)
+    throttle.count_failure(ctx, s, f"user:{name[:100]}", now)
+    throttle.count_failure(ctx, s, f"addr:{address[:100]}", now)
     details = {"account": user.username if user else "okänt konto", "address": address}
     if reason:
         details["reason"] = reason
