@@ -34,8 +34,6 @@ class JournalAppointment(Base):
     clinician_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("api_clients.id"), index=True)
     """The journal system that booked it: only it reads, finds and changes the Appointment."""
-    status: Mapped[str] = mapped_column(String(20))
-    """``booked`` or ``cancelled``."""
     version: Mapped[int] = mapped_column(Integer, default=1)
     """meta.versionId, raised by every change (the ETag ``W/"<version>"``)."""
     meeting_sequence: Mapped[int] = mapped_column(Integer, default=0)

@@ -30,6 +30,8 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import and_, func, not_, or_, select
+from sqlalchemy import update as sql_update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -116,7 +118,6 @@ def create(ctx: Context, s: Session, client: ApiClient, body: bytes) -> JournalA
         patient_id=recipient.patient_id,
         clinician_id=clinician.id,
         client_id=client.id,
-        status=BOOKED,
         version=1,
         meeting_sequence=meeting.sequence,
         identifiers=request.identifiers,
@@ -223,23 +224,38 @@ def _find(s: Session, client: ApiClient, appointment_id: str, *, lock: bool = Fa
     return row
 
 
-def _follow(row: JournalAppointment) -> None:
+def _follow(s: Session, row: JournalAppointment) -> None:
     """_follow gives the Appointment a new version when its meeting changed since (staff moved or
-    cancelled it in Vårdmöte)."""
+    cancelled it in Vårdmöte).
+
+    A read or a search follows without locking the row, so the version is raised by a
+    conditional UPDATE that counts only while the row still shows the sequence it read: when
+    another call followed or changed it meanwhile (PostgreSQL: the UPDATE waits for that call's
+    commit and then matches nothing), the row and its meeting are read again instead, and the
+    version never goes backwards."""
     meeting = row.meeting
     if meeting.sequence == row.meeting_sequence:
         return
-    row.version += 1
-    row.meeting_sequence = meeting.sequence
-    row.updated_at = max(meeting.updated_at, row.updated_at)
-    if meeting.cancelled_at is not None:
-        row.status = CANCELLED
+    followed = s.execute(
+        sql_update(JournalAppointment)
+        .where(JournalAppointment.id == row.id, JournalAppointment.meeting_sequence == row.meeting_sequence)
+        .values(
+            version=JournalAppointment.version + 1,
+            meeting_sequence=meeting.sequence,
+            updated_at=max(meeting.updated_at, row.updated_at),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    assert isinstance(followed, CursorResult)
+    if followed.rowcount == 0:
+        s.refresh(meeting)
+    s.refresh(row)
 
 
 def read(ctx: Context, s: Session, client: ApiClient, appointment_id: str) -> JournalAppointment:
     """read is one of client's Appointments; any other id is not found (404)."""
     row = _find(s, client, appointment_id)
-    _follow(row)
+    _follow(s, row)
     record(s, actor_of(client), "fhir.appointment.read", row.meeting_id, {"appointment": row.id})
     return row
 
@@ -287,7 +303,7 @@ def search(ctx: Context, s: Session, client: ApiClient, parameters: list[tuple[s
         )
     )
     for row in rows:
-        _follow(row)
+        _follow(s, row)
     record(
         s,
         actor_of(client),
@@ -330,7 +346,7 @@ def update(
     new identifiers are kept. The patient and the clinician cannot change. With if_match
     (an ETag), the call is refused (412) unless it names the current version."""
     row = _find(s, client, appointment_id, lock=True)
-    _follow(row)
+    _follow(s, row)
     if if_match is not None and _version_in(if_match) != row.version:
         raise FhirError(
             412,
@@ -372,7 +388,6 @@ def update(
             )
     elif request.status == CANCELLED:
         meetings.cancel(ctx, s, row.clinician, meeting.id, actor=actor)
-        row.status = CANCELLED
         changed.append("status")
     elif (request.starts_at, request.ends_at) != (meeting.starts_at, meeting.ends_at):
         check_times(request.starts_at, request.ends_at, utcnow(), keep_start=meeting.starts_at)

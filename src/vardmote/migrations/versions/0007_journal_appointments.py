@@ -26,7 +26,6 @@ def upgrade() -> None:
         sa.Column("patient_id", sa.Integer(), nullable=False),
         sa.Column("clinician_id", sa.Integer(), nullable=False),
         sa.Column("client_id", sa.Integer(), nullable=False),
-        sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("meeting_sequence", sa.Integer(), nullable=False),
         sa.Column("identifiers", sa.JSON(), nullable=False),
