@@ -109,6 +109,7 @@ def create(ctx: Context, s: Session, client: ApiClient, body: bytes) -> JournalA
         kind=sending.RecipientKind.PATIENT.value,
         template_key=templates.default_for(MEETING_TYPE),
         together=False,
+        actor=actor,
     )
     assert recipient.patient_id is not None, "an inbox recipient is a patient"
     now = utcnow()

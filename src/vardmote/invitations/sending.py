@@ -205,10 +205,13 @@ def send_message(
     kind: str,
     template_key: str,
     together: bool,
+    actor: str | None = None,
 ) -> MeetingRecipient:
     """send_message puts a message with a personal link in the recipient's inbox.
 
-    The recipient is found (or added) by personnummer. Raises InvalidInput for a wrong
+    The recipient is found (or added) by personnummer. user is the clinician the message comes
+    from (its clinic); actor is who sent it in the audit, ``user:<username>`` of user unless
+    given (a journal system books as ``client:<name>``). Raises InvalidInput for a wrong
     number, kind or template, a guardian of a child under 13, or someone already sent to.
     """
     recipient_kind = _kind(kind, INBOX_KINDS)
@@ -225,7 +228,7 @@ def send_message(
     if any(r.patient_id == person.id and r.channel == INBOX for r in active):
         raise InvalidInput.one("personnummer", ALREADY_SENT)
     _check_ombud_rule(s, ctx, meeting, person, recipient_kind, active)
-    actor = f"user:{user.username}"
+    actor = actor or f"user:{user.username}"
     link = links.make_recipient_link(ctx, s, meeting, actor, _label(s, meeting, recipient_kind))
     message = InboxMessage(
         patient_id=person.id,
