@@ -769,6 +769,14 @@ def test_a_token_without_the_create_scope_is_forbidden(
         "(behörigheten system/Appointment.c saknas).",
     )
     assert counts(ctx) == before
+    assert audit_entries(ctx) == [
+        (
+            "client:Läsaren",
+            "fhir.appointment.refused",
+            None,
+            {"interaction": "create", "status": 403, "issue": "forbidden"},
+        )
+    ]
 
 
 class TestNothingHalfMade:

@@ -155,6 +155,12 @@ def test_reading_needs_the_read_scope(
     response = client.get(f"{APPOINTMENTS}/{booked.id}", headers=bearer_headers(client, booker))
     assert response.status_code == 403
     assert outcome(response)[0] == "forbidden"
+    assert audit_entries(ctx)[-1] == (
+        "client:Bokaren",
+        "fhir.appointment.refused",
+        None,
+        {"interaction": "read", "status": 403, "issue": "forbidden"},
+    )
 
 
 # --- search ------------------------------------------------------------------------------------

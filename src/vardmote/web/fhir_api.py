@@ -41,6 +41,7 @@ from fastapi.routing import APIRoute
 from fhir.resources.R4B.appointment import Appointment
 from fhir.resources.R4B.bundle import Bundle, BundleEntry, BundleEntrySearch, BundleLink
 from pydantic import BaseModel
+from sqlalchemy import select
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -49,8 +50,8 @@ from starlette.responses import JSONResponse
 
 from vardmote import __version__
 from vardmote.audit.log import record
-from vardmote.clients.auth import authorized_client
-from vardmote.clients.models import ApiClient
+from vardmote.clients.auth import ScopeMissing, authorized_client, bearer_token
+from vardmote.clients.models import AccessToken, ApiClient
 from vardmote.context import Context
 from vardmote.db import utcnow
 from vardmote.errors import VardmoteError
@@ -59,6 +60,7 @@ from vardmote.fhir.appointments import appointment_resource
 from vardmote.fhir.capability import capability_statement, smart_configuration
 from vardmote.fhir.models import JournalAppointment
 from vardmote.fhir.outcome import FhirError, IssueType, from_vardmote_error, operation_outcome
+from vardmote.lib.tokens import hash_token
 from vardmote.web.deps import Ctx
 
 log = logging.getLogger("vardmote.web")
@@ -175,11 +177,33 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=FhirRoute
 def _client(
     ctx: Context, s: Session, request: Request, authorization: str | None, action: str, interaction: str
 ) -> ApiClient:
-    """_client is the caller, checked for the scope; remembered for the audit of a refusal."""
+    """_client is the caller, checked for the scope; remembered for the audit of a refusal —
+    a token without the scope (403) too: its client is known, and is audited."""
     request.state.fhir_interaction = interaction
-    client = authorized_client(ctx, s, authorization, RESOURCE, action)
+    try:
+        client = authorized_client(ctx, s, authorization, RESOURCE, action)
+    except ScopeMissing:
+        holder = _token_holder(s, authorization)
+        if holder is not None:
+            request.state.fhir_client = holder.name
+        raise
     request.state.fhir_client = client.name
     return client
+
+
+def _token_holder(s: Session, authorization: str | None) -> ApiClient | None:
+    """_token_holder is the active client whose unexpired token authorization carries, for the
+    audit of a call authorized_client refused for its scope (it raises without the client)."""
+    token = bearer_token(authorization)
+    if token is None:
+        return None
+    return s.scalar(
+        select(ApiClient)
+        .join(AccessToken)
+        .where(
+            AccessToken.token_hash == hash_token(token), AccessToken.expires_at > utcnow(), ApiClient.active
+        )
+    )
 
 
 def _check_content_type(content_type: str | None) -> None:
