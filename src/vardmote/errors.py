@@ -15,6 +15,7 @@ Hierarchy::
     ├── NotFound (404)
     ├── LinkGone (410)                a link that expired or was revoked
     ├── Conflict (409)
+    │   └── UsernameTaken             (accounts.provisioning) an HSA-id's username is another account's
     ├── TooManyAttempts (429)         sign-in is slowed down; .retry_after seconds
     ├── SignInFailed (400)            (inbox.oidc) the e-identification did not go through
     ├── ProviderUnavailable (502)     (inbox.oidc) the identity provider does not answer
