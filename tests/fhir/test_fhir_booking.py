@@ -513,6 +513,22 @@ def _patient_value(body: dict[str, Any], value: str) -> dict[str, Any]:
             id="start-without-zone",
         ),
         pytest.param(
+            lambda b: b | {"start": "0001-01-01T00:30:00+01:00", "end": "0001-01-01T01:30:00+01:00"},
+            422,
+            "value",
+            "Tiden ligger utanför åren 1–9999 (i UTC).",
+            "Appointment.start",
+            id="start-before-year-1-in-utc",
+        ),
+        pytest.param(
+            lambda b: b | {"end": "9999-12-31T23:30:00-01:00"},
+            422,
+            "value",
+            "Tiden ligger utanför åren 1–9999 (i UTC).",
+            "Appointment.end",
+            id="end-after-year-9999-in-utc",
+        ),
+        pytest.param(
             lambda b: b | {"resourceType": "Patient"},
             400,
             "invalid",

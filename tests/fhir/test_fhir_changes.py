@@ -278,6 +278,11 @@ def test_the_search_is_audited_by_parameter_names_never_their_values(
     assert karin.number.digits not in all_audit_text(ctx)
 
 
+DATE_FORM = (
+    "date ska skrivas [prefix]ÅÅÅÅ[-MM[-DD[Thh:mm[:ss][zon]]]], med prefixen eq, ne, gt, ge, lt eller le."
+)
+
+
 @pytest.mark.parametrize(
     ("query", "status", "code", "swedish"),
     [
@@ -364,6 +369,15 @@ def test_the_search_is_audited_by_parameter_names_never_their_values(
         pytest.param(
             "_offset=-1", 400, "value", "_offset ska vara ett heltal från 0 till 100000.", id="offset"
         ),
+        pytest.param(
+            "date=0001-01-01T00:30:00+01:00", 400, "value", DATE_FORM, id="date-before-year-1-in-utc"
+        ),
+        pytest.param(
+            "date=9999-12-31T23:30:00-01:00", 400, "value", DATE_FORM, id="date-after-year-9999-in-utc"
+        ),
+        pytest.param("date=0001-01-01", 400, "value", DATE_FORM, id="first-day-before-year-1-in-utc"),
+        pytest.param("date=9999-12-31", 400, "value", DATE_FORM, id="last-day"),
+        pytest.param("date=9999-12-31T23:59:59Z", 400, "value", DATE_FORM, id="last-second"),
         pytest.param(
             "_format=xml",
             406,

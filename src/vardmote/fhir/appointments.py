@@ -170,16 +170,27 @@ def read_booking(appointment: Appointment, today: dt.date) -> BookingRequest:
         patient=patient,
         hsa_id=clinician[0],
         clinician_name=clinician[1],
-        starts_at=_utc(appointment.start),
-        ends_at=_utc(appointment.end),
+        starts_at=_utc(appointment.start, "Appointment.start"),
+        ends_at=_utc(appointment.end, "Appointment.end"),
         identifiers=_identifiers(appointment),
     )
 
 
-def _utc(value: Any) -> dt.datetime:
+def _utc(value: Any, where: str) -> dt.datetime:
+    """_utc is the instant value in UTC; one that falls outside the years 1-9999 there (as
+    0001-01-01T00:30:00+01:00 does) is refused, as Python's datetime cannot hold it."""
     assert isinstance(value, dt.datetime), "the model reads an instant as a datetime"
     assert value.tzinfo is not None, "an instant has a time zone"
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise FhirError(
+            422,
+            IssueType.VALUE,
+            "Tiden ligger utanför åren 1–9999 (i UTC).",
+            "The time is outside the years 1-9999 (in UTC).",
+            where,
+        ) from None
 
 
 def _participants(appointment: Appointment, today: dt.date) -> tuple[Personnummer, tuple[str, str | None]]:

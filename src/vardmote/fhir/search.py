@@ -232,18 +232,18 @@ def _date(raw: str, tz: ZoneInfo) -> DateBound:
         moment = dt.datetime.combine(
             dt.date(year, month, day), dt.time(int(found["hour"]), int(found["minute"]), int(second or 0))
         )
-    except (ValueError, OverflowError):
+        step = dt.timedelta(seconds=1) if second is not None else dt.timedelta(minutes=1)
+        zone = found["zone"]
+        if zone is None:
+            low = local_to_utc(moment, tz)
+        else:
+            offset = dt.timedelta(0) if zone == "Z" else _offset(zone)
+            if offset is None:
+                raise bad
+            low = moment.replace(tzinfo=dt.timezone(offset)).astimezone(dt.UTC)
+        return DateBound(prefix, low, low + step)
+    except (ValueError, OverflowError):  # no such day, or beyond the years 1-9999 in UTC
         raise bad from None
-    step = dt.timedelta(seconds=1) if second is not None else dt.timedelta(minutes=1)
-    zone = found["zone"]
-    if zone is None:
-        low = local_to_utc(moment, tz)
-    else:
-        offset = dt.timedelta(0) if zone == "Z" else _offset(zone)
-        if offset is None:
-            raise bad
-        low = moment.replace(tzinfo=dt.timezone(offset)).astimezone(dt.UTC)
-    return DateBound(prefix, low, low + step)
 
 
 def _offset(zone: str) -> dt.timedelta | None:
