@@ -111,8 +111,9 @@ def test_a_journal_system_books_a_digitalt_vardmote_hosted_by_the_clinician(
         assert [(link.kind, link.recipient) for link in links] == [("recipient", "Patient")]
 
     service = virtual_service(answer)
-    assert list(service) == ["_datatype", "channelType", "address", "maxParticipants", "sessionKey"]
-    assert service["_datatype"].valueString == "VirtualServiceDetail"
+    datatype = "http://hl7.org/fhir/StructureDefinition/_datatype"
+    assert list(service) == [datatype, "channelType", "address", "maxParticipants", "sessionKey"]
+    assert service[datatype].valueString == "VirtualServiceDetail"
     assert service["address"].valueUrl == f"http://vardmote.test/moten/{meeting.id}/starta"
     assert service["sessionKey"].valueString == meeting.id
     assert service["maxParticipants"].valuePositiveInt == 2

@@ -61,7 +61,7 @@ def test_a_booking_is_an_appointment_the_model_library_reads_back_unchanged() ->
     (extension,) = again.extension or []
     assert extension.url == VIRTUAL_SERVICE
     subs = [(e.url, e.valueString or e.valueUrl or e.valuePositiveInt) for e in extension.extension or []]
-    assert subs[0] == ("_datatype", "VirtualServiceDetail")
+    assert subs[0] == ("http://hl7.org/fhir/StructureDefinition/_datatype", "VirtualServiceDetail")
     assert subs[2:] == [
         ("address", "https://vardmote.region.se/moten/0b8e6c1e-2a4f-4d36-9d0b-3f7c2d1e5a40/starta"),
         ("maxParticipants", 2),

@@ -23,7 +23,8 @@ def test_metadata_is_a_capability_statement_for_r4_without_a_token(client: TestC
     (rest,) = statement.rest or []
     (resource,) = rest.resource or []
     assert resource.type == "Appointment"
-    assert [i.code for i in resource.interaction or []] == ["read", "search-type", "create", "update"]
+    interactions = [i.code for i in resource.interaction or []]
+    assert interactions == ["read", "vread", "search-type", "create", "update"]
     assert (resource.versioning, resource.updateCreate) == ("versioned-update", False)
     assert [(p.name, p.type) for p in resource.searchParam or []] == [
         ("patient", "reference"),
@@ -78,7 +79,7 @@ def test_a_method_a_path_does_not_take_is_405_with_allow(
     "path",
     [
         pytest.param("/fhir/r4/Patient", id="another-resource"),
-        pytest.param("/fhir/r4/Appointment/7d3f0b7e-58a4-4c84-8f0e-1f4f3e0c9a11/_history/1", id="history"),
+        pytest.param("/fhir/r4/Appointment/7d3f0b7e-58a4-4c84-8f0e-1f4f3e0c9a11/_history", id="history"),
         pytest.param("/fhir/r4", id="the-base"),
     ],
 )

@@ -19,7 +19,8 @@ R5 ``Appointment.virtualService``, back-ported to R4 with the cross-version exte
 R5 element, so R5's ``addressUrl`` is the sub-extension ``address`` with a ``valueUrl`` (the
 clinician's "Starta möte" address, never a patient's link); beside it ``channelType``,
 ``maxParticipants``, ``sessionKey`` (the meeting's id) and the ``_datatype`` marker
-(``VirtualServiceDetail``) that the package's 0.1.0 release asks for on a back-ported data type.
+(:data:`DATATYPE`, ``VirtualServiceDetail``) that the package's 0.1.0 release asks for on a
+back-ported data type.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ from vardmote.patients.personnummer import Personnummer
 
 VIRTUAL_SERVICE = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Appointment.virtualService"
 """The cross-version extension that carries R5's Appointment.virtualService in R4."""
+DATATYPE = "http://hl7.org/fhir/StructureDefinition/_datatype"
+"""The ``_datatype`` extension's own (absolute) url, which the cross-version extension's slice
+takes: the extension is defined with that fixed url, so it keeps it as a sub-extension too."""
 CHANNEL_CODE = "vardmote"
 """The channel type's code: a meeting in Vårdmöte. The R5 value set (Zoom, Teams, WhatsApp) is
 an example binding with no code for it, so the code system is the deployment's own
@@ -346,7 +350,7 @@ class AppointmentView:
 def appointment_resource(view: AppointmentView) -> Appointment:
     """appointment_resource is the R4 Appointment that shows view, with the virtual service."""
     virtual = [
-        Extension(url="_datatype", valueString="VirtualServiceDetail"),
+        Extension(url=DATATYPE, valueString="VirtualServiceDetail"),
         Extension(
             url="channelType",
             valueCoding=Coding(system=view.channel_system, code=CHANNEL_CODE, display=CHANNEL_DISPLAY),

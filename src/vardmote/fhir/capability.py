@@ -71,7 +71,7 @@ def capability_statement(
         type="Appointment",
         interaction=[
             CapabilityStatementRestResourceInteraction(code=code)
-            for code in ("read", "search-type", "create", "update")
+            for code in ("read", "vread", "search-type", "create", "update")
         ],
         versioning="versioned-update",
         readHistory=False,

@@ -253,10 +253,20 @@ def _follow(s: Session, row: JournalAppointment) -> None:
     s.refresh(row)
 
 
-def read(ctx: Context, s: Session, client: ApiClient, appointment_id: str) -> JournalAppointment:
-    """read is one of client's Appointments; any other id is not found (404)."""
+def read(
+    ctx: Context, s: Session, client: ApiClient, appointment_id: str, *, version_id: str | None = None
+) -> JournalAppointment:
+    """read is one of client's Appointments; any other id is not found (404). With version_id
+    (a vread) it must be the current version: older ones are not kept (404)."""
     row = _find(s, client, appointment_id)
     _follow(s, row)
+    if version_id is not None and version_id != str(row.version):
+        raise FhirError(
+            404,
+            IssueType.NOT_FOUND,
+            f"Den versionen finns inte. Vårdmöte sparar bara den senaste (nu version {row.version}).",
+            f"There is no such version. Vårdmöte keeps only the latest (now version {row.version}).",
+        )
     record(s, actor_of(client), "fhir.appointment.read", row.meeting_id, {"appointment": row.id})
     return row
 

@@ -7,9 +7,15 @@ call                                     what                                   
 ``GET /fhir/r4/.well-known/smart-configuration``  where and how to get a token               none
 ``POST /fhir/r4/Appointment``            book (201, Location, ETag)                      c
 ``GET /fhir/r4/Appointment/{id}``        read                                            r
+``GET …/Appointment/{id}/_history/{v}``  vread: the current version only (else 404)      r
 ``GET /fhir/r4/Appointment?…``           search, a searchset Bundle                      s
+``POST /fhir/r4/Appointment/_search``    the same search, parameters in a form body      s
 ``PUT /fhir/r4/Appointment/{id}``        move, cancel (``status: cancelled``), If-Match   u
 =======================================  ==============================================  =======
+
+Answers are JSON only: a ``_format`` or an ``Accept`` header that asks for anything else (XML)
+gets 406. ``POST …/_search`` keeps the personnummer out of URLs, and so out of access logs and
+proxies; its Bundle's links say where to POST the same form again (``_offset`` in the query).
 
 The routes are thin: the bearer check (:func:`vardmote.clients.auth.authorized_client`) and
 :mod:`vardmote.fhir.service` run in one trip to the thread pool, in one transaction of the
@@ -33,7 +39,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from email.utils import format_datetime
 from typing import Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -60,6 +66,7 @@ from vardmote.fhir.appointments import appointment_resource
 from vardmote.fhir.capability import capability_statement, smart_configuration
 from vardmote.fhir.models import JournalAppointment
 from vardmote.fhir.outcome import FhirError, IssueType, from_vardmote_error, operation_outcome
+from vardmote.fhir.search import JSON_FORMATS
 from vardmote.lib.tokens import hash_token
 from vardmote.web.deps import Ctx
 
@@ -68,6 +75,9 @@ log = logging.getLogger("vardmote.web")
 FHIR_JSON = "application/fhir+json"
 ACCEPTED_TYPES = frozenset({FHIR_JSON, "application/json"})
 """The request bodies taken (the media type, whatever its parameters)."""
+ANSWERABLE = ACCEPTED_TYPES | {"*/*", "application/*"}
+"""Accept media ranges an answer in application/fhir+json satisfies."""
+FORM = "application/x-www-form-urlencoded"
 RESOURCE = "Appointment"
 PREFIX = "/fhir/r4"
 T = TypeVar("T")
@@ -206,6 +216,22 @@ def _token_holder(s: Session, authorization: str | None) -> ApiClient | None:
     )
 
 
+def _check_format(request: Request) -> None:
+    """_check_format refuses (406) a call that asks for an answer in anything but JSON, by
+    ``_format`` or by ``Accept`` (a search checks its ``_format`` with its other parameters)."""
+    fmt = request.query_params.get("_format")
+    accept = request.headers.get("accept")
+    ranges = [part.split(";", 1)[0].strip().lower() for part in accept.split(",")] if accept else []
+    if (fmt is not None and fmt not in JSON_FORMATS) or (ranges and not ANSWERABLE.intersection(ranges)):
+        raise FhirError(
+            406,
+            IssueType.NOT_SUPPORTED,
+            "Vårdmöte svarar bara med JSON (application/fhir+json).",
+            "Vårdmöte answers only in JSON (application/fhir+json).",
+            "_format" if fmt is not None else None,
+        )
+
+
 def _check_content_type(content_type: str | None) -> None:
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type not in ACCEPTED_TYPES:
@@ -250,6 +276,7 @@ async def create(request: Request, ctx: Ctx) -> Response:
 
     def work(s: Session) -> tuple[Appointment, dict[str, str]]:
         client = _client(ctx, s, request, authorization, "c", "create")
+        _check_format(request)
         _check_content_type(content_type)
         return _shown(ctx, service.create(ctx, s, client, body))
 
@@ -264,7 +291,23 @@ async def read(appointment_id: str, request: Request, ctx: Ctx) -> Response:
 
     def work(s: Session) -> tuple[Appointment, dict[str, str]]:
         client = _client(ctx, s, request, authorization, "r", "read")
+        _check_format(request)
         return _shown(ctx, service.read(ctx, s, client, appointment_id))
+
+    resource, headers = await in_transaction(ctx, work)
+    headers.pop("Location")
+    return fhir_response(resource, 200, headers)
+
+
+@router.get(f"/{RESOURCE}/{{appointment_id}}/_history/{{version_id}}")
+async def vread(appointment_id: str, version_id: str, request: Request, ctx: Ctx) -> Response:
+    """Read one version of one of the caller's Appointments: only the current one is kept."""
+    authorization = request.headers.get("authorization")
+
+    def work(s: Session) -> tuple[Appointment, dict[str, str]]:
+        client = _client(ctx, s, request, authorization, "r", "vread")
+        _check_format(request)
+        return _shown(ctx, service.read(ctx, s, client, appointment_id, version_id=version_id))
 
     resource, headers = await in_transaction(ctx, work)
     headers.pop("Location")
@@ -281,6 +324,7 @@ async def update(appointment_id: str, request: Request, ctx: Ctx) -> Response:
 
     def work(s: Session) -> tuple[Appointment, dict[str, str]]:
         client = _client(ctx, s, request, authorization, "u", "update")
+        _check_format(request)
         _check_content_type(content_type)
         return _shown(ctx, service.update(ctx, s, client, appointment_id, body, if_match))
 
@@ -303,13 +347,46 @@ async def search(request: Request, ctx: Ctx) -> Response:
     return fhir_response(await in_transaction(ctx, work))
 
 
-def _searchset(ctx: Context, parameters: list[tuple[str, str]], found: service.Found) -> Bundle:
+@router.post(f"/{RESOURCE}/_search")
+async def search_by_form(request: Request, ctx: Ctx) -> Response:
+    """Find the caller's Appointments with the parameters in a form body (and the query), so
+    that a personnummer stays out of the URL. The links give the same address with ``_offset``:
+    POST the same form there for the next page."""
+    body = await request.body()
+    authorization = request.headers.get("authorization")
+    content_type = request.headers.get("content-type")
+
+    def work(s: Session) -> Bundle:
+        client = _client(ctx, s, request, authorization, "s", "search")
+        if (content_type or "").split(";", 1)[0].strip().lower() != FORM:
+            raise FhirError(
+                415,
+                IssueType.NOT_SUPPORTED,
+                f"Skicka sökparametrarna som {FORM}.",
+                f"Send the search parameters as {FORM}.",
+            )
+        try:
+            form = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=bool(body))
+        except (UnicodeDecodeError, ValueError):
+            raise FhirError(
+                400, IssueType.INVALID, "Begäran kunde inte tolkas.", "Malformed request."
+            ) from None
+        parameters = form + request.query_params.multi_items()
+        found = service.search(ctx, s, client, parameters)
+        return _searchset(ctx, [(k, v) for k, v in parameters if k == "_offset"], found, "/_search")
+
+    return fhir_response(await in_transaction(ctx, work))
+
+
+def _searchset(
+    ctx: Context, parameters: list[tuple[str, str]], found: service.Found, path: str = ""
+) -> Bundle:
     def page(offset: int | None) -> str:
         kept = [(k, v) for k, v in parameters if k != "_offset"]
         if offset:
             kept.append(("_offset", str(offset)))
         query = urlencode(kept)
-        return ctx.url(f"{PREFIX}/{RESOURCE}") + (f"?{query}" if query else "")
+        return ctx.url(f"{PREFIX}/{RESOURCE}{path}") + (f"?{query}" if query else "")
 
     links = [BundleLink(relation="self", url=page(found.query.offset))]
     following = found.query.offset + found.query.count
@@ -332,7 +409,12 @@ def _searchset(ctx: Context, parameters: list[tuple[str, str]], found: service.F
 
 
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-_ALLOWED = {"metadata": "GET", RESOURCE: "GET, POST", f"{RESOURCE}/*": "GET, PUT"}
+_ALLOWED = {
+    "metadata": "GET",
+    RESOURCE: "GET, POST",
+    f"{RESOURCE}/*": "GET, PUT",
+    f"{RESOURCE}/_search": "POST",
+}
 
 
 @router.api_route("", methods=_METHODS)
@@ -341,7 +423,13 @@ async def not_offered(request: Request) -> Response:
     """Anything else under /fhir/r4: a method the path does not take (405) or a path that
     does not exist (404), as an OperationOutcome."""
     rest = request.path_params.get("rest", "")
-    key = f"{RESOURCE}/*" if rest.startswith(f"{RESOURCE}/") and rest.count("/") == 1 else rest
+    key = (
+        rest
+        if rest in _ALLOWED
+        else f"{RESOURCE}/*"
+        if rest.startswith(f"{RESOURCE}/") and rest.count("/") == 1
+        else rest
+    )
     allowed = _ALLOWED.get(key)
     if allowed is not None:
         raise FhirError(
