@@ -353,11 +353,51 @@ def update(
     body: bytes,
     if_match: str | None,
 ) -> JournalAppointment:
-    """update applies a PUT: a new start and end move the meeting, status cancelled cancels it,
-    new identifiers are kept. The patient and the clinician cannot change. With if_match
-    (an ETag), the call is refused (412) unless it names the current version."""
+    """update applies a PUT: a new start and end move the meeting (:func:`_move`), status
+    cancelled cancels it (:func:`_cancel`), new identifiers are kept. The patient and the
+    clinician cannot change. With if_match (an ETag), the call is refused (412) unless it names
+    the current version. The Appointment's row is locked first, then (for a move) the people."""
     row = _find(s, client, appointment_id, lock=True)
     _follow(s, row)
+    request = _change_requested(ctx, row, body, if_match)
+    actor = actor_of(client)
+    meeting = row.meeting
+    changed: list[str] = []
+    if meeting.cancelled_at is not None:
+        if request.status != CANCELLED:
+            raise FhirError(
+                422,
+                IssueType.BUSINESS_RULE,
+                "Bokningen är avbokad och kan inte ändras. Boka en ny tid.",
+                "The appointment is cancelled and cannot change. Book a new one.",
+                "Appointment.status",
+            )
+    elif request.status == CANCELLED:
+        changed += _cancel(ctx, s, row, actor)
+    elif (request.starts_at, request.ends_at) != (meeting.starts_at, meeting.ends_at):
+        changed += _move(ctx, s, row, request, actor)
+    if request.identifiers != row.identifiers:
+        row.identifiers = request.identifiers
+        changed.append("identifier")
+    if changed:
+        row.version += 1
+        row.meeting_sequence = meeting.sequence
+        row.updated_at = utcnow()
+    record(
+        s,
+        actor,
+        "fhir.appointment.cancelled" if "status" in changed else "fhir.appointment.updated",
+        meeting.id,
+        {"appointment": row.id, "changed": changed, "version": row.version},
+    )
+    return row
+
+
+def _change_requested(
+    ctx: Context, row: JournalAppointment, body: bytes, if_match: str | None
+) -> BookingRequest:
+    """_change_requested is what a PUT of body asks of row, checked: the version (If-Match),
+    the id, and the same patient and clinician."""
     if if_match is not None and _version_in(if_match) != row.version:
         raise FhirError(
             412,
@@ -385,47 +425,31 @@ def update(
             "The patient and the practitioner of an appointment cannot change. Cancel it and book a new one.",
             "Appointment.participant",
         )
-    actor = actor_of(client)
+    return request
+
+
+def _cancel(ctx: Context, s: Session, row: JournalAppointment, actor: str) -> list[str]:
+    """_cancel cancels row's meeting (its events withdraw the inbox message and end a live
+    meeting); what changed."""
+    meetings.cancel(ctx, s, row.clinician, row.meeting_id, actor=actor)
+    return ["status"]
+
+
+def _move(
+    ctx: Context, s: Session, row: JournalAppointment, request: BookingRequest, actor: str
+) -> list[str]:
+    """_move moves row's meeting to the request's times, after the booking rules and, with the
+    people locked, the overlap check (its events update the inbox message and a live meeting);
+    what changed."""
     meeting = row.meeting
-    changed: list[str] = []
-    if meeting.cancelled_at is not None:
-        if request.status != CANCELLED:
-            raise FhirError(
-                422,
-                IssueType.BUSINESS_RULE,
-                "Bokningen är avbokad och kan inte ändras. Boka en ny tid.",
-                "The appointment is cancelled and cannot change. Book a new one.",
-                "Appointment.status",
-            )
-    elif request.status == CANCELLED:
-        meetings.cancel(ctx, s, row.clinician, meeting.id, actor=actor)
-        changed.append("status")
-    elif (request.starts_at, request.ends_at) != (meeting.starts_at, meeting.ends_at):
-        check_times(request.starts_at, request.ends_at, utcnow(), keep_start=meeting.starts_at)
-        overlaps.lock_people(s, row.clinician, row.patient)
-        overlaps.no_overlap(
-            s, row.clinician, row.patient, request.starts_at, request.ends_at, moving=meeting.id
-        )
-        form = BookingForm(
-            title=meeting.title, start=request.starts_at.isoformat(), end=request.ends_at.isoformat()
-        )
-        meetings.change(ctx, s, row.clinician, meeting.id, form, actor=actor)
-        changed += ["start", "end"]
-    if request.identifiers != row.identifiers:
-        row.identifiers = request.identifiers
-        changed.append("identifier")
-    if changed:
-        row.version += 1
-        row.meeting_sequence = meeting.sequence
-        row.updated_at = utcnow()
-    record(
-        s,
-        actor,
-        "fhir.appointment.cancelled" if "status" in changed else "fhir.appointment.updated",
-        meeting.id,
-        {"appointment": row.id, "changed": changed, "version": row.version},
+    check_times(request.starts_at, request.ends_at, utcnow(), keep_start=meeting.starts_at)
+    overlaps.lock_people(s, row.clinician, row.patient)
+    overlaps.no_overlap(s, row.clinician, row.patient, request.starts_at, request.ends_at, moving=meeting.id)
+    form = BookingForm(
+        title=meeting.title, start=request.starts_at.isoformat(), end=request.ends_at.isoformat()
     )
-    return row
+    meetings.change(ctx, s, row.clinician, meeting.id, form, actor=actor)
+    return ["start", "end"]
 
 
 def _version_in(etag: str) -> int | None:

@@ -77,32 +77,18 @@ def book(
         s.flush()
     made: list[Meeting] = []
     for starts_at, ends_at in occurrences(booking, ctx.tz):
-        meeting = Meeting(
-            id=str(uuid.uuid4()),
-            organiser_id=user.id,
-            title=booking.title,
-            starts_at=starts_at,
-            ends_at=ends_at,
-            type_key=meeting_type.key if meeting_type else None,
-            series_id=series.id if series else None,
-            participants=_participants(booking),
-        )
-        meeting.organiser = user
-        meeting.meeting_type = meeting_type
-        s.add(meeting)
-        s.flush()
-        record(
+        meeting = _add_meeting(
             s,
+            user,
+            Meeting(
+                title=booking.title,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                series_id=series.id if series else None,
+                participants=_participants(booking),
+            ),
+            meeting_type,
             actor_of(user),
-            "meeting.booked",
-            meeting.id,
-            {
-                "type": meeting.type_key,
-                "series": meeting.series_id,
-                "starts_at": starts_at.isoformat(),
-                "ends_at": ends_at.isoformat(),
-                "participants": len(meeting.participants),
-            },
         )
         if meeting_type is not None and meeting_type.has_guest_link:
             links.make_link(ctx, s, meeting, actor_of(user))
@@ -128,32 +114,34 @@ def book_from_journal(
         raise InvalidInput.one("frequency", "Ett möte från journalsystemet kan inte vara återkommande.")
     booking = validate_booking(form, utcnow(), ctx.tz)
     meeting = Meeting(
-        id=str(uuid.uuid4()),
-        organiser_id=user.id,
-        title=booking.title,
-        starts_at=booking.starts_at,
-        ends_at=booking.ends_at,
-        type_key=meeting_type.key,
-        participants=[],
+        title=booking.title, starts_at=booking.starts_at, ends_at=booking.ends_at, participants=[]
     )
+    return _add_meeting(s, user, meeting, meeting_type, actor)
+
+
+def _add_meeting(
+    s: Session, user: User, meeting: Meeting, meeting_type: MeetingType | None, actor: str
+) -> Meeting:
+    """_add_meeting saves meeting (its title, times, series and participants set) with a new id,
+    organised by user, of meeting_type, and audits meeting.booked by actor — naming the
+    organiser too when actor is someone else (a journal system)."""
+    meeting.id = str(uuid.uuid4())
+    meeting.organiser_id = user.id
     meeting.organiser = user
+    meeting.type_key = meeting_type.key if meeting_type else None
     meeting.meeting_type = meeting_type
     s.add(meeting)
     s.flush()
-    record(
-        s,
-        actor,
-        "meeting.booked",
-        meeting.id,
-        {
-            "type": meeting.type_key,
-            "series": None,
-            "starts_at": booking.starts_at.isoformat(),
-            "ends_at": booking.ends_at.isoformat(),
-            "participants": 0,
-            "organiser": actor_of(user),
-        },
-    )
+    details: dict[str, object] = {
+        "type": meeting.type_key,
+        "series": meeting.series_id,
+        "starts_at": meeting.starts_at.isoformat(),
+        "ends_at": meeting.ends_at.isoformat(),
+        "participants": len(meeting.participants),
+    }
+    if actor != actor_of(user):
+        details["organiser"] = actor_of(user)
+    record(s, actor, "meeting.booked", meeting.id, details)
     return meeting
 
 

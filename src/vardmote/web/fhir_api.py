@@ -96,11 +96,18 @@ async def in_transaction(ctx: Context, work: Callable[[Session], T]) -> T:
         return await run_in_threadpool(run)
 
 
-def fhir_response(resource: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """fhir_response is a resource as application/fhir+json (as the model library writes it)."""
-    return Response(
-        resource.model_dump_json(exclude_none=True), status_code=status, media_type=FHIR_JSON, headers=headers
-    )
+def fhir_json(resource: BaseModel) -> str:
+    """fhir_json is a resource as the model library writes it, without empty elements."""
+    return resource.model_dump_json(exclude_none=True)
+
+
+def fhir_response(
+    resource: BaseModel | str, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """fhir_response is a resource (or its fhir_json, written in the thread pool already) as
+    application/fhir+json."""
+    content = resource if isinstance(resource, str) else fhir_json(resource)
+    return Response(content, status_code=status, media_type=FHIR_JSON, headers=headers)
 
 
 def outcome_response(error: FhirError) -> Response:
@@ -339,10 +346,10 @@ async def search(request: Request, ctx: Ctx) -> Response:
     authorization = request.headers.get("authorization")
     parameters = request.query_params.multi_items()
 
-    def work(s: Session) -> Bundle:
+    def work(s: Session) -> str:  # written here, in the thread pool: 100 entries take ~50 ms
         client = _client(ctx, s, request, authorization, "s", "search")
         found = service.search(ctx, s, client, parameters)
-        return _searchset(ctx, parameters, found)
+        return fhir_json(_searchset(ctx, parameters, found))
 
     return fhir_response(await in_transaction(ctx, work))
 
@@ -356,7 +363,7 @@ async def search_by_form(request: Request, ctx: Ctx) -> Response:
     authorization = request.headers.get("authorization")
     content_type = request.headers.get("content-type")
 
-    def work(s: Session) -> Bundle:
+    def work(s: Session) -> str:
         client = _client(ctx, s, request, authorization, "s", "search")
         if (content_type or "").split(";", 1)[0].strip().lower() != FORM:
             raise FhirError(
@@ -373,7 +380,9 @@ async def search_by_form(request: Request, ctx: Ctx) -> Response:
             ) from None
         parameters = form + request.query_params.multi_items()
         found = service.search(ctx, s, client, parameters)
-        return _searchset(ctx, [(k, v) for k, v in parameters if k == "_offset"], found, "/_search")
+        return fhir_json(
+            _searchset(ctx, [(k, v) for k, v in parameters if k == "_offset"], found, "/_search")
+        )
 
     return fhir_response(await in_transaction(ctx, work))
 
