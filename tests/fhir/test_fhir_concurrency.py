@@ -39,7 +39,7 @@ from fhir_clients import JournalSystem, bearer_headers, register_journal_system
 from vardmote.accounts.models import User
 from vardmote.clients.models import ApiClient
 from vardmote.context import Context
-from vardmote.fhir import service
+from vardmote.fhir import finding, service
 from vardmote.fhir.models import JournalAppointment
 from vardmote.fhir.outcome import FhirError
 from vardmote.meetings.booking import BookingForm
@@ -214,7 +214,7 @@ def test_a_read_at_the_moment_of_a_move_never_takes_the_version_backwards(
     outcomes = at_the_same_moment(
         ctx,
         _moving(ctx, appointment_id, body, at(3, 13)),  # follows (2), then moves (3)
-        lambda s, client: service.read(ctx, s, client, appointment_id),
+        lambda s, client: finding.read(ctx, s, client, appointment_id),
     )
 
     assert outcomes == (200, 200)

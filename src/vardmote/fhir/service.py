@@ -1,4 +1,5 @@
-"""Service: what a journal system's FHIR calls do — book, read, find, move and cancel.
+"""Service: what a journal system's FHIR calls that write do — book, move and cancel (reading
+and searching: :mod:`vardmote.fhir.finding`).
 
 Every function runs inside the call's one transaction and is given the journal system
 (:class:`~vardmote.clients.models.ApiClient`) that :func:`vardmote.clients.auth.authorized_client`
@@ -24,16 +25,11 @@ other.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import uuid
-from dataclasses import dataclass
 
-from sqlalchemy import and_, func, not_, or_, select
-from sqlalchemy import update as sql_update
-from sqlalchemy.engine import CursorResult
+from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
 from vardmote.accounts import provisioning
 from vardmote.accounts.models import Role, User
@@ -42,8 +38,7 @@ from vardmote.clients.auth import actor_of
 from vardmote.clients.models import ApiClient
 from vardmote.context import Context
 from vardmote.db import utcnow
-from vardmote.fhir import overlaps
-from vardmote.fhir import search as searching
+from vardmote.fhir import finding, overlaps
 from vardmote.fhir.appointments import (
     BOOKED,
     CANCELLED,
@@ -59,10 +54,8 @@ from vardmote.fhir.outcome import FhirError, IssueType
 from vardmote.invitations import sending, templates
 from vardmote.meetings import service as meetings
 from vardmote.meetings.booking import BookingForm
-from vardmote.meetings.models import Meeting
 from vardmote.meetings.service import actor_of as user_actor
 from vardmote.patients import registry
-from vardmote.patients.models import Patient
 from vardmote.patients.personnummer import Personnummer
 
 MEETING_TYPE = "digitalt_vardmote"
@@ -70,12 +63,7 @@ MEETING_TYPE = "digitalt_vardmote"
 TITLE = "Digitalt vårdmöte"
 """The meeting's title in the clinician's calendar: no personal data, whatever the journal holds."""
 
-_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _ETAG = re.compile(r'^(?:W/)?"([0-9]{1,9})"$')
-
-
-def _today(ctx: Context) -> dt.date:
-    return utcnow().astimezone(ctx.tz).date()
 
 
 # --- booking -----------------------------------------------------------------------------------
@@ -83,7 +71,7 @@ def _today(ctx: Context) -> dt.date:
 
 def create(ctx: Context, s: Session, client: ApiClient, body: bytes) -> JournalAppointment:
     """create books the Appointment in body for client (see the module docstring)."""
-    request = read_booking(parse_appointment(body), _today(ctx))
+    request = read_booking(parse_appointment(body), finding.today(ctx))
     if request.status != BOOKED:
         raise FhirError(
             422,
@@ -201,147 +189,6 @@ def _provision(s: Session, request: BookingRequest, actor: str) -> User:
     return user
 
 
-# --- reading -----------------------------------------------------------------------------------
-
-
-def _not_found() -> FhirError:
-    return FhirError(
-        404,
-        IssueType.NOT_FOUND,
-        "Det finns ingen Appointment med det id:t (för det här journalsystemet).",
-        "There is no Appointment with that id (for this client).",
-    )
-
-
-def _find(s: Session, client: ApiClient, appointment_id: str, *, lock: bool = False) -> JournalAppointment:
-    if not _ID.match(appointment_id):
-        raise _not_found()
-    query = select(JournalAppointment).where(
-        JournalAppointment.id == appointment_id, JournalAppointment.client_id == client.id
-    )
-    row = s.scalar(query.with_for_update(of=JournalAppointment) if lock else query)
-    if row is None:
-        raise _not_found()
-    return row
-
-
-def _follow(s: Session, row: JournalAppointment) -> None:
-    """_follow gives the Appointment a new version when its meeting changed since (staff moved or
-    cancelled it in Vårdmöte).
-
-    A read or a search follows without locking the row, so the version is raised by a
-    conditional UPDATE that counts only while the row still shows the sequence it read: when
-    another call followed or changed it meanwhile (PostgreSQL: the UPDATE waits for that call's
-    commit and then matches nothing), the row and its meeting are read again instead, and the
-    version never goes backwards."""
-    meeting = row.meeting
-    if meeting.sequence == row.meeting_sequence:
-        return
-    followed = s.execute(
-        sql_update(JournalAppointment)
-        .where(JournalAppointment.id == row.id, JournalAppointment.meeting_sequence == row.meeting_sequence)
-        .values(
-            version=JournalAppointment.version + 1,
-            meeting_sequence=meeting.sequence,
-            updated_at=max(meeting.updated_at, row.updated_at),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    assert isinstance(followed, CursorResult)
-    if followed.rowcount == 0:
-        s.refresh(meeting)
-    s.refresh(row)
-
-
-def read(
-    ctx: Context, s: Session, client: ApiClient, appointment_id: str, *, version_id: str | None = None
-) -> JournalAppointment:
-    """read is one of client's Appointments; any other id is not found (404). With version_id
-    (a vread) it must be the current version: older ones are not kept (404)."""
-    row = _find(s, client, appointment_id)
-    _follow(s, row)
-    if version_id is not None and version_id != str(row.version):
-        raise FhirError(
-            404,
-            IssueType.NOT_FOUND,
-            f"Den versionen finns inte. Vårdmöte sparar bara den senaste (nu version {row.version}).",
-            f"There is no such version. Vårdmöte keeps only the latest (now version {row.version}).",
-        )
-    record(s, actor_of(client), "fhir.appointment.read", row.meeting_id, {"appointment": row.id})
-    return row
-
-
-@dataclass(frozen=True)
-class Found:
-    """Found is one page of a search: its rows and how many match in all."""
-
-    rows: list[JournalAppointment]
-    total: int
-    query: searching.Query
-
-
-def search(ctx: Context, s: Session, client: ApiClient, parameters: list[tuple[str, str]]) -> Found:
-    """search finds client's Appointments by the parameters (see vardmote.fhir.search), by start."""
-    query = searching.parse(parameters, ctx.tz, _today(ctx))
-    conditions: list[ColumnElement[bool]] = [JournalAppointment.client_id == client.id]
-    if query.patients is not None:
-        digits = [number.digits for number in query.patients]
-        conditions.append(
-            JournalAppointment.patient_id.in_(select(Patient.id).where(Patient.personnummer.in_(digits)))
-        )
-    if query.practitioners is not None:
-        conditions.append(
-            JournalAppointment.clinician_id.in_(select(User.id).where(User.hsa_id.in_(query.practitioners)))
-        )
-    if query.statuses is not None:
-        wanted: list[ColumnElement[bool]] = []
-        if CANCELLED in query.statuses:
-            wanted.append(Meeting.cancelled_at.is_not(None))
-        if BOOKED in query.statuses:
-            wanted.append(Meeting.cancelled_at.is_(None))
-        conditions.append(or_(*wanted))
-    for when in query.dates:
-        conditions.append(_date_condition(when))
-    base = (
-        select(JournalAppointment)
-        .join(Meeting, Meeting.id == JournalAppointment.meeting_id)
-        .where(*conditions)
-    )
-    total = int(s.scalar(select(func.count()).select_from(base.subquery())) or 0)
-    rows = list(
-        s.scalars(
-            base.order_by(Meeting.starts_at, JournalAppointment.id).offset(query.offset).limit(query.count)
-        )
-    )
-    for row in rows:
-        _follow(s, row)
-    record(
-        s,
-        actor_of(client),
-        "fhir.appointment.searched",
-        None,
-        {"parameters": sorted({name for name, _ in parameters}), "matches": total},
-    )
-    return Found(rows, total, query)
-
-
-def _date_condition(when: searching.DateBound) -> ColumnElement[bool]:
-    start = Meeting.starts_at
-    match when.prefix:
-        case "eq":
-            return and_(start >= when.low, start < when.high)
-        case "ne":
-            return not_(and_(start >= when.low, start < when.high))
-        case "gt":
-            return start >= when.high
-        case "ge":
-            return start >= when.low
-        case "lt":
-            return start < when.low
-        case _:  # le
-            return start < when.high
-
-
 # --- changing ----------------------------------------------------------------------------------
 
 
@@ -357,8 +204,8 @@ def update(
     cancelled cancels it (:func:`_cancel`), new identifiers are kept. The patient and the
     clinician cannot change. With if_match (an ETag), the call is refused (412) unless it names
     the current version. The Appointment's row is locked first, then (for a move) the people."""
-    row = _find(s, client, appointment_id, lock=True)
-    _follow(s, row)
+    row = finding.find(s, client, appointment_id, lock=True)
+    finding.follow(s, row)
     request = _change_requested(ctx, row, body, if_match)
     actor = actor_of(client)
     meeting = row.meeting
@@ -416,7 +263,7 @@ def _change_requested(
             "The resource's id must be the same as the one in the URL.",
             "Appointment.id",
         )
-    request = read_booking(appointment, _today(ctx))
+    request = read_booking(appointment, finding.today(ctx))
     if request.patient.digits != row.patient.personnummer or request.hsa_id != row.clinician.hsa_id:
         raise FhirError(
             422,

@@ -18,10 +18,11 @@ gets 406. ``POST …/_search`` keeps the personnummer out of URLs, and so out of
 proxies; its Bundle's links say where to POST the same form again (``_offset`` in the query).
 
 The routes are thin: the bearer check (:func:`vardmote.clients.auth.authorized_client`) and
-:mod:`vardmote.fhir.service` run in one trip to the thread pool, in one transaction of the
-route's own (:func:`in_transaction`, not the shared session dependency: an error must roll it
-back before :class:`FhirRoute` turns the error into an answer, and a dependency's session would
-end only after that), and the answer's resource is built there too, before the commit. Bodies are
+:mod:`vardmote.fhir.service` (or :mod:`vardmote.fhir.finding`) run in one trip to the thread
+pool, in one transaction of the route's own (:func:`in_transaction`, not the shared session
+dependency: an error must roll it back before :class:`FhirRoute` turns the error into an answer,
+and a dependency's session would end only after that), and the answer's resource is built
+there too, before the commit (a search's Bundle is written to JSON there as well). Bodies are
 ``application/fhir+json`` (``application/json`` is taken as well) and are bounded by
 :class:`~vardmote.web.body_limits.BodyLimits` like every other body; the security headers
 apply as everywhere.
@@ -61,7 +62,7 @@ from vardmote.clients.models import AccessToken, ApiClient
 from vardmote.context import Context
 from vardmote.db import utcnow
 from vardmote.errors import VardmoteError
-from vardmote.fhir import service
+from vardmote.fhir import finding, service
 from vardmote.fhir.appointments import appointment_resource
 from vardmote.fhir.capability import capability_statement, smart_configuration
 from vardmote.fhir.models import JournalAppointment
@@ -299,7 +300,7 @@ async def read(appointment_id: str, request: Request, ctx: Ctx) -> Response:
     def work(s: Session) -> tuple[Appointment, dict[str, str]]:
         client = _client(ctx, s, request, authorization, "r", "read")
         _check_format(request)
-        return _shown(ctx, service.read(ctx, s, client, appointment_id))
+        return _shown(ctx, finding.read(ctx, s, client, appointment_id))
 
     resource, headers = await in_transaction(ctx, work)
     headers.pop("Location")
@@ -314,7 +315,7 @@ async def vread(appointment_id: str, version_id: str, request: Request, ctx: Ctx
     def work(s: Session) -> tuple[Appointment, dict[str, str]]:
         client = _client(ctx, s, request, authorization, "r", "vread")
         _check_format(request)
-        return _shown(ctx, service.read(ctx, s, client, appointment_id, version_id=version_id))
+        return _shown(ctx, finding.read(ctx, s, client, appointment_id, version_id=version_id))
 
     resource, headers = await in_transaction(ctx, work)
     headers.pop("Location")
@@ -348,7 +349,7 @@ async def search(request: Request, ctx: Ctx) -> Response:
 
     def work(s: Session) -> str:  # written here, in the thread pool: 100 entries take ~50 ms
         client = _client(ctx, s, request, authorization, "s", "search")
-        found = service.search(ctx, s, client, parameters)
+        found = finding.search(ctx, s, client, parameters)
         return fhir_json(_searchset(ctx, parameters, found))
 
     return fhir_response(await in_transaction(ctx, work))
@@ -379,7 +380,7 @@ async def search_by_form(request: Request, ctx: Ctx) -> Response:
                 400, IssueType.INVALID, "Begäran kunde inte tolkas.", "Malformed request."
             ) from None
         parameters = form + request.query_params.multi_items()
-        found = service.search(ctx, s, client, parameters)
+        found = finding.search(ctx, s, client, parameters)
         return fhir_json(
             _searchset(ctx, [(k, v) for k, v in parameters if k == "_offset"], found, "/_search")
         )
@@ -388,7 +389,7 @@ async def search_by_form(request: Request, ctx: Ctx) -> Response:
 
 
 def _searchset(
-    ctx: Context, parameters: list[tuple[str, str]], found: service.Found, path: str = ""
+    ctx: Context, parameters: list[tuple[str, str]], found: finding.Found, path: str = ""
 ) -> Bundle:
     def page(offset: int | None) -> str:
         kept = [(k, v) for k, v in parameters if k != "_offset"]
