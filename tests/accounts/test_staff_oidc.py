@@ -76,7 +76,10 @@ def test_the_first_sign_in_makes_the_account_from_the_claims(
     with ctx.db.session() as s:
         assert s.scalars(select(StaffSession.signed_in_with)).all() == ["oidc"]
     assert audit(ctx, "user.provisioned") == [
-        ("system:oidc", {"username": "se2321000016-1003", "hsa_id": ANNIKA_HSA, "role": "clinician"})
+        (
+            "system:oidc",
+            {"username": "se2321000016-1003", "hsa_id": ANNIKA_HSA, "role": "clinician", "by": "oidc"},
+        )
     ]
     assert audit(ctx, "user.signed_in") == [
         (

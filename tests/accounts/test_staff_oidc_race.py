@@ -24,11 +24,11 @@ from vardmote.audit.models import AuditEntry
 from vardmote.context import Context
 
 ANNIKA = StaffClaims("SE2321000016-1003", "Annika Läkare", None)
-RACED = "staff sign-in: another first sign-in made the account at the same moment; using it"
+RACED = "account for an HSA-id (oidc): made by another transaction at the same moment; using it"
 
 
 def test_two_first_sign_ins_at_once_make_one_account(ctx: Context, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="vardmote.accounts.staff_oidc")
+    caplog.set_level(logging.INFO, logger="vardmote.accounts.provisioning")
     postgresql = ctx.db.is_postgresql
     second_thread: list[int] = []
     inserting = threading.Event()

@@ -14,6 +14,8 @@ its name: :class:`UsernameTaken` is raised, and an administrator links it
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -22,6 +24,8 @@ from vardmote.accounts.models import Role, User
 from vardmote.audit.log import record
 from vardmote.db import utcnow
 from vardmote.errors import Conflict
+
+log = logging.getLogger("vardmote.accounts.provisioning")
 
 NO_PASSWORD = "!"
 """password_hash of a provisioned account: no argon2 hash, so no password matches."""
@@ -71,6 +75,7 @@ def make_from_hsa_id(s: Session, hsa_id: str, display_name: str, role: Role, act
         if made is None:  # the username went to an account without this HSA-id meanwhile
             _refuse_taken(s, username, hsa_id)
             raise
+        log.info("account for an HSA-id (%s): made by another transaction at the same moment; using it", by)
         return made
     record(
         s,

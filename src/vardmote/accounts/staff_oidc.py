@@ -42,12 +42,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vardmote.accounts.hsa_id import normal_hsa_id
 from vardmote.accounts.models import Role, SigninMethod, StaffSession, User
+from vardmote.accounts.provisioning import UsernameTaken, find_by_hsa_id, make_from_hsa_id
 from vardmote.accounts.service import start_session
 from vardmote.audit.log import record
 from vardmote.context import Context
@@ -65,8 +64,6 @@ CALLBACK_PATH = "/logga-in/oidc/klar"
 SIGNED_OUT_PATH = "/logga-in"
 """Where the provider sends the browser after signing out there; register ``<public url>/logga-in``
 as the client's post-logout redirect URI."""
-NO_PASSWORD = "!"
-"""password_hash of an account made by sign-in: no argon2 hash, so no password ever matches it."""
 MAX_NEXT = 500
 """Longest "nasta" path kept through the sign-in (it travels sealed in the state cookie)."""
 
@@ -255,47 +252,26 @@ def finish(ctx: Context, params: Mapping[str, str], cookie: str | None) -> oidc.
 # --- the account ---------------------------------------------------------------------------
 
 
-def find_by_hsa_id(s: Session, hsa_id: str) -> User | None:
-    """find_by_hsa_id is the account with this (upper-cased) HSA-id, if any."""
-    return s.scalar(select(User).where(User.hsa_id == hsa_id))
-
-
 def _make(s: Session, staff: StaffClaims) -> User:
-    username = staff.hsa_id.lower()
-    holder = s.scalar(select(User).where(User.username == username))
-    if holder is not None:
-        # An account not linked to this HSA-id already has the name. Taking it over by the name
-        # alone would let whoever made that account decide who gets in, so the sign-in is
-        # refused; an administrator who knows it is the same person links it
-        # (accounts.service.set_hsa_id), and the message says how.
-        if holder.hsa_id is None:
+    """_make is the account made at a first sign-in (accounts.provisioning: one account however
+    many first sign-ins come at once). An account not linked to this HSA-id that already has the
+    name is not taken over by the name alone (that would let whoever made it decide who gets in):
+    the sign-in is refused, and when that account has no HSA-id the message tells the
+    administrator how to link it (accounts.service.set_hsa_id)."""
+    role = Role.ADMIN if staff.is_admin else Role.CLINICIAN
+    try:
+        return make_from_hsa_id(s, staff.hsa_id, staff.display_name, role, "system:oidc", by="oidc")
+    except UsernameTaken as e:
+        if e.holder_hsa_id is None:
             log.warning(
                 "staff sign-in refused: an account has the HSA-id's username but no HSA-id; "
                 "link it with vardmote user set-hsa-id (audit: user.signin_refused, unlinked_account)"
             )
-            message = UNLINKED_ACCOUNT.format(username=username, hsa_id=staff.hsa_id)
+            message = UNLINKED_ACCOUNT.format(username=e.username, hsa_id=staff.hsa_id)
             reason = "unlinked_account"
         else:
             message, reason = ACCOUNT_CONFLICT, "username_taken"
-        raise StaffSignInFailed(message, CONFLICT_KIND, reason, status=403, hsa_id=staff.hsa_id)
-    role = Role.ADMIN.value if staff.is_admin else Role.CLINICIAN.value
-    user = User(
-        username=username,
-        display_name=staff.display_name,
-        role=role,
-        password_hash=NO_PASSWORD,
-        hsa_id=staff.hsa_id,
-        clinic_id=None,
-    )
-    s.add(user)
-    s.flush()
-    record(
-        s,
-        "system:oidc",
-        "user.provisioned",
-        details={"username": username, "hsa_id": staff.hsa_id, "role": role},
-    )
-    return user
+        raise StaffSignInFailed(message, CONFLICT_KIND, reason, status=403, hsa_id=staff.hsa_id) from None
 
 
 def provision(ctx: Context, s: Session, staff: StaffClaims) -> User:
@@ -307,14 +283,7 @@ def provision(ctx: Context, s: Session, staff: StaffClaims) -> User:
     at once make one account: the second finds the first's."""
     user = find_by_hsa_id(s, staff.hsa_id)
     if user is None:
-        try:
-            with s.begin_nested():
-                return _make(s, staff)
-        except IntegrityError:
-            user = find_by_hsa_id(s, staff.hsa_id)
-            if user is None:
-                raise
-            log.info("staff sign-in: another first sign-in made the account at the same moment; using it")
+        user = _make(s, staff)
     if not user.active:
         raise StaffSignInFailed(DEACTIVATED, DEACTIVATED_KIND, status=403, hsa_id=staff.hsa_id)
     if user.is_demo and not ctx.settings.demo:
