@@ -117,7 +117,7 @@ def _moving(ctx: Context, appointment_id: str, body: dict[str, Any], start: dt.d
     return lambda s, client: service.update(ctx, s, client, appointment_id, json.dumps(moved).encode(), None)
 
 
-def _meetings_overlapping(ctx: Context, start: dt.datetime) -> int:
+def _meetings_starting_at(ctx: Context, start: dt.datetime) -> int:
     with ctx.db.session() as s:
         return int(
             s.scalar(
@@ -146,7 +146,7 @@ def test_two_moves_onto_one_time_of_the_clinicians_at_the_same_moment_give_one_c
     )
 
     assert outcomes == (200, 409)
-    assert _meetings_overlapping(ctx, at(3, 10)) == 1
+    assert _meetings_starting_at(ctx, at(3, 10)) == 1
 
 
 def test_two_first_bookings_of_one_new_patient_at_the_same_moment_give_one_conflict(
