@@ -9,6 +9,7 @@ import datetime as dt
 import re
 from typing import Any
 
+import fhir_people
 import pytest
 from fastapi.testclient import TestClient
 from fhir_helpers import (
@@ -36,7 +37,7 @@ from inbox_helpers import Person, add_guardianship, add_person, page_csrf, skv_n
 from sqlalchemy import select
 
 from conftest import make_user
-from fhir_clients import JournalSystem, bearer_headers, register_journal_system
+from fhir_clients import bearer_headers, register_journal_system
 from vardmote.accounts.models import User
 from vardmote.accounts.passwords import verify_password
 from vardmote.context import Context
@@ -46,29 +47,10 @@ from vardmote.invitations.models import InboxMessage
 from vardmote.meetings.models import Meeting, MeetingLink
 from vardmote.settings import Settings
 
-
-@pytest.fixture
-def annika(ctx: Context) -> User:
-    """annika is the clinician the journal books, with her HSA-id."""
-    return clinician_with_hsa_id(ctx, "annika", ANNIKA_HSA)
-
-
-@pytest.fixture
-def karin(ctx: Context) -> Person:
-    """karin is an adult patient."""
-    return add_person(ctx, "Karin Ek", years_ago(52), "238")
-
-
-@pytest.fixture
-def cosmic(ctx: Context) -> JournalSystem:
-    """cosmic is the journal system, with every Appointment permission."""
-    return register_journal_system(ctx, "Cosmic")
-
-
-@pytest.fixture
-def headers(client: TestClient, cosmic: JournalSystem) -> dict[str, str]:
-    """headers carry a fresh token of cosmic's."""
-    return bearer_headers(client, cosmic)
+annika = fhir_people.annika
+cosmic = fhir_people.cosmic
+headers = fhir_people.headers
+karin = fhir_people.karin
 
 
 def test_a_journal_system_books_a_digitalt_vardmote_hosted_by_the_clinician(

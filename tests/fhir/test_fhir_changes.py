@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import fhir_people
 import pytest
 from fastapi.testclient import TestClient
 from fhir.resources.R4B.appointment import Appointment
@@ -19,7 +20,6 @@ from fhir_helpers import (
     at,
     audit_entries,
     bundle,
-    clinician_with_hsa_id,
     counts,
     instant,
     open_inbox,
@@ -31,7 +31,7 @@ from fhir_helpers import (
 from inbox_helpers import Person, add_person, text_of, years_ago
 from sqlalchemy import select
 
-from fhir_clients import JournalSystem, bearer_headers, register_journal_system
+from fhir_clients import bearer_headers, register_journal_system
 from vardmote.accounts.models import User
 from vardmote.context import Context
 from vardmote.fhir.models import JournalAppointment
@@ -46,35 +46,12 @@ DATE_FORM = (
 USE = "Använd patient:identifier, practitioner:identifier, date, status, _count, _offset, _format."
 NOT_FOUND = "Det finns ingen Appointment med det id:t (för det här journalsystemet)."
 
-
-@pytest.fixture
-def annika(ctx: Context) -> User:
-    return clinician_with_hsa_id(ctx, "annika", ANNIKA_HSA)
-
-
-@pytest.fixture
-def bertil(ctx: Context) -> User:
-    return clinician_with_hsa_id(ctx, "bertil", BERTIL_HSA)
-
-
-@pytest.fixture
-def karin(ctx: Context) -> Person:
-    return add_person(ctx, "Karin Ek", years_ago(52), "238")
-
-
-@pytest.fixture
-def per(ctx: Context) -> Person:
-    return add_person(ctx, "Per Holm", years_ago(61), "239")
-
-
-@pytest.fixture
-def cosmic(ctx: Context) -> JournalSystem:
-    return register_journal_system(ctx, "Cosmic")
-
-
-@pytest.fixture
-def headers(client: TestClient, cosmic: JournalSystem) -> dict[str, str]:
-    return bearer_headers(client, cosmic)
+annika = fhir_people.annika
+bertil = fhir_people.bertil
+cosmic = fhir_people.cosmic
+headers = fhir_people.headers
+karin = fhir_people.karin
+per = fhir_people.per
 
 
 def _book(client: TestClient, headers: dict[str, str], body: dict[str, Any]) -> Appointment:

@@ -18,10 +18,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import fhir_people
 import pytest
 from fastapi.testclient import TestClient
 from fhir_helpers import (
-    ANNIKA_HSA,
     BERTIL_HSA,
     appointment,
     at,
@@ -31,11 +31,10 @@ from fhir_helpers import (
     post,
     resource,
 )
-from inbox_helpers import Person, add_person, skv_number, years_ago
+from inbox_helpers import Person, skv_number, years_ago
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fhir_clients import JournalSystem, bearer_headers, register_journal_system
 from vardmote.accounts.models import User
 from vardmote.clients.models import ApiClient
 from vardmote.context import Context
@@ -50,30 +49,11 @@ from vardmote.settings import Settings
 THIRTY_MINUTES = dt.timedelta(minutes=30)
 Call = Callable[[Session, ApiClient], JournalAppointment]
 
-
-@pytest.fixture
-def annika(ctx: Context) -> User:
-    return clinician_with_hsa_id(ctx, "annika", ANNIKA_HSA)
-
-
-@pytest.fixture
-def karin(ctx: Context) -> Person:
-    return add_person(ctx, "Karin Ek", years_ago(52), "238")
-
-
-@pytest.fixture
-def per(ctx: Context) -> Person:
-    return add_person(ctx, "Per Holm", years_ago(61), "239")
-
-
-@pytest.fixture
-def cosmic(ctx: Context) -> JournalSystem:
-    return register_journal_system(ctx, "Cosmic")
-
-
-@pytest.fixture
-def headers(client: TestClient, cosmic: JournalSystem) -> dict[str, str]:
-    return bearer_headers(client, cosmic)
+annika = fhir_people.annika
+cosmic = fhir_people.cosmic
+headers = fhir_people.headers
+karin = fhir_people.karin
+per = fhir_people.per
 
 
 def _cosmic(s: Session) -> ApiClient:

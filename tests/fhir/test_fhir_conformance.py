@@ -5,25 +5,24 @@ from __future__ import annotations
 
 import json
 
+import fhir_people
 import pytest
 from fastapi.testclient import TestClient
 from fhir_helpers import (
-    ANNIKA_HSA,
     APPOINTMENTS,
     FHIR_JSON,
     appointment,
     at,
     audit_entries,
     bundle,
-    clinician_with_hsa_id,
     outcome,
     post,
     put,
     resource,
 )
-from inbox_helpers import Person, add_person, years_ago
+from inbox_helpers import Person
 
-from fhir_clients import JournalSystem, bearer_headers, register_journal_system
+from fhir_clients import bearer_headers, register_journal_system
 from vardmote.accounts.models import User
 from vardmote.context import Context
 
@@ -31,25 +30,10 @@ PNR = "urn:oid:1.2.752.129.2.1.3.1"
 JSON_ONLY = "Vårdmöte svarar bara med JSON (application/fhir+json)."
 FORM = "application/x-www-form-urlencoded"
 
-
-@pytest.fixture
-def annika(ctx: Context) -> User:
-    return clinician_with_hsa_id(ctx, "annika", ANNIKA_HSA)
-
-
-@pytest.fixture
-def karin(ctx: Context) -> Person:
-    return add_person(ctx, "Karin Ek", years_ago(52), "238")
-
-
-@pytest.fixture
-def cosmic(ctx: Context) -> JournalSystem:
-    return register_journal_system(ctx, "Cosmic")
-
-
-@pytest.fixture
-def headers(client: TestClient, cosmic: JournalSystem) -> dict[str, str]:
-    return bearer_headers(client, cosmic)
+annika = fhir_people.annika
+cosmic = fhir_people.cosmic
+headers = fhir_people.headers
+karin = fhir_people.karin
 
 
 @pytest.fixture
