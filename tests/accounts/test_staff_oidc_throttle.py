@@ -16,6 +16,7 @@ from staff_oidc_support import START, audit, sign_in, staff_fixtures, text_of
 
 from booking_helpers import count
 from oidc_provider import Provider, path_of
+from throttle_clock import Clock, stop_clock
 from vardmote.accounts.models import SigninThrottle, StaffSession
 from vardmote.accounts.service import add_user, deactivate_user
 from vardmote.context import Context
@@ -31,25 +32,9 @@ UNAVAILABLE = "Inloggningstjänsten svarar inte just nu. Försök igen om en stu
 ANNIKA_HSA = "SE2321000016-1003"
 
 
-class Clock:
-    """Clock is the throttle's time: it stands still until moved."""
-
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def move(self, seconds: float) -> None:
-        """move puts the clock seconds ahead."""
-        self.now += dt.timedelta(seconds=seconds)
-
-
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr("vardmote.accounts.oidc_throttle.utcnow", clock)
-    return clock
+    return stop_clock(monkeypatch, "vardmote.accounts.oidc_throttle.utcnow")
 
 
 def _wait_text(seconds: int) -> str:

@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from booking_helpers import count
 from fhir_clients import JournalSystem, register_journal_system, rsa_key
+from throttle_clock import Clock, stop_clock
 from vardmote.accounts.models import SigninThrottle
 from vardmote.audit.models import AuditEntry
 from vardmote.clients.models import AccessToken
@@ -33,25 +34,9 @@ KEY = "oauth:addr:testclient"
 """The throttle key of the test client's address (Starlette's TestClient calls itself testclient)."""
 
 
-class Clock:
-    """Clock is the token endpoint's time: it stands still until moved."""
-
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def move(self, seconds: float) -> None:
-        """move puts the clock seconds ahead."""
-        self.now += dt.timedelta(seconds=seconds)
-
-
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr("vardmote.clients.token.utcnow", clock)
-    return clock
+    return stop_clock(monkeypatch, "vardmote.clients.token.utcnow")
 
 
 @pytest.fixture
