@@ -224,6 +224,8 @@ def test_a_meeting_booked_by_the_journal_is_held_and_cancelled_by_the_journal(
     message.get_by_role("link").click()
     expect(patient.get_by_role("heading", name="Skyddat digitalt vårdmöte", level=1)).to_be_visible()
     patient.get_by_role("link", name="» Anslut till videomötet").click()
+    expect(patient).to_have_url(re.compile(r"/m/[A-Za-z0-9_-]{43}$"))
+    patient.wait_for_load_state("load")  # the page's scripts run before "Nästa" means anything
     patient.get_by_label("Ditt namn").fill("Petra")
     patient.get_by_role("button", name="Nästa").click()
     patient.get_by_role("button", name="Anslut nu").click()
