@@ -6,15 +6,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from booking_helpers import count
 from fhir_clients import JournalSystem, ec_key, register_journal_system, rsa_key
+from same_moment import at_the_same_moment
 from vardmote.app import create_app
 from vardmote.audit.models import AuditEntry
 from vardmote.clients.models import AccessToken, UsedAssertion
@@ -598,24 +599,14 @@ def test_two_requests_with_one_assertion_at_the_same_moment_give_one_token(
     ctx: Context, cosmic: JournalSystem
 ) -> None:
     form = {name: [value] for name, value in cosmic.token_form().items()}
-    first = ctx.db.open_session()
-    try:
-        assert isinstance(issue_token(ctx, first, form, "127.0.0.1"), TokenIssued)
 
-        def second() -> TokenIssued | TokenRefused:
-            with ctx.db.session() as s:
-                return issue_token(ctx, s, form, "127.0.0.1")
+    def request(s: Session) -> TokenIssued | TokenRefused:
+        return issue_token(ctx, s, form, "127.0.0.1")
 
-        with ThreadPoolExecutor(1) as pool:
-            later = pool.submit(second)
-            # The second waits for the first's transaction: on PostgreSQL at the insert of the
-            # same jti (the primary key), on SQLite at its BEGIN IMMEDIATE.
-            time.sleep(0.5)
-            assert not later.done()
-            ctx.db.finish(first, commit=True)
-            outcome = later.result(timeout=30)
-    finally:
-        first.close()
+    # The second waits for the first's transaction: on PostgreSQL at the insert of the same jti
+    # (the primary key), on SQLite at its BEGIN IMMEDIATE.
+    first, outcome = at_the_same_moment(ctx, request, request)
+    assert isinstance(first, TokenIssued)
     assert outcome == TokenRefused(
         "invalid_client",
         "The assertion's jti has been used before: make a new assertion, with a new jti, for every token "

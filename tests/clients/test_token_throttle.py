@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from booking_helpers import count
 from fhir_clients import JournalSystem, register_journal_system, rsa_key
+from same_moment import at_the_same_moment
 from throttle_clock import Clock, stop_clock
 from vardmote.accounts.models import SigninThrottle
 from vardmote.audit.models import AuditEntry
@@ -192,22 +192,11 @@ def test_two_bad_requests_at_the_same_moment_from_one_address_are_both_counted_a
     def form() -> dict[str, list[str]]:
         return {k: [v] for k, v in stranger.token_form().items()}
 
-    first = ctx.db.open_session()
-    try:
-        assert isinstance(issue_token(ctx, first, form(), "198.51.100.4", now=now), TokenRefused)
+    def request(s: Session) -> TokenIssued | TokenRefused:
+        return issue_token(ctx, s, form(), "198.51.100.4", now=now)
 
-        def second() -> TokenIssued | TokenRefused:
-            with ctx.db.session() as s:
-                return issue_token(ctx, s, form(), "198.51.100.4", now=now)
-
-        with ThreadPoolExecutor(1) as pool:
-            later = pool.submit(second)
-            time.sleep(0.5)
-            assert not later.done()
-            ctx.db.finish(first, commit=True)
-            outcome = later.result(timeout=30)
-    finally:
-        first.close()
+    first, outcome = at_the_same_moment(ctx, request, request)
+    assert isinstance(first, TokenRefused)
     assert isinstance(outcome, TokenRefused)
     assert outcome.reason == "unknown_client"
     assert _throttle(ctx, "oauth:addr:198.51.100.4")[0] == 2

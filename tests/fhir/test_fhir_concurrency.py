@@ -13,9 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import fhir_people
@@ -35,6 +33,7 @@ from inbox_helpers import Person, skv_number, years_ago
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+import same_moment
 from vardmote.accounts.models import User
 from vardmote.clients.models import ApiClient
 from vardmote.context import Context
@@ -66,26 +65,17 @@ def at_the_same_moment(ctx: Context, first: Call, second: Call) -> tuple[int, in
     """at_the_same_moment runs first in an open transaction, second in another thread meanwhile,
     checks that second waits for first, commits first and returns both outcomes as statuses
     (200 for a row, the FhirError's status otherwise)."""
-    s = ctx.db.open_session()
-    try:
-        assert first(s, _cosmic(s)) is not None
 
-        def run_second() -> int:
-            with ctx.db.session() as other:
-                try:
-                    second(other, _cosmic(other))
-                except FhirError as e:
-                    return e.status
-                return 200
+    def run_second(s: Session) -> int:
+        try:
+            second(s, _cosmic(s))
+        except FhirError as e:
+            return e.status
+        return 200
 
-        with ThreadPoolExecutor(1) as pool:
-            later = pool.submit(run_second)
-            time.sleep(0.5)
-            assert not later.done(), "the second call did not wait for the first"
-            ctx.db.finish(s, commit=True)
-            return 200, later.result(timeout=30)
-    finally:
-        s.close()
+    made, status = same_moment.at_the_same_moment(ctx, lambda s: first(s, _cosmic(s)), run_second)
+    assert made is not None
+    return 200, status
 
 
 def _creating(ctx: Context, body: dict[str, Any]) -> Call:
