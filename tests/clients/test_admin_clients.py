@@ -10,7 +10,9 @@ import re
 from typing import Any
 from urllib.parse import quote
 
+import client_helpers
 import pytest
+from client_helpers import field_errors, page_text
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -25,17 +27,7 @@ from vardmote.context import Context
 
 PAGE = "/admin/klienter"
 
-
-@pytest.fixture
-def admin(client: TestClient, administrator: User) -> TestClient:
-    """admin is the client, signed in as the administrator by the sign-in form."""
-    sign_in(client, "admin")
-    return client
-
-
-def _text(page: str) -> str:
-    """_text is a page's visible text with its tags removed and spaces collapsed."""
-    return " ".join(htmllib.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+admin = client_helpers.admin
 
 
 def _post(admin: TestClient, **fields: str) -> Any:
@@ -53,14 +45,6 @@ def _typed(page: str, name: str) -> str:
         found = re.search(rf'<input id="{name}" name="{name}" value="([^"]*)"', page)
     assert found is not None, name
     return htmllib.unescape(found.group(1))
-
-
-def _errors(page: str) -> dict[str, str]:
-    """_errors maps each field to the error shown beside it."""
-    return {
-        name: htmllib.unescape(message)
-        for name, message in re.findall(r'<p class="field-error" id="fel-(\w+)">([^<]+)</p>', page)
-    }
 
 
 def test_the_list_says_when_no_journal_system_is_registered_and_offers_the_form(admin: TestClient) -> None:
@@ -86,12 +70,12 @@ def test_registering_shows_the_client_id_to_give_the_journal_system(admin: TestC
     page = admin.get(response.headers["location"]).text
     assert (
         "Journalsystemet Cosmic Region Västmanland är registrerat. Ge journalsystemet dess klient-id:"
-        in _text(page)
+        in page_text(page)
     )
     assert f'<code id="nytt-klient-id">{client.client_id}</code>' in page
     row = re.search(r'<th scope="row">Cosmic Region Västmanland</th>(.*?)</tr>', page, re.S)
     assert row is not None
-    assert _text(row.group(1)).startswith(f"{client.client_id} system/Appointment.rs Aktivt ")
+    assert page_text(row.group(1)).startswith(f"{client.client_id} system/Appointment.rs Aktivt ")
     with ctx.db.session() as s:
         (entry,) = s.scalars(select(AuditEntry).where(AuditEntry.action == "client.added"))
         assert entry.actor == "user:admin"
@@ -136,7 +120,7 @@ def test_wrong_fields_are_told_beside_each_and_the_typed_text_stays(
 ) -> None:
     response = _post(admin, **fields)
     assert response.status_code == 422
-    assert _errors(response.text) == expected
+    assert field_errors(response.text) == expected
     assert "Journalsystemet är inte registrerat." in response.text
     assert {name: _typed(response.text, name) for name in fields} == fields
     assert count(ctx, ApiClient) == 0
@@ -147,7 +131,7 @@ def test_a_private_key_is_refused_and_not_shown_again(admin: TestClient, ctx: Co
     secret = str(key.as_dict(private=True)["d"])
     response = _post(admin, name="Cosmic", jwks=private_jwks(key))
     assert response.status_code == 422
-    assert _errors(response.text)["jwks"].startswith("Nyckeln 'cosmic-1' innehåller en privat del.")
+    assert field_errors(response.text)["jwks"].startswith("Nyckeln 'cosmic-1' innehåller en privat del.")
     assert secret not in response.text
     assert (_typed(response.text, "jwks"), _typed(response.text, "name")) == ("", "Cosmic")
     assert count(ctx, ApiClient) == 0
@@ -169,7 +153,7 @@ def test_revoking_stops_the_clients_tokens_and_is_told(admin: TestClient, ctx: C
     after = admin.get(response.headers["location"]).text
     assert (
         "Journalsystemet Cosmic är återkallat: dess åtkomsttoken slutar gälla direkt och det får inga nya."
-        in _text(after)
+        in page_text(after)
     )
     assert re.search(r"Återkallat \d{4}-\d\d-\d\d \d\d:\d\d", after)
     assert 'aria-label="Återkalla Cosmic"' not in after

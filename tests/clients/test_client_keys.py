@@ -12,7 +12,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+import client_helpers
 import pytest
+from client_helpers import field_errors, page_text
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -42,6 +44,8 @@ UNKNOWN_KID = {
     "error": "invalid_client",
     "error_description": "No key with the assertion's kid is registered for this client.",
 }
+
+admin = client_helpers.admin
 
 
 @pytest.fixture
@@ -273,24 +277,6 @@ def test_client_keys_of_a_missing_file_says_so(
 # --- the page ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def admin(client: TestClient, administrator: User) -> TestClient:
-    """admin is the client, signed in as the administrator by the sign-in form."""
-    sign_in(client, "admin")
-    return client
-
-
-def _text(page: str) -> str:
-    return " ".join(htmllib.unescape(re.sub(r"<[^>]+>", " ", page)).split())
-
-
-def _errors(page: str) -> dict[str, str]:
-    return {
-        name: htmllib.unescape(message)
-        for name, message in re.findall(r'<p class="field-error" id="fel-(\w+)">([^<]+)</p>', page)
-    }
-
-
 def _typed_keys(page: str) -> str:
     found = re.search(r'<textarea id="nya_nycklar"[^>]*>([^<]*)</textarea>', page)
     assert found is not None
@@ -331,7 +317,8 @@ def test_byt_nycklar_on_the_page_replaces_the_keys_and_says_so(
     page = admin.get(response.headers["location"]).text
     assert (
         "Journalsystemet Cosmic har nya nycklar (cosmic-2). Assertioner signerade med de gamla nycklarna tas "
-        "inte emot längre; åtkomsttoken som redan getts gäller sin tid ut (högst 5 minuter)." in _text(page)
+        "inte emot längre; åtkomsttoken som redan getts gäller sin tid ut (högst 5 minuter)."
+        in page_text(page)
     )
     assert admin.post(TOKEN, data=cosmic.token_form()).json() == UNKNOWN_KID
     assert admin.post(TOKEN, data=_with(cosmic, new, "ES256").token_form()).status_code == 200
@@ -391,8 +378,8 @@ def test_byt_nycklar_with_wrong_fields_is_told_in_swedish_and_changes_nothing(
     typed = jwks()
     response = _post_keys(admin, chosen, typed)
     assert response.status_code == 422
-    assert _errors(response.text) == expected
-    assert "Nycklarna är inte bytta." in _text(response.text)
+    assert field_errors(response.text) == expected
+    assert "Nycklarna är inte bytta." in page_text(response.text)
     assert _typed_keys(response.text) == (typed if kept else "")
     if not kept:
         assert str(json.loads(typed)["keys"][0]["d"]) not in response.text

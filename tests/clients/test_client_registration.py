@@ -9,12 +9,11 @@ import uuid
 from typing import Any
 
 import pytest
+from client_helpers import audit_of
 from joserfc.errors import SecurityWarning
-from sqlalchemy import select
 
 from booking_helpers import count
 from fhir_clients import ec_key, private_jwks, public_jwks, rsa_key
-from vardmote.audit.models import AuditEntry
 from vardmote.clients.keys import JWKS_HELP
 from vardmote.clients.keys import public_jwks as checked_jwks
 from vardmote.clients.models import AccessToken, ApiClient
@@ -26,12 +25,6 @@ from vardmote.errors import InvalidInput
 from vardmote.lib.tokens import hash_token, new_token
 
 SCOPES = "system/Appointment.cruds"
-
-
-def _audit(ctx: Context, action: str) -> list[tuple[str, dict[str, Any]]]:
-    with ctx.db.session() as s:
-        rows = s.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id))
-        return [(row.actor, json.loads(row.details)) for row in rows]
 
 
 def _add(ctx: Context, name: str = "Cosmic", jwks: str | None = None, scopes: str = SCOPES) -> ApiClient:
@@ -51,7 +44,7 @@ def _refusal(ctx: Context, **fields: str) -> InvalidClient:
             actor="user:admin",
         )
     assert count(ctx, ApiClient) == 0
-    assert _audit(ctx, "client.added") == []
+    assert audit_of(ctx, "client.added") == []
     return refused.value
 
 
@@ -74,7 +67,7 @@ def test_a_client_is_added_with_a_random_client_id_and_its_public_keys_only(ctx:
         True,
     )
     assert json.loads(client.jwks) == {"keys": [rsa.as_dict(private=False), ec.as_dict(private=False)]}
-    assert _audit(ctx, "client.added") == [
+    assert audit_of(ctx, "client.added") == [
         (
             "user:admin",
             {
@@ -335,7 +328,7 @@ def test_revoking_a_client_deletes_its_tokens_and_is_audited(ctx: Context) -> No
         revoked = revoke_client(s, " Cosmic ", actor="system:cli")
         assert (revoked.active, revoked.revoked_at is not None) == (False, True)
     assert count(ctx, AccessToken) == 0
-    assert _audit(ctx, "client.revoked") == [
+    assert audit_of(ctx, "client.revoked") == [
         ("system:cli", {"client": "Cosmic", "client_id": client.client_id})
     ]
 
@@ -354,7 +347,7 @@ def test_revoking_an_unknown_or_revoked_client_says_so(ctx: Context, name: str, 
     with pytest.raises(InvalidInput) as refused, ctx.db.session() as s:
         revoke_client(s, name)
     assert _messages(refused.value) == {"name": message}
-    assert len(_audit(ctx, "client.revoked")) == 1
+    assert len(audit_of(ctx, "client.revoked")) == 1
 
 
 def test_the_list_holds_active_and_revoked_clients_in_the_order_they_were_added(ctx: Context) -> None:

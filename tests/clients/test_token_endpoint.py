@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import pytest
+from client_helpers import audit_of
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,7 +18,6 @@ from booking_helpers import count
 from fhir_clients import JournalSystem, ec_key, register_journal_system, rsa_key
 from same_moment import at_the_same_moment
 from vardmote.app import create_app
-from vardmote.audit.models import AuditEntry
 from vardmote.clients.models import AccessToken, UsedAssertion
 from vardmote.clients.service import revoke_client
 from vardmote.clients.token import ASSERTION_TYPE, TokenIssued, TokenRefused, issue_token
@@ -32,12 +32,6 @@ UNKNOWN_CLIENT = "The client (the assertion's iss) is not registered, or has bee
 def cosmic(ctx: Context) -> JournalSystem:
     """cosmic is the region's journal system, registered with an RSA key and every Appointment scope."""
     return register_journal_system(ctx, "Cosmic Region Västmanland")
-
-
-def _audit(ctx: Context, action: str) -> list[tuple[str, dict[str, Any]]]:
-    with ctx.db.session() as s:
-        rows = s.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id))
-        return [(row.actor, json.loads(row.details)) for row in rows]
 
 
 def test_a_signed_assertion_gets_a_bearer_token_with_every_scope_of_the_client(
@@ -59,7 +53,7 @@ def test_a_signed_assertion_gets_a_bearer_token_with_every_scope_of_the_client(
         assert row.token_hash == hash_token(body["access_token"])
         assert row.scopes == "system/Appointment.cruds"
         assert 295 <= (row.expires_at - row.created_at).total_seconds() <= 300
-    assert _audit(ctx, "client.token_issued") == [
+    assert audit_of(ctx, "client.token_issued") == [
         (
             "client:Cosmic Region Västmanland",
             {
@@ -69,7 +63,7 @@ def test_a_signed_assertion_gets_a_bearer_token_with_every_scope_of_the_client(
             },
         )
     ]
-    audit_text = json.dumps(_audit(ctx, "client.token_issued"))
+    audit_text = json.dumps(audit_of(ctx, "client.token_issued"))
     assert body["access_token"] not in audit_text
 
 
@@ -138,7 +132,7 @@ def test_a_client_id_field_equal_to_the_issuer_is_accepted(client: TestClient, c
 def _refused(
     client: TestClient, ctx: Context, form: dict[str, Any], status: int, error: str, description: str
 ) -> None:
-    before = _audit(ctx, "client.token_refused")
+    before = audit_of(ctx, "client.token_refused")
     response = client.post(TOKEN, data=form)
     assert (response.status_code, response.json()) == (
         status,
@@ -146,11 +140,11 @@ def _refused(
     )
     assert response.headers["cache-control"] == "no-store"
     assert count(ctx, AccessToken) == 0
-    assert len(_audit(ctx, "client.token_refused")) == len(before) + 1
+    assert len(audit_of(ctx, "client.token_refused")) == len(before) + 1
 
 
 def _reason(ctx: Context) -> tuple[str, dict[str, Any]]:
-    return _audit(ctx, "client.token_refused")[-1]
+    return audit_of(ctx, "client.token_refused")[-1]
 
 
 def _signed_with_hmac(system: JournalSystem) -> str:
@@ -532,14 +526,14 @@ def test_a_request_that_is_not_client_credentials_with_an_assertion_is_refused(
     description: str,
     reason: str,
 ) -> None:
-    before = len(_audit(ctx, "client.token_refused"))
+    before = len(audit_of(ctx, "client.token_refused"))
     response = client.post(TOKEN, data=make(cosmic), headers=headers)
     assert (response.status_code, response.json()) == (
         400,
         {"error": error, "error_description": description},
     )
     assert count(ctx, AccessToken) == 0
-    assert len(_audit(ctx, "client.token_refused")) == before + 1
+    assert len(audit_of(ctx, "client.token_refused")) == before + 1
     assert _reason(ctx) == ("anonym", {"reason": reason, "client": None, "address": "testclient"})
 
 
@@ -614,4 +608,4 @@ def test_two_requests_with_one_assertion_at_the_same_moment_give_one_token(
         "replayed",
     )
     assert count(ctx, AccessToken) == 1
-    assert [details["reason"] for _, details in _audit(ctx, "client.token_refused")] == ["replayed"]
+    assert [details["reason"] for _, details in audit_of(ctx, "client.token_refused")] == ["replayed"]
