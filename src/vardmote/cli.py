@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import getpass
-import json
 import logging
 import os
 import sys
@@ -24,7 +23,7 @@ from vardmote.accounts.models import Role, User
 from vardmote.accounts.service import activate_user, add_user, deactivate_user, set_hsa_id
 from vardmote.audit.log import verify
 from vardmote.clients import service as clients
-from vardmote.clients.keys import MAX_JWKS_CHARS
+from vardmote.clients.keys import MAX_JWKS_CHARS, key_ids
 from vardmote.clients.token import TOKEN_PATH
 from vardmote.context import Context
 from vardmote.errors import InvalidInput, VardmoteError
@@ -205,7 +204,7 @@ def _client_keys(settings: Settings, args: argparse.Namespace) -> int:
     ctx = _open(settings)
     with ctx.db.session() as s:
         client = clients.replace_keys(s, args.name, jwks, actor="system:cli")
-        kids = ", ".join(key["kid"] for key in json.loads(client.jwks)["keys"])
+        kids = ", ".join(key_ids(client.jwks))
         print(
             f"Journalsystemet {client.name} har nya nycklar ({kids}). Assertioner signerade med de "
             "gamla nycklarna tas inte emot längre; åtkomsttoken som redan getts gäller sin tid ut."

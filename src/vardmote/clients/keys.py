@@ -96,6 +96,11 @@ def key_set(stored: str) -> KeySet:
     return KeySet.import_key_set(json.loads(stored))
 
 
+def key_ids(stored: str) -> list[str]:
+    """key_ids are the kid of each key in a stored JWKS (made by :func:`public_jwks`)."""
+    return [str(key["kid"]) for key in json.loads(stored)["keys"]]
+
+
 def _modulus_bits(n: str) -> int | None:
     """_modulus_bits is the size of an RSA modulus given in base64url, or None if it is not
     base64url (the import then says the key is broken). Measured before the import, which

@@ -12,14 +12,13 @@ and it gets no new ones; it stays in the list, and its name stays taken, so the 
 
 from __future__ import annotations
 
-import json
 import uuid
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from vardmote.audit.log import record
-from vardmote.clients.keys import JwksError, public_jwks
+from vardmote.clients.keys import JwksError, key_ids, public_jwks
 from vardmote.clients.models import AccessToken, ApiClient
 from vardmote.clients.scopes import ScopeError, parse_scopes, scope_text
 from vardmote.db import utcnow
@@ -115,7 +114,7 @@ def add_client(s: Session, name: str, jwks: str, scopes: str, *, actor: str = "s
             "client": label,
             "client_id": client.client_id,
             "scopes": granted,
-            "kids": _kids(keys),
+            "kids": key_ids(keys),
         },
     )
     return client
@@ -147,7 +146,7 @@ def replace_keys(s: Session, name: str, jwks: str, *, actor: str = "system") -> 
         keys = public_jwks(jwks.strip())
     except JwksError as e:
         raise InvalidKeys([FieldError("jwks", e.message)], private_key=e.private) from None
-    old_kids = _kids(client.jwks)
+    old_kids = key_ids(client.jwks)
     client.jwks = keys
     record(
         s,
@@ -157,15 +156,10 @@ def replace_keys(s: Session, name: str, jwks: str, *, actor: str = "system") -> 
             "client": client.name,
             "client_id": client.client_id,
             "old_kids": old_kids,
-            "kids": _kids(keys),
+            "kids": key_ids(keys),
         },
     )
     return client
-
-
-def _kids(stored: str) -> list[str]:
-    """_kids are the kid of each key in a stored JWKS."""
-    return [key["kid"] for key in json.loads(stored)["keys"]]
 
 
 def revoke_client(s: Session, name: str, *, actor: str = "system") -> ApiClient:

@@ -49,7 +49,6 @@ from typing import Any
 
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -57,7 +56,7 @@ from sqlalchemy.orm import Session
 from vardmote.accounts.throttle import TOKEN_ENDPOINT
 from vardmote.audit.log import record
 from vardmote.clients.auth import actor_of
-from vardmote.clients.keys import ALGORITHMS
+from vardmote.clients.keys import ALGORITHMS, key_set
 from vardmote.clients.models import AccessToken, ApiClient, UsedAssertion
 from vardmote.clients.scopes import ScopeError, parse_scopes, scope_text, within
 from vardmote.context import Context
@@ -292,7 +291,7 @@ def _verified_claims(client: ApiClient, assertion: str, header: dict[str, Any], 
         raise _client_refusal(
             "no_kid", "The assertion's header has no kid naming the key it was signed with.", client
         )
-    keys = [key for key in KeySet.import_key_set(json.loads(client.jwks)).keys if key.kid == kid]
+    keys = [key for key in key_set(client.jwks).keys if key.kid == kid]
     if not keys:
         raise _client_refusal(
             "unknown_kid", "No key with the assertion's kid is registered for this client.", client

@@ -11,7 +11,6 @@ again: the field comes back empty, so the secret is not sent back and forth once
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -20,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from vardmote.accounts.models import StaffSession
-from vardmote.clients.keys import JWKS_HELP
+from vardmote.clients.keys import JWKS_HELP, key_ids
 from vardmote.clients.models import ApiClient
 from vardmote.clients.scopes import EXAMPLE, GRAMMAR_HELP
 from vardmote.clients.service import InvalidClient, list_clients, replace_keys, revoke_client
@@ -81,7 +80,7 @@ def _local(ctx: Context, moment: dt.datetime) -> str:
 
 def _kids(client: ApiClient) -> str:
     """_kids names a client's registered keys by their kid, for the page."""
-    return ", ".join(str(key.get("kid", "")) for key in json.loads(client.jwks)["keys"])
+    return ", ".join(key_ids(client.jwks))
 
 
 def _by_id(s: Session, raw: str) -> ApiClient | None:
